@@ -1,0 +1,153 @@
+//! The command line as the user types it. Each flag's doc comment is its `--help` text;
+//! combinations are checked once, in [`crate::config`].
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Prometheus exporter for iptables, ip6tables and their legacy backends: per-rule,
+/// per-chain and per-comment counters, served from memory.
+#[derive(Debug, Parser)]
+#[command(name = "netfilter_exporter", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do; without a command the exporter serves metrics over HTTP.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Seconds between the end of one collection of a backend and the start of the next.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, global = true)]
+    pub collect_interval: f64,
+
+    /// Seconds a dump command (iptables-save …) may run before it is killed and the
+    /// collection counts as failed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, global = true)]
+    pub collect_timeout: f64,
+
+    /// Backend to read: iptables, ip6tables, iptables-legacy or ip6tables-legacy. Repeat
+    /// the flag or separate names with commas. Default: every backend whose save command
+    /// exists and that reports at least one table.
+    #[arg(
+        short = 't',
+        long = "scrape-targets",
+        value_name = "TARGET",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub scrape_targets: Vec<String>,
+
+    /// Address to listen on for HTTP, as host:port; repeat for several.
+    /// [default: 0.0.0.0:9455]
+    #[arg(long = "web.listen-address", value_name = "ADDRESS")]
+    pub web_listen_address: Vec<String>,
+
+    /// Address to listen on (iptables_exporter's flag; combined with --listen-port).
+    #[arg(short = 'l', long = "listen-address", value_name = "IP")]
+    pub listen_address: Option<IpAddr>,
+
+    /// Port to listen on (iptables_exporter's flag; combined with --listen-address).
+    #[arg(short = 'p', long = "listen-port", value_name = "PORT")]
+    pub listen_port: Option<u16>,
+
+    /// Path under which metrics are served.
+    #[arg(
+        long = "web.telemetry-path",
+        value_name = "PATH",
+        default_value = "/metrics"
+    )]
+    pub web_telemetry_path: String,
+
+    /// Leave out the per-rule series (*_rule_bytes_total, *_rule_packets_total).
+    #[arg(long, global = true)]
+    pub no_rule_metrics: bool,
+
+    /// Leave out the per-comment series (*_comment_bytes_total, *_comment_packets_total).
+    #[arg(long, global = true)]
+    pub no_comment_metrics: bool,
+
+    /// Write rule and comment series only for tables whose whole name matches this regex.
+    #[arg(long, value_name = "REGEX", global = true)]
+    pub table_include: Option<String>,
+
+    /// Write no rule and comment series for tables whose whole name matches this regex.
+    #[arg(long, value_name = "REGEX", global = true)]
+    pub table_exclude: Option<String>,
+
+    /// Write rule and comment series only for chains whose whole name matches this regex.
+    #[arg(long, value_name = "REGEX", global = true)]
+    pub chain_include: Option<String>,
+
+    /// Write no rule and comment series for chains whose whole name matches this regex.
+    #[arg(long, value_name = "REGEX", global = true)]
+    pub chain_exclude: Option<String>,
+
+    /// Leave out iptables_exporter's *_scrape_duration_milliseconds (not in base units;
+    /// netfilter_exporter_collection_duration_seconds carries the same figure).
+    #[arg(long, global = true)]
+    pub no_legacy_duration_metric: bool,
+
+    /// More log output: -v debug, -vv trace.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Less log output: -q warn, -qq error, -qqq nothing.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub quiet: u8,
+
+    /// Log level (overrides -v and -q).
+    #[arg(long = "log.level", value_enum, value_name = "LEVEL", global = true)]
+    pub log_level: Option<LogLevel>,
+
+    /// Log line format, on standard error.
+    #[arg(
+        long = "log.format",
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "logfmt",
+        global = true
+    )]
+    pub log_format: LogFormat,
+}
+
+/// The modes besides serving.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve metrics over HTTP (the default).
+    Serve,
+    /// Collect once and print the exposition (text format) to standard output. Exits with
+    /// status 1 when a selected backend failed.
+    Dump,
+    /// Write the exposition to a file for node_exporter's textfile collector, atomically,
+    /// after every collection (or once with --once).
+    Textfile {
+        /// The file to write, e.g. /var/lib/node_exporter/textfile/netfilter.prom.
+        path: PathBuf,
+        /// Collect and write once, then exit (status 1 when a backend failed).
+        #[arg(long)]
+        once: bool,
+    },
+}
+
+/// Log levels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    /// Very detailed.
+    Trace,
+    /// Detailed.
+    Debug,
+    /// Normal.
+    Info,
+    /// Only problems.
+    Warn,
+    /// Only failures.
+    Error,
+}
+
+/// Log line formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// key=value pairs.
+    Logfmt,
+    /// One JSON object per line.
+    Json,
+}

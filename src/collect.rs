@@ -1,0 +1,261 @@
+//! Runs the sources and publishes what they found: one loop per source, each waiting the
+//! collection interval after its previous run ended, so a slow backend (nf_tables takes
+//! seconds for 100k rules) neither piles up runs nor delays the others. Every finished run
+//! re-publishes the exposition from the last report of each source; readers (HTTP,
+//! textfile) only ever see complete publications.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::accounting::{self, AccountingConfig};
+use crate::metrics::{self, MetricsConfig, SourceReport};
+use crate::output::exposition::{Exposition, ExpositionBuilder, Format};
+use crate::ruleset;
+use crate::source::{self, SourceError, Target};
+
+/// Which backends to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// Every backend whose dump command exists and reports at least one table; the others
+    /// are left out silently, and come in as soon as they have tables.
+    Auto,
+    /// Exactly these; a missing command is a failed collection.
+    Explicit(Vec<Target>),
+}
+
+impl Selection {
+    fn targets(&self) -> Vec<Target> {
+        match self {
+            Selection::Auto => Target::ALL.to_vec(),
+            Selection::Explicit(targets) => targets.clone(),
+        }
+    }
+}
+
+/// How collections run.
+#[derive(Debug, Clone)]
+pub struct CollectConfig {
+    /// The backends to read.
+    pub selection: Selection,
+    /// Pause between the end of one collection of a source and the start of the next.
+    pub interval: Duration,
+    /// Deadline of one dump command.
+    pub timeout: Duration,
+    /// Series selection.
+    pub metrics: MetricsConfig,
+    /// The accounting view.
+    pub accounting: AccountingConfig,
+}
+
+/// One complete exposition with the reports it was rendered from.
+#[derive(Debug, Default)]
+pub struct Publication {
+    /// The rendered exposition.
+    pub exposition: Exposition,
+    /// The last report of each source, in target order.
+    pub reports: Vec<SourceReport>,
+    gzip: [OnceLock<Bytes>; 2],
+}
+
+impl Publication {
+    /// The exposition in `format`, gzip-compressed; compressed on first use and kept, so
+    /// that any number of scrapes of one publication cost one compression.
+    pub fn gzip(&self, format: Format) -> Bytes {
+        let slot = match format {
+            Format::Text => &self.gzip[0],
+            Format::OpenMetrics => &self.gzip[1],
+        };
+        slot.get_or_init(|| {
+            use std::io::Write;
+            let mut encoder = flate2::write::GzEncoder::new(
+                Vec::with_capacity(self.exposition.len(format) / 8),
+                flate2::Compression::fast(),
+            );
+            for chunk in self.exposition.chunks(format) {
+                // Writing into a Vec cannot fail.
+                let _ = encoder.write_all(&chunk);
+            }
+            Bytes::from(encoder.finish().unwrap_or_default())
+        })
+        .clone()
+    }
+
+    /// The sources whose last collection failed, with their errors.
+    pub fn failures(&self) -> impl Iterator<Item = (Target, &SourceError)> {
+        self.reports
+            .iter()
+            .filter_map(|r| r.outcome.as_ref().err().map(|e| (r.target, e)))
+    }
+}
+
+struct SourceState {
+    report: SourceReport,
+    fragment: Exposition,
+}
+
+/// Owns the sources' last reports and publishes expositions.
+pub struct Collector {
+    config: CollectConfig,
+    sources: Mutex<BTreeMap<Target, SourceState>>,
+    logged_unparsed: Mutex<BTreeMap<Target, HashSet<String>>>,
+    publications: watch::Sender<Arc<Publication>>,
+}
+
+impl Collector {
+    /// A collector that has not collected yet; its first publication holds only the
+    /// exporter's own families.
+    pub fn new(config: CollectConfig) -> Arc<Self> {
+        let (publications, _) = watch::channel(Arc::new(Publication::default()));
+        let collector = Arc::new(Collector {
+            config,
+            sources: Mutex::new(BTreeMap::new()),
+            logged_unparsed: Mutex::new(BTreeMap::new()),
+            publications,
+        });
+        collector.publish();
+        collector
+    }
+
+    /// A receiver of every publication, starting with the current one.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Publication>> {
+        self.publications.subscribe()
+    }
+
+    /// Collects every selected source once, concurrently, and publishes the result.
+    pub async fn collect_once(self: &Arc<Self>) -> Arc<Publication> {
+        let runs = self.config.selection.targets().into_iter().map(|target| {
+            let collector = Arc::clone(self);
+            tokio::spawn(async move { collector.collect_source(target).await })
+        });
+        for run in runs.collect::<Vec<_>>() {
+            // A panic inside a collection would be a bug; it must not take the others down.
+            if let Err(e) = run.await {
+                tracing::error!(error = %e, "collection task failed");
+            }
+        }
+        self.publish()
+    }
+
+    /// Starts one background loop per selected source; they run until the runtime stops.
+    pub fn spawn_loops(self: &Arc<Self>) {
+        for target in self.config.selection.targets() {
+            let collector = Arc::clone(self);
+            tokio::spawn(async move {
+                loop {
+                    collector.collect_source(target).await;
+                    collector.publish();
+                    tokio::time::sleep(collector.config.interval).await;
+                }
+            });
+        }
+    }
+
+    async fn collect_source(&self, target: Target) {
+        let started = Instant::now();
+        let command = target.save_command();
+        let result = source::run(command, &["--counters"], self.config.timeout).await;
+        let auto = self.config.selection == Selection::Auto;
+        if let Err(e) = &result {
+            tracing::debug!(source = %target, error = %e, "dump command failed");
+        }
+        if auto && matches!(result, Err(SourceError::NotFound { .. })) {
+            self.remove(target);
+            return;
+        }
+        let outcome = match result {
+            Ok(output) => {
+                if !output.stderr.is_empty() {
+                    tracing::warn!(source = %target, stderr = %output.stderr, "dump command wrote to stderr");
+                }
+                // Parsing 100k rules takes milliseconds of CPU: keep it off the I/O threads.
+                let parsed =
+                    tokio::task::spawn_blocking(move || ruleset::parse(&output.stdout)).await;
+                match parsed {
+                    Ok(ruleset) => Ok(Arc::new(ruleset)),
+                    Err(e) => {
+                        tracing::error!(source = %target, error = %e, "parser task failed");
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(source = %target, error = %e, "collection failed");
+                Err(e)
+            }
+        };
+        if auto && outcome.as_ref().is_ok_and(|r| r.tables.is_empty()) {
+            self.remove(target);
+            return;
+        }
+        if let Ok(ruleset) = &outcome {
+            self.log_new_unparsed(target, ruleset);
+        }
+        let report = SourceReport {
+            target,
+            outcome,
+            duration: started.elapsed(),
+            finished_at: SystemTime::now(),
+        };
+        let metrics_config = self.config.metrics.clone();
+        let rendered = tokio::task::spawn_blocking(move || {
+            let fragment = metrics::render_source(&report, &metrics_config);
+            SourceState { report, fragment }
+        })
+        .await;
+        match rendered {
+            Ok(state) => {
+                self.lock_sources().insert(target, state);
+            }
+            Err(e) => tracing::error!(source = %target, error = %e, "render task failed"),
+        }
+    }
+
+    /// Logs each bad line once, not on every collection that still finds it.
+    fn log_new_unparsed(&self, target: Target, ruleset: &ruleset::Ruleset) {
+        let mut logged = self
+            .logged_unparsed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let seen = logged.entry(target).or_default();
+        let current: HashSet<String> = ruleset.unparsed.iter().map(|u| u.to_string()).collect();
+        for line in current.difference(seen) {
+            tracing::warn!(source = %target, "unparsed {line}");
+        }
+        *seen = current;
+    }
+
+    fn remove(&self, target: Target) {
+        self.lock_sources().remove(&target);
+    }
+
+    fn lock_sources(&self) -> std::sync::MutexGuard<'_, BTreeMap<Target, SourceState>> {
+        // A poisoned lock only means another task panicked mid-update of a map of whole
+        // values; the map itself is still consistent.
+        self.sources.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Renders a publication from the last report of every source and sends it.
+    fn publish(&self) -> Arc<Publication> {
+        let publication = {
+            let sources = self.lock_sources();
+            let reports: Vec<&SourceReport> = sources.values().map(|s| &s.report).collect();
+            let mut builder = ExpositionBuilder::default();
+            builder.extend(&metrics::render_exporter(&reports));
+            for state in sources.values() {
+                builder.extend(&state.fragment);
+            }
+            builder.extend(&accounting::render(&reports, &self.config.accounting));
+            Arc::new(Publication {
+                exposition: builder.finish(),
+                reports: reports.into_iter().cloned().collect(),
+                gzip: Default::default(),
+            })
+        };
+        self.publications.send_replace(Arc::clone(&publication));
+        publication
+    }
+}

@@ -1,0 +1,282 @@
+//! Validated settings: the raw flags of [`crate::cli`] checked once, at startup, with
+//! messages that name the flag at fault.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::accounting::AccountingConfig;
+use crate::cli::{Cli, Command};
+use crate::collect::{CollectConfig, Selection};
+use crate::metrics::{MetricsConfig, NameFilter};
+use crate::source::Target;
+
+/// The port iptables_exporter listened on, kept so that existing scrape configs work.
+pub const DEFAULT_PORT: u16 = 9455;
+
+/// What the program was asked to do.
+#[derive(Debug, Clone)]
+pub enum Mode {
+    /// Serve over HTTP.
+    Serve(ServeConfig),
+    /// Collect once, print to stdout.
+    Dump,
+    /// Write a textfile after every collection, or once.
+    Textfile {
+        /// Target file.
+        path: PathBuf,
+        /// Write once and exit.
+        once: bool,
+    },
+}
+
+/// HTTP settings.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Addresses to listen on.
+    pub listen: Vec<SocketAddr>,
+    /// Path of the metrics endpoint.
+    pub telemetry_path: String,
+}
+
+/// Every validated setting.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The mode.
+    pub mode: Mode,
+    /// Collection settings.
+    pub collect: CollectConfig,
+}
+
+/// A flag value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A flag's value is out of range or malformed.
+    #[error("invalid value for {flag}: {reason}")]
+    Invalid {
+        /// The flag, as typed.
+        flag: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn invalid(flag: &'static str, reason: impl ToString) -> ConfigError {
+    ConfigError::Invalid {
+        flag,
+        reason: reason.to_string(),
+    }
+}
+
+impl Config {
+    /// Validates the raw flags.
+    pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
+        let interval = seconds("--collect-interval", cli.collect_interval)?;
+        let timeout = seconds("--collect-timeout", cli.collect_timeout)?;
+        let selection = if cli.scrape_targets.is_empty() {
+            Selection::Auto
+        } else {
+            let mut targets = Vec::new();
+            for name in &cli.scrape_targets {
+                let target: Target = name
+                    .trim()
+                    .parse()
+                    .map_err(|e| invalid("--scrape-targets", e))?;
+                if !targets.contains(&target) {
+                    targets.push(target);
+                }
+            }
+            Selection::Explicit(targets)
+        };
+        let metrics = MetricsConfig {
+            rule_series: !cli.no_rule_metrics,
+            comment_series: !cli.no_comment_metrics,
+            tables: NameFilter {
+                include: pattern("--table-include", &cli.table_include)?,
+                exclude: pattern("--table-exclude", &cli.table_exclude)?,
+            },
+            chains: NameFilter {
+                include: pattern("--chain-include", &cli.chain_include)?,
+                exclude: pattern("--chain-exclude", &cli.chain_exclude)?,
+            },
+            legacy_duration: !cli.no_legacy_duration_metric,
+        };
+        let mode = match &cli.command {
+            None | Some(Command::Serve) => Mode::Serve(serve_config(cli)?),
+            Some(Command::Dump) => Mode::Dump,
+            Some(Command::Textfile { path, once }) => Mode::Textfile {
+                path: path.clone(),
+                once: *once,
+            },
+        };
+        Ok(Config {
+            mode,
+            collect: CollectConfig {
+                selection,
+                interval,
+                timeout,
+                metrics,
+                accounting: AccountingConfig::default(),
+            },
+        })
+    }
+}
+
+fn pattern(
+    flag: &'static str,
+    value: &Option<String>,
+) -> Result<Option<regex::Regex>, ConfigError> {
+    value
+        .as_deref()
+        .map(NameFilter::anchored)
+        .transpose()
+        .map_err(|e| invalid(flag, e))
+}
+
+fn seconds(flag: &'static str, value: f64) -> Result<Duration, ConfigError> {
+    if !(value.is_finite() && value > 0.0 && value <= 86_400.0) {
+        return Err(invalid(
+            flag,
+            format!("{value} is not a number of seconds between 0 and 86400"),
+        ));
+    }
+    Ok(Duration::from_secs_f64(value))
+}
+
+fn serve_config(cli: &Cli) -> Result<ServeConfig, ConfigError> {
+    let mut listen = Vec::new();
+    for address in &cli.web_listen_address {
+        listen.push(address.parse::<SocketAddr>().map_err(|e| {
+            invalid(
+                "--web.listen-address",
+                format!("{address:?}: {e} (expected host:port, [v6]:port)"),
+            )
+        })?);
+    }
+    if cli.listen_address.is_some() || cli.listen_port.is_some() {
+        let ip = cli
+            .listen_address
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+        listen.push(SocketAddr::new(ip, cli.listen_port.unwrap_or(DEFAULT_PORT)));
+    }
+    if listen.is_empty() {
+        listen.push(SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)));
+    }
+    let path = &cli.web_telemetry_path;
+    if !path.starts_with('/') || path == "/" {
+        return Err(invalid(
+            "--web.telemetry-path",
+            format!("{path:?} must start with / and not be / itself (the landing page)"),
+        ));
+    }
+    Ok(ServeConfig {
+        listen,
+        telemetry_path: path.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn config(args: &[&str]) -> Result<Config, ConfigError> {
+        let cli =
+            Cli::try_parse_from(std::iter::once("netfilter_exporter").chain(args.iter().copied()))
+                .expect("flags parse");
+        Config::from_cli(&cli)
+    }
+
+    fn listen(args: &[&str]) -> Vec<SocketAddr> {
+        match config(args).expect("valid").mode {
+            Mode::Serve(serve) => serve.listen,
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_match_iptables_exporter() {
+        let config = config(&[]).expect("valid");
+        assert_eq!(config.collect.interval, Duration::from_secs(5));
+        assert_eq!(config.collect.selection, Selection::Auto);
+        assert_eq!(listen(&[]), vec!["0.0.0.0:9455".parse().expect("addr")]);
+    }
+
+    #[test]
+    fn old_listen_flags_combine() {
+        assert_eq!(
+            listen(&["-l", "127.0.0.1"]),
+            vec!["127.0.0.1:9455".parse().expect("addr")]
+        );
+        assert_eq!(
+            listen(&["-p", "9999"]),
+            vec!["0.0.0.0:9999".parse().expect("addr")]
+        );
+        assert_eq!(
+            listen(&["-l", "::1", "-p", "1"]),
+            vec!["[::1]:1".parse().expect("addr")]
+        );
+    }
+
+    #[test]
+    fn several_listen_addresses() {
+        assert_eq!(
+            listen(&[
+                "--web.listen-address",
+                "127.0.0.1:1",
+                "--web.listen-address",
+                "[::1]:2"
+            ]),
+            vec![
+                "127.0.0.1:1".parse().expect("addr"),
+                "[::1]:2".parse().expect("addr")
+            ]
+        );
+    }
+
+    #[test]
+    fn scrape_targets_repeat_or_comma_separate() {
+        let config =
+            config(&["-t", "ip6tables,iptables", "-t", "iptables-legacy", "dump"]).expect("valid");
+        assert_eq!(
+            config.collect.selection,
+            Selection::Explicit(vec![
+                Target::Ip6tables,
+                Target::Iptables,
+                Target::IptablesLegacy
+            ])
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        for (args, flag) in [
+            (&["-t", "nft"][..], "--scrape-targets"),
+            (&["--collect-interval", "0"][..], "--collect-interval"),
+            (&["--collect-timeout=-1"][..], "--collect-timeout"),
+            (
+                &["--web.listen-address", "localhost"][..],
+                "--web.listen-address",
+            ),
+            (
+                &["--web.telemetry-path", "metrics"][..],
+                "--web.telemetry-path",
+            ),
+            (&["--chain-include", "("][..], "--chain-include"),
+            (&["--table-exclude", "["][..], "--table-exclude"),
+        ] {
+            let err = config(args).expect_err("invalid").to_string();
+            assert!(err.contains(flag), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn cardinality_flags() {
+        let config = config(&["--no-rule-metrics", "--chain-exclude", "KUBE-.*"]).expect("valid");
+        assert!(!config.collect.metrics.rule_series);
+        assert!(config.collect.metrics.comment_series);
+        assert!(!config.collect.metrics.chains.allows("KUBE-SEP-X"));
+        assert!(config.collect.metrics.chains.allows("INPUT"));
+    }
+}

@@ -1,0 +1,18 @@
+//! netfilter_exporter: makes Linux firewall counters observable.
+//!
+//! The pipeline, one module per step:
+//! - [`source`] runs `iptables-save --counters` (per backend) with a deadline;
+//! - [`ruleset`] parses its output into an immutable [`ruleset::Ruleset`] snapshot;
+//! - [`metrics`] and [`accounting`] turn snapshots into metric families (pure functions);
+//! - [`collect`] schedules the sources and publishes complete expositions;
+//! - [`output`] holds the exposition encoder and the textfile writer, [`serve`] the HTTP side.
+
+pub mod accounting;
+pub mod cli;
+pub mod collect;
+pub mod config;
+pub mod metrics;
+pub mod output;
+pub mod ruleset;
+pub mod serve;
+pub mod source;

@@ -1,0 +1,178 @@
+//! Entry point: flags → validated config → the chosen mode → exit status.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use netfilter_exporter::cli::{Cli, LogFormat, LogLevel};
+use netfilter_exporter::collect::{Collector, Publication};
+use netfilter_exporter::config::{Config, Mode, ServeConfig};
+use netfilter_exporter::output::exposition::Format;
+use netfilter_exporter::output::textfile;
+use netfilter_exporter::serve::{self, AppState};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let config = match Config::from_cli(&cli) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("netfilter_exporter: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("netfilter_exporter: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("netfilter_exporter: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<ExitCode> {
+    let collector = Collector::new(config.collect.clone());
+    match config.mode {
+        Mode::Serve(serve) => {
+            collector.spawn_loops();
+            serve_http(&serve, &collector).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Mode::Dump => {
+            let publication = collector.collect_once().await;
+            std::io::stdout()
+                .lock()
+                .write_all(&publication.exposition.to_vec(Format::Text))
+                .context("cannot write to standard output")?;
+            Ok(report_failures(&publication))
+        }
+        Mode::Textfile { path, once: true } => {
+            let publication = collector.collect_once().await;
+            textfile::write_atomically(&path, &publication.exposition.to_vec(Format::Text))?;
+            Ok(report_failures(&publication))
+        }
+        Mode::Textfile { path, once: false } => {
+            let mut publications = collector.subscribe();
+            collector.spawn_loops();
+            loop {
+                tokio::select! {
+                    changed = publications.changed() => {
+                        if changed.is_err() {
+                            return Ok(ExitCode::SUCCESS);
+                        }
+                    }
+                    () = serve::shutdown_signal() => return Ok(ExitCode::SUCCESS),
+                }
+                let body = publications
+                    .borrow_and_update()
+                    .exposition
+                    .to_vec(Format::Text);
+                // A failed write is logged and retried at the next collection: a full disk
+                // must not stop the exporter.
+                if let Err(e) = textfile::write_atomically(&path, &body) {
+                    tracing::error!(error = %e, "cannot write textfile");
+                }
+            }
+        }
+    }
+}
+
+/// Prints one line per failed source on stderr; the exit status says whether any failed.
+fn report_failures(publication: &Publication) -> ExitCode {
+    let mut failed = false;
+    for (target, error) in publication.failures() {
+        eprintln!("netfilter_exporter: source {target} failed: {error}");
+        failed = true;
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn serve_http(serve: &ServeConfig, collector: &Arc<Collector>) -> anyhow::Result<()> {
+    let app = serve::router(AppState {
+        publications: collector.subscribe(),
+        telemetry_path: serve.telemetry_path.clone(),
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut servers = tokio::task::JoinSet::new();
+    for address in &serve.listen {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        tracing::info!(address = %address, path = %serve.telemetry_path, "listening");
+        let app = app.clone();
+        let mut stop = stop_rx.clone();
+        servers.spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                })
+                .await
+        });
+    }
+    tokio::select! {
+        () = serve::shutdown_signal() => {}
+        Some(result) = servers.join_next() => {
+            result.context("HTTP server task failed")?.context("HTTP server failed")?;
+        }
+    }
+    let _ = stop_tx.send(true);
+    while let Some(result) = servers.join_next().await {
+        result
+            .context("HTTP server task failed")?
+            .context("HTTP server failed")?;
+    }
+    Ok(())
+}
+
+fn init_logging(cli: &Cli) {
+    use tracing_subscriber::filter::LevelFilter;
+    let level = match cli.log_level {
+        Some(LogLevel::Trace) => LevelFilter::TRACE,
+        Some(LogLevel::Debug) => LevelFilter::DEBUG,
+        Some(LogLevel::Info) => LevelFilter::INFO,
+        Some(LogLevel::Warn) => LevelFilter::WARN,
+        Some(LogLevel::Error) => LevelFilter::ERROR,
+        None => match i16::from(cli.verbose) - i16::from(cli.quiet) {
+            v if v >= 2 => LevelFilter::TRACE,
+            1 => LevelFilter::DEBUG,
+            0 => LevelFilter::INFO,
+            -1 => LevelFilter::WARN,
+            -2 => LevelFilter::ERROR,
+            _ => LevelFilter::OFF,
+        },
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Logfmt => {
+            use tracing_subscriber::layer::SubscriberExt;
+            use tracing_subscriber::util::SubscriberInitExt;
+            tracing_subscriber::registry()
+                .with(level)
+                .with(
+                    tracing_logfmt::builder()
+                        .layer()
+                        .with_writer(std::io::stderr),
+                )
+                .init()
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! Every metric name and help text the exporter writes, in one place.
+//!
+//! The per-backend families keep the names iptables_exporter gave them, so that dashboards
+//! and alerts written for it keep working. Two of those names break today's Prometheus
+//! conventions and are kept on purpose:
+//! - `*_rules_total` and `*_chains_total` are counts that go up and down; they are typed
+//!   `untyped` (as the `_total` suffix is reserved for counters of typed families, and
+//!   `promtool check metrics` accepts it on untyped ones), which no query can tell apart from
+//!   the gauge iptables_exporter declared.
+//! - `*_scrape_duration_milliseconds` is not in base units; it can be switched off with
+//!   `--no-legacy-duration-metric`, and `netfilter_exporter_collection_duration_seconds` carries the
+//!   same figure in seconds.
+
+/// Suffixes of the per-backend families; the backend prefix (`iptables`, `ip6tables`,
+/// `iptables_legacy`, `ip6tables_legacy`) and `_` go before each.
+pub mod backend {
+    /// Chain policy bytes.
+    pub const CHAIN_BYTES: (&str, &str) = (
+        "chain_bytes_total",
+        "Bytes counted by a chain's policy (zero for user-defined chains).",
+    );
+    /// Chain policy packets.
+    pub const CHAIN_PACKETS: (&str, &str) = (
+        "chain_packets_total",
+        "Packets counted by a chain's policy (zero for user-defined chains).",
+    );
+    /// Rule bytes.
+    pub const RULE_BYTES: (&str, &str) = (
+        "rule_bytes_total",
+        "Bytes matched by a rule; rules with the same text in one chain are summed.",
+    );
+    /// Rule packets.
+    pub const RULE_PACKETS: (&str, &str) = (
+        "rule_packets_total",
+        "Packets matched by a rule; rules with the same text in one chain are summed.",
+    );
+    /// Comment bytes.
+    pub const COMMENT_BYTES: (&str, &str) = (
+        "comment_bytes_total",
+        "Bytes matched by the rules of a chain that carry a comment.",
+    );
+    /// Comment packets.
+    pub const COMMENT_PACKETS: (&str, &str) = (
+        "comment_packets_total",
+        "Packets matched by the rules of a chain that carry a comment.",
+    );
+    /// Rules per chain.
+    pub const RULES: (&str, &str) = ("rules_total", "Number of rules in a chain.");
+    /// Chains per table.
+    pub const CHAINS: (&str, &str) = ("chains_total", "Number of chains in a table.");
+    /// Collection time, compatibility name.
+    pub const SCRAPE_DURATION_MS: (&str, &str) = (
+        "scrape_duration_milliseconds",
+        "Time the last collection of this backend took, in milliseconds.",
+    );
+    /// Collection success.
+    pub const SCRAPE_SUCCESS: (&str, &str) = (
+        "scrape_success",
+        "1 if the last collection of this backend succeeded, 0 if it failed.",
+    );
+}
+
+/// Exporter-wide families, labelled by `source` where they describe one.
+pub mod exporter {
+    /// Build information.
+    pub const BUILD_INFO: (&str, &str) = (
+        "netfilter_exporter_build_info",
+        "A metric with a constant value 1 labelled by the exporter's version.",
+    );
+    /// Collection duration in seconds.
+    pub const COLLECTION_DURATION: (&str, &str) = (
+        "netfilter_exporter_collection_duration_seconds",
+        "Time the last collection of a source took, in seconds.",
+    );
+    /// Success of the last collection.
+    pub const COLLECTION_SUCCESS: (&str, &str) = (
+        "netfilter_exporter_collection_success",
+        "1 if the last collection of a source succeeded, 0 if it failed.",
+    );
+    /// When the last collection ended.
+    pub const COLLECTION_TIMESTAMP: (&str, &str) = (
+        "netfilter_exporter_collection_timestamp_seconds",
+        "Unix time at which the last collection of a source ended.",
+    );
+    /// Unparsed lines.
+    pub const UNPARSED_LINES: (&str, &str) = (
+        "netfilter_exporter_unparsed_lines",
+        "Lines of the last dump of a source that the parser did not understand.",
+    );
+    /// Rules read.
+    pub const RULES: (&str, &str) = (
+        "netfilter_exporter_rules",
+        "Rules read in the last successful collection of a source.",
+    );
+}

@@ -1,0 +1,198 @@
+//! The HTTP side: a landing page and the metrics endpoint, answering every scrape from the
+//! last publication in memory. A scrape never runs iptables and never re-renders; gzip is
+//! computed once per publication and format, on first demand.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::watch;
+
+use crate::collect::Publication;
+use crate::output::exposition::Format;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The current publication.
+    pub publications: watch::Receiver<Arc<Publication>>,
+    /// Path of the metrics endpoint.
+    pub telemetry_path: String,
+}
+
+/// The application: `/` (landing page), the telemetry path, and `/-/healthy`.
+pub fn router(state: AppState) -> Router {
+    let path = state.telemetry_path.clone();
+    Router::new()
+        .route("/", get(landing))
+        .route("/-/healthy", get(|| async { "OK\n" }))
+        .route(&path, get(metrics))
+        .with_state(state)
+}
+
+async fn landing(State(state): State<AppState>) -> Html<String> {
+    let path = html_escape(&state.telemetry_path);
+    let sources: String = state
+        .publications
+        .borrow()
+        .reports
+        .iter()
+        .map(|r| {
+            let status = match &r.outcome {
+                Ok(set) => format!(
+                    "ok, {} rules, {} unparsed lines",
+                    set.rule_count(),
+                    set.unparsed.len()
+                ),
+                Err(e) => format!("failed: {e}"),
+            };
+            format!("<li><b>{}</b>: {}</li>", r.target, html_escape(&status))
+        })
+        .collect();
+    Html(format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>netfilter_exporter</title></head>\
+         <body><h1>netfilter_exporter {}</h1><p><a href=\"{path}\">Metrics</a></p>\
+         <h2>Sources</h2><ul>{sources}</ul></body></html>\n",
+        env!("CARGO_PKG_VERSION"),
+    ))
+}
+
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let publication = Arc::clone(&state.publications.borrow());
+    let format = negotiate_format(header_str(&headers, header::ACCEPT));
+    let gzip = accepts_gzip(header_str(&headers, header::ACCEPT_ENCODING));
+    let mut response = if gzip {
+        let compress = Arc::clone(&publication);
+        // Compressing a large exposition takes CPU time: off the I/O threads.
+        match tokio::task::spawn_blocking(move || compress.gzip(format)).await {
+            Ok(body) => {
+                let mut response = Response::new(Body::from(body));
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                response
+            }
+            Err(_) => {
+                return (StatusCode::INTERNAL_SERVER_ERROR, "compression failed\n").into_response();
+            }
+        }
+    } else {
+        let length = publication.exposition.len(format);
+        let chunks: Vec<_> = publication
+            .exposition
+            .chunks(format)
+            .map(Ok::<_, Infallible>)
+            .collect();
+        let mut response = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        response
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept, Accept-Encoding"),
+    );
+    response
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// One entry of an `Accept`-style header: the value and its `q` weight.
+fn weighted(header: &str) -> impl Iterator<Item = (&str, Vec<(&str, &str)>, f32)> {
+    header.split(',').filter_map(|entry| {
+        let mut parts = entry.split(';').map(str::trim);
+        let value = parts.next().filter(|v| !v.is_empty())?;
+        let mut q = 1.0;
+        let mut params = Vec::new();
+        for param in parts {
+            let (k, v) = param.split_once('=').unwrap_or((param, ""));
+            if k.eq_ignore_ascii_case("q") {
+                q = v.parse().unwrap_or(0.0);
+            } else {
+                params.push((k, v.trim_matches('"')));
+            }
+        }
+        Some((value, params, q))
+    })
+}
+
+/// Picks the format by the client's `Accept` header: OpenMetrics 1.0 when it weighs it
+/// at least as much as the text format, otherwise text 0.0.4.
+pub fn negotiate_format(accept: Option<&str>) -> Format {
+    let Some(accept) = accept else {
+        return Format::Text;
+    };
+    let (mut text_q, mut om_q) = (0.0f32, 0.0f32);
+    for (value, params, q) in weighted(accept) {
+        if value.eq_ignore_ascii_case("application/openmetrics-text") {
+            let version = params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("version"))
+                .map(|(_, v)| *v);
+            if matches!(version, None | Some("1.0.0")) {
+                om_q = om_q.max(q);
+            }
+        } else if ["text/plain", "text/*", "*/*"]
+            .iter()
+            .any(|t| value.eq_ignore_ascii_case(t))
+        {
+            text_q = text_q.max(q);
+        }
+    }
+    if om_q > 0.0 && om_q >= text_q {
+        Format::OpenMetrics
+    } else {
+        Format::Text
+    }
+}
+
+/// True when the client's `Accept-Encoding` allows gzip.
+pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
+    accept_encoding.is_some_and(|h| {
+        weighted(h)
+            .any(|(value, _, q)| (value.eq_ignore_ascii_case("gzip") || value == "*") && q > 0.0)
+    })
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Resolves when the process receives SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,124 @@
+//! Readers of the kernel's state: they run `iptables-save` and friends and return their
+//! output, or a typed error saying exactly what went wrong. Nothing here interprets a rule.
+
+mod command;
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::ruleset::Family;
+
+pub use command::{CommandOutput, SourceError, run};
+
+/// One of the iptables backends the exporter can read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Target {
+    /// `iptables-save`: IPv4, whichever backend the system's `iptables` uses (nf_tables on
+    /// current distributions).
+    Iptables,
+    /// `ip6tables-save`: IPv6, the system's default backend.
+    Ip6tables,
+    /// `iptables-legacy-save`: IPv4 rules of the legacy `ip_tables` backend.
+    IptablesLegacy,
+    /// `ip6tables-legacy-save`: IPv6 rules of the legacy `ip6_tables` backend.
+    Ip6tablesLegacy,
+}
+
+impl Target {
+    /// Every target, in the order their families appear in the exposition.
+    pub const ALL: [Target; 4] = [
+        Target::Iptables,
+        Target::Ip6tables,
+        Target::IptablesLegacy,
+        Target::Ip6tablesLegacy,
+    ];
+
+    /// The name used on the command line and in the `source` label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Iptables => "iptables",
+            Target::Ip6tables => "ip6tables",
+            Target::IptablesLegacy => "iptables-legacy",
+            Target::Ip6tablesLegacy => "ip6tables-legacy",
+        }
+    }
+
+    /// The command that dumps this backend's rules.
+    pub fn save_command(self) -> &'static str {
+        match self {
+            Target::Iptables => "iptables-save",
+            Target::Ip6tables => "ip6tables-save",
+            Target::IptablesLegacy => "iptables-legacy-save",
+            Target::Ip6tablesLegacy => "ip6tables-legacy-save",
+        }
+    }
+
+    /// The metric name prefix of this backend's families (as iptables_exporter named them).
+    pub fn metric_prefix(self) -> &'static str {
+        match self {
+            Target::Iptables => "iptables",
+            Target::Ip6tables => "ip6tables",
+            Target::IptablesLegacy => "iptables_legacy",
+            Target::Ip6tablesLegacy => "ip6tables_legacy",
+        }
+    }
+
+    /// The address family of the rules this backend holds.
+    pub fn family(self) -> Family {
+        match self {
+            Target::Iptables | Target::IptablesLegacy => Family::Ipv4,
+            Target::Ip6tables | Target::Ip6tablesLegacy => Family::Ipv6,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A scrape target name that is none of the known backends.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown scrape target {0:?} (expected iptables, ip6tables, iptables-legacy or ip6tables-legacy)"
+)]
+pub struct UnknownTarget(pub String);
+
+impl FromStr for Target {
+    type Err = UnknownTarget;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Target::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| UnknownTarget(s.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_target_parses_from_its_name() {
+        for target in Target::ALL {
+            assert_eq!(target.name().parse::<Target>(), Ok(target));
+        }
+        assert_eq!(
+            "nftables".parse::<Target>(),
+            Err(UnknownTarget("nftables".to_owned()))
+        );
+    }
+
+    #[test]
+    fn prefixes_and_families() {
+        assert_eq!(Target::Ip6tablesLegacy.metric_prefix(), "ip6tables_legacy");
+        assert_eq!(
+            Target::Ip6tablesLegacy.save_command(),
+            "ip6tables-legacy-save"
+        );
+        assert_eq!(Target::IptablesLegacy.family(), Family::Ipv4);
+        assert_eq!(Target::Ip6tables.family(), Family::Ipv6);
+    }
+}
