@@ -107,6 +107,80 @@ pub struct Cli {
         global = true
     )]
     pub log_format: LogFormat,
+
+    // ---- Traffic accounting (docs/accounting.md) ----
+    /// Accounting chains of the IPv4 rulesets, looked up in every table: comma-separated
+    /// names, or `all` for every chain.
+    #[arg(
+        long = "accounting.ipv4-chains",
+        value_name = "CHAINS",
+        value_delimiter = ',',
+        default_value = "ACCT4",
+        global = true
+    )]
+    pub accounting_ipv4_chains: Vec<String>,
+
+    /// Accounting chains of the IPv6 rulesets, looked up in every table: comma-separated
+    /// names, or `all` for every chain.
+    #[arg(
+        long = "accounting.ipv6-chains",
+        value_name = "CHAINS",
+        value_delimiter = ',',
+        default_value = "ACCT6",
+        global = true
+    )]
+    pub accounting_ipv6_chains: Vec<String>,
+
+    /// Comment grammars read in the accounting chains: `tags` (`=tag= description`, Munin
+    /// traffic_accounting), `labels` (`nft(key=value;...)`, nfprom), both, or `none`.
+    #[arg(
+        long = "accounting.comments",
+        value_name = "GRAMMARS",
+        value_delimiter = ',',
+        default_value = "tags,labels",
+        global = true
+    )]
+    pub accounting_comments: Vec<String>,
+
+    /// Chain (in every table, both families) whose rules without an accounting comment get
+    /// labels derived from their parameters (address, direction, l2proto, l3proto, port),
+    /// as the iptables version of nfprom did. Off when not given.
+    #[arg(
+        long = "accounting.rule-params-chain",
+        value_name = "CHAIN",
+        global = true
+    )]
+    pub accounting_rule_params_chain: Option<String>,
+
+    /// Metric prefix of the tag series: PREFIX_bytes_total, _packets_total, _info and
+    /// _rejected_rules (nfprom's -namespace).
+    #[arg(
+        long = "accounting.prefix",
+        value_name = "PREFIX",
+        default_value = crate::accounting::DEFAULT_PREFIX,
+        global = true
+    )]
+    pub accounting_prefix: String,
+
+    /// Metric prefix of the nft(key=value;...) label-comment series (`nfprom` gives
+    /// nfprom's names).
+    #[arg(
+        long = "accounting.labels-prefix",
+        value_name = "PREFIX",
+        default_value = crate::accounting::DEFAULT_LABELS_PREFIX,
+        global = true
+    )]
+    pub accounting_labels_prefix: String,
+
+    /// Metric prefix of the rule-parameter series (`nfprom` gives nfprom's names).
+    #[arg(
+        long = "accounting.rule-params-prefix",
+        value_name = "PREFIX",
+        default_value = crate::accounting::DEFAULT_RULE_PARAMS_PREFIX,
+        global = true
+    )]
+    pub accounting_rule_params_prefix: String,
+    // ---- end of traffic accounting ----
 }
 
 /// The modes besides serving.
@@ -125,6 +199,12 @@ pub enum Command {
         /// Collect and write once, then exit (status 1 when a backend failed).
         #[arg(long)]
         once: bool,
+    },
+    /// Act as the Munin plugin traffic_accounting (settings from munin-node's environment;
+    /// linking the binary as traffic_accounting does the same without this command).
+    Munin {
+        /// The plugin command; without one, print the current values.
+        action: Option<crate::munin::Action>,
     },
 }
 

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::accounting::AccountingConfig;
+use crate::accounting::{AccountingConfig, ChainSet};
 use crate::cli::{Cli, Command};
 use crate::collect::{CollectConfig, Selection};
 use crate::metrics::{MetricsConfig, NameFilter};
@@ -27,6 +27,11 @@ pub enum Mode {
         path: PathBuf,
         /// Write once and exit.
         once: bool,
+    },
+    /// Answer one Munin plugin command as `traffic_accounting`.
+    Munin {
+        /// The plugin command.
+        action: crate::munin::Action,
     },
 }
 
@@ -108,6 +113,9 @@ impl Config {
                 path: path.clone(),
                 once: *once,
             },
+            Some(Command::Munin { action }) => Mode::Munin {
+                action: action.unwrap_or(crate::munin::Action::Fetch),
+            },
         };
         Ok(Config {
             mode,
@@ -116,11 +124,82 @@ impl Config {
                 interval,
                 timeout,
                 metrics,
-                accounting: AccountingConfig::default(),
+                accounting: accounting_config(cli)?,
             },
         })
     }
 }
+
+// ---- Traffic accounting ----
+/// Validates the `--accounting.*` flags.
+fn accounting_config(cli: &Cli) -> Result<AccountingConfig, ConfigError> {
+    let chains = |flag: &'static str, names: &[String]| -> Result<ChainSet, ConfigError> {
+        let names: Vec<String> = names.iter().map(|n| n.trim().to_owned()).collect();
+        if names.iter().any(|n| n == "all") {
+            return Ok(ChainSet::All);
+        }
+        if names.is_empty() || names.iter().any(String::is_empty) {
+            return Err(invalid(flag, "a chain name is empty"));
+        }
+        Ok(ChainSet::Named(names))
+    };
+    let (mut tag_comments, mut label_comments) = (false, false);
+    for grammar in &cli.accounting_comments {
+        match grammar.trim() {
+            "tags" => tag_comments = true,
+            "labels" => label_comments = true,
+            "none" => {}
+            other => {
+                return Err(invalid(
+                    "--accounting.comments",
+                    format!("{other:?} is none of tags, labels, none"),
+                ));
+            }
+        }
+    }
+    let prefixes = [
+        ("--accounting.prefix", &cli.accounting_prefix),
+        ("--accounting.labels-prefix", &cli.accounting_labels_prefix),
+        (
+            "--accounting.rule-params-prefix",
+            &cli.accounting_rule_params_prefix,
+        ),
+    ];
+    for (i, (flag, prefix)) in prefixes.iter().enumerate() {
+        if !is_metric_name(prefix) {
+            return Err(invalid(
+                flag,
+                format!("{prefix:?} is not a valid metric name"),
+            ));
+        }
+        if prefixes[..i].iter().any(|(_, p)| p == prefix) {
+            return Err(invalid(
+                flag,
+                format!("{prefix:?} is already the prefix of another accounting grammar"),
+            ));
+        }
+    }
+    Ok(AccountingConfig {
+        ipv4_chains: chains("--accounting.ipv4-chains", &cli.accounting_ipv4_chains)?,
+        ipv6_chains: chains("--accounting.ipv6-chains", &cli.accounting_ipv6_chains)?,
+        tag_comments,
+        label_comments,
+        rule_params_chain: cli.accounting_rule_params_chain.clone(),
+        prefix: cli.accounting_prefix.clone(),
+        labels_prefix: cli.accounting_labels_prefix.clone(),
+        rule_params_prefix: cli.accounting_rule_params_prefix.clone(),
+    })
+}
+
+/// `[a-zA-Z_:][a-zA-Z0-9_:]*`, the Prometheus metric name syntax.
+fn is_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+// ---- end of traffic accounting ----
 
 fn pattern(
     flag: &'static str,

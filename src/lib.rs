@@ -5,13 +5,15 @@
 //! - [`ruleset`] parses its output into an immutable [`ruleset::Ruleset`] snapshot;
 //! - [`metrics`] and [`accounting`] turn snapshots into metric families (pure functions);
 //! - [`collect`] schedules the sources and publishes complete expositions;
-//! - [`output`] holds the exposition encoder and the textfile writer, [`serve`] the HTTP side.
+//! - [`output`] holds the exposition encoder, the textfile writer and the Munin renderer,
+//!   [`serve`] the HTTP side and [`munin`] the Munin plugin mode.
 
 pub mod accounting;
 pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod metrics;
+pub mod munin;
 pub mod output;
 pub mod ruleset;
 pub mod serve;

@@ -9,11 +9,18 @@ use clap::Parser;
 use netfilter_exporter::cli::{Cli, LogFormat, LogLevel};
 use netfilter_exporter::collect::{Collector, Publication};
 use netfilter_exporter::config::{Config, Mode, ServeConfig};
+use netfilter_exporter::munin;
 use netfilter_exporter::output::exposition::Format;
 use netfilter_exporter::output::textfile;
 use netfilter_exporter::serve::{self, AppState};
 
 fn main() -> ExitCode {
+    // Linked as traffic_accounting[_<family>_<tag>], the binary is a Munin plugin: munin-node
+    // passes the plugin command as the only argument, never a flag.
+    let mut args = std::env::args_os();
+    if let Some(name) = args.next().as_deref().and_then(munin::plugin_name) {
+        return munin_plugin(name, args.next().as_deref());
+    }
     let cli = Cli::parse();
     init_logging(&cli);
     let config = match Config::from_cli(&cli) {
@@ -63,6 +70,7 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
             textfile::write_atomically(&path, &publication.exposition.to_vec(Format::Text))?;
             Ok(report_failures(&publication))
         }
+        Mode::Munin { action } => Ok(answer_munin(&munin::Name::Bare, action).await),
         Mode::Textfile { path, once: false } => {
             let mut publications = collector.subscribe();
             collector.spawn_loops();
@@ -86,6 +94,61 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+    }
+}
+
+/// Runs as the Munin plugin named `name` with the command in `argument`.
+fn munin_plugin(
+    name: Result<munin::Name, munin::BadName>,
+    argument: Option<&std::ffi::OsStr>,
+) -> ExitCode {
+    let (name, action) = match (name, munin::Action::from_argument(argument)) {
+        (Ok(name), Ok(action)) => (name, action),
+        (Err(e), _) => return munin_usage_error(&e),
+        (_, Err(e)) => return munin_usage_error(&e),
+    };
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(answer_munin(&name, action)),
+        Err(e) => {
+            eprintln!("{}: cannot start the async runtime: {e}", munin_prefix());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn munin_usage_error(error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("{}: {error}", munin_prefix());
+    ExitCode::from(2)
+}
+
+fn munin_prefix() -> &'static str {
+    netfilter_exporter::output::munin::PLUGIN_NAME
+}
+
+/// Answers one plugin command with the settings munin-node put in the environment.
+async fn answer_munin(name: &munin::Name, action: munin::Action) -> ExitCode {
+    let settings = match munin::Settings::from_env(|var| std::env::var(var).ok()) {
+        Ok(settings) => settings,
+        Err(e) => return munin_usage_error(&e),
+    };
+    let outcome = munin::run(name, action, &settings).await;
+    for message in &outcome.messages {
+        eprintln!("{}: {message}", munin_prefix());
+    }
+    if let Err(e) = std::io::stdout()
+        .lock()
+        .write_all(outcome.stdout.as_bytes())
+    {
+        eprintln!("{}: cannot write to standard output: {e}", munin_prefix());
+        return ExitCode::FAILURE;
+    }
+    if outcome.success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -1,4 +1,6 @@
-//! Renderers and writers of a publication: the exposition formats and the textfile.
+//! Renderers and writers of a publication: the exposition formats, the textfile and the
+//! Munin plugin protocol.
 
 pub mod exposition;
+pub mod munin;
 pub mod textfile;

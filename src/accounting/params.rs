@@ -1,0 +1,119 @@
+//! Labels derived from the rule itself, as the older (iptables) nfprom exported them, for
+//! rules of a chosen chain that carry no comment of an active grammar.
+//!
+//! - `direction`: `in` when the rule matches a destination address or destination port,
+//!   else `out` when it matches a source address or source port, else `all`;
+//! - `address`: the address of that side with its prefix length (`0.0.0.0/0` or `::/0`
+//!   when the rule matches none), `!` in front when the match is inverted;
+//! - `port`: the port(s) of that side as iptables prints them (`22`, `80,443`,
+//!   `1024:65535`), empty when none;
+//! - `l2proto`: `ipv4` or `ipv6`; `l3proto`: the `-p` protocol, or `all`.
+
+use super::series::{Series, SeriesSet};
+use super::{AccountingConfig, Problem};
+use crate::ruleset::{Family, Matches, Param, Ruleset};
+
+/// `!value` for an inverted match.
+fn shown(param: &Param) -> String {
+    if param.negated {
+        format!("!{}", param.value)
+    } else {
+        param.value.clone()
+    }
+}
+
+/// The labels of one rule, sorted by name.
+fn derive(family: Family, matches: &Matches) -> Vec<(String, String)> {
+    let (direction, address, port) =
+        if matches.destination.is_some() || matches.destination_port.is_some() {
+            ("in", &matches.destination, &matches.destination_port)
+        } else if matches.source.is_some() || matches.source_port.is_some() {
+            ("out", &matches.source, &matches.source_port)
+        } else {
+            ("all", &None, &None)
+        };
+    let any = match family {
+        Family::Ipv4 => "0.0.0.0/0",
+        Family::Ipv6 => "::/0",
+    };
+    let l3proto = matches
+        .protocol
+        .as_ref()
+        .map_or_else(|| "all".to_owned(), |p| shown(p).to_ascii_lowercase());
+    vec![
+        (
+            "address".to_owned(),
+            address.as_ref().map_or_else(|| any.to_owned(), shown),
+        ),
+        ("direction".to_owned(), direction.to_owned()),
+        ("l2proto".to_owned(), family.as_str().to_owned()),
+        ("l3proto".to_owned(), l3proto),
+        (
+            "port".to_owned(),
+            port.as_ref().map(shown).unwrap_or_default(),
+        ),
+    ]
+}
+
+/// The rule-parameter series of the chosen chain, and the rules left out (two rules that
+/// derive the same labels).
+pub(super) fn param_view(
+    rulesets: &[(Family, &Ruleset)],
+    config: &AccountingConfig,
+) -> (Vec<Series>, Vec<Problem>) {
+    let mut set = SeriesSet::default();
+    let Some(wanted) = config.rule_params_chain.as_deref() else {
+        return (set.series, set.problems);
+    };
+    for located in super::rules(rulesets, |_, chain| chain == wanted) {
+        if located.rule.comments.iter().any(|c| config.claims(c)) {
+            continue;
+        }
+        set.add(&located, derive(located.family, &located.rule.matches));
+    }
+    (set.series, set.problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(family: Family, rule: &str) -> Vec<(String, String)> {
+        let text = format!("*filter\n:prometheus - [0:0]\n-A prometheus {rule}\nCOMMIT\n");
+        let ruleset = crate::ruleset::parse(&text);
+        let matches = &ruleset.tables[0].chains[0].rules[0].matches;
+        derive(family, matches)
+    }
+
+    fn values(list: &[(String, String)]) -> Vec<&str> {
+        list.iter().map(|(_, v)| v.as_str()).collect()
+    }
+
+    #[test]
+    fn destination_rules_are_in() {
+        let l = labels(
+            Family::Ipv4,
+            "-d 203.0.113.140/32 -p tcp -m tcp --dport 22 -j RETURN",
+        );
+        assert_eq!(values(&l), ["203.0.113.140/32", "in", "ipv4", "tcp", "22"]);
+    }
+
+    #[test]
+    fn source_rules_are_out() {
+        let l = labels(
+            Family::Ipv6,
+            "-s 2001:db8::1/128 -p udp -m udp --sport 53 -j RETURN",
+        );
+        assert_eq!(values(&l), ["2001:db8::1/128", "out", "ipv6", "udp", "53"]);
+    }
+
+    #[test]
+    fn catch_all_and_inverted() {
+        let l = labels(Family::Ipv4, "-j RETURN");
+        assert_eq!(values(&l), ["0.0.0.0/0", "all", "ipv4", "all", ""]);
+        let l = labels(Family::Ipv4, "! -s 10.2.3.0/24 -p tcp -m tcp --dport 22");
+        assert_eq!(values(&l), ["0.0.0.0/0", "in", "ipv4", "tcp", "22"]);
+        let l = labels(Family::Ipv4, "! -s 10.2.3.0/24 -p tcp");
+        assert_eq!(values(&l), ["!10.2.3.0/24", "out", "ipv4", "tcp", ""]);
+    }
+}
