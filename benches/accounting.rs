@@ -78,7 +78,11 @@ fn bench(c: &mut Criterion) {
         finished_at: SystemTime::UNIX_EPOCH,
     };
     group.bench_function("render", |b| {
-        b.iter(|| accounting::render(black_box(&[&report]), &config).to_vec(Format::Text))
+        b.iter(|| {
+            accounting::render(black_box(&[&report]), &config)
+                .0
+                .to_vec(Format::Text)
+        })
     });
     group.finish();
 }

@@ -101,7 +101,7 @@ struct SourceState {
 pub struct Collector {
     config: CollectConfig,
     sources: Mutex<BTreeMap<Target, SourceState>>,
-    logged_unparsed: Mutex<BTreeMap<Target, HashSet<String>>>,
+    logged: LogOnce,
     publications: watch::Sender<Arc<Publication>>,
 }
 
@@ -113,7 +113,7 @@ impl Collector {
         let collector = Arc::new(Collector {
             config,
             sources: Mutex::new(BTreeMap::new()),
-            logged_unparsed: Mutex::new(BTreeMap::new()),
+            logged: LogOnce::default(),
             publications,
         });
         collector.publish();
@@ -216,16 +216,10 @@ impl Collector {
 
     /// Logs each bad line once, not on every collection that still finds it.
     fn log_new_unparsed(&self, target: Target, ruleset: &ruleset::Ruleset) {
-        let mut logged = self
-            .logged_unparsed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let seen = logged.entry(target).or_default();
-        let current: HashSet<String> = ruleset.unparsed.iter().map(|u| u.to_string()).collect();
-        for line in current.difference(seen) {
+        let lines = ruleset.unparsed.iter().map(|u| u.to_string());
+        for line in self.logged.new_messages(target.name(), lines) {
             tracing::warn!(source = %target, "unparsed {line}");
         }
-        *seen = current;
     }
 
     fn remove(&self, target: Target) {
@@ -248,7 +242,14 @@ impl Collector {
             for state in sources.values() {
                 builder.extend(&state.fragment);
             }
-            builder.extend(&accounting::render(&reports, &self.config.accounting));
+            let (accounting, problems) = accounting::render(&reports, &self.config.accounting);
+            builder.extend(&accounting);
+            let messages = problems
+                .iter()
+                .map(|p| format!("{} chain {}: {}", p.family, p.chain, p.message));
+            for message in self.logged.new_messages("accounting", messages) {
+                tracing::warn!("accounting rule left out: {message}");
+            }
             Arc::new(Publication {
                 exposition: builder.finish(),
                 reports: reports.into_iter().cloned().collect(),
@@ -257,5 +258,43 @@ impl Collector {
         };
         self.publications.send_replace(Arc::clone(&publication));
         publication
+    }
+}
+
+/// Remembers what the previous round logged per scope, so that a problem that persists is
+/// logged when it appears, not after every collection.
+#[derive(Default)]
+struct LogOnce(Mutex<BTreeMap<&'static str, HashSet<String>>>);
+
+impl LogOnce {
+    /// The messages of `current` that the previous call for `scope` did not have.
+    fn new_messages(
+        &self,
+        scope: &'static str,
+        current: impl Iterator<Item = String>,
+    ) -> Vec<String> {
+        let current: HashSet<String> = current.collect();
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let previous = seen.entry(scope).or_default();
+        let mut fresh: Vec<String> = current.difference(previous).cloned().collect();
+        fresh.sort();
+        *previous = current;
+        fresh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogOnce;
+
+    #[test]
+    fn a_persisting_message_is_new_once_and_again_after_it_went_away() {
+        let log = LogOnce::default();
+        let round = |msgs: &[&str]| log.new_messages("s", msgs.iter().map(|m| m.to_string()));
+        assert_eq!(round(&["a", "b"]), ["a", "b"]);
+        assert_eq!(round(&["a", "b"]), Vec::<String>::new());
+        assert_eq!(round(&["b"]), Vec::<String>::new());
+        assert_eq!(round(&["a", "b"]), ["a"]);
+        assert!(log.new_messages("other", ["a".to_owned()].into_iter()) == ["a"]);
     }
 }

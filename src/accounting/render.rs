@@ -4,10 +4,9 @@
 //! set of label names: tags (`family`, `tag`, `direction` on pairs), label comments (the
 //! comments' keys) and rule parameters (`address`, `direction`, `l2proto`, `l3proto`,
 //! `port`). Descriptions go to an `_info` gauge, never onto counters, and every problem is
-//! counted per chain in `<prefix>_rejected_rules` and logged once.
+//! counted per chain in `<prefix>_rejected_rules` and returned for the caller to log.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Mutex;
+use std::collections::BTreeMap;
 
 use super::series::Series;
 use super::{AccountingConfig, ChainSet, Problem, Traffic, labels, params, tag_view};
@@ -18,7 +17,8 @@ use crate::ruleset::{Counters, Family, Ruleset};
 /// Renders the accounting families over every source's last report. Only successful
 /// reports count; two backends of one family reporting the same chain are summed (the
 /// nf_tables and legacy tables are distinct kernel tables, so both count real packets).
-pub fn render(reports: &[&SourceReport], config: &AccountingConfig) -> Exposition {
+/// Also returns every problem found, so that the caller can report them.
+pub fn render(reports: &[&SourceReport], config: &AccountingConfig) -> (Exposition, Vec<Problem>) {
     let rulesets: Vec<(Family, &Ruleset)> = reports
         .iter()
         .filter_map(|r| {
@@ -35,17 +35,17 @@ pub fn render(reports: &[&SourceReport], config: &AccountingConfig) -> Expositio
 pub(super) fn render_rulesets(
     rulesets: &[(Family, &Ruleset)],
     config: &AccountingConfig,
-) -> Exposition {
+) -> (Exposition, Vec<Problem>) {
     let tags = tag_view(rulesets, config);
     let (labeled, label_problems) = labels::label_view(rulesets, config);
     let (derived, param_problems) = params::param_view(rulesets, config);
-    let problems: Vec<&Problem> = tags
+    let problems: Vec<Problem> = tags
         .problems
         .iter()
         .chain(&label_problems)
         .chain(&param_problems)
+        .cloned()
         .collect();
-    log_new(&problems);
 
     let mut out = ExpositionBuilder::default();
     let name = |prefix: &str, suffix: &str| format!("{prefix}_{suffix}");
@@ -97,7 +97,7 @@ pub(super) fn render_rulesets(
         rejected.sample(&[("family", family.as_str()), ("chain", chain)], count);
     }
     drop(rejected);
-    out.finish()
+    (out.finish(), problems)
 }
 
 /// Help texts of one counter suffix, per grammar.
@@ -158,7 +158,7 @@ fn write_series(
 fn rejected_counts<'a>(
     rulesets: &'a [(Family, &'a Ruleset)],
     config: &'a AccountingConfig,
-    problems: &'a [&'a Problem],
+    problems: &'a [Problem],
 ) -> BTreeMap<(Family, &'a str), u64> {
     let mut counts: BTreeMap<(Family, &str), u64> = BTreeMap::new();
     for (family, ruleset) in rulesets {
@@ -174,23 +174,4 @@ fn rejected_counts<'a>(
         *counts.entry((problem.family, &problem.chain)).or_default() += 1;
     }
     counts
-}
-
-/// Problems already logged by the previous render: the view is rendered after every
-/// collection, and a problem that persists is logged once, not every few seconds.
-static LOGGED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
-
-fn log_new(problems: &[&Problem]) {
-    let current: HashSet<String> = problems
-        .iter()
-        .map(|p| format!("{} {}", p.family, p.message))
-        .collect();
-    let mut logged = LOGGED.lock().unwrap_or_else(|e| e.into_inner());
-    for problem in problems {
-        let key = format!("{} {}", problem.family, problem.message);
-        if !logged.as_ref().is_some_and(|l| l.contains(&key)) {
-            tracing::warn!(family = %problem.family, chain = %problem.chain, "accounting rule left out: {}", problem.message);
-        }
-    }
-    *logged = Some(current);
 }

@@ -34,7 +34,7 @@ fn c(packets: u64, bytes: u64) -> Counters {
 }
 
 fn text(rulesets: &[(Family, &Ruleset)], config: &AccountingConfig) -> String {
-    String::from_utf8(render_rulesets(rulesets, config).to_vec(Format::Text)).expect("utf-8")
+    String::from_utf8(render_rulesets(rulesets, config).0.to_vec(Format::Text)).expect("utf-8")
 }
 
 fn chain(name: &str, rules: &str) -> Ruleset {
