@@ -1,1 +1,308 @@
-//! Unit tests of the parent module.
+//! Unit tests of the parent module: the router answered in-process, without a socket.
+
+use std::io::Read;
+use std::time::{Duration, SystemTime};
+
+use axum::http::Request;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use super::*;
+use crate::metrics::{self, MetricsConfig, SourceReport};
+use crate::output::exposition::ExpositionBuilder;
+use crate::ruleset;
+use crate::source::Target;
+
+/// Prometheus' own `Accept` header (2.x/3.x scrape loop).
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+const RULES: &str = "\
+*filter
+:INPUT ACCEPT [7:700]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+[3:252] -A INPUT -p icmp -m icmp --icmp-type 8 -m comment --comment \"ping in\" -j ACCEPT
+COMMIT
+";
+
+/// A publication as the collector would make it from one successful iptables collection.
+fn publication() -> Publication {
+    let report = SourceReport {
+        target: Target::Iptables,
+        outcome: Ok(Arc::new(ruleset::parse(RULES))),
+        duration: Duration::from_millis(3),
+        finished_at: SystemTime::now(),
+    };
+    let mut builder = ExpositionBuilder::default();
+    builder.extend(&metrics::render_exporter(&[&report]));
+    builder.extend(&metrics::render_source(&report, &MetricsConfig::default()));
+    let mut publication = Publication::default();
+    publication.exposition = builder.finish();
+    publication.reports = vec![report];
+    publication
+}
+
+/// The router over [`publication`], with the sender kept alive alongside.
+fn app(telemetry_path: &str) -> (Router, watch::Sender<Arc<Publication>>) {
+    let (sender, publications) = watch::channel(Arc::new(publication()));
+    let router = router(AppState {
+        publications,
+        telemetry_path: telemetry_path.to_owned(),
+    });
+    (router, sender)
+}
+
+/// Sends `GET uri` with `headers` and returns the status, the response headers and the body.
+async fn get(
+    router: Router,
+    uri: &str,
+    headers: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let mut request = Request::builder().uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = router
+        .oneshot(request.body(Body::empty()).expect("valid request"))
+        .await
+        .expect("router answers");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body reads")
+        .to_bytes()
+        .to_vec();
+    (status, headers, body)
+}
+
+fn header(headers: &HeaderMap, name: header::HeaderName) -> &str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+#[test]
+fn no_accept_header_gets_text() {
+    assert_eq!(negotiate_format(None), Format::Text);
+    assert_eq!(negotiate_format(Some("")), Format::Text);
+}
+
+#[test]
+fn prometheus_accept_header_gets_openmetrics() {
+    assert_eq!(
+        negotiate_format(Some(PROMETHEUS_ACCEPT)),
+        Format::OpenMetrics
+    );
+}
+
+#[test]
+fn accept_header_negotiation() {
+    for (accept, expected) in [
+        ("text/plain", Format::Text),
+        ("text/plain;version=0.0.4", Format::Text),
+        ("*/*", Format::Text),
+        ("application/openmetrics-text", Format::OpenMetrics),
+        (
+            "application/openmetrics-text; version=1.0.0",
+            Format::OpenMetrics,
+        ),
+        (
+            "application/openmetrics-text;version=\"1.0.0\"",
+            Format::OpenMetrics,
+        ),
+        // Only OpenMetrics 1.0.0 is written; an older version is not what was asked for.
+        ("application/openmetrics-text;version=0.0.1", Format::Text),
+        // The weights decide.
+        (
+            "application/openmetrics-text;q=0.2,text/plain;q=0.9",
+            Format::Text,
+        ),
+        (
+            "text/plain;q=0.3,application/openmetrics-text;q=0.8",
+            Format::OpenMetrics,
+        ),
+        ("application/openmetrics-text;q=0", Format::Text),
+        ("application/json", Format::Text),
+    ] {
+        assert_eq!(negotiate_format(Some(accept)), expected, "{accept}");
+    }
+}
+
+#[test]
+fn accept_encoding_gzip() {
+    for (header, expected) in [
+        (None, false),
+        (Some(""), false),
+        (Some("gzip"), true),
+        (Some("GZIP"), true),
+        (Some("deflate, gzip;q=0.5"), true),
+        (Some("gzip, deflate, br"), true),
+        (Some("*"), true),
+        (Some("gzip;q=0"), false),
+        (Some("identity"), false),
+        (Some("deflate, br"), false),
+    ] {
+        assert_eq!(accepts_gzip(header), expected, "{header:?}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_in_text_format() {
+    let (router, _sender) = app("/metrics");
+    let (status, headers, body) = get(router, "/metrics", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        header(&headers, header::CONTENT_TYPE),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert_eq!(header(&headers, header::CONTENT_ENCODING), "");
+    let body = String::from_utf8(body).expect("utf-8");
+    assert_eq!(
+        header(&headers, header::CONTENT_LENGTH),
+        body.len().to_string()
+    );
+    assert!(
+        body.contains("# TYPE iptables_rule_packets_total counter\n"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "iptables_rule_packets_total{table=\"filter\",chain=\"INPUT\",rule=\"-p icmp -m icmp --icmp-type 8 -j ACCEPT\"} 3\n"
+        ),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "iptables_chain_bytes_total{table=\"filter\",chain=\"INPUT\",policy=\"ACCEPT\"} 700\n"
+        ),
+        "{body}"
+    );
+    assert!(!body.contains("# EOF"), "{body}");
+}
+
+#[tokio::test]
+async fn metrics_in_openmetrics_for_prometheus() {
+    let (router, _sender) = app("/metrics");
+    let (status, headers, body) = get(router, "/metrics", &[("accept", PROMETHEUS_ACCEPT)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        header(&headers, header::CONTENT_TYPE),
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let body = String::from_utf8(body).expect("utf-8");
+    assert!(body.ends_with("\n# EOF\n"), "{body}");
+    assert!(
+        body.contains("# TYPE iptables_rule_packets counter\n"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("# TYPE iptables_rule_packets_total"),
+        "{body}"
+    );
+    assert!(
+        body.contains("# TYPE iptables_rules_total unknown\n"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn gzip_round_trip_in_both_formats() {
+    for (accept, format) in [
+        ("text/plain", Format::Text),
+        ("application/openmetrics-text", Format::OpenMetrics),
+    ] {
+        let (router, sender) = app("/metrics");
+        let (status, headers, body) = get(
+            router,
+            "/metrics",
+            &[("accept", accept), ("accept-encoding", "gzip, deflate")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(header(&headers, header::CONTENT_ENCODING), "gzip");
+        assert_eq!(
+            header(&headers, header::CONTENT_TYPE),
+            format.content_type()
+        );
+        let mut plain = String::new();
+        flate2::read::GzDecoder::new(body.as_slice())
+            .read_to_string(&mut plain)
+            .expect("valid gzip of UTF-8 text");
+        let expected = String::from_utf8(sender.borrow().exposition.to_vec(format)).expect("utf-8");
+        assert_eq!(plain, expected, "{accept}");
+    }
+}
+
+#[tokio::test]
+async fn vary_header_names_the_negotiated_headers() {
+    let (router, _sender) = app("/metrics");
+    let (_, headers, _) = get(router, "/metrics", &[]).await;
+    let vary = header(&headers, header::VARY);
+    assert!(
+        vary.contains("Accept-Encoding") && vary.contains("Accept"),
+        "{vary}"
+    );
+}
+
+#[tokio::test]
+async fn custom_telemetry_path() {
+    let (router, _sender) = app("/custom/metrics");
+    let (status, _, body) = get(router.clone(), "/custom/metrics", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        String::from_utf8(body)
+            .expect("utf-8")
+            .contains("iptables_scrape_success 1\n")
+    );
+    let (status, _, _) = get(router, "/metrics", &[]).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn other_paths_are_not_found() {
+    for path in ["/nope", "/metrics/", "/metricsx", "/favicon.ico"] {
+        let (router, _sender) = app("/metrics");
+        let (status, _, _) = get(router, path, &[]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn landing_page_links_metrics_and_lists_sources() {
+    let (router, _sender) = app("/a<b");
+    let (status, headers, body) = get(router, "/", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        header(&headers, header::CONTENT_TYPE).starts_with("text/html"),
+        "{headers:?}"
+    );
+    let body = String::from_utf8(body).expect("utf-8");
+    assert!(body.contains("<a href=\"/a&lt;b\">Metrics</a>"), "{body}");
+    assert!(
+        body.contains("<b>iptables</b>: ok, 1 rules, 0 unparsed lines"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn health_endpoint() {
+    let (router, _sender) = app("/metrics");
+    let (status, _, body) = get(router, "/-/healthy", &[]).await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (StatusCode::OK, b"OK\n".as_slice())
+    );
+}
+
+#[tokio::test]
+async fn a_new_publication_is_served_at_once() {
+    let (router, sender) = app("/metrics");
+    sender.send_replace(Arc::new(Publication::default()));
+    let (status, _, body) = get(router, "/metrics", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.is_empty(), "{}", String::from_utf8_lossy(&body));
+}
