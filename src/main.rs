@@ -59,10 +59,14 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         }
         Mode::Dump => {
             let publication = collector.collect_once().await;
-            std::io::stdout()
-                .lock()
-                .write_all(&publication.exposition.to_vec(Format::Text))
-                .context("cannot write to standard output")?;
+            // Chunk by chunk: a 100k-rule exposition is tens of MB, not worth a second copy.
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            for chunk in publication.exposition.chunks(Format::Text) {
+                stdout
+                    .write_all(&chunk)
+                    .context("cannot write to standard output")?;
+            }
+            stdout.flush().context("cannot write to standard output")?;
             Ok(report_failures(&publication))
         }
         Mode::Textfile { path, once: true } => {
