@@ -211,6 +211,9 @@ fn packets(c: &Counters) -> u64 {
     c.packets
 }
 
+/// Chains up to this many rules are grouped by linear search rather than through a map.
+const SHORT_CHAIN: usize = 8;
+
 /// Sums the counters of a chain's rules by key, in order of first appearance: two rules
 /// with the same label value would otherwise be two series with the same labels, which
 /// Prometheus rejects.
@@ -222,7 +225,20 @@ where
     K: Iterator<Item = &'c str>,
 {
     let mut sums: Vec<(&str, Counters)> = Vec::with_capacity(chain.rules.len());
-    let mut index: HashMap<&str, usize> = HashMap::new();
+    // Most chains of a large ruleset are short (kube-proxy's per-endpoint chains hold two
+    // rules): a linear search beats building and hashing into a map for them.
+    if chain.rules.len() <= SHORT_CHAIN {
+        for rule in &chain.rules {
+            for key in keys(rule) {
+                match sums.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, sum)) => *sum += rule.counters,
+                    None => sums.push((key, rule.counters)),
+                }
+            }
+        }
+        return sums;
+    }
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(chain.rules.len());
     for rule in &chain.rules {
         for key in keys(rule) {
             match index.entry(key) {

@@ -179,6 +179,9 @@ impl Drop for FamilyWriter<'_> {
         if self.samples.is_empty() {
             return;
         }
+        // The buffer grew by doubling and is kept for the life of the exposition: give the
+        // spare capacity back (for a large family, a remap rather than a copy).
+        self.samples.shrink_to_fit();
         self.builder.families.push(Family {
             text_header: Bytes::from(std::mem::take(&mut self.text_header)),
             openmetrics_header: Bytes::from(std::mem::take(&mut self.openmetrics_header)),
@@ -214,6 +217,16 @@ impl SampleValue for f64 {
 /// Escapes a label value: backslash, double quote and newline, as both formats require.
 fn escape_label_value(value: &str, out: &mut Vec<u8>) {
     let bytes = value.as_bytes();
+    // Most values (rule texts without their comments) need no escape: check in blocks
+    // without an early exit, which the compiler vectorises, and copy them whole.
+    let special = |b: &u8| matches!(b, b'\\' | b'"' | b'\n');
+    if !bytes
+        .chunks(32)
+        .any(|block| block.iter().fold(false, |found, b| found | special(b)))
+    {
+        out.extend_from_slice(bytes);
+        return;
+    }
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escaped: &[u8] = match b {

@@ -54,7 +54,11 @@ struct Parser<'a> {
     ruleset: Ruleset,
     table: Option<Table>,
     chain_index: HashMap<String, usize>,
+    /// The chain of the previous rule: iptables-save lists a chain's rules together, so
+    /// this spares a map lookup for nearly every rule.
+    last_chain: Option<(&'a str, usize)>,
     tokens: Vec<Token<'a>>,
+    comment_spans: Vec<(usize, usize)>,
 }
 
 impl<'a> Parser<'a> {
@@ -85,6 +89,7 @@ impl<'a> Parser<'a> {
                 Some(table) => {
                     self.ruleset.tables.push(table);
                     self.chain_index.clear();
+                    self.last_chain = None;
                     Ok(())
                 }
                 None => Err(LineError::OutsideTable),
@@ -99,6 +104,7 @@ impl<'a> Parser<'a> {
             chains: Vec::new(),
         });
         self.chain_index.clear();
+        self.last_chain = None;
         match previous {
             Some(previous) => {
                 let name = previous.name.clone();
@@ -143,12 +149,19 @@ impl<'a> Parser<'a> {
             Some(i) => (&rule[..i], &rule[i + 1..]),
             None => (rule, ""),
         };
-        let index = *self
-            .chain_index
-            .get(chain)
-            .ok_or_else(|| LineError::UndeclaredChain(chain.to_owned()))?;
+        let index = match self.last_chain {
+            Some((last, index)) if last == chain => index,
+            _ => {
+                let index = *self
+                    .chain_index
+                    .get(chain)
+                    .ok_or_else(|| LineError::UndeclaredChain(chain.to_owned()))?;
+                self.last_chain = Some((chain, index));
+                index
+            }
+        };
         tokenize(text, &mut self.tokens).map_err(|e| LineError::BadArguments(e.to_string()))?;
-        let rule = build_rule(counters, text, &self.tokens);
+        let rule = build_rule(counters, text, &self.tokens, &mut self.comment_spans);
         table.chains[index].rules.push(rule);
         Ok(())
     }
@@ -166,6 +179,11 @@ impl<'a> Parser<'a> {
             let name = table.name.clone();
             self.ruleset.tables.push(table);
             self.unparsed(last_line, LineError::Uncommitted(name), "");
+        }
+        // The snapshot lives until the next collection: return what the rule lists
+        // over-allocated while growing (a large list is remapped, not copied).
+        for chain in self.ruleset.tables.iter_mut().flat_map(|t| &mut t.chains) {
+            chain.rules.shrink_to_fit();
         }
         self.ruleset
     }
@@ -191,13 +209,26 @@ fn parse_counters(field: &str) -> Result<Counters, LineError> {
 
 /// Builds a rule from its text and arguments: comments, the text without them, and the
 /// parameters views interpret.
-fn build_rule(counters: Counters, text: &str, tokens: &[Token<'_>]) -> Rule {
+/// `comment_spans` is scratch space the caller reuses across rules.
+fn build_rule(
+    counters: Counters,
+    text: &str,
+    tokens: &[Token<'_>],
+    comment_spans: &mut Vec<(usize, usize)>,
+) -> Rule {
     let mut comments = Vec::new();
-    let mut comment_spans = Vec::new();
+    comment_spans.clear();
     let mut matches = Matches::default();
     let mut negated = false;
     let mut i = 0;
     while i < tokens.len() {
+        // Every option below starts with '-' or is "!": skip other tokens (module names,
+        // values of options not read here) without comparing them to each option.
+        if !matches!(tokens[i].value.as_bytes().first(), Some(b'-' | b'!')) {
+            negated = false;
+            i += 1;
+            continue;
+        }
         let arg = tokens.get(i + 1).map(|t| t.value.as_ref());
         let param = |value: &str| {
             Some(Param {
@@ -239,7 +270,9 @@ fn build_rule(counters: Counters, text: &str, tokens: &[Token<'_>]) -> Rule {
         negated = false;
         i += consumed;
     }
-    let uncommented = (!comment_spans.is_empty()).then(|| strip_spans(text, &comment_spans));
+    let uncommented = (!comment_spans.is_empty()).then(|| strip_spans(text, comment_spans));
+    // A rule usually has one comment; the first push reserved room for four.
+    comments.shrink_to_fit();
     Rule {
         counters,
         text: text.to_owned(),

@@ -90,12 +90,17 @@ pub fn tokenize<'a>(text: &'a str, out: &mut Vec<Token<'a>>) -> Result<(), Token
 /// True when `text` opens a quote it does not close, i.e. a quoted argument continues on
 /// the next physical line (iptables-save prints a comment's newline as is).
 pub(crate) fn has_open_quote(text: &str) -> bool {
-    if !text.as_bytes().contains(&b'"') {
+    let bytes = text.as_bytes();
+    if !bytes.contains(&b'"') {
         return false;
+    }
+    // Without a backslash no quote is escaped: the quotes balance when they are even.
+    if !bytes.contains(&b'\\') {
+        return bytes.iter().filter(|&&b| b == b'"').count() % 2 == 1;
     }
     let mut open = false;
     let mut escaped = false;
-    for &b in text.as_bytes() {
+    for &b in bytes {
         if escaped {
             escaped = false;
         } else if open && b == b'\\' {

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Measures the exporter on a generated kube-proxy-style ruleset loaded into a throwaway
+# network namespace (never the host's firewall):
+#   - iptables-restore and iptables-save times for the ruleset itself;
+#   - peak memory (maximum resident set size) and wall time of `netfilter_exporter dump`;
+#   - scrape latency of /metrics (plain and gzip) from a server running in the namespace;
+#   - scrapes per second with wrk on a smaller ruleset.
+# Figures are recorded in docs/performance.md. Needs root (ip netns, iptables-restore).
+#
+# Usage: sudo scripts/measure-memory.sh [RULES] [WRK_RULES]   (defaults: 100000 10000)
+set -euo pipefail
+
+RULES=${1:-100000}
+WRK_RULES=${2:-10000}
+PORT=${NFE_BENCH_PORT:-19455}
+NS="nfe-bench-$$"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d)
+SERVER_PID=""
+
+cleanup() {
+    if [[ -n "$SERVER_PID" ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    ip netns del "$NS" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+if [[ ! -x /usr/bin/time ]]; then
+    apt-get install -y -qq time >/dev/null
+fi
+for tool in curl wrk; do
+    command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
+done
+
+cd "$ROOT"
+cargo build --release --quiet --bin netfilter_exporter --example generate_ruleset
+BIN="$ROOT/target/release/netfilter_exporter"
+GEN="$ROOT/target/release/examples/generate_ruleset"
+
+in_ns() { ip netns exec "$NS" "$@"; }
+
+# Loads a generated ruleset of $1 rules into the namespace, replacing the nat and filter tables.
+load() {
+    "$GEN" "$1" >"$WORK/rules-$1.txt"
+    local start end
+    start=$(date +%s.%N)
+    in_ns iptables-restore --counters <"$WORK/rules-$1.txt"
+    end=$(date +%s.%N)
+    echo "loaded $1 rules ($(wc -c <"$WORK/rules-$1.txt") bytes) with iptables-restore in $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }') s"
+}
+
+# Prints "<max RSS kB> <elapsed s>" of a command run under /usr/bin/time inside the namespace.
+measure() {
+    in_ns /usr/bin/time -f '%M %e' -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err" || true
+    cat "$WORK/time"
+}
+
+# Waits until the server in the namespace serves a page with rule series.
+wait_for_server() {
+    for _ in $(seq 1 300); do
+        if in_ns curl -sf -o "$WORK/probe" "http://127.0.0.1:$PORT/metrics" &&
+            grep -q '^iptables_rules_total' "$WORK/probe"; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    echo "server did not come up" >&2
+    return 1
+}
+
+start_server() {
+    # Not through the in_ns function: a backgrounded function is a subshell, and $! must be
+    # the exporter itself (ip netns exec execs it) so that it can be stopped by its id.
+    ip netns exec "$NS" "$BIN" --web.listen-address "127.0.0.1:$PORT" --scrape-targets iptables \
+        --log.level warn &
+    SERVER_PID=$!
+    wait_for_server
+}
+
+stop_server() {
+    kill "$SERVER_PID"
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+}
+
+ip netns add "$NS"
+in_ns ip link set lo up
+
+echo "== $RULES rules"
+load "$RULES"
+echo "rules in namespace: $(in_ns iptables-save | grep -c '^-A ')"
+for i in 1 2 3; do
+    read -r rss secs < <(measure iptables-save --counters)
+    echo "iptables-save --counters run $i: ${secs} s, max RSS ${rss} kB"
+done
+for i in 1 2 3; do
+    read -r rss secs < <(measure "$BIN" dump --scrape-targets iptables)
+    echo "netfilter_exporter dump run $i: ${secs} s, max RSS ${rss} kB ($((rss / 1024)) MiB), exposition $(wc -c <"$WORK/out") bytes"
+done
+
+start_server
+for encoding in identity gzip; do
+    for i in 1 2 3 4 5; do
+        in_ns curl -s -o /dev/null -H "Accept-Encoding: $encoding" \
+            -w "scrape ($encoding) $i: %{time_total} s, %{size_download} bytes\n" \
+            "http://127.0.0.1:$PORT/metrics"
+    done
+done
+echo "server peak RSS after scrapes: $(awk '/VmHWM/ {print $2, $3}' "/proc/$SERVER_PID/status")"
+stop_server
+
+echo "== $WRK_RULES rules, wrk"
+load "$WRK_RULES"
+start_server
+for encoding in identity gzip; do
+    echo "wrk -t2 -c50 -d10s, Accept-Encoding: $encoding"
+    in_ns wrk -t2 -c50 -d10s -H "Accept-Encoding: $encoding" "http://127.0.0.1:$PORT/metrics" |
+        grep -E 'Requests/sec|Transfer/sec|Latency|requests in'
+done
+stop_server
