@@ -2,193 +2,44 @@
 //! packets sent from a client namespace over a veth pair, and the exporter's `dump` inside
 //! the server namespace compared with the per-rule counters `iptables -L -v -x -n` shows.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::Command;
 
-const EXPORTER: &str = env!("CARGO_BIN_EXE_netfilter_exporter");
+use common::{
+    NetnsPair, accounting_example4, accounting_example6, accounting_table, output_with_input,
+    require_command, require_kernel,
+};
 
-/// Runs `program args` and returns its output, whatever the status.
-fn output(program: &str, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    let mut pipe = child.stdin.take().expect("stdin");
-    pipe.write_all(stdin.unwrap_or("").as_bytes())
-        .expect("write stdin");
-    drop(pipe);
-    child.wait_with_output().expect("wait")
-}
-
-/// Runs a command that must succeed; returns its standard output.
-fn run(program: &str, args: &[&str], stdin: Option<&str>) -> String {
-    let out = output(program, args, stdin);
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8")
-}
+/// Prefix of this binary's namespaces; no other test binary uses it, so that each clears only
+/// its own leftovers (see [`require_kernel`]).
+const NETNS_PREFIX: &str = "nfe-acct";
 
 /// Whether the test can run; panics under `CI=true` when it cannot.
 fn can_run() -> bool {
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-    let missing: Vec<&str> = ["ip", "iptables-restore", "ip6tables-restore", "nc"]
-        .into_iter()
-        .filter(|tool| {
-            Command::new("sh")
-                .args(["-c", &format!("command -v {tool}")])
-                .stdout(Stdio::null())
-                .status()
-                .map_or(true, |s| !s.success())
-        })
-        .collect();
-    let root = run("id", &["-u"], None).trim() == "0";
-    let reason = if !root {
-        "not root".to_owned()
-    } else if !missing.is_empty() {
-        format!("missing {missing:?}")
-    } else {
-        return true;
-    };
-    assert!(
-        !ci,
-        "CI=true but the accounting kernel test cannot run: {reason}"
-    );
-    println!("skipped: {reason}");
-    false
+    require_kernel(NETNS_PREFIX)
+        && ["iptables-restore", "ip6tables-restore", "nc"]
+            .into_iter()
+            .all(require_command)
 }
 
-/// A server and a client namespace joined by a veth pair; both deleted on drop.
-struct Pair {
-    server: String,
-    client: String,
-}
-
-impl Pair {
-    fn new() -> Pair {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let id = format!(
-            "{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
+/// `netfilter_exporter dump` in the server namespace, checked by promtool when present.
+fn dump(pair: &NetnsPair, flags: &[&str]) -> String {
+    // iptables_exporter's millisecond gauge is kept for compatibility but fails promtool's lint.
+    let mut args = vec!["-t", "iptables,ip6tables", "--no-legacy-duration-metric"];
+    args.extend_from_slice(flags);
+    let text = pair.server.dump_ok(&args).text;
+    if common::which("promtool").is_some() {
+        let out = output_with_input(Command::new("promtool").args(["check", "metrics"]), &text);
+        assert!(
+            out.status.success(),
+            "promtool check metrics: {}{}\n{text}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
-        let pair = Pair {
-            server: format!("nfe-acct-s{id}"),
-            client: format!("nfe-acct-c{id}"),
-        };
-        run("ip", &["netns", "add", &pair.server], None);
-        run("ip", &["netns", "add", &pair.client], None);
-        let (s, c) = (pair.server.as_str(), pair.client.as_str());
-        run(
-            "ip",
-            &[
-                "-n", s, "link", "add", "vs", "type", "veth", "peer", "name", "vc", "netns", c,
-            ],
-            None,
-        );
-        for (ns, dev, v4, v6) in [
-            (s, "vs", "192.168.24.1/24", "2001:db8:f00d::1/64"),
-            (c, "vc", "192.168.24.2/24", "2001:db8:f00d::2/64"),
-        ] {
-            run("ip", &["-n", ns, "addr", "add", v4, "dev", dev], None);
-            run(
-                "ip",
-                &["-n", ns, "addr", "add", v6, "dev", dev, "nodad"],
-                None,
-            );
-            run("ip", &["-n", ns, "link", "set", dev, "up"], None);
-            run("ip", &["-n", ns, "link", "set", "lo", "up"], None);
-        }
-        pair
     }
-
-    fn server(&self, program: &str, args: &[&str], stdin: Option<&str>) -> String {
-        let mut all = vec!["netns", "exec", &self.server, program];
-        all.extend_from_slice(args);
-        run("ip", &all, stdin)
-    }
-
-    /// Runs a command in the client namespace; its failure (a refused connection) is fine.
-    fn client(&self, args: &[&str], stdin: Option<&str>) {
-        let mut all = vec!["netns", "exec", &self.client];
-        all.extend_from_slice(args);
-        output("ip", &all, stdin);
-    }
-
-    /// `netfilter_exporter dump` in the server namespace, checked by promtool when present.
-    fn dump(&self, flags: &[&str]) -> String {
-        // iptables_exporter's millisecond gauge is kept for compatibility but fails promtool's lint.
-        let mut args = vec![
-            "dump",
-            "-t",
-            "iptables,ip6tables",
-            "--no-legacy-duration-metric",
-        ];
-        args.extend_from_slice(flags);
-        let text = self.server(EXPORTER, &args, None);
-        let promtool = Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn();
-        if let Ok(mut child) = promtool {
-            child
-                .stdin
-                .take()
-                .expect("stdin")
-                .write_all(text.as_bytes())
-                .expect("write");
-            let out = child.wait_with_output().expect("promtool");
-            assert!(
-                out.status.success(),
-                "promtool check metrics: {}{}\n{text}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        text
-    }
-
-    /// (packets, bytes, comment) of each rule of `chain`, from `iptables -L -v -x -n`.
-    fn counters(&self, iptables: &str, chain: &str) -> Vec<(u64, u64, String)> {
-        let listing = self.server(iptables, &["-L", chain, "-v", "-x", "-n"], None);
-        listing
-            .lines()
-            .skip(2)
-            .filter(|l| !l.trim().is_empty())
-            .map(|line| {
-                let mut fields = line.split_whitespace();
-                let mut number = || -> u64 {
-                    fields
-                        .next()
-                        .and_then(|f| f.parse().ok())
-                        .unwrap_or_else(|| panic!("bad line {line:?}"))
-                };
-                let (packets, bytes) = (number(), number());
-                let comment = line
-                    .split_once("/* ")
-                    .and_then(|(_, rest)| rest.rsplit_once(" */"))
-                    .map_or_else(String::new, |(c, _)| c.to_owned());
-                (packets, bytes, comment)
-            })
-            .collect()
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        for ns in [&self.server, &self.client] {
-            let _ = Command::new("ip").args(["netns", "delete", ns]).status();
-        }
-    }
+    text
 }
 
 /// The value of the sample written exactly as `series` (name and labels) in `text`.
@@ -201,44 +52,21 @@ fn sample(text: &str, series: &str) -> u64 {
 }
 
 /// The TCP connection attempts of the Munin example: refused (RST) since nothing listens.
-fn knock(pair: &Pair, address: &str, ports: &[&str], times: usize) {
+fn knock(pair: &NetnsPair, address: &str, ports: &[&str], times: usize) {
     for _ in 0..times {
         for port in ports {
-            pair.client(&["nc", "-z", "-w1", address, port], None);
+            // The refused connection fails nc; that is the point.
+            pair.client.output("nc", &["-z", "-w1", address, port], "");
         }
     }
 }
 
-const MUNIN4: &str = r#"*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:ACCT4 - [0:0]
--A INPUT -j ACCT4
--A OUTPUT -j ACCT4
--A ACCT4 ! -s 10.2.3.0/24 -p tcp --dport 22 -m comment --comment "=unauthssh= Unauthorized SSH traffic received"
--A ACCT4 -d 192.168.24.1 -p tcp --dport 80 -m comment --comment "=web4_down= Combined web traffic to/from local 80/443"
--A ACCT4 -s 192.168.24.1 -p tcp --sport 80 -m comment --comment "=web4_up= dummy"
--A ACCT4 -d 192.168.24.1 -p tcp --dport 443 -m comment --comment "=web4_down= dummy"
--A ACCT4 -s 192.168.24.1 -p tcp --sport 443 -m comment --comment "=web4_up= dummy"
--A ACCT4 -p tcp --syn --dport 22 -m comment --comment "=sshsyn= \"SYN\" \\ to port 22 é"
+/// Rules of ours after the article's in ACCT4 (see [`accounting_example4`]): a SYN-only tag
+/// whose description needs escaping, a UDP tag with no description of its own, and a comment
+/// whose tag never closes, which the exporter must reject.
+const MUNIN4_EXTRA: &str = r#"-A ACCT4 -p tcp --syn --dport 22 -m comment --comment "=sshsyn= \"SYN\" \\ to port 22 é"
 -A ACCT4 -p udp --dport 9999 -m comment --comment "=udp9999="
 -A ACCT4 -p udp --dport 9999 -m comment --comment "=broken no closing delimiter"
-COMMIT
-"#;
-
-const MUNIN6: &str = r#"*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:ACCT6 - [0:0]
--A INPUT -j ACCT6
--A OUTPUT -j ACCT6
--A ACCT6 -d 2001:db8:f00d::1 -p tcp --dport 80 -m comment --comment "=web6_down= Web traffic to/from local port 80"
--A ACCT6 -s 2001:db8:f00d::1 -p tcp --sport 80 -m comment --comment "=web6_up= dummy"
--A ACCT6 -d 2001:db8:f00d::1 -p tcp --dport 443 -m comment --comment "=web6ssl_down= Web traffic to/from local port 443"
--A ACCT6 -s 2001:db8:f00d::1 -p tcp --sport 443 -m comment --comment "=web6ssl_up= dummy"
-COMMIT
 "#;
 
 /// Sums `iptables -L` counters per tag (pairs keyed `tag/out`, `tag/in`).
@@ -267,18 +95,21 @@ fn munin_example_counts_real_traffic() {
     if !can_run() {
         return;
     }
-    let pair = Pair::new();
-    pair.server("iptables-restore", &[], Some(MUNIN4));
-    pair.server("ip6tables-restore", &[], Some(MUNIN6));
+    let pair = NetnsPair::new(NETNS_PREFIX);
+    pair.server
+        .restore("iptables-restore", &accounting_example4(MUNIN4_EXTRA));
+    pair.server
+        .restore("ip6tables-restore", &accounting_example6());
     knock(&pair, "192.168.24.1", &["22", "80", "443"], 3);
     knock(&pair, "2001:db8:f00d::1", &["80", "443", "443"], 2);
     for _ in 0..5 {
-        pair.client(&["nc", "-u", "-w0", "192.168.24.1", "9999"], Some("hello"));
+        pair.client
+            .output("nc", &["-u", "-w0", "192.168.24.1", "9999"], "hello");
     }
 
-    let text = pair.dump(&[]);
-    let mut expected = per_tag(&pair.counters("iptables", "ACCT4"));
-    let v6 = per_tag(&pair.counters("ip6tables", "ACCT6"));
+    let text = dump(&pair, &[]);
+    let mut expected = per_tag(&pair.server.rule_counters("iptables", "ACCT4"));
+    let v6 = per_tag(&pair.server.rule_counters("ip6tables", "ACCT6"));
     let mut checked = 0;
     for (family, sums) in [("ipv4", &mut expected), ("ipv6", &mut v6.clone())] {
         for (key, (packets, bytes)) in sums.iter() {
@@ -375,9 +206,7 @@ fn munin_example_counts_real_traffic() {
 /// nfprom's example chain on the example server's address; `comment` makes the rule's
 /// comment from its service and direction, or leaves it out.
 fn nfprom_chain(comment: impl Fn(&str, &str) -> String) -> String {
-    let mut rules = String::from(
-        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:prometheus - [0:0]\n-A INPUT -j prometheus\n-A OUTPUT -j prometheus\n",
-    );
+    let mut rules = String::new();
     for (service, port) in [("SSH", 22), ("SMTP", 25), ("HTTP", 80), ("HTTPS", 443)] {
         rules += &format!(
             "-A prometheus -d 192.168.24.1/32 -p tcp --dport {port}{} -j RETURN\n",
@@ -388,7 +217,8 @@ fn nfprom_chain(comment: impl Fn(&str, &str) -> String) -> String {
             comment(service, "out")
         );
     }
-    rules + "-A prometheus -j RETURN\nCOMMIT\n"
+    rules += "-A prometheus -j RETURN\n";
+    accounting_table("prometheus", &rules)
 }
 
 #[test]
@@ -396,21 +226,24 @@ fn nfprom_label_comments_count_real_traffic() {
     if !can_run() {
         return;
     }
-    let pair = Pair::new();
+    let pair = NetnsPair::new(NETNS_PREFIX);
     let rules = nfprom_chain(|service, dir| {
         format!(
             " -m comment --comment \"nft(l2proto=ipv4;l3proto=tcp;service={service};dir={dir})\""
         )
     });
-    pair.server("iptables-restore", &[], Some(&rules));
+    pair.server.restore("iptables-restore", &rules);
     knock(&pair, "192.168.24.1", &["22", "25", "80", "443", "443"], 2);
-    let text = pair.dump(&[
-        "--accounting.ipv4-chains",
-        "prometheus",
-        "--accounting.labels-prefix",
-        "nfprom",
-    ]);
-    let rules = pair.counters("iptables", "prometheus");
+    let text = dump(
+        &pair,
+        &[
+            "--accounting.ipv4-chains",
+            "prometheus",
+            "--accounting.labels-prefix",
+            "nfprom",
+        ],
+    );
+    let rules = pair.server.rule_counters("iptables", "prometheus");
     let mut checked = 0;
     for (packets, bytes, comment) in &rules {
         let Some(inner) = comment
@@ -458,20 +291,20 @@ fn rule_parameters_label_real_traffic() {
     if !can_run() {
         return;
     }
-    let pair = Pair::new();
-    pair.server(
-        "iptables-restore",
-        &[],
-        Some(&nfprom_chain(|_, _| String::new())),
-    );
+    let pair = NetnsPair::new(NETNS_PREFIX);
+    pair.server
+        .restore("iptables-restore", &nfprom_chain(|_, _| String::new()));
     knock(&pair, "192.168.24.1", &["22", "25", "80", "443"], 2);
-    let text = pair.dump(&[
-        "--accounting.rule-params-chain",
-        "prometheus",
-        "--accounting.rule-params-prefix",
-        "nfprom",
-    ]);
-    let rules = pair.counters("iptables", "prometheus");
+    let text = dump(
+        &pair,
+        &[
+            "--accounting.rule-params-chain",
+            "prometheus",
+            "--accounting.rule-params-prefix",
+            "nfprom",
+        ],
+    );
+    let rules = pair.server.rule_counters("iptables", "prometheus");
     assert_eq!(rules.len(), 9);
     for (i, port) in ["22", "25", "80", "443"].into_iter().enumerate() {
         for (j, direction) in ["in", "out"].into_iter().enumerate() {

@@ -2,193 +2,58 @@
 //! holding the worked example of the traffic_accounting article in real iptables/ip6tables,
 //! with real TCP packets counted by its rules.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Command, Output};
 
-const EXPORTER: &str = env!("CARGO_BIN_EXE_netfilter_exporter");
+use common::{
+    EXPORTER, Netns, accounting_example4, accounting_example6, require_command, require_kernel,
+    run_capture,
+};
 
-/// The article's rules 1–5, in the accounting chain ACCT4 that INPUT and OUTPUT jump to.
-const EXAMPLE4: &str = r#"*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:ACCT4 - [0:0]
--A INPUT -j ACCT4
--A OUTPUT -j ACCT4
--A ACCT4 ! -s 10.2.3.0/24 -p tcp --dport 22 -m comment --comment "=unauthssh= Unauthorized SSH traffic received"
--A ACCT4 -d 192.168.24.1 -p tcp --dport 80 -m comment --comment "=web4_down= Combined web traffic to/from local 80/443"
--A ACCT4 -s 192.168.24.1 -p tcp --sport 80 -m comment --comment "=web4_up= dummy"
--A ACCT4 -d 192.168.24.1 -p tcp --dport 443 -m comment --comment "=web4_down= dummy"
--A ACCT4 -s 192.168.24.1 -p tcp --sport 443 -m comment --comment "=web4_up= dummy"
-COMMIT
-"#;
+/// Prefix of this binary's namespaces; no other test binary uses it, so that each clears only
+/// its own leftovers (see [`require_kernel`]).
+const NETNS_PREFIX: &str = "nfe-munin";
 
-/// The article's rules 6–9 in ACCT6.
-const EXAMPLE6: &str = r#"*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:ACCT6 - [0:0]
--A INPUT -j ACCT6
--A OUTPUT -j ACCT6
--A ACCT6 -d 2001:db8:f00d::1 -p tcp --dport 80 -m comment --comment "=web6_down= Web traffic to/from local port 80"
--A ACCT6 -s 2001:db8:f00d::1 -p tcp --sport 80 -m comment --comment "=web6_up= dummy"
--A ACCT6 -d 2001:db8:f00d::1 -p tcp --dport 443 -m comment --comment "=web6ssl_down= Web traffic to/from local port 443"
--A ACCT6 -s 2001:db8:f00d::1 -p tcp --sport 443 -m comment --comment "=web6ssl_up= dummy"
-COMMIT
-"#;
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// Whether the test can run here: root, `ip netns`, `munin-run`. Fails under `CI=true`,
-/// else prints why it skips.
+/// Whether the test can run here: root, `ip netns`, `munin-run` and the rest. Fails under
+/// `CI=true`, else prints why it skips.
 fn can_run() -> bool {
-    let problem = if !Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
-    {
-        Some("not root".to_owned())
-    } else {
-        [
-            "ip",
-            "munin-run",
-            "iptables-restore",
-            "ip6tables-restore",
-            "bash",
-        ]
-        .into_iter()
-        .find(|c| {
-            !Command::new("sh")
-                .args(["-c", &format!("command -v {c}")])
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .map(|c| format!("{c} is not installed"))
-    };
-    match problem {
-        None => true,
-        Some(reason) => {
-            assert!(
-                !in_ci(),
-                "CI=true but the Munin kernel test cannot run: {reason}"
-            );
-            println!("skipped: {reason}");
-            false
-        }
-    }
+    require_kernel(NETNS_PREFIX)
+        && ["munin-run", "iptables-restore", "ip6tables-restore", "bash"]
+            .into_iter()
+            .all(require_command)
 }
 
-fn check(output: Output, what: &str) -> String {
-    assert!(
-        output.status.success(),
-        "{what}: {}: {}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr),
-        String::from_utf8_lossy(&output.stdout)
+/// `count` TCP connection attempts to `address` `port` from `ns`; nothing listens, so each is
+/// one SYN and one RST, both through OUTPUT and INPUT of the loopback.
+fn knock(ns: &Netns, address: &str, port: u16, count: usize) {
+    let script = format!(
+        "for i in $(seq {count}); do (exec 3<>/dev/tcp/{address}/{port}) 2>/dev/null; done; true"
     );
-    String::from_utf8(output.stdout).expect("utf-8")
+    ns.run("bash", &["-c", &script]);
 }
 
-/// A namespace deleted on drop, also when the test panics.
-struct Netns(String);
-
-impl Netns {
-    fn new() -> Netns {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "nfe-munin-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
-        check(
-            Command::new("ip")
-                .args(["netns", "add", &name])
-                .output()
-                .expect("ip"),
-            "ip netns add",
-        );
-        let ns = Netns(name);
-        ns.run("ip", &["link", "set", "lo", "up"]);
-        ns
+/// Per tag (`web4_down`, …) of `chain`, the summed packets and bytes of its rules, as
+/// `iptables -L -v -x -n` shows them.
+fn tag_counters(ns: &Netns, iptables: &str, chain: &str) -> BTreeMap<String, (u64, u64)> {
+    let mut tags = BTreeMap::new();
+    for (packets, bytes, comment) in ns.rule_counters(iptables, chain) {
+        let tag = comment
+            .strip_prefix('=')
+            .and_then(|c| c.split('=').next())
+            .unwrap_or_else(|| panic!("rule without a tag in {chain}: {comment:?}"));
+        let sum: &mut (u64, u64) = tags.entry(tag.to_owned()).or_default();
+        sum.0 += packets;
+        sum.1 += bytes;
     }
-
-    fn command(&self, program: &str) -> Command {
-        let mut command = Command::new("ip");
-        command
-            .args(["netns", "exec", &self.0, program])
-            .stdin(Stdio::null());
-        command
-    }
-
-    fn run(&self, program: &str, args: &[&str]) -> String {
-        check(
-            self.command(program).args(args).output().expect("spawn"),
-            &format!("{program} {args:?}"),
-        )
-    }
-
-    fn restore(&self, restore: &str, rules: &str) {
-        let mut child = self
-            .command(restore)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn restore");
-        child
-            .stdin
-            .take()
-            .expect("piped")
-            .write_all(rules.as_bytes())
-            .expect("write rules");
-        check(child.wait_with_output().expect("wait"), restore);
-    }
-
-    /// `count` TCP connection attempts to `address` `port`; nothing listens, so each is one
-    /// SYN and one RST, both through OUTPUT and INPUT of the loopback.
-    fn knock(&self, address: &str, port: u16, count: usize) {
-        let script = format!(
-            "for i in $(seq {count}); do (exec 3<>/dev/tcp/{address}/{port}) 2>/dev/null; done; true"
-        );
-        self.run("bash", &["-c", &script]);
-    }
-
-    /// Per tag (`web4_down`, …) of `chain`, the summed packets and bytes of its rules, as
-    /// `iptables -L -v -x -n` shows them.
-    fn tag_counters(&self, iptables: &str, chain: &str) -> BTreeMap<String, (u64, u64)> {
-        let listing = self.run(iptables, &["-L", chain, "-v", "-x", "-n"]);
-        let mut tags = BTreeMap::new();
-        for line in listing.lines().skip(2) {
-            let mut words = line.split_whitespace();
-            let packets: u64 = words.next().expect("pkts").parse().expect("number");
-            let bytes: u64 = words.next().expect("bytes").parse().expect("number");
-            let comment = line.split("/* =").nth(1).expect("comment");
-            let tag = comment.split('=').next().expect("tag").to_owned();
-            let sum: &mut (u64, u64) = tags.entry(tag).or_default();
-            sum.0 += packets;
-            sum.1 += bytes;
-        }
-        tags
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "delete", &self.0])
-            .status();
-    }
+    tags
 }
 
 /// The example loaded, its addresses on the namespace's loopback, and known traffic sent.
 fn example() -> Netns {
-    let ns = Netns::new();
+    let ns = Netns::new(NETNS_PREFIX);
     ns.run("ip", &["addr", "add", "192.168.24.1/32", "dev", "lo"]);
     ns.run(
         "ip",
@@ -202,13 +67,13 @@ fn example() -> Netns {
             "nodad",
         ],
     );
-    ns.restore("iptables-restore", EXAMPLE4);
-    ns.restore("ip6tables-restore", EXAMPLE6);
-    ns.knock("192.168.24.1", 22, 1);
-    ns.knock("192.168.24.1", 80, 3);
-    ns.knock("192.168.24.1", 443, 2);
-    ns.knock("2001:db8:f00d::1", 80, 4);
-    ns.knock("2001:db8:f00d::1", 443, 5);
+    ns.restore("iptables-restore", &accounting_example4(""));
+    ns.restore("ip6tables-restore", &accounting_example6());
+    knock(&ns, "192.168.24.1", 22, 1);
+    knock(&ns, "192.168.24.1", 80, 3);
+    knock(&ns, "192.168.24.1", 443, 2);
+    knock(&ns, "2001:db8:f00d::1", 80, 4);
+    knock(&ns, "2001:db8:f00d::1", 443, 5);
     ns
 }
 
@@ -231,8 +96,20 @@ impl Plugins {
         Plugins { dir }
     }
 
-    /// `munin-run PLUGIN [COMMAND]` inside the namespace.
+    /// `munin-run PLUGIN [COMMAND]` inside the namespace, whatever its exit status.
     fn munin_run(&self, ns: &Netns, plugin: &str, command: Option<&str>) -> Output {
+        self.munin_command(ns, plugin, command)
+            .output()
+            .expect("munin-run")
+    }
+
+    /// The standard output of `munin-run PLUGIN [COMMAND]`, which must succeed.
+    fn answer(&self, ns: &Netns, plugin: &str, command: Option<&str>) -> String {
+        run_capture(&mut self.munin_command(ns, plugin, command)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// `munin-run PLUGIN [COMMAND]` inside the namespace, not yet started.
+    fn munin_command(&self, ns: &Netns, plugin: &str, command: Option<&str>) -> Command {
         let path = |sub: &str| self.dir.path().join(sub).to_string_lossy().into_owned();
         let mut run = ns.command("munin-run");
         run.args([
@@ -244,14 +121,7 @@ impl Plugins {
             plugin,
         ]);
         run.args(command);
-        run.output().expect("munin-run")
-    }
-
-    fn answer(&self, ns: &Netns, plugin: &str, command: Option<&str>) -> String {
-        check(
-            self.munin_run(ns, plugin, command),
-            &format!("munin-run {plugin} {command:?}"),
-        )
+        run
     }
 }
 
@@ -307,8 +177,8 @@ fn multigraph_in_bits_bytes_and_packets() {
         return;
     }
     let ns = example();
-    let v4 = ns.tag_counters("iptables", "ACCT4");
-    let v6 = ns.tag_counters("ip6tables", "ACCT6");
+    let v4 = tag_counters(&ns, "iptables", "ACCT4");
+    let v6 = tag_counters(&ns, "ip6tables", "ACCT6");
     // Known traffic: every attempt is one SYN and one RST, each counted in OUTPUT and INPUT.
     for (counters, tag, packets) in [
         (&v4, "unauthssh", 2),
@@ -385,8 +255,8 @@ fn wildcard_symlinks_without_multigraph() {
         return;
     }
     let ns = example();
-    let v4 = ns.tag_counters("iptables", "ACCT4");
-    let v6 = ns.tag_counters("ip6tables", "ACCT6");
+    let v4 = tag_counters(&ns, "iptables", "ACCT4");
+    let v6 = tag_counters(&ns, "ip6tables", "ACCT6");
     let links = [
         "traffic_accounting",
         "traffic_accounting_ipv4_unauthssh",
@@ -451,7 +321,7 @@ fn awkward_tags_an_empty_chain_a_missing_chain_and_a_missing_binary() {
     if !can_run() {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new(NETNS_PREFIX);
     ns.restore(
         "iptables-restore",
         "*mangle\n:OUTPUT ACCEPT [0:0]\n:ACCT4 - [0:0]\n-A OUTPUT -j ACCT4\n\

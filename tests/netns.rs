@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 
 use common::{Exposition, FakePath, Ip, Netns, output_within, require_kernel};
 
+/// Prefix of this binary's namespaces; no other test binary uses it, so that each clears only
+/// its own leftovers (see [`require_kernel`]).
+const NETNS_PREFIX: &str = "nfe-netns";
+
 /// Pings per test.
 const PINGS: u64 = 7;
 /// Payload bytes per ping.
@@ -164,7 +168,7 @@ fn assert_counters(metrics: &Exposition, prefix: &str, ip: Ip, traffic: Traffic)
 
 /// Loads [`ruleset`] with `restore`, pings, dumps `target` and checks every counter.
 fn counters_case(restore: &str, target: &str, prefix: &str, ip: Ip) {
-    let ns = Netns::new();
+    let ns = Netns::new(NETNS_PREFIX);
     ns.restore(restore, &ruleset(ip));
     ns.ping(ip, PINGS as u32, PAYLOAD as u32);
     let metrics = ns.dump_ok(&["-t", target]);
@@ -184,7 +188,7 @@ fn counters_case(restore: &str, target: &str, prefix: &str, ip: Ip) {
 
 #[test]
 fn ipv4_nf_tables_counters_are_exact() {
-    if !require_kernel() {
+    if !require_kernel(NETNS_PREFIX) {
         return;
     }
     counters_case("iptables-restore", "iptables", "iptables", Ip::V4);
@@ -192,7 +196,7 @@ fn ipv4_nf_tables_counters_are_exact() {
 
 #[test]
 fn ipv6_nf_tables_counters_are_exact() {
-    if !require_kernel() {
+    if !require_kernel(NETNS_PREFIX) {
         return;
     }
     counters_case("ip6tables-restore", "ip6tables", "ip6tables", Ip::V6);
@@ -200,11 +204,11 @@ fn ipv6_nf_tables_counters_are_exact() {
 
 #[test]
 fn ipv4_legacy_counters_are_exact() {
-    if !require_kernel() {
+    if !require_kernel(NETNS_PREFIX) {
         return;
     }
     {
-        let probe = Netns::new();
+        let probe = Netns::new(NETNS_PREFIX);
         if !probe.succeeds("iptables-legacy", &["-w", "-L", "-n"])
             && !common::cannot_run("iptables-legacy does not work in a namespace")
         {
@@ -221,10 +225,10 @@ fn ipv4_legacy_counters_are_exact() {
 
 #[test]
 fn a_line_the_parser_does_not_understand_loses_nothing_else() {
-    if !require_kernel() {
+    if !require_kernel(NETNS_PREFIX) {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new(NETNS_PREFIX);
     ns.restore("iptables-restore", &ruleset(Ip::V4));
     ns.ping(Ip::V4, PINGS as u32, PAYLOAD as u32);
     let real = common::which("iptables-save").expect("iptables-save is installed");
@@ -253,10 +257,10 @@ fn a_line_the_parser_does_not_understand_loses_nothing_else() {
 
 #[test]
 fn a_missing_dump_command_fails_only_its_source() {
-    if !require_kernel() {
+    if !require_kernel(NETNS_PREFIX) {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new(NETNS_PREFIX);
     ns.restore("iptables-restore", &ruleset(Ip::V4));
     let empty = FakePath::new();
 
@@ -297,10 +301,10 @@ fn a_missing_dump_command_fails_only_its_source() {
 
 #[test]
 fn a_hanging_dump_command_times_out() {
-    if !require_kernel() {
+    if !require_kernel(NETNS_PREFIX) {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new(NETNS_PREFIX);
     let fake = FakePath::new().script("iptables-save", "exec sleep 600");
     let mut command = ns.exporter(&["dump", "-t", "iptables", "--collect-timeout", "1"]);
     command.env("PATH", fake.before_path());
@@ -319,10 +323,10 @@ fn a_hanging_dump_command_times_out() {
 fn textfile_once_writes_the_dump_atomically() {
     use std::os::unix::fs::MetadataExt;
 
-    if !require_kernel() {
+    if !require_kernel(NETNS_PREFIX) {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new(NETNS_PREFIX);
     ns.restore("iptables-restore", &ruleset(Ip::V4));
     ns.ping(Ip::V4, PINGS as u32, PAYLOAD as u32);
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -414,10 +418,10 @@ fn split_response(response: &str) -> (String, &str) {
 
 #[test]
 fn a_deleted_rule_disappears_at_the_next_collection() {
-    if !require_kernel() {
+    if !require_kernel(NETNS_PREFIX) {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new(NETNS_PREFIX);
     ns.restore("iptables-restore", &ruleset(Ip::V4));
     ns.ping(Ip::V4, PINGS as u32, PAYLOAD as u32);
     let server = Server::start(&ns, &["-t", "iptables"]);
@@ -473,10 +477,10 @@ fn a_deleted_rule_disappears_at_the_next_collection() {
 
 #[test]
 fn http_serves_exact_counters_in_every_format() {
-    if !require_kernel() {
+    if !require_kernel(NETNS_PREFIX) {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new(NETNS_PREFIX);
     ns.restore("iptables-restore", &ruleset(Ip::V4));
     ns.ping(Ip::V4, PINGS as u32, PAYLOAD as u32);
     let mut server = Server::start(&ns, &["-t", "iptables", "--web.telemetry-path", "/custom"]);

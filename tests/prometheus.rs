@@ -8,16 +8,20 @@ use std::time::{Duration, Instant};
 
 use common::{Ip, Netns, require_command, require_kernel};
 
+/// Prefix of this binary's namespaces; no other test binary uses it, so that each clears only
+/// its own leftovers (see [`require_kernel`]).
+const NETNS_PREFIX: &str = "nfe-prom";
+
 const PINGS: u32 = 9;
 const EXPORTER_ADDRESS: &str = "127.0.0.1:9455";
 const PROMETHEUS_ADDRESS: &str = "127.0.0.1:9090";
 
 #[test]
 fn prometheus_scrapes_exact_rule_counters() {
-    if !require_kernel() || !require_command("prometheus") {
+    if !require_kernel(NETNS_PREFIX) || !require_command("prometheus") {
         return;
     }
-    let ns = Netns::new();
+    let ns = Netns::new(NETNS_PREFIX);
     ns.restore(
         "iptables-restore",
         "*filter

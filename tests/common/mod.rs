@@ -1,6 +1,10 @@
-//! Shared harness of the kernel tests: a throwaway network namespace per test, commands run
-//! inside it, real packets sent over its loopback, the exporter binary started inside it,
-//! and a small reader of the exposition so that tests can assert exact sample values.
+//! Shared harness of the kernel tests: a throwaway network namespace per test (or two joined
+//! by a veth pair), commands run inside it, real packets sent over its loopback, the exporter
+//! binary started inside it, and a small reader of the exposition so that tests can assert
+//! exact sample values.
+//!
+//! Each test binary names its namespaces with a prefix of its own (`nfe-munin`, …), so that
+//! binaries running at the same time never collide and each clears only its own leftovers.
 //!
 //! Every test binary includes this module and uses a different part of it.
 #![allow(dead_code)]
@@ -14,11 +18,8 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Prefix of every namespace these tests create.
-const PREFIX: &str = "nfe-it";
-
 /// The exporter binary under test.
-const EXPORTER: &str = env!("CARGO_BIN_EXE_netfilter_exporter");
+pub(crate) const EXPORTER: &str = env!("CARGO_BIN_EXE_netfilter_exporter");
 
 /// True when kernel tests must run (CI): an unusable kernel is then a failure, not a skip.
 fn in_ci() -> bool {
@@ -36,9 +37,12 @@ pub(crate) fn cannot_run(reason: &str) -> bool {
     false
 }
 
-/// Whether namespaces can be created here (root, `ip netns add` works); probed once.
-/// Returns false after printing "skipped: …", or panics when `CI=true`.
-pub(crate) fn require_kernel() -> bool {
+/// Whether namespaces can be created here (root, `ip netns add` works); probed once per
+/// test binary, which first deletes the namespaces named with `prefix` that an earlier,
+/// killed run of it left behind (see [`delete_leftovers`]). `prefix` is the binary's own,
+/// the one it passes to [`Netns::new`]. Returns false after printing "skipped: …", or
+/// panics when `CI=true`.
+pub(crate) fn require_kernel(prefix: &str) -> bool {
     static PROBE: OnceLock<Result<(), String>> = OnceLock::new();
     let probe = PROBE.get_or_init(|| {
         let uid = run_capture(Command::new("id").arg("-u"))
@@ -46,7 +50,8 @@ pub(crate) fn require_kernel() -> bool {
         if uid.trim() != "0" {
             return Err(format!("not root (uid {})", uid.trim()));
         }
-        Netns::try_new().map(drop)
+        delete_leftovers(prefix);
+        Netns::try_new(prefix).map(drop)
     });
     match probe {
         Ok(()) => true,
@@ -73,7 +78,42 @@ fn ip_command() -> &'static Path {
     IP.get_or_init(|| which("ip").unwrap_or_else(|| PathBuf::from("/usr/sbin/ip")))
 }
 
-fn run_capture(command: &mut Command) -> Result<String, String> {
+/// Deletes the namespaces `<prefix>-<pid>-<n>` (see [`Netns::new`]) whose process `pid` no
+/// longer runs: a test binary killed (timeout, SIGKILL) before its guards dropped leaves them.
+/// Those of a live process, such as another run of the same binary at the same time, stay.
+fn delete_leftovers(prefix: &str) {
+    let Ok(list) = run_capture(Command::new(ip_command()).args(["netns", "list"])) else {
+        return;
+    };
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    // Lines are `name` or `name (id: N)`.
+    for name in list
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+    {
+        let Some((pid, n)) = name
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .and_then(|rest| rest.split_once('-'))
+        else {
+            continue;
+        };
+        if number(pid) && number(n) && !Path::new("/proc").join(pid).exists() {
+            delete_netns(name);
+        }
+    }
+}
+
+/// `ip netns del name`; a failure is reported on stderr only, since it runs on cleanup.
+fn delete_netns(name: &str) {
+    if let Err(e) = run_capture(Command::new(ip_command()).args(["netns", "del", name])) {
+        eprintln!("cannot delete namespace {name}: {e}");
+    }
+}
+
+/// Runs `command`; its standard output when it succeeds, else a description of the command,
+/// its exit status and standard error.
+pub(crate) fn run_capture(command: &mut Command) -> Result<String, String> {
     let output = command.output().map_err(|e| e.to_string())?;
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
@@ -115,16 +155,17 @@ pub(crate) struct Netns {
 }
 
 impl Netns {
-    /// Creates a namespace with a name unique to this process and brings its `lo` up.
-    /// Call [`require_kernel`] first; this panics when the namespace cannot be created.
-    pub(crate) fn new() -> Netns {
-        Netns::try_new().expect("cannot create a network namespace")
+    /// Creates a namespace named `<prefix>-<pid>-<n>`, unique to this process, and brings its
+    /// `lo` up. `prefix` is the test binary's own. Call [`require_kernel`] first; this panics
+    /// when the namespace cannot be created.
+    pub(crate) fn new(prefix: &str) -> Netns {
+        Netns::try_new(prefix).expect("cannot create a network namespace")
     }
 
-    fn try_new() -> Result<Netns, String> {
+    fn try_new(prefix: &str) -> Result<Netns, String> {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
-            "{PREFIX}-{}-{}",
+            "{prefix}-{}-{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
@@ -162,28 +203,48 @@ impl Netns {
         self.try_run(program, args).is_ok()
     }
 
+    /// Runs `program args…` inside the namespace with `input` as its standard input and
+    /// returns its output, whatever its exit status.
+    pub(crate) fn output(&self, program: &str, args: &[&str], input: &str) -> Output {
+        output_with_input(self.command(program).args(args), input)
+    }
+
     /// Loads `rules` with `restore` (`iptables-restore`, `ip6tables-restore`,
     /// `iptables-legacy-restore`, …) inside the namespace; panics on failure.
     pub(crate) fn restore(&self, restore: &str, rules: &str) {
-        let mut child = self
-            .command(restore)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {restore}: {e}"));
-        child
-            .stdin
-            .take()
-            .expect("stdin is piped")
-            .write_all(rules.as_bytes())
-            .expect("write rules");
-        let output = child.wait_with_output().expect("wait for restore");
+        let output = self.output(restore, &[], rules);
         assert!(
             output.status.success(),
             "{restore} failed: {}\nrules:\n{rules}",
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+
+    /// Packets, bytes and comment (empty when none) of each rule of `chain`, in order, as
+    /// `iptables -L -v -x -n` shows them (`iptables` may be `ip6tables`, …).
+    pub(crate) fn rule_counters(&self, iptables: &str, chain: &str) -> Vec<(u64, u64, String)> {
+        let listing = self.run(iptables, &["-L", chain, "-v", "-x", "-n"]);
+        // The first two lines are the chain's header and the column titles.
+        listing
+            .lines()
+            .skip(2)
+            .filter(|l| !l.trim().is_empty())
+            .map(|line| {
+                let mut fields = line.split_whitespace();
+                let mut number = || -> u64 {
+                    fields
+                        .next()
+                        .and_then(|f| f.parse().ok())
+                        .unwrap_or_else(|| panic!("bad line {line:?}"))
+                };
+                let (packets, bytes) = (number(), number());
+                let comment = line
+                    .split_once("/* ")
+                    .and_then(|(_, rest)| rest.rsplit_once(" */"))
+                    .map_or_else(String::new, |(c, _)| c.to_owned());
+                (packets, bytes, comment)
+            })
+            .collect()
     }
 
     /// Sends exactly `count` echo requests with `payload` bytes over loopback and checks
@@ -288,6 +349,27 @@ impl Netns {
     }
 }
 
+/// Runs `command` with `input` as its standard input and returns its output, whatever its
+/// exit status; panics when it cannot be started.
+pub(crate) fn output_with_input(command: &mut Command, input: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    // Dropped at the end of the statement, so that the command sees the end of its input.
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(input.as_bytes())
+        .unwrap_or_else(|e| panic!("cannot write the input of {command:?}: {e}"));
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("cannot wait for {command:?}: {e}"))
+}
+
 /// Runs `command` to its end, collecting its output; panics when it has not finished
 /// within `limit` (after killing it).
 pub(crate) fn output_within(mut command: Command, limit: Duration) -> Output {
@@ -313,10 +395,87 @@ pub(crate) fn output_within(mut command: Command, limit: Duration) -> Output {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        if let Err(e) = run_capture(Command::new(ip_command()).args(["netns", "del", &self.name])) {
-            eprintln!("cannot delete namespace {}: {e}", self.name);
-        }
+        delete_netns(&self.name);
     }
+}
+
+/// A server and a client namespace joined by a veth pair: `vs` in the server with
+/// 192.168.24.1/24 and 2001:db8:f00d::1/64, `vc` in the client with 192.168.24.2/24 and
+/// 2001:db8:f00d::2/64, so that packets between them cross the server's INPUT and OUTPUT
+/// rather than loopback. Both namespaces are deleted when the value drops.
+pub(crate) struct NetnsPair {
+    /// The namespace whose rules are counted.
+    pub(crate) server: Netns,
+    /// The namespace the traffic comes from.
+    pub(crate) client: Netns,
+}
+
+impl NetnsPair {
+    /// Creates both namespaces (see [`Netns::new`] for `prefix`) and the link between them;
+    /// panics on failure.
+    pub(crate) fn new(prefix: &str) -> NetnsPair {
+        let pair = NetnsPair {
+            server: Netns::new(prefix),
+            client: Netns::new(prefix),
+        };
+        pair.server.run(
+            "ip",
+            &[
+                "link",
+                "add",
+                "vs",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "vc",
+                "netns",
+                &pair.client.name,
+            ],
+        );
+        for (ns, dev, v4, v6) in [
+            (&pair.server, "vs", "192.168.24.1/24", "2001:db8:f00d::1/64"),
+            (&pair.client, "vc", "192.168.24.2/24", "2001:db8:f00d::2/64"),
+        ] {
+            ns.run("ip", &["addr", "add", v4, "dev", dev]);
+            // No duplicate address detection, which would hold the address back for a while.
+            ns.run("ip", &["addr", "add", v6, "dev", dev, "nodad"]);
+            ns.run("ip", &["link", "set", dev, "up"]);
+        }
+        pair
+    }
+}
+
+/// A filter table for `iptables-restore` or `ip6tables-restore` in which INPUT and OUTPUT
+/// both jump to the user chain `chain`, which holds `rules` (`-A chain …` lines, each ending
+/// in a newline): the layout of an accounting chain.
+pub(crate) fn accounting_table(chain: &str, rules: &str) -> String {
+    format!(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         :{chain} - [0:0]\n-A INPUT -j {chain}\n-A OUTPUT -j {chain}\n{rules}COMMIT\n"
+    )
+}
+
+/// The worked example of the traffic_accounting article, rules 1–5 in ACCT4 (see
+/// [`accounting_table`]), followed by `extra` (`-A ACCT4 …` lines, each ending in a newline).
+pub(crate) fn accounting_example4(extra: &str) -> String {
+    let rules = r#"-A ACCT4 ! -s 10.2.3.0/24 -p tcp --dport 22 -m comment --comment "=unauthssh= Unauthorized SSH traffic received"
+-A ACCT4 -d 192.168.24.1 -p tcp --dport 80 -m comment --comment "=web4_down= Combined web traffic to/from local 80/443"
+-A ACCT4 -s 192.168.24.1 -p tcp --sport 80 -m comment --comment "=web4_up= dummy"
+-A ACCT4 -d 192.168.24.1 -p tcp --dport 443 -m comment --comment "=web4_down= dummy"
+-A ACCT4 -s 192.168.24.1 -p tcp --sport 443 -m comment --comment "=web4_up= dummy"
+"#;
+    accounting_table("ACCT4", &[rules, extra].concat())
+}
+
+/// The article's rules 6–9 in ACCT6 (see [`accounting_table`]).
+pub(crate) fn accounting_example6() -> String {
+    let rules = r#"-A ACCT6 -d 2001:db8:f00d::1 -p tcp --dport 80 -m comment --comment "=web6_down= Web traffic to/from local port 80"
+-A ACCT6 -s 2001:db8:f00d::1 -p tcp --sport 80 -m comment --comment "=web6_up= dummy"
+-A ACCT6 -d 2001:db8:f00d::1 -p tcp --dport 443 -m comment --comment "=web6ssl_down= Web traffic to/from local port 443"
+-A ACCT6 -s 2001:db8:f00d::1 -p tcp --sport 443 -m comment --comment "=web6ssl_up= dummy"
+"#;
+    accounting_table("ACCT6", rules)
 }
 
 /// A background process (exporter, Prometheus) that is killed when the guard drops.
