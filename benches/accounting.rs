@@ -60,7 +60,7 @@ fn dump() -> String {
 }
 
 fn bench(c: &mut Criterion) {
-    let ruleset: Ruleset = ruleset::parse(&dump());
+    let ruleset: Ruleset = ruleset::parse(dump());
     assert_eq!(ruleset.rule_count(), RULES + 1);
     let config = AccountingConfig::default();
     let view = accounting::tag_view(&[(Family::Ipv4, &ruleset)], &config);

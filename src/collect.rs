@@ -173,7 +173,7 @@ impl Collector {
                 }
                 // Parsing 100k rules takes milliseconds of CPU: keep it off the I/O threads.
                 let parsed =
-                    tokio::task::spawn_blocking(move || ruleset::parse(&output.stdout)).await;
+                    tokio::task::spawn_blocking(move || ruleset::parse(output.stdout)).await;
                 match parsed {
                     Ok(ruleset) => Ok(Arc::new(ruleset)),
                     Err(e) => {
@@ -187,7 +187,7 @@ impl Collector {
                 Err(e)
             }
         };
-        if auto && outcome.as_ref().is_ok_and(|r| r.tables.is_empty()) {
+        if auto && outcome.as_ref().is_ok_and(|r| r.is_empty()) {
             self.remove(target);
             return;
         }
@@ -216,7 +216,7 @@ impl Collector {
 
     /// Logs each bad line once, not on every collection that still finds it.
     fn log_new_unparsed(&self, target: Target, ruleset: &ruleset::Ruleset) {
-        let lines = ruleset.unparsed.iter().map(|u| u.to_string());
+        let lines = ruleset.unparsed().iter().map(|u| u.to_string());
         for line in self.logged.new_messages(target.name(), lines) {
             tracing::warn!(source = %target, "unparsed {line}");
         }

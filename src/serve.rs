@@ -47,7 +47,7 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
                 Ok(set) => format!(
                     "ok, {} rules, {} unparsed lines",
                     set.rule_count(),
-                    set.unparsed.len()
+                    set.unparsed().len()
                 ),
                 Err(e) => format!("failed: {e}"),
             };

@@ -80,9 +80,9 @@ fn fixtures_parse_completely() {
     for (case, text) in cases() {
         let ruleset = parse(&text);
         assert!(
-            ruleset.unparsed.is_empty(),
+            ruleset.unparsed().is_empty(),
             "{case}: unparsed lines {:?}",
-            ruleset.unparsed
+            ruleset.unparsed()
         );
         let rule_lines = text.lines().filter(|l| l.contains(" -A ")).count();
         assert_eq!(ruleset.rule_count(), rule_lines, "{case}: rule count");
@@ -99,21 +99,16 @@ fn uncommented_text_only_lacks_the_comment_matches() {
     let mut commented = 0;
     for (case, text) in cases() {
         let ruleset: Ruleset = parse(&text);
-        for rule in ruleset
-            .tables
-            .iter()
-            .flat_map(|t| &t.chains)
-            .flat_map(|c| &c.rules)
-        {
-            let expected = comment_match.replace_all(&rule.text, "");
+        for rule in ruleset.rules() {
+            let expected = comment_match.replace_all(rule.text(), "");
             let expected = expected.strip_prefix(' ').unwrap_or(&expected);
-            assert_eq!(rule.text_without_comments(), expected, "{case}: {rule:?}");
+            assert_eq!(rule.label(), expected, "{case}: {rule:?}");
             assert_eq!(
-                rule.comments.len(),
-                comment_match.find_iter(&rule.text).count(),
+                rule.comments().len(),
+                comment_match.find_iter(rule.text()).count(),
                 "{case}: {rule:?}"
             );
-            commented += usize::from(!rule.comments.is_empty());
+            commented += usize::from(rule.comments().len() > 0);
         }
     }
     assert!(commented > 50, "fixtures hold commented rules");

@@ -2,9 +2,7 @@
 //! iptables-save prints it parses back to exactly that ruleset, and no input makes the
 //! parser panic.
 
-use netfilter_exporter::ruleset::{
-    Chain, Counters, Matches, Param, Policy, Rule, Ruleset, Table, parse,
-};
+use netfilter_exporter::ruleset::{Counters, Matches, Param, Policy, Ruleset, parse};
 use proptest::prelude::*;
 
 /// One argument group of a generated rule, in the order it is printed.
@@ -108,8 +106,51 @@ fn print(tables: &[TableModel]) -> String {
     out
 }
 
-/// The ruleset the parser must return for the model.
-fn expected(tables: &[TableModel]) -> Ruleset {
+/// A snapshot read in order, one item per table, chain and rule: what the parser must
+/// return for a model, in a form both sides can build.
+#[derive(Debug, PartialEq)]
+enum Item {
+    Table(String),
+    Chain(String, Policy, Counters),
+    Rule(Box<RuleItem>),
+}
+
+#[derive(Debug, PartialEq)]
+struct RuleItem {
+    counters: Counters,
+    text: String,
+    label: String,
+    comments: Vec<String>,
+    matches: Matches,
+}
+
+/// The items of a parsed snapshot.
+fn items(ruleset: &Ruleset) -> Vec<Item> {
+    let mut items = Vec::new();
+    for table in ruleset.tables() {
+        items.push(Item::Table(table.name().to_owned()));
+        for chain in table.chains() {
+            items.push(Item::Chain(
+                chain.name().to_owned(),
+                chain.policy(),
+                chain.counters(),
+            ));
+            items.extend(chain.rules().map(|rule| {
+                Item::Rule(Box::new(RuleItem {
+                    counters: rule.counters(),
+                    text: rule.text().to_owned(),
+                    label: rule.label().to_owned(),
+                    comments: rule.comments().map(str::to_owned).collect(),
+                    matches: rule.matches(),
+                }))
+            }));
+        }
+    }
+    items
+}
+
+/// The items the parser must return for the model.
+fn expected(tables: &[TableModel]) -> Vec<Item> {
     let rule = |model: &RuleModel| {
         let mut matches = Matches::default();
         let mut comments = Vec::new();
@@ -136,41 +177,32 @@ fn expected(tables: &[TableModel]) -> Ruleset {
                 Part::Target(_, target) => matches.target = Some(target.clone()),
             }
         }
-        let uncommented = (!comments.is_empty()).then(|| {
-            join(
+        Item::Rule(Box::new(RuleItem {
+            counters: model.counters,
+            text: join(model.parts.iter()),
+            label: join(
                 model
                     .parts
                     .iter()
                     .filter(|p| !matches!(p, Part::Comment(_))),
-            )
-        });
-        Rule {
-            counters: model.counters,
-            text: join(model.parts.iter()),
-            uncommented,
+            ),
             comments,
             matches,
-        }
+        }))
     };
-    Ruleset {
-        tables: tables
-            .iter()
-            .map(|t| Table {
-                name: t.name.clone(),
-                chains: t
-                    .chains
-                    .iter()
-                    .map(|c| Chain {
-                        name: c.name.clone(),
-                        policy: c.policy,
-                        counters: c.counters,
-                        rules: c.rules.iter().map(rule).collect(),
-                    })
-                    .collect(),
-            })
-            .collect(),
-        unparsed: Vec::new(),
+    let mut items = Vec::new();
+    for table in tables {
+        items.push(Item::Table(table.name.clone()));
+        for chain in &table.chains {
+            items.push(Item::Chain(
+                chain.name.clone(),
+                chain.policy,
+                chain.counters,
+            ));
+            items.extend(chain.rules.iter().map(rule));
+        }
     }
+    items
 }
 
 fn counters() -> impl Strategy<Value = Counters> {
@@ -338,9 +370,9 @@ proptest! {
     #[test]
     fn printed_model_parses_back(tables in table_models()) {
         let text = print(&tables);
-        let parsed = parse(&text);
-        prop_assert_eq!(&parsed.unparsed, &Vec::new(), "{}", text);
-        prop_assert_eq!(parsed, expected(&tables), "{}", text);
+        let parsed = parse(text.as_str());
+        prop_assert_eq!(parsed.unparsed(), &[], "{}", text);
+        prop_assert_eq!(items(&parsed), expected(&tables), "{}", text);
     }
 
     #[test]
@@ -363,14 +395,14 @@ proptest! {
             }
             crlf.push(c);
         }
-        prop_assert_eq!(parse(&crlf), expected(&tables), "{}", crlf);
+        prop_assert_eq!(items(&parse(crlf.as_str())), expected(&tables), "{}", crlf);
     }
 
     #[test]
     fn arbitrary_text_never_panics(text in any::<String>()) {
         let ruleset = parse(&text);
         let lines = text.split('\n').count();
-        for bad in &ruleset.unparsed {
+        for bad in ruleset.unparsed() {
             prop_assert!(bad.line >= 1 && bad.line <= lines, "{:?}", bad);
         }
     }
@@ -394,7 +426,7 @@ proptest! {
         let text = lines.join("\n");
         let ruleset = parse(&text);
         let physical = text.split('\n').count();
-        for bad in &ruleset.unparsed {
+        for bad in ruleset.unparsed() {
             prop_assert!(bad.line >= 1 && bad.line <= physical, "{:?}", bad);
         }
     }

@@ -161,20 +161,22 @@ struct Located<'a> {
     /// themselves, those of two backends of one family do.
     source: usize,
     table: &'a str,
-    chain: &'a Chain,
+    chain: Chain<'a>,
     /// 1-based position in the chain, as `iptables -L --line-numbers` shows it.
     position: usize,
-    rule: &'a crate::ruleset::Rule,
+    rule: crate::ruleset::Rule<'a>,
 }
 
 impl Located<'_> {
     fn problem(&self, message: impl std::fmt::Display) -> Problem {
         Problem {
             family: self.family,
-            chain: self.chain.name.clone(),
+            chain: self.chain.name().to_owned(),
             message: format!(
                 "table {} chain {} rule {}: {message}",
-                self.table, self.chain.name, self.position
+                self.table,
+                self.chain.name(),
+                self.position
             ),
         }
     }
@@ -190,26 +192,19 @@ fn rules<'a>(
     order.sort_by_key(|&i| rulesets[i].0);
     order.into_iter().flat_map(move |source| {
         let (family, ruleset) = rulesets[source];
-        ruleset.tables.iter().flat_map(move |table| {
-            table
-                .chains
-                .iter()
-                .filter(move |chain| select(family, &chain.name))
-                .flat_map(move |chain| {
-                    chain
-                        .rules
-                        .iter()
-                        .enumerate()
-                        .map(move |(i, rule)| Located {
-                            family,
-                            source,
-                            table: &table.name,
-                            chain,
-                            position: i + 1,
-                            rule,
-                        })
+        ruleset
+            .chains()
+            .filter(move |chain| select(family, chain.name()))
+            .flat_map(move |chain| {
+                chain.rules().enumerate().map(move |(i, rule)| Located {
+                    family,
+                    source,
+                    table: chain.table_name(),
+                    chain,
+                    position: i + 1,
+                    rule,
                 })
-        })
+            })
     })
 }
 

@@ -66,10 +66,10 @@ pub(super) fn param_view(
         return (set.series, set.problems);
     };
     for located in super::rules(rulesets, |_, chain| chain == wanted) {
-        if located.rule.comments.iter().any(|c| config.claims(c)) {
+        if located.rule.comments().any(|c| config.claims(c)) {
             continue;
         }
-        set.add(&located, derive(located.family, &located.rule.matches));
+        set.add(&located, derive(located.family, &located.rule.matches()));
     }
     (set.series, set.problems)
 }
@@ -81,8 +81,8 @@ mod tests {
     fn labels(family: Family, rule: &str) -> Vec<(String, String)> {
         let text = format!("*filter\n:prometheus - [0:0]\n-A prometheus {rule}\nCOMMIT\n");
         let ruleset = crate::ruleset::parse(&text);
-        let matches = &ruleset.tables[0].chains[0].rules[0].matches;
-        derive(family, matches)
+        let rule = ruleset.rules().next().expect("one rule");
+        derive(family, &rule.matches())
     }
 
     fn values(list: &[(String, String)]) -> Vec<&str> {

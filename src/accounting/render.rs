@@ -162,11 +162,12 @@ fn rejected_counts<'a>(
 ) -> BTreeMap<(Family, &'a str), u64> {
     let mut counts: BTreeMap<(Family, &str), u64> = BTreeMap::new();
     for (family, ruleset) in rulesets {
-        for chain in ruleset.tables.iter().flat_map(|t| &t.chains) {
+        for chain in ruleset.chains() {
+            let name = chain.name();
             let named = matches!(config.chains(*family), ChainSet::Named(_))
-                && config.chains(*family).contains(&chain.name);
-            if named || config.rule_params_chain.as_deref() == Some(chain.name.as_str()) {
-                counts.entry((*family, &chain.name)).or_default();
+                && config.chains(*family).contains(name);
+            if named || config.rule_params_chain.as_deref() == Some(name) {
+                counts.entry((*family, name)).or_default();
             }
         }
     }

@@ -38,7 +38,7 @@ fn text(rulesets: &[(Family, &Ruleset)], config: &AccountingConfig) -> String {
 }
 
 fn chain(name: &str, rules: &str) -> Ruleset {
-    parse(&format!("*filter\n:{name} - [0:0]\n{rules}COMMIT\n"))
+    parse(format!("*filter\n:{name} - [0:0]\n{rules}COMMIT\n"))
 }
 
 #[test]

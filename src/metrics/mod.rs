@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
-use crate::output::exposition::{Exposition, ExpositionBuilder, MetricType};
+use crate::output::exposition::{Exposition, ExpositionBuilder, FamilyWriter, MetricType};
 use crate::ruleset::{Chain, Counters, Ruleset};
 use crate::source::{SourceError, Target};
 
@@ -104,153 +104,187 @@ fn render_ruleset(
     ruleset: &Ruleset,
     config: &MetricsConfig,
 ) {
-    let name = |(suffix, help): (&str, &'static str)| (format!("{prefix}_{suffix}"), help);
-    let chains = || {
-        ruleset
-            .tables
-            .iter()
-            .flat_map(|t| t.chains.iter().map(move |c| (t, c)))
+    let family = |(suffix, help): (&str, &str), metric_type| {
+        FamilyWriter::new(&format!("{prefix}_{suffix}"), help, metric_type)
     };
+    let counters = |bytes, packets| {
+        CounterPair::new(
+            family(bytes, MetricType::Counter),
+            family(packets, MetricType::Counter),
+        )
+    };
+    let mut chain_pair = counters(names::backend::CHAIN_BYTES, names::backend::CHAIN_PACKETS);
+    let mut rule_pair = counters(names::backend::RULE_BYTES, names::backend::RULE_PACKETS);
+    let mut comment_pair = counters(
+        names::backend::COMMENT_BYTES,
+        names::backend::COMMENT_PACKETS,
+    );
+    let mut rules_total = family(names::backend::RULES, MetricType::Untyped);
+    let mut chains_total = family(names::backend::CHAINS, MetricType::Untyped);
 
-    for (family, pick) in [
-        (names::backend::CHAIN_BYTES, bytes as fn(&Counters) -> u64),
-        (names::backend::CHAIN_PACKETS, packets),
-    ] {
-        let (name, help) = name(family);
-        let mut f = out.family(&name, help, MetricType::Counter);
-        for (table, chain) in chains() {
-            f.sample(
-                &[
-                    ("table", &table.name),
-                    ("chain", &chain.name),
-                    ("policy", chain.policy.as_str()),
-                ],
-                pick(&chain.counters),
+    let detailed: Vec<Chain<'_>> = ruleset
+        .chains()
+        .filter(|c| config.tables.allows(c.table_name()) && config.chains.allows(c.name()))
+        .collect();
+    // The per-rule families are most of the exposition (57 MB at 100k rules): size them
+    // before writing rather than copy them while they double.
+    for chain in &detailed {
+        let labels = [("table", chain.table_name()), ("chain", chain.name())];
+        if config.rule_series {
+            let labels_len = chain.rules().map(|r| r.label().len()).sum();
+            rule_pair.expect(&labels, "rule", chain.rule_count(), labels_len);
+        }
+        if config.comment_series {
+            let (count, len) = chain
+                .rules()
+                .flat_map(|r| r.comments())
+                .fold((0, 0), |(n, len), c| (n + 1, len + c.len()));
+            comment_pair.expect(&labels, "comment", count, len);
+        }
+    }
+    rule_pair.reserve();
+    comment_pair.reserve();
+
+    let mut sums = Sums::default();
+    let mut detailed = detailed.into_iter().peekable();
+    for chain in ruleset.chains() {
+        let labels = [("table", chain.table_name()), ("chain", chain.name())];
+        chain_pair.start_group(&labels, "policy");
+        chain_pair.sample(chain.policy().as_str(), chain.counters());
+        rules_total.sample(&labels, chain.rule_count() as u64);
+        // `detailed` is a subsequence of the chains, in the same order.
+        if detailed.next_if(|d| same_chain(d, &chain)).is_none() {
+            continue;
+        }
+        if config.rule_series {
+            rule_pair.start_group(&labels, "rule");
+            sums.group(chain.rules().map(|r| (r.label(), r.counters())));
+            rule_pair.samples(&sums);
+        }
+        if config.comment_series {
+            comment_pair.start_group(&labels, "comment");
+            sums.group(
+                chain
+                    .rules()
+                    .flat_map(|r| r.comments().map(move |c| (c, r.counters()))),
             );
+            comment_pair.samples(&sums);
+        }
+    }
+    for table in ruleset.tables() {
+        chains_total.sample(&[("table", table.name())], table.chains().len() as u64);
+    }
+
+    chain_pair.push_to(out);
+    rule_pair.push_to(out);
+    comment_pair.push_to(out);
+    out.push(rules_total);
+    out.push(chains_total);
+}
+
+/// Two chains of one snapshot are the same when their names are the same slice of its
+/// dump (two tables may hold chains of the same name).
+fn same_chain(a: &Chain<'_>, b: &Chain<'_>) -> bool {
+    std::ptr::eq(a.name(), b.name())
+}
+
+/// The bytes and packets families of one kind of series, written in one pass over the
+/// snapshot (each family's samples must be contiguous in the exposition, so they are
+/// written to two buffers rather than by two passes).
+struct CounterPair {
+    bytes: FamilyWriter,
+    packets: FamilyWriter,
+    /// Bytes the expected samples take, without the family name.
+    expected_len: usize,
+    expected_samples: usize,
+}
+
+impl CounterPair {
+    fn new(bytes: FamilyWriter, packets: FamilyWriter) -> Self {
+        CounterPair {
+            bytes,
+            packets,
+            expected_len: 0,
+            expected_samples: 0,
         }
     }
 
-    let detailed =
-        || chains().filter(|(t, c)| config.tables.allows(&t.name) && config.chains.allows(&c.name));
-    if config.rule_series {
-        let grouped: Vec<_> = detailed()
-            .map(|(t, c)| {
-                (
-                    t,
-                    c,
-                    group(c, |r| std::iter::once(r.text_without_comments())),
-                )
-            })
-            .collect();
-        for (family, pick) in [
-            (names::backend::RULE_BYTES, bytes as fn(&Counters) -> u64),
-            (names::backend::RULE_PACKETS, packets),
-        ] {
-            let (name, help) = name(family);
-            let mut f = out.family(&name, help, MetricType::Counter);
-            for (table, chain, rules) in &grouped {
-                for (rule, counters) in rules {
-                    f.sample(
-                        &[
-                            ("table", &table.name),
-                            ("chain", &chain.name),
-                            ("rule", rule),
-                        ],
-                        pick(counters),
-                    );
-                }
-            }
-        }
+    /// Counts a group of `samples` whose last label values add up to `values_len` bytes
+    /// (escapes aside, which are rare) towards [`CounterPair::reserve`].
+    fn expect(&mut self, labels: &[(&str, &str)], last: &str, samples: usize, values_len: usize) {
+        // `{` + `l="v",` per label + `last="` + `"} ` + up to 20 digits + newline.
+        let labels_len: usize = labels.iter().map(|(l, v)| l.len() + v.len() + 4).sum();
+        let line = 1 + labels_len + last.len() + 2 + 3 + 20 + 1;
+        self.expected_len += samples * line + values_len;
+        self.expected_samples += samples;
     }
-    if config.comment_series {
-        let grouped: Vec<_> = detailed()
-            .map(|(t, c)| (t, c, group(c, |r| r.comments.iter().map(String::as_str))))
-            .collect();
-        for (family, pick) in [
-            (names::backend::COMMENT_BYTES, bytes as fn(&Counters) -> u64),
-            (names::backend::COMMENT_PACKETS, packets),
-        ] {
-            let (name, help) = name(family);
-            let mut f = out.family(&name, help, MetricType::Counter);
-            for (table, chain, comments) in &grouped {
-                for (comment, counters) in comments {
-                    f.sample(
-                        &[
-                            ("table", &table.name),
-                            ("chain", &chain.name),
-                            ("comment", comment),
-                        ],
-                        pick(counters),
-                    );
-                }
-            }
+
+    /// Sizes both families for what [`CounterPair::expect`] counted.
+    fn reserve(&mut self) {
+        for family in [&mut self.bytes, &mut self.packets] {
+            family.reserve(self.expected_len + self.expected_samples * family.name_len());
         }
     }
 
-    let (rules_name, rules_help) = name(names::backend::RULES);
-    let mut f = out.family(&rules_name, rules_help, MetricType::Untyped);
-    for (table, chain) in chains() {
-        f.sample(
-            &[("table", &table.name), ("chain", &chain.name)],
-            chain.rules.len() as u64,
-        );
+    fn start_group(&mut self, labels: &[(&str, &str)], last: &str) {
+        self.bytes.start_group(labels, last);
+        self.packets.start_group(labels, last);
     }
-    drop(f);
-    let (chains_name, chains_help) = name(names::backend::CHAINS);
-    let mut f = out.family(&chains_name, chains_help, MetricType::Untyped);
-    for table in &ruleset.tables {
-        f.sample(&[("table", &table.name)], table.chains.len() as u64);
+
+    fn sample(&mut self, last: &str, counters: Counters) {
+        self.bytes.group_sample(last, counters.bytes);
+        self.packets.group_sample(last, counters.packets);
+    }
+
+    fn samples(&mut self, sums: &Sums<'_>) {
+        for &(key, counters) in &sums.sums {
+            self.sample(key, counters);
+        }
+    }
+
+    fn push_to(self, out: &mut ExpositionBuilder) {
+        out.push(self.bytes);
+        out.push(self.packets);
     }
 }
 
-fn bytes(c: &Counters) -> u64 {
-    c.bytes
-}
-
-fn packets(c: &Counters) -> u64 {
-    c.packets
-}
-
-/// Chains up to this many rules are grouped by linear search rather than through a map.
+/// Chains up to this many keys are grouped by linear search rather than through a map.
 const SHORT_CHAIN: usize = 8;
 
-/// Sums the counters of a chain's rules by key, in order of first appearance: two rules
-/// with the same label value would otherwise be two series with the same labels, which
-/// Prometheus rejects.
-fn group<'c, K>(
-    chain: &'c Chain,
-    keys: impl Fn(&'c crate::ruleset::Rule) -> K,
-) -> Vec<(&'c str, Counters)>
-where
-    K: Iterator<Item = &'c str>,
-{
-    let mut sums: Vec<(&str, Counters)> = Vec::with_capacity(chain.rules.len());
-    // Most chains of a large ruleset are short (kube-proxy's per-endpoint chains hold two
-    // rules): a linear search beats building and hashing into a map for them.
-    if chain.rules.len() <= SHORT_CHAIN {
-        for rule in &chain.rules {
-            for key in keys(rule) {
-                match sums.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, sum)) => *sum += rule.counters,
-                    None => sums.push((key, rule.counters)),
+/// Sums the counters of a chain's rules by label value, in order of first appearance: two
+/// rules with the same label value would otherwise be two series with the same labels,
+/// which Prometheus rejects. Its buffers are reused from chain to chain.
+#[derive(Default)]
+struct Sums<'a> {
+    sums: Vec<(&'a str, Counters)>,
+    index: HashMap<&'a str, usize, foldhash::fast::RandomState>,
+}
+
+impl<'a> Sums<'a> {
+    fn group(&mut self, keyed: impl Iterator<Item = (&'a str, Counters)> + Clone) {
+        self.sums.clear();
+        // Most chains of a large ruleset are short (kube-proxy's per-endpoint chains hold
+        // two rules): a linear search beats hashing for them.
+        if keyed.clone().nth(SHORT_CHAIN).is_none() {
+            for (key, counters) in keyed {
+                match self.sums.iter_mut().find(|(k, _)| *k == key) {
+                    Some((_, sum)) => *sum += counters,
+                    None => self.sums.push((key, counters)),
                 }
             }
+            return;
         }
-        return sums;
-    }
-    let mut index: HashMap<&str, usize> = HashMap::with_capacity(chain.rules.len());
-    for rule in &chain.rules {
-        for key in keys(rule) {
-            match index.entry(key) {
-                Entry::Occupied(slot) => sums[*slot.get()].1 += rule.counters,
+        self.index.clear();
+        for (key, counters) in keyed {
+            match self.index.entry(key) {
+                Entry::Occupied(slot) => self.sums[*slot.get()].1 += counters,
                 Entry::Vacant(slot) => {
-                    slot.insert(sums.len());
-                    sums.push((key, rule.counters));
+                    slot.insert(self.sums.len());
+                    self.sums.push((key, counters));
                 }
             }
         }
     }
-    sums
 }
 
 /// Renders the exporter's own families over every source's last collection.
@@ -282,7 +316,7 @@ pub fn render_exporter(reports: &[&SourceReport]) -> Exposition {
             .map(|d| d.as_secs_f64())
     });
     per_source(&mut out, names::exporter::UNPARSED_LINES, &|r| {
-        r.outcome.as_ref().ok().map(|s| s.unparsed.len() as f64)
+        r.outcome.as_ref().ok().map(|s| s.unparsed().len() as f64)
     });
     per_source(&mut out, names::exporter::RULES, &|r| {
         r.outcome.as_ref().ok().map(|s| s.rule_count() as f64)

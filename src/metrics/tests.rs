@@ -367,7 +367,7 @@ fn chain_that_disappears_has_no_series_in_the_next_rendering() {
         "",
     );
     let after = render(&after_dump, &config);
-    assert!(parse(&after_dump).unparsed.is_empty());
+    assert!(parse(&after_dump).unparsed().is_empty());
     assert!(!after.contains("chain=\"acct\""));
     assert_eq!(
         value(&after, "iptables_chains_total{table=\"filter\"}"),

@@ -320,8 +320,8 @@ async fn read(family: Family, settings: &Settings) -> Result<Ruleset, Unreadable
             reason: e.to_string(),
             failed: true,
         })?;
-    let ruleset = ruleset::parse(&output.stdout);
-    if !ruleset.tables.iter().any(|t| t.chain(chain).is_some()) {
+    let ruleset = ruleset::parse(output.stdout);
+    if !ruleset.tables().any(|t| t.chain(chain).is_some()) {
         return Err(Unreadable {
             reason: format!("chain {chain} not found"),
             failed: false,

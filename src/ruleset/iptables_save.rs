@@ -2,75 +2,149 @@
 //!
 //! It never fails as a whole: a line it does not understand is recorded in
 //! [`Ruleset::unparsed`] with its line number and the rest of the dump is still read.
+//!
+//! Written by hand for speed, as the hot loop of every collection (a 100k-rule dump is
+//! 13–17 MB): lines are found with `memchr`, and a rule is not split into arguments at all.
+//! Only its comment matches are located (with a substring search for `--comment`, checked
+//! against the quoting before it); everything else stays in the text, from which
+//! [`Rule::matches`](super::Rule::matches) reads parameters when a view asks.
 
 use std::collections::HashMap;
 
-use super::tokens::{Token, has_open_quote, tokenize};
-use super::{Chain, Counters, LineError, Matches, Param, Rule, Ruleset, Table, Unparsed};
+use memchr::{memchr, memchr2, memmem};
+
+use super::tokens::{has_open_quote, tokenize};
+use super::{ChainData, Counters, LineError, RuleData, Ruleset, Span, TableData, Text, Unparsed};
 
 /// Longest excerpt of a bad line kept for logs.
 const EXCERPT_CHARS: usize = 120;
 
-/// Parses a whole dump. Lines that do not fit the format are listed in `unparsed`.
-pub fn parse(text: &str) -> Ruleset {
-    let mut parser = Parser::default();
-    let mut line_no = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        line_no += 1;
-        let first_line = line_no;
-        let (mut line, mut tail) = split_line(rest);
-        // A quoted comment may hold a newline: keep reading physical lines until its quote
-        // closes. The logical line is still one slice of the input.
-        if (line.starts_with('[') || line.starts_with('-')) && has_open_quote(line) {
-            let mut end = line.len();
-            while has_open_quote(&rest[..end]) && !tail.is_empty() {
-                let (next, next_tail) = split_line(tail);
-                line_no += 1;
-                end = rest.len() - tail.len() + next.len();
-                tail = next_tail;
-            }
-            line = &rest[..end];
-        }
-        if let Err(error) = parser.line(line) {
-            parser.unparsed(first_line, error, line);
-        }
-        rest = tail;
+/// The option whose argument is a comment.
+const COMMENT_OPTION: &str = "--comment";
+
+/// Parses a whole dump, which the snapshot keeps. Lines that do not fit the format are
+/// listed in [`Ruleset::unparsed`].
+pub fn parse(dump: impl Into<String>) -> Ruleset {
+    let dump = dump.into();
+    let parsed = Parser::new(&dump).run();
+    Ruleset {
+        dump,
+        derived: parsed.derived,
+        tables: parsed.tables,
+        chains: parsed.chains,
+        rules: parsed.rules,
+        comments: parsed.comments,
+        unparsed: parsed.unparsed,
     }
-    parser.finish(line_no)
 }
 
-/// Splits off the first physical line (without its `\n` or `\r\n`).
-fn split_line(text: &str) -> (&str, &str) {
-    let (line, tail) = match text.find('\n') {
-        Some(i) => (&text[..i], &text[i + 1..]),
-        None => (text, ""),
-    };
-    (line.strip_suffix('\r').unwrap_or(line), tail)
+/// Everything of a snapshot but the dump it refers to.
+struct Parsed {
+    derived: String,
+    tables: Vec<TableData>,
+    chains: Vec<ChainData>,
+    rules: Vec<RuleData>,
+    comments: Vec<Text>,
+    unparsed: Vec<Unparsed>,
 }
 
-#[derive(Default)]
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 struct Parser<'a> {
-    ruleset: Ruleset,
-    table: Option<Table>,
-    chain_index: HashMap<String, usize>,
+    dump: &'a str,
+    out: Parsed,
+    /// The chain of each rule, to regroup rules when a dump interleaves chains.
+    rule_chain: Vec<usize>,
+    /// False once a chain's rules stopped being contiguous.
+    grouped: bool,
+    /// Whether the last table of `out.tables` is still open (no COMMIT yet).
+    table_open: bool,
+    /// Chains of the open table by name.
+    chain_index: FastMap<&'a str, usize>,
     /// The chain of the previous rule: iptables-save lists a chain's rules together, so
     /// this spares a map lookup for nearly every rule.
     last_chain: Option<(&'a str, usize)>,
-    tokens: Vec<Token<'a>>,
-    comment_spans: Vec<(usize, usize)>,
+    finder: memmem::Finder<'static>,
+    /// Whether the current line ends inside a quote (only the end of the dump does that).
+    open_quote: bool,
+    /// Scratch: the comment matches cut from the current rule's label.
+    cuts: Vec<(usize, usize)>,
 }
 
 impl<'a> Parser<'a> {
+    fn new(dump: &'a str) -> Self {
+        Parser {
+            dump,
+            out: Parsed {
+                derived: String::new(),
+                tables: Vec::new(),
+                chains: Vec::new(),
+                rules: Vec::new(),
+                comments: Vec::new(),
+                unparsed: Vec::new(),
+            },
+            rule_chain: Vec::new(),
+            grouped: true,
+            table_open: false,
+            chain_index: FastMap::default(),
+            last_chain: None,
+            finder: memmem::Finder::new(COMMENT_OPTION),
+            open_quote: false,
+            cuts: Vec::new(),
+        }
+    }
+
+    fn run(mut self) -> Parsed {
+        let dump = self.dump;
+        let bytes = dump.as_bytes();
+        let mut line_no = 0;
+        let mut pos = 0;
+        while pos < bytes.len() {
+            line_no += 1;
+            let first_line = line_no;
+            let mut end = line_end(bytes, pos);
+            // A quoted comment may hold a newline: keep reading physical lines until its
+            // quote closes. The logical line is still one slice of the dump.
+            self.open_quote = false;
+            if matches!(bytes[pos], b'[' | b'-') {
+                self.open_quote = has_open_quote(&dump[pos..end]);
+                while self.open_quote && end < bytes.len() {
+                    line_no += 1;
+                    end = line_end(bytes, end + 1);
+                    self.open_quote = has_open_quote(&dump[pos..end]);
+                }
+            }
+            let line = &dump[pos..end];
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if let Err(error) = self.line(line) {
+                self.unparsed(first_line, error, line);
+            }
+            pos = end + 1;
+        }
+        self.finish(line_no)
+    }
+
+    /// The offset of `part`, a slice of the dump, in the dump.
+    fn offset(&self, part: &str) -> usize {
+        part.as_ptr().addr() - self.dump.as_ptr().addr()
+    }
+
+    fn span(&self, part: &str) -> Span {
+        let start = self.offset(part);
+        Span {
+            start,
+            end: start + part.len(),
+        }
+    }
+
     fn line(&mut self, line: &'a str) -> Result<(), LineError> {
         let trimmed = line.trim_start();
         match trimmed.as_bytes().first() {
             None | Some(b'#') => Ok(()),
-            Some(b'*') => self.start_table(&trimmed[1..]),
+            Some(b'*') => self.start_table(trimmed[1..].trim()),
             Some(b':') => self.declare_chain(&trimmed[1..]),
             Some(b'[') => {
-                let close = trimmed
-                    .find(']')
+                let close = memchr(b']', trimmed.as_bytes())
                     .ok_or_else(|| LineError::BadCounters(excerpt(trimmed)))?;
                 let counters = parse_counters(&trimmed[..=close])?;
                 let rule = trimmed[close + 1..].trim_start();
@@ -85,38 +159,53 @@ impl<'a> Parser<'a> {
                 Some(rule) => self.append_rule(Counters::default(), rule),
                 None => Err(LineError::Unknown),
             },
-            _ if trimmed.trim_end() == "COMMIT" => match self.table.take() {
-                Some(table) => {
-                    self.ruleset.tables.push(table);
-                    self.chain_index.clear();
-                    self.last_chain = None;
-                    Ok(())
+            _ if trimmed.trim_end() == "COMMIT" => {
+                if !self.table_open {
+                    return Err(LineError::OutsideTable);
                 }
-                None => Err(LineError::OutsideTable),
-            },
+                self.close_table();
+                Ok(())
+            }
             _ => Err(LineError::Unknown),
         }
     }
 
-    fn start_table(&mut self, name: &str) -> Result<(), LineError> {
-        let previous = self.table.replace(Table {
-            name: name.trim().to_owned(),
-            chains: Vec::new(),
-        });
+    fn close_table(&mut self) {
+        self.table_open = false;
         self.chain_index.clear();
         self.last_chain = None;
+    }
+
+    fn start_table(&mut self, name: &str) -> Result<(), LineError> {
+        let previous = self.table_open.then(|| self.open_table_name());
+        self.close_table();
+        let chains = self.out.chains.len();
+        self.out.tables.push(TableData {
+            name: self.span(name),
+            chains: Span {
+                start: chains,
+                end: chains,
+            },
+        });
+        self.table_open = true;
         match previous {
-            Some(previous) => {
-                let name = previous.name.clone();
-                self.ruleset.tables.push(previous);
-                Err(LineError::Uncommitted(name))
-            }
+            Some(previous) => Err(LineError::Uncommitted(previous)),
             None => Ok(()),
         }
     }
 
-    fn declare_chain(&mut self, decl: &str) -> Result<(), LineError> {
-        let table = self.table.as_mut().ok_or(LineError::OutsideTable)?;
+    fn open_table_name(&self) -> String {
+        self.out
+            .tables
+            .last()
+            .map(|t| self.dump[t.name.range()].to_owned())
+            .unwrap_or_default()
+    }
+
+    fn declare_chain(&mut self, decl: &'a str) -> Result<(), LineError> {
+        if !self.table_open {
+            return Err(LineError::OutsideTable);
+        }
         let mut words = decl.split_ascii_whitespace();
         let name = words
             .next()
@@ -130,26 +219,32 @@ impl<'a> Parser<'a> {
             Some(counters) => parse_counters(counters)?,
             None => Counters::default(),
         };
-        if self.chain_index.contains_key(name) {
+        let index = self.out.chains.len();
+        if self.chain_index.insert(name, index).is_some() {
             return Err(LineError::DuplicateChain(name.to_owned()));
         }
-        self.chain_index.insert(name.to_owned(), table.chains.len());
-        table.chains.push(Chain {
-            name: name.to_owned(),
+        self.out.chains.push(ChainData {
+            name: self.span(name),
             policy,
             counters,
-            rules: Vec::new(),
+            rules: Span::default(),
         });
+        if let Some(table) = self.out.tables.last_mut() {
+            table.chains.end = index + 1;
+        }
         Ok(())
     }
 
     fn append_rule(&mut self, counters: Counters, rule: &'a str) -> Result<(), LineError> {
-        let table = self.table.as_mut().ok_or(LineError::OutsideTable)?;
-        let (chain, text) = match rule.find(|c: char| c.is_ascii_whitespace()) {
+        if !self.table_open {
+            return Err(LineError::OutsideTable);
+        }
+        let (chain, text) = match rule.bytes().position(|b| b.is_ascii_whitespace()) {
             Some(i) => (&rule[..i], &rule[i + 1..]),
-            None => (rule, ""),
+            // Spans are offsets into the dump: the empty text is its slice too.
+            None => (rule, &rule[rule.len()..]),
         };
-        let index = match self.last_chain {
+        let chain_index = match self.last_chain {
             Some((last, index)) if last == chain => index,
             _ => {
                 let index = *self
@@ -160,32 +255,200 @@ impl<'a> Parser<'a> {
                 index
             }
         };
-        tokenize(text, &mut self.tokens).map_err(|e| LineError::BadArguments(e.to_string()))?;
-        let rule = build_rule(counters, text, &self.tokens, &mut self.comment_spans);
-        table.chains[index].rules.push(rule);
+        if self.open_quote && has_open_quote(text) {
+            // Only the end of the dump leaves a quote open (the line was extended until it
+            // closed): let the tokenizer say where it opened.
+            let mut tokens = Vec::new();
+            let why = match tokenize(text, &mut tokens) {
+                Err(e) => e.to_string(),
+                Ok(()) => "unterminated quote".to_owned(),
+            };
+            return Err(LineError::BadArguments(why));
+        }
+        let comments_start = self.out.comments.len();
+        self.scan_comments(text);
+        let label = if self.cuts.is_empty() {
+            Text::Dump(self.span(text))
+        } else {
+            let start = self.out.derived.len();
+            strip_spans(text, &self.cuts, &mut self.out.derived);
+            Text::Derived(Span {
+                start,
+                end: self.out.derived.len(),
+            })
+        };
+        let index = self.out.rules.len();
+        self.out.rules.push(RuleData {
+            counters,
+            text: self.span(text),
+            label,
+            comments: Span {
+                start: comments_start,
+                end: self.out.comments.len(),
+            },
+        });
+        self.rule_chain.push(chain_index);
+        let rules = &mut self.out.chains[chain_index].rules;
+        if rules.start == rules.end {
+            *rules = Span {
+                start: index,
+                end: index + 1,
+            };
+        } else if rules.end == index {
+            rules.end += 1;
+        } else {
+            self.grouped = false;
+        }
         Ok(())
     }
 
+    /// Records the arguments of the rule's `--comment` options, and in `cuts` the
+    /// `-m comment --comment …` matches the label leaves out. The text's quotes balance.
+    fn scan_comments(&mut self, text: &'a str) {
+        self.cuts.clear();
+        let bytes = text.as_bytes();
+        let mut from = 0;
+        while let Some(found) = self.finder.find(&bytes[from..]) {
+            let option = from + found;
+            let after = option + COMMENT_OPTION.len();
+            from = after;
+            // A whole argument, not part of one, and not inside a quoted argument.
+            let whole = (option == 0 || bytes[option - 1].is_ascii_whitespace())
+                && bytes.get(after).is_some_and(u8::is_ascii_whitespace);
+            if !whole || has_open_quote(&text[..option]) {
+                continue;
+            }
+            let value_start = after + skip_whitespace(&bytes[after..]);
+            let Some((value_end, value)) = self.read_argument(text, value_start) else {
+                continue;
+            };
+            self.out.comments.push(value);
+            if let Some(match_start) = comment_match_start(&text[..option]) {
+                self.cuts.push((match_start, value_end));
+            }
+            from = value_end;
+        }
+    }
+
+    /// Reads the argument starting at `start`: its end, and where its value (unquoted,
+    /// unescaped) lives. None at the end of the text.
+    fn read_argument(&mut self, text: &'a str, start: usize) -> Option<(usize, Text)> {
+        let bytes = text.as_bytes();
+        if start >= bytes.len() {
+            return None;
+        }
+        if bytes[start] != b'"' {
+            let end = start
+                + bytes[start..]
+                    .iter()
+                    .position(u8::is_ascii_whitespace)
+                    .unwrap_or(bytes.len() - start);
+            return Some((end, Text::Dump(self.span(&text[start..end]))));
+        }
+        let inner = start + 1;
+        let mut i = inner;
+        let mut escaped = false;
+        loop {
+            // The caller checked that the quotes balance, so the closing quote exists.
+            i += memchr2(b'"', b'\\', bytes.get(i..)?)?;
+            if bytes[i] == b'"' {
+                break;
+            }
+            escaped = true;
+            // Skip the backslash and the character it escapes (which may be a quote).
+            i += 2;
+        }
+        let value = if escaped {
+            let start = self.out.derived.len();
+            unescape(&text[inner..i], &mut self.out.derived);
+            Text::Derived(Span {
+                start,
+                end: self.out.derived.len(),
+            })
+        } else {
+            Text::Dump(self.span(&text[inner..i]))
+        };
+        Some((i + 1, value))
+    }
+
     fn unparsed(&mut self, line: usize, error: LineError, text: &str) {
-        self.ruleset.unparsed.push(Unparsed {
+        self.out.unparsed.push(Unparsed {
             line,
             error,
             excerpt: excerpt(text),
         });
     }
 
-    fn finish(mut self, last_line: usize) -> Ruleset {
-        if let Some(table) = self.table.take() {
-            let name = table.name.clone();
-            self.ruleset.tables.push(table);
+    fn finish(mut self, last_line: usize) -> Parsed {
+        if self.table_open {
+            let name = self.open_table_name();
             self.unparsed(last_line, LineError::Uncommitted(name), "");
         }
-        // The snapshot lives until the next collection: return what the rule lists
-        // over-allocated while growing (a large list is remapped, not copied).
-        for chain in self.ruleset.tables.iter_mut().flat_map(|t| &mut t.chains) {
-            chain.rules.shrink_to_fit();
+        if !self.grouped {
+            self.regroup();
         }
-        self.ruleset
+        self.out
+    }
+
+    /// Makes each chain's rules contiguous again, keeping their order, for a dump that
+    /// interleaved the rules of several chains (iptables-save never does).
+    fn regroup(&mut self) {
+        let mut order: Vec<usize> = (0..self.out.rules.len()).collect();
+        order.sort_by_key(|&i| self.rule_chain[i]);
+        let mut rules: Vec<Option<RuleData>> = std::mem::take(&mut self.out.rules)
+            .into_iter()
+            .map(Some)
+            .collect();
+        for chain in &mut self.out.chains {
+            chain.rules = Span::default();
+        }
+        for i in order {
+            let index = self.out.rules.len();
+            let chain = &mut self.out.chains[self.rule_chain[i]].rules;
+            if chain.start == chain.end {
+                chain.start = index;
+            }
+            chain.end = index + 1;
+            if let Some(rule) = rules[i].take() {
+                self.out.rules.push(rule);
+            }
+        }
+    }
+}
+
+/// The end of the physical line starting at `pos`: the offset of its `\n`, or the end.
+fn line_end(bytes: &[u8], pos: usize) -> usize {
+    memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i)
+}
+
+fn skip_whitespace(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len())
+}
+
+/// Where the `-m comment` before a `--comment` option starts, when `before` (the text up
+/// to the option) ends with it.
+fn comment_match_start(before: &str) -> Option<usize> {
+    let is_space = |c: char| c.is_ascii_whitespace();
+    let module = before.trim_end_matches(is_space).strip_suffix("comment")?;
+    let option = module.trim_end_matches(is_space);
+    if option.len() == module.len() {
+        return None;
+    }
+    let rest = option.strip_suffix("-m")?;
+    (rest.is_empty() || rest.ends_with(is_space)).then_some(rest.len())
+}
+
+/// Appends a quoted argument's inside with its backslash escapes resolved.
+fn unescape(quoted: &str, out: &mut String) {
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
     }
 }
 
@@ -202,89 +465,26 @@ fn parse_counters(field: &str) -> Result<Counters, LineError> {
         .ok_or_else(bad)?;
     let (packets, bytes) = inner.split_once(':').ok_or_else(bad)?;
     Ok(Counters {
-        packets: packets.parse().map_err(|_| bad())?,
-        bytes: bytes.parse().map_err(|_| bad())?,
+        packets: parse_u64(packets).ok_or_else(bad)?,
+        bytes: parse_u64(bytes).ok_or_else(bad)?,
     })
 }
 
-/// Builds a rule from its text and arguments: comments, the text without them, and the
-/// parameters views interpret.
-/// `comment_spans` is scratch space the caller reuses across rules.
-fn build_rule(
-    counters: Counters,
-    text: &str,
-    tokens: &[Token<'_>],
-    comment_spans: &mut Vec<(usize, usize)>,
-) -> Rule {
-    let mut comments = Vec::new();
-    comment_spans.clear();
-    let mut matches = Matches::default();
-    let mut negated = false;
-    let mut i = 0;
-    while i < tokens.len() {
-        // Every option below starts with '-' or is "!": skip other tokens (module names,
-        // values of options not read here) without comparing them to each option.
-        if !matches!(tokens[i].value.as_bytes().first(), Some(b'-' | b'!')) {
-            negated = false;
-            i += 1;
-            continue;
-        }
-        let arg = tokens.get(i + 1).map(|t| t.value.as_ref());
-        let param = |value: &str| {
-            Some(Param {
-                negated,
-                value: value.to_owned(),
-            })
-        };
-        let mut consumed = 2;
-        match (tokens[i].value.as_ref(), arg) {
-            ("!", _) => {
-                negated = true;
-                i += 1;
-                continue;
-            }
-            ("-m", Some("comment"))
-                if tokens.get(i + 2).is_some_and(|t| t.value == "--comment")
-                    && tokens.len() > i + 3 =>
-            {
-                comments.push(tokens[i + 3].value.clone().into_owned());
-                comment_spans.push((tokens[i].start, tokens[i + 3].end));
-                consumed = 4;
-            }
-            // A comment argument can look like an option; never read it as one.
-            ("--comment", Some(value)) => comments.push(value.to_owned()),
-            ("-s" | "--source", Some(v)) => matches.source = param(v),
-            ("-d" | "--destination", Some(v)) => matches.destination = param(v),
-            ("-p" | "--protocol", Some(v)) => matches.protocol = param(v),
-            ("--sport" | "--source-port" | "--sports" | "--source-ports", Some(v)) => {
-                matches.source_port = param(v)
-            }
-            ("--dport" | "--destination-port" | "--dports" | "--destination-ports", Some(v)) => {
-                matches.destination_port = param(v)
-            }
-            ("-i" | "--in-interface", Some(v)) => matches.in_interface = param(v),
-            ("-o" | "--out-interface", Some(v)) => matches.out_interface = param(v),
-            ("-j" | "--jump" | "-g" | "--goto", Some(v)) => matches.target = Some(v.to_owned()),
-            _ => consumed = 1,
-        }
-        negated = false;
-        i += consumed;
+/// Decimal digits only, as iptables-save prints counters (`str::parse` also takes a
+/// sign); None on overflow.
+fn parse_u64(digits: &str) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
     }
-    let uncommented = (!comment_spans.is_empty()).then(|| strip_spans(text, comment_spans));
-    // A rule usually has one comment; the first push reserved room for four.
-    comments.shrink_to_fit();
-    Rule {
-        counters,
-        text: text.to_owned(),
-        uncommented,
-        comments,
-        matches,
-    }
+    digits.bytes().try_fold(0u64, |n, b| {
+        let digit = b.wrapping_sub(b'0');
+        (digit < 10).then_some(())?;
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
 }
 
-/// Removes each span and one space that separated it from its neighbours.
-fn strip_spans(text: &str, spans: &[(usize, usize)]) -> String {
-    let mut out = String::with_capacity(text.len());
+/// Appends `text` without each span and one space that separated it from its neighbours.
+fn strip_spans(text: &str, spans: &[(usize, usize)], out: &mut String) {
     let mut kept_from = 0;
     for &(start, end) in spans {
         let (cut_start, cut_end) = if start > kept_from && text.as_bytes()[start - 1] == b' ' {
@@ -298,7 +498,6 @@ fn strip_spans(text: &str, spans: &[(usize, usize)]) -> String {
         kept_from = cut_end;
     }
     out.push_str(&text[kept_from..]);
-    out
 }
 
 #[cfg(test)]

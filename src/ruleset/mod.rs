@@ -1,23 +1,22 @@
 //! The model every view reads: one immutable snapshot of a ruleset as the kernel reported it.
 //!
 //! A [`Ruleset`] is the seam between the privileged part of the program (which runs
-//! `iptables-save`) and everything else, so it is plain data: serialisable, cheap to share
-//! behind an `Arc`, and kept in kernel order so that every output built from it is
+//! `iptables-save`) and everything else, so it is plain data: it owns the dump, is cheap to
+//! share behind an `Arc`, and keeps kernel order so that every output built from it is
 //! deterministic.
 
 mod iptables_save;
+mod matches;
 mod tokens;
 
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
-
 pub use iptables_save::parse;
 pub use tokens::{Token, tokenize};
 
 /// Packet and byte counters of a chain policy or a rule.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Packets counted.
     pub packets: u64,
@@ -35,7 +34,7 @@ impl std::ops::AddAssign for Counters {
 }
 
 /// The address family a ruleset belongs to (`NFPROTO_IPV4` / `NFPROTO_IPV6`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Family {
     /// `NFPROTO_IPV4`: iptables.
     Ipv4,
@@ -60,7 +59,7 @@ impl fmt::Display for Family {
 }
 
 /// A chain's policy as `iptables-save` prints it after the chain name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Policy {
     /// `NF_ACCEPT`.
     Accept,
@@ -114,84 +113,272 @@ impl fmt::Display for Policy {
 }
 
 /// One snapshot of every table a source reported, in the order it reported them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// The snapshot owns the dump text and refers to it: a table, chain or rule is a few
+/// offsets, not a set of strings. A 100k-rule dump is read with a handful of allocations,
+/// where one `String` per rule text, comment and parameter made the allocator half of the
+/// collection's cost (docs/performance.md). Read it through [`Table`], [`Chain`] and
+/// [`Rule`], which borrow the snapshot.
+#[derive(Default)]
 pub struct Ruleset {
-    /// Tables in the order of the dump.
-    pub tables: Vec<Table>,
-    /// Lines the parser did not understand; everything else is still in `tables`.
-    pub unparsed: Vec<Unparsed>,
+    /// The dump as the command printed it.
+    dump: String,
+    /// Text the dump does not hold as one slice: the labels of rules whose comment matches
+    /// were cut out, and comments whose quoting had to be undone.
+    derived: String,
+    tables: Vec<TableData>,
+    /// Every chain; a table holds a contiguous range.
+    chains: Vec<ChainData>,
+    /// Every rule; a chain holds a contiguous range, in kernel order.
+    rules: Vec<RuleData>,
+    /// Every comment; a rule holds a contiguous range, in rule order.
+    comments: Vec<Text>,
+    unparsed: Vec<Unparsed>,
+}
+
+/// Where a piece of text of the snapshot lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Text {
+    /// A slice of the dump.
+    Dump(Span),
+    /// A slice of the derived text.
+    Derived(Span),
+}
+
+/// A byte range (of text, or of one of the snapshot's lists).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+impl Span {
+    fn range(self) -> std::ops::Range<usize> {
+        self.start..self.end
+    }
+}
+
+#[derive(Debug)]
+struct TableData {
+    name: Span,
+    chains: Span,
+}
+
+#[derive(Debug)]
+struct ChainData {
+    name: Span,
+    policy: Policy,
+    counters: Counters,
+    rules: Span,
+}
+
+#[derive(Debug)]
+struct RuleData {
+    counters: Counters,
+    /// The text after `-A CHAIN `.
+    text: Span,
+    /// The `rule` label: the text without its comment matches.
+    label: Text,
+    comments: Span,
 }
 
 impl Ruleset {
+    fn text(&self, text: Text) -> &str {
+        match text {
+            Text::Dump(span) => &self.dump[span.range()],
+            Text::Derived(span) => &self.derived[span.range()],
+        }
+    }
+
+    /// Tables in the order of the dump.
+    pub fn tables(&self) -> impl ExactSizeIterator<Item = Table<'_>> + Clone {
+        self.tables
+            .iter()
+            .map(move |data| Table { set: self, data })
+    }
+
     /// Looks a table up by name.
-    pub fn table(&self, name: &str) -> Option<&Table> {
-        self.tables.iter().find(|t| t.name == name)
+    pub fn table(&self, name: &str) -> Option<Table<'_>> {
+        self.tables().find(|t| t.name() == name)
+    }
+
+    /// Every chain of every table, in the order of the dump.
+    pub fn chains(&self) -> impl Iterator<Item = Chain<'_>> + Clone {
+        self.tables().flat_map(|t| t.chains())
+    }
+
+    /// Every rule, chain by chain in the order of [`Ruleset::chains`].
+    pub fn rules(&self) -> impl Iterator<Item = Rule<'_>> + Clone {
+        self.chains().flat_map(|c| c.rules())
+    }
+
+    /// True when the dump held no table.
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty()
     }
 
     /// Number of rules over all tables and chains.
     pub fn rule_count(&self) -> usize {
-        self.tables
-            .iter()
-            .flat_map(|t| &t.chains)
-            .map(|c| c.rules.len())
-            .sum()
+        self.rules.len()
+    }
+
+    /// Lines the parser did not understand; everything else is in the tables.
+    pub fn unparsed(&self) -> &[Unparsed] {
+        &self.unparsed
     }
 }
 
-/// A table (`*filter`, `*nat`, …).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Table {
-    /// The table's name without the `*`.
-    pub name: String,
-    /// Chains in declaration order.
-    pub chains: Vec<Chain>,
+impl fmt::Debug for Ruleset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ruleset")
+            .field("tables", &self.tables().collect::<Vec<_>>())
+            .field("unparsed", &self.unparsed)
+            .finish()
+    }
 }
 
-impl Table {
+/// A table (`*filter`, `*nat`, …) of a [`Ruleset`].
+#[derive(Clone, Copy)]
+pub struct Table<'a> {
+    set: &'a Ruleset,
+    data: &'a TableData,
+}
+
+impl<'a> Table<'a> {
+    /// The table's name without the `*`.
+    pub fn name(&self) -> &'a str {
+        &self.set.dump[self.data.name.range()]
+    }
+
+    /// Chains in declaration order.
+    pub fn chains(&self) -> impl ExactSizeIterator<Item = Chain<'a>> + Clone + use<'a> {
+        let (set, table) = (self.set, self.data);
+        set.chains[table.chains.range()]
+            .iter()
+            .map(move |data| Chain { set, table, data })
+    }
+
     /// Looks a chain up by name.
-    pub fn chain(&self, name: &str) -> Option<&Chain> {
-        self.chains.iter().find(|c| c.name == name)
+    pub fn chain(&self, name: &str) -> Option<Chain<'a>> {
+        self.chains().find(|c| c.name() == name)
+    }
+}
+
+impl fmt::Debug for Table<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Table")
+            .field("name", &self.name())
+            .field("chains", &self.chains().collect::<Vec<_>>())
+            .finish()
     }
 }
 
 /// A chain with its policy counters and its rules in kernel order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Chain {
+#[derive(Clone, Copy)]
+pub struct Chain<'a> {
+    set: &'a Ruleset,
+    table: &'a TableData,
+    data: &'a ChainData,
+}
+
+impl<'a> Chain<'a> {
     /// The chain's name.
-    pub name: String,
+    pub fn name(&self) -> &'a str {
+        &self.set.dump[self.data.name.range()]
+    }
+
+    /// The name of the table the chain belongs to.
+    pub fn table_name(&self) -> &'a str {
+        &self.set.dump[self.table.name.range()]
+    }
+
     /// Its policy ([`Policy::None`] for user-defined chains).
-    pub policy: Policy,
+    pub fn policy(&self) -> Policy {
+        self.data.policy
+    }
+
     /// The policy counters (always zero for user-defined chains, as the kernel keeps none).
-    pub counters: Counters,
+    pub fn counters(&self) -> Counters {
+        self.data.counters
+    }
+
     /// Rules in kernel order.
-    pub rules: Vec<Rule>,
+    pub fn rules(&self) -> impl ExactSizeIterator<Item = Rule<'a>> + Clone + use<'a> {
+        let set = self.set;
+        set.rules[self.data.rules.range()]
+            .iter()
+            .map(move |data| Rule { set, data })
+    }
+
+    /// Number of rules.
+    pub fn rule_count(&self) -> usize {
+        self.data.rules.end - self.data.rules.start
+    }
 }
 
-/// One rule: its counters, its text and the parameters later views need.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rule {
+impl fmt::Debug for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Chain")
+            .field("name", &self.name())
+            .field("policy", &self.policy())
+            .field("counters", &self.counters())
+            .field("rules", &self.rules().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// One rule: its counters, its text and its comments; the parameters views interpret are
+/// read from the text on demand ([`Rule::matches`]).
+#[derive(Clone, Copy)]
+pub struct Rule<'a> {
+    set: &'a Ruleset,
+    data: &'a RuleData,
+}
+
+impl<'a> Rule<'a> {
     /// The rule's counters.
-    pub counters: Counters,
+    pub fn counters(&self) -> Counters {
+        self.data.counters
+    }
+
     /// The rule's text after `-A CHAIN `, exactly as `iptables-save` printed it.
-    pub text: String,
-    /// The text with every `-m comment --comment …` match and its separating space removed;
-    /// `None` when the rule has no comment, so that the common case costs no second string.
-    pub uncommented: Option<String>,
+    pub fn text(&self) -> &'a str {
+        &self.set.dump[self.data.text.range()]
+    }
+
+    /// The text with every `-m comment --comment …` match and its separating space
+    /// removed: the `rule` label.
+    pub fn label(&self) -> &'a str {
+        self.set.text(self.data.label)
+    }
+
     /// The arguments of every `--comment`, unquoted and unescaped, in rule order.
-    pub comments: Vec<String>,
-    /// The match parameters and target.
-    pub matches: Matches,
+    pub fn comments(&self) -> impl ExactSizeIterator<Item = &'a str> + Clone + use<'a> {
+        let set = self.set;
+        set.comments[self.data.comments.range()]
+            .iter()
+            .map(move |&text| set.text(text))
+    }
+
+    /// The match parameters and target, read from the label. Only views that interpret
+    /// parameters (accounting) need them, so a collection does not pay for them.
+    pub fn matches(&self) -> Matches {
+        Matches::read(self.label())
+    }
 }
 
-impl Rule {
-    /// The rule's text without its comment matches: the `rule` label.
-    pub fn text_without_comments(&self) -> &str {
-        self.uncommented.as_deref().unwrap_or(&self.text)
+impl fmt::Debug for Rule<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rule")
+            .field("counters", &self.counters())
+            .field("text", &self.text())
+            .field("comments", &self.comments().collect::<Vec<_>>())
+            .finish()
     }
 }
 
 /// A parameter value, with the `!` that may precede it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Param {
     /// True when the match is inverted with `!`.
     pub negated: bool,
@@ -200,7 +387,7 @@ pub struct Param {
 }
 
 /// The match parameters of a rule that views interpret; everything else stays in the text.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Matches {
     /// `-s`: source address with prefix length.
     pub source: Option<Param>,
@@ -221,7 +408,7 @@ pub struct Matches {
 }
 
 /// A line of a dump the parser did not understand.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unparsed {
     /// 1-based number of the (first physical) line.
     pub line: usize,
@@ -238,7 +425,7 @@ impl fmt::Display for Unparsed {
 }
 
 /// Why one line of a dump was not understood.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LineError {
     /// The line has none of the shapes of the format.
     #[error("not a line of the iptables-save format")]

@@ -91,12 +91,13 @@ pub fn tokenize<'a>(text: &'a str, out: &mut Vec<Token<'a>>) -> Result<(), Token
 /// the next physical line (iptables-save prints a comment's newline as is).
 pub(crate) fn has_open_quote(text: &str) -> bool {
     let bytes = text.as_bytes();
-    if !bytes.contains(&b'"') {
+    // Every rule line is checked: the common cases (no quote; quotes without a backslash,
+    // which balance when they are even) take vectorised searches only.
+    if memchr::memchr(b'"', bytes).is_none() {
         return false;
     }
-    // Without a backslash no quote is escaped: the quotes balance when they are even.
-    if !bytes.contains(&b'\\') {
-        return bytes.iter().filter(|&&b| b == b'"').count() % 2 == 1;
+    if memchr::memchr(b'\\', bytes).is_none() {
+        return memchr::memchr_iter(b'"', bytes).count() % 2 == 1;
     }
     let mut open = false;
     let mut escaped = false;

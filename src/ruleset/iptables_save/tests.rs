@@ -2,17 +2,99 @@
 //! have, and the rule details (comments, parameters) views depend on.
 
 use super::*;
-use crate::ruleset::{Policy, UnknownPolicy};
+use crate::ruleset::{Matches, Param, Policy, UnknownPolicy};
+
+/// An owned copy of a snapshot, so that assertions can index and compare it plainly.
+#[derive(Debug, PartialEq)]
+struct Parsed {
+    tables: Vec<OwnedTable>,
+    unparsed: Vec<Unparsed>,
+}
+
+#[derive(Debug, PartialEq)]
+struct OwnedTable {
+    name: String,
+    chains: Vec<OwnedChain>,
+}
+
+#[derive(Debug, PartialEq)]
+struct OwnedChain {
+    name: String,
+    policy: Policy,
+    counters: Counters,
+    rules: Vec<OwnedRule>,
+}
+
+#[derive(Debug, PartialEq)]
+struct OwnedRule {
+    counters: Counters,
+    text: String,
+    label: String,
+    comments: Vec<String>,
+    matches: Matches,
+}
+
+impl Parsed {
+    fn table(&self, name: &str) -> Option<&OwnedTable> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}
+
+impl OwnedTable {
+    fn chain(&self, name: &str) -> Option<&OwnedChain> {
+        self.chains.iter().find(|c| c.name == name)
+    }
+}
+
+/// Parses through the real parser and copies the snapshot out.
+fn parse(text: &str) -> Parsed {
+    let ruleset = super::parse(text);
+    let rule = |r: crate::ruleset::Rule<'_>| OwnedRule {
+        counters: r.counters(),
+        text: r.text().to_owned(),
+        label: r.label().to_owned(),
+        comments: r.comments().map(str::to_owned).collect(),
+        matches: r.matches(),
+    };
+    let parsed = Parsed {
+        tables: ruleset
+            .tables()
+            .map(|t| OwnedTable {
+                name: t.name().to_owned(),
+                chains: t
+                    .chains()
+                    .map(|c| OwnedChain {
+                        name: c.name().to_owned(),
+                        policy: c.policy(),
+                        counters: c.counters(),
+                        rules: c.rules().map(rule).collect(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+        unparsed: ruleset.unparsed().to_vec(),
+    };
+    assert_eq!(
+        ruleset.rule_count(),
+        parsed
+            .tables
+            .iter()
+            .flat_map(|t| &t.chains)
+            .map(|c| c.rules.len())
+            .sum::<usize>()
+    );
+    parsed
+}
 
 /// Parses a dump that must have no bad line.
-fn parse_clean(text: &str) -> Ruleset {
+fn parse_clean(text: &str) -> Parsed {
     let ruleset = parse(text);
     assert_eq!(ruleset.unparsed, [], "unexpected unparsed lines");
     ruleset
 }
 
 /// Parses a single rule of the filter table's INPUT chain.
-fn rule(text: &str) -> Rule {
+fn rule(text: &str) -> OwnedRule {
     let dump = format!("*filter\n:INPUT ACCEPT [0:0]\n[1:2] -A INPUT {text}\nCOMMIT\n");
     let mut ruleset = parse_clean(&dump);
     let mut rules = ruleset.tables.remove(0).chains.remove(0).rules;
@@ -79,7 +161,7 @@ fn whole_dump_keeps_tables_chains_and_rules_in_order() {
         }
     );
     assert_eq!(input.rules[1].matches.target.as_deref(), Some("user"));
-    assert_eq!(ruleset.rule_count(), 4);
+    assert_eq!(super::parse(DUMP).rule_count(), 4);
 }
 
 #[test]
@@ -126,7 +208,13 @@ fn crlf_line_ends_and_blank_lines_are_accepted() {
 
 #[test]
 fn empty_input_is_an_empty_ruleset() {
-    assert_eq!(parse(""), Ruleset::default());
+    assert_eq!(
+        parse(""),
+        Parsed {
+            tables: Vec::new(),
+            unparsed: Vec::new()
+        }
+    );
 }
 
 #[test]
@@ -311,7 +399,7 @@ fn comment_with_newline_spans_two_lines_and_keeps_numbering() {
     let rules = &ruleset.tables[0].chains[0].rules;
     assert_eq!(rules.len(), 2);
     assert_eq!(rules[0].comments, ["one\ntwo \"q\""]);
-    assert_eq!(rules[0].text_without_comments(), "-j ACCEPT");
+    assert_eq!(rules[0].label, "-j ACCEPT");
     assert_eq!(rules[1].text, "-j DROP");
     assert_eq!(ruleset.unparsed.len(), 1);
     assert_eq!(ruleset.unparsed[0].line, 6, "the newline counts as a line");
@@ -374,8 +462,7 @@ fn match_parameters_are_extracted() {
         }
     );
     assert_eq!(r.comments, Vec::<String>::new());
-    assert_eq!(r.uncommented, None);
-    assert_eq!(r.text_without_comments(), r.text);
+    assert_eq!(r.label, r.text);
 }
 
 #[test]
@@ -433,13 +520,13 @@ fn comment_that_looks_like_an_option_is_not_read_as_one() {
     let r = rule("-m comment --comment -s -j ACCEPT");
     assert_eq!(r.comments, ["-s"]);
     assert_eq!(r.matches.source, None);
-    assert_eq!(r.text_without_comments(), "-j ACCEPT");
+    assert_eq!(r.label, "-j ACCEPT");
 
     let r = rule("-p tcp -m comment --comment \"--dport 22 -j DROP\" -j ACCEPT");
     assert_eq!(r.comments, ["--dport 22 -j DROP"]);
     assert_eq!(r.matches.destination_port, None);
     assert_eq!(r.matches.target.as_deref(), Some("ACCEPT"));
-    assert_eq!(r.text_without_comments(), "-p tcp -j ACCEPT");
+    assert_eq!(r.label, "-p tcp -j ACCEPT");
 
     let r = rule("-m comment --comment ! -s 10.0.0.1/32 -j ACCEPT");
     assert_eq!(r.comments, ["!"]);
@@ -452,7 +539,7 @@ fn several_comments_are_kept_in_order_and_all_stripped() {
         "-s 10.0.0.1/32 -m comment --comment first -p tcp -m comment --comment \"second one\" -j ACCEPT",
     );
     assert_eq!(r.comments, ["first", "second one"]);
-    assert_eq!(r.text_without_comments(), "-s 10.0.0.1/32 -p tcp -j ACCEPT");
+    assert_eq!(r.label, "-s 10.0.0.1/32 -p tcp -j ACCEPT");
     assert_eq!(r.matches.protocol, param("tcp"));
 }
 
@@ -460,34 +547,31 @@ fn several_comments_are_kept_in_order_and_all_stripped() {
 fn adjacent_comments_are_stripped() {
     let r = rule("-m comment --comment a -m comment --comment b -j ACCEPT");
     assert_eq!(r.comments, ["a", "b"]);
-    assert_eq!(r.text_without_comments(), "-j ACCEPT");
+    assert_eq!(r.label, "-j ACCEPT");
 }
 
 #[test]
 fn comment_stripped_at_start_middle_and_end() {
     assert_eq!(
-        rule("-m comment --comment \"at start\" -s 10.0.0.1/32 -j ACCEPT").text_without_comments(),
+        rule("-m comment --comment \"at start\" -s 10.0.0.1/32 -j ACCEPT").label,
         "-s 10.0.0.1/32 -j ACCEPT"
     );
     assert_eq!(
-        rule("-s 10.0.0.1/32 -m comment --comment middle -j ACCEPT").text_without_comments(),
+        rule("-s 10.0.0.1/32 -m comment --comment middle -j ACCEPT").label,
         "-s 10.0.0.1/32 -j ACCEPT"
     );
     assert_eq!(
-        rule("-s 10.0.0.1/32 -j ACCEPT -m comment --comment \"at end\"").text_without_comments(),
+        rule("-s 10.0.0.1/32 -j ACCEPT -m comment --comment \"at end\"").label,
         "-s 10.0.0.1/32 -j ACCEPT"
     );
-    assert_eq!(
-        rule("-m comment --comment alone").text_without_comments(),
-        ""
-    );
+    assert_eq!(rule("-m comment --comment alone").label, "");
 }
 
 #[test]
 fn comment_quoting_is_undone() {
     let r = rule(r#"-m comment --comment "say \"hi\" to C:\\dir, it\'s ü" -j ACCEPT"#);
     assert_eq!(r.comments, [r#"say "hi" to C:\dir, it's ü"#]);
-    assert_eq!(r.text_without_comments(), "-j ACCEPT");
+    assert_eq!(r.label, "-j ACCEPT");
     assert_eq!(
         r.text,
         r#"-m comment --comment "say \"hi\" to C:\\dir, it\'s ü" -j ACCEPT"#
@@ -498,27 +582,30 @@ fn comment_quoting_is_undone() {
 fn empty_comment() {
     let r = rule(r#"-s 10.0.0.1/32 -m comment --comment "" -j ACCEPT"#);
     assert_eq!(r.comments, [""]);
-    assert_eq!(r.text_without_comments(), "-s 10.0.0.1/32 -j ACCEPT");
+    assert_eq!(r.label, "-s 10.0.0.1/32 -j ACCEPT");
 }
 
 #[test]
 fn quoted_non_comment_argument_is_left_in_the_text() {
     let r = rule(r#"-j LOG --log-prefix "[UFW BLOCK] ""#);
     assert_eq!(r.comments, Vec::<String>::new());
-    assert_eq!(
-        r.text_without_comments(),
-        r#"-j LOG --log-prefix "[UFW BLOCK] ""#
-    );
+    assert_eq!(r.label, r#"-j LOG --log-prefix "[UFW BLOCK] ""#);
     assert_eq!(r.matches.target.as_deref(), Some("LOG"));
+}
+
+fn stripped(text: &str, spans: &[(usize, usize)]) -> String {
+    let mut out = String::new();
+    strip_spans(text, spans, &mut out);
+    out
 }
 
 #[test]
 fn strip_spans_removes_one_separating_space() {
-    assert_eq!(strip_spans("a XX b", &[(2, 4)]), "a b");
-    assert_eq!(strip_spans("XX b", &[(0, 2)]), "b");
-    assert_eq!(strip_spans("a XX", &[(2, 4)]), "a");
-    assert_eq!(strip_spans("XX", &[(0, 2)]), "");
-    assert_eq!(strip_spans("a XX YY b", &[(2, 4), (5, 7)]), "a b");
+    assert_eq!(stripped("a XX b", &[(2, 4)]), "a b");
+    assert_eq!(stripped("XX b", &[(0, 2)]), "b");
+    assert_eq!(stripped("a XX", &[(2, 4)]), "a");
+    assert_eq!(stripped("XX", &[(0, 2)]), "");
+    assert_eq!(stripped("a XX YY b", &[(2, 4), (5, 7)]), "a b");
 }
 
 #[test]
@@ -539,11 +626,39 @@ fn parse_counters_shapes() {
 }
 
 #[test]
-fn split_line_strips_lf_and_crlf() {
-    assert_eq!(split_line("a\nb"), ("a", "b"));
-    assert_eq!(split_line("a\r\nb"), ("a", "b"));
-    assert_eq!(split_line("a"), ("a", ""));
-    assert_eq!(split_line("\n"), ("", ""));
+fn line_end_finds_the_newline_or_the_end() {
+    assert_eq!(line_end(b"a\nb", 0), 1);
+    assert_eq!(line_end(b"a\nb", 2), 3);
+    assert_eq!(line_end(b"\n", 0), 0);
+}
+
+#[test]
+fn interleaved_chains_are_regrouped_in_rule_order() {
+    let ruleset = parse_clean(
+        "*filter\n:A - [0:0]\n:B - [0:0]\n-A A -j X1\n-A B -j Y1\n-A A -j X2\n-A B -j Y2\nCOMMIT\n",
+    );
+    let texts = |name: &str| -> Vec<String> {
+        let chain = ruleset.tables[0].chain(name).expect("chain");
+        chain.rules.iter().map(|r| r.text.clone()).collect()
+    };
+    assert_eq!(texts("A"), ["-j X1", "-j X2"]);
+    assert_eq!(texts("B"), ["-j Y1", "-j Y2"]);
+}
+
+#[test]
+fn comment_inside_a_quoted_argument_is_not_a_comment() {
+    let r = rule(r#"-j LOG --log-prefix "-m comment --comment x" -m comment --comment real"#);
+    assert_eq!(r.comments, ["real"]);
+    assert_eq!(r.label, r#"-j LOG --log-prefix "-m comment --comment x""#);
+}
+
+#[test]
+fn comment_option_without_its_match_is_read_but_left_in_the_label() {
+    let r = rule("-m comment  --comment spaced -m set --comment bare -j ACCEPT");
+    assert_eq!(r.comments, ["spaced", "bare"]);
+    assert_eq!(r.label, "-m set --comment bare -j ACCEPT");
+    let r = rule("--comments x --comment");
+    assert_eq!(r.comments, Vec::<String>::new());
 }
 
 #[test]
