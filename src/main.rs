@@ -71,7 +71,7 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         }
         Mode::Textfile { path, once: true } => {
             let publication = collector.collect_once().await;
-            textfile::write_atomically(&path, &publication.exposition.to_vec(Format::Text))?;
+            textfile::write_atomically(&path, publication.exposition.chunks(Format::Text))?;
             Ok(report_failures(&publication))
         }
         Mode::Munin { action } => Ok(answer_munin(&munin::Name::Bare, action).await),
@@ -87,13 +87,12 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
                     }
                     () = serve::shutdown_signal() => return Ok(ExitCode::SUCCESS),
                 }
-                let body = publications
-                    .borrow_and_update()
-                    .exposition
-                    .to_vec(Format::Text);
+                let publication = std::sync::Arc::clone(&publications.borrow_and_update());
                 // A failed write is logged and retried at the next collection: a full disk
                 // must not stop the exporter.
-                if let Err(e) = textfile::write_atomically(&path, &body) {
+                if let Err(e) =
+                    textfile::write_atomically(&path, publication.exposition.chunks(Format::Text))
+                {
                     tracing::error!(error = %e, "cannot write textfile");
                 }
             }

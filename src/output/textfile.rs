@@ -30,8 +30,12 @@ pub enum TextfileError {
     },
 }
 
-/// Replaces `path` with `contents` atomically.
-pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), TextfileError> {
+/// Replaces `path` atomically with the concatenation of `chunks` (an exposition is
+/// written chunk by chunk, never copied into one buffer first).
+pub fn write_atomically<C: AsRef<[u8]>>(
+    path: &Path,
+    chunks: impl IntoIterator<Item = C>,
+) -> Result<(), TextfileError> {
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -39,9 +43,11 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), TextfileErro
     // node_exporter reads only `*.prom`, so a leftover temporary file is never collected.
     let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(contents)?;
-        file.sync_all()
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        for chunk in chunks {
+            file.write_all(chunk.as_ref())?;
+        }
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()
     };
     if let Err(source) = write() {
         let _ = std::fs::remove_file(&tmp);
@@ -66,7 +72,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("netfilter.prom");
         std::fs::write(&path, "old").expect("write");
-        write_atomically(&path, b"new\n").expect("written");
+        write_atomically(&path, ["ne", "w\n"]).expect("written");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "new\n");
         let entries: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
         assert_eq!(entries.len(), 1);
@@ -74,7 +80,7 @@ mod tests {
 
     #[test]
     fn missing_directory_is_a_write_error() {
-        let err = write_atomically(Path::new("/nonexistent-dir/x.prom"), b"x").expect_err("fails");
+        let err = write_atomically(Path::new("/nonexistent-dir/x.prom"), ["x"]).expect_err("fails");
         assert!(matches!(err, TextfileError::Write { .. }), "{err}");
     }
 }
