@@ -10,11 +10,14 @@
 //! [`Rule::matches`](super::Rule::matches) reads parameters when a view asks.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use memchr::{memchr, memchr2, memmem};
 
 use super::tokens::{has_open_quote, tokenize};
-use super::{ChainData, Counters, LineError, RuleData, Ruleset, Span, TableData, Text, Unparsed};
+use super::{
+    ChainData, Contents, Counters, LineError, RuleData, Ruleset, Span, TableData, Text, Unparsed,
+};
 
 /// Longest excerpt of a bad line kept for logs.
 const EXCERPT_CHARS: usize = 120;
@@ -26,33 +29,15 @@ const COMMENT_OPTION: &str = "--comment";
 /// listed in [`Ruleset::unparsed`].
 pub fn parse(dump: impl Into<String>) -> Ruleset {
     let dump = dump.into();
-    let parsed = Parser::new(&dump).run();
-    Ruleset {
-        dump,
-        derived: parsed.derived,
-        tables: parsed.tables,
-        chains: parsed.chains,
-        rules: parsed.rules,
-        comments: parsed.comments,
-        unparsed: parsed.unparsed,
-    }
-}
-
-/// Everything of a snapshot but the dump it refers to.
-struct Parsed {
-    derived: String,
-    tables: Vec<TableData>,
-    chains: Vec<ChainData>,
-    rules: Vec<RuleData>,
-    comments: Vec<Text>,
-    unparsed: Vec<Unparsed>,
+    let contents = Parser::new(&dump).run();
+    Ruleset { dump, contents }
 }
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 struct Parser<'a> {
     dump: &'a str,
-    out: Parsed,
+    out: Contents,
     /// The chain of each rule, to regroup rules when a dump interleaves chains.
     rule_chain: Vec<usize>,
     /// False once a chain's rules stopped being contiguous.
@@ -75,14 +60,7 @@ impl<'a> Parser<'a> {
     fn new(dump: &'a str) -> Self {
         Parser {
             dump,
-            out: Parsed {
-                derived: String::new(),
-                tables: Vec::new(),
-                chains: Vec::new(),
-                rules: Vec::new(),
-                comments: Vec::new(),
-                unparsed: Vec::new(),
-            },
+            out: Contents::default(),
             rule_chain: Vec::new(),
             grouped: true,
             table_open: false,
@@ -94,7 +72,7 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn run(mut self) -> Parsed {
+    fn run(mut self) -> Contents {
         let dump = self.dump;
         let bytes = dump.as_bytes();
         let mut line_no = 0;
@@ -220,9 +198,10 @@ impl<'a> Parser<'a> {
             None => Counters::default(),
         };
         let index = self.out.chains.len();
-        if self.chain_index.insert(name, index).is_some() {
-            return Err(LineError::DuplicateChain(name.to_owned()));
-        }
+        match self.chain_index.entry(name) {
+            Entry::Occupied(_) => return Err(LineError::DuplicateChain(name.to_owned())),
+            Entry::Vacant(slot) => slot.insert(index),
+        };
         self.out.chains.push(ChainData {
             name: self.span(name),
             policy,
@@ -379,7 +358,7 @@ impl<'a> Parser<'a> {
         });
     }
 
-    fn finish(mut self, last_line: usize) -> Parsed {
+    fn finish(mut self, last_line: usize) -> Contents {
         if self.table_open {
             let name = self.open_table_name();
             self.unparsed(last_line, LineError::Uncommitted(name), "");

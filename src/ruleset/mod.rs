@@ -123,6 +123,13 @@ impl fmt::Display for Policy {
 pub struct Ruleset {
     /// The dump as the command printed it.
     dump: String,
+    /// What the parser found in it.
+    contents: Contents,
+}
+
+/// Everything of a snapshot but the dump it refers to: what the parser builds.
+#[derive(Default)]
+struct Contents {
     /// Text the dump does not hold as one slice: the labels of rules whose comment matches
     /// were cut out, and comments whose quoting had to be undone.
     derived: String,
@@ -186,13 +193,14 @@ impl Ruleset {
     fn text(&self, text: Text) -> &str {
         match text {
             Text::Dump(span) => &self.dump[span.range()],
-            Text::Derived(span) => &self.derived[span.range()],
+            Text::Derived(span) => &self.contents.derived[span.range()],
         }
     }
 
     /// Tables in the order of the dump.
     pub fn tables(&self) -> impl ExactSizeIterator<Item = Table<'_>> + Clone {
-        self.tables
+        self.contents
+            .tables
             .iter()
             .map(move |data| Table { set: self, data })
     }
@@ -214,17 +222,17 @@ impl Ruleset {
 
     /// True when the dump held no table.
     pub fn is_empty(&self) -> bool {
-        self.tables.is_empty()
+        self.contents.tables.is_empty()
     }
 
     /// Number of rules over all tables and chains.
     pub fn rule_count(&self) -> usize {
-        self.rules.len()
+        self.contents.rules.len()
     }
 
     /// Lines the parser did not understand; everything else is in the tables.
     pub fn unparsed(&self) -> &[Unparsed] {
-        &self.unparsed
+        &self.contents.unparsed
     }
 }
 
@@ -232,7 +240,7 @@ impl fmt::Debug for Ruleset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Ruleset")
             .field("tables", &self.tables().collect::<Vec<_>>())
-            .field("unparsed", &self.unparsed)
+            .field("unparsed", &self.contents.unparsed)
             .finish()
     }
 }
@@ -253,7 +261,7 @@ impl<'a> Table<'a> {
     /// Chains in declaration order.
     pub fn chains(&self) -> impl ExactSizeIterator<Item = Chain<'a>> + Clone + use<'a> {
         let (set, table) = (self.set, self.data);
-        set.chains[table.chains.range()]
+        set.contents.chains[table.chains.range()]
             .iter()
             .map(move |data| Chain { set, table, data })
     }
@@ -305,7 +313,7 @@ impl<'a> Chain<'a> {
     /// Rules in kernel order.
     pub fn rules(&self) -> impl ExactSizeIterator<Item = Rule<'a>> + Clone + use<'a> {
         let set = self.set;
-        set.rules[self.data.rules.range()]
+        set.contents.rules[self.data.rules.range()]
             .iter()
             .map(move |data| Rule { set, data })
     }
@@ -355,7 +363,7 @@ impl<'a> Rule<'a> {
     /// The arguments of every `--comment`, unquoted and unescaped, in rule order.
     pub fn comments(&self) -> impl ExactSizeIterator<Item = &'a str> + Clone + use<'a> {
         let set = self.set;
-        set.comments[self.data.comments.range()]
+        set.contents.comments[self.data.comments.range()]
             .iter()
             .map(move |&text| set.text(text))
     }

@@ -700,3 +700,14 @@ fn every_policy_is_read_from_a_chain_line() {
         ]
     );
 }
+
+#[test]
+fn rule_after_a_duplicate_chain_declaration_goes_to_the_first() {
+    let ruleset = parse("*filter\n:A - [0:0]\n:A - [0:0]\n[1:1] -A A -j DROP\nCOMMIT\n");
+    assert_eq!(
+        ruleset.unparsed[0].error,
+        LineError::DuplicateChain("A".to_owned())
+    );
+    assert_eq!(ruleset.tables[0].chains.len(), 1);
+    assert_eq!(ruleset.tables[0].chains[0].rules.len(), 1);
+}
