@@ -88,11 +88,17 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
                     () = serve::shutdown_signal() => return Ok(ExitCode::SUCCESS),
                 }
                 let publication = std::sync::Arc::clone(&publications.borrow_and_update());
+                let target = path.clone();
+                // Writing and syncing tens of megabytes blocks: keep it off the I/O threads.
+                let written = tokio::task::spawn_blocking(move || {
+                    textfile::write_atomically(&target, publication.exposition.chunks(Format::Text))
+                })
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|written| written.map_err(anyhow::Error::from));
                 // A failed write is logged and retried at the next collection: a full disk
                 // must not stop the exporter.
-                if let Err(e) =
-                    textfile::write_atomically(&path, publication.exposition.chunks(Format::Text))
-                {
+                if let Err(e) = written {
                     tracing::error!(error = %e, "cannot write textfile");
                 }
             }
