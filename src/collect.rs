@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use crate::accounting::{self, AccountingConfig};
 use crate::metrics::{self, MetricsConfig, SourceReport};
-use crate::output::exposition::{Exposition, ExpositionBuilder, Format};
+use crate::output::exposition::{Exposition, ExpositionBuilder, Format, Storage};
 use crate::ruleset;
 use crate::source::{self, SourceError, Target};
 
@@ -49,6 +49,8 @@ pub struct CollectConfig {
     pub metrics: MetricsConfig,
     /// The accounting view.
     pub accounting: AccountingConfig,
+    /// How each source's families are kept between collections.
+    pub storage: Storage,
 }
 
 /// One complete exposition with the reports it was rendered from.
@@ -58,30 +60,19 @@ pub struct Publication {
     pub exposition: Exposition,
     /// The last report of each source, in target order.
     pub reports: Vec<SourceReport>,
-    gzip: [OnceLock<Bytes>; 2],
+    gzip: [OnceLock<Option<Vec<Bytes>>>; 2],
 }
 
 impl Publication {
-    /// The exposition in `format`, gzip-compressed; compressed on first use and kept, so
-    /// that any number of scrapes of one publication cost one compression.
-    pub fn gzip(&self, format: Format) -> Bytes {
+    /// The exposition in `format` as gzip chunks, put together on first use and kept;
+    /// `None` if compression failed. Families kept compressed cost no compression here,
+    /// and the two formats share them.
+    pub fn gzip(&self, format: Format) -> Option<Vec<Bytes>> {
         let slot = match format {
             Format::Text => &self.gzip[0],
             Format::OpenMetrics => &self.gzip[1],
         };
-        slot.get_or_init(|| {
-            use std::io::Write;
-            let mut encoder = flate2::write::GzEncoder::new(
-                Vec::with_capacity(self.exposition.len(format) / 8),
-                flate2::Compression::fast(),
-            );
-            for chunk in self.exposition.chunks(format) {
-                // Writing into a Vec cannot fail.
-                let _ = encoder.write_all(&chunk);
-            }
-            Bytes::from(encoder.finish().unwrap_or_default())
-        })
-        .clone()
+        slot.get_or_init(|| self.exposition.gzip(format)).clone()
     }
 
     /// The sources whose last collection failed, with their errors.
@@ -201,8 +192,9 @@ impl Collector {
             finished_at: SystemTime::now(),
         };
         let metrics_config = self.config.metrics.clone();
+        let storage = self.config.storage;
         let rendered = tokio::task::spawn_blocking(move || {
-            let fragment = metrics::render_source(&report, &metrics_config);
+            let fragment = metrics::render_source(&report, &metrics_config, storage);
             SourceState { report, fragment }
         })
         .await;

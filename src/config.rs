@@ -9,6 +9,7 @@ use crate::accounting::{AccountingConfig, ChainSet};
 use crate::cli::{Cli, Command};
 use crate::collect::{CollectConfig, Selection};
 use crate::metrics::{MetricsConfig, NameFilter};
+use crate::output::exposition::Storage;
 use crate::source::Target;
 
 /// The port iptables_exporter listened on, kept so that existing scrape configs work.
@@ -117,6 +118,12 @@ impl Config {
                 action: action.unwrap_or(crate::munin::Action::Fetch),
             },
         };
+        // The one-shot modes write the exposition once and exit: compressing it would
+        // only cost time. The long-running ones hold it between collections.
+        let storage = match mode {
+            Mode::Serve(_) | Mode::Textfile { once: false, .. } => Storage::LONG_RUNNING,
+            Mode::Dump | Mode::Textfile { once: true, .. } | Mode::Munin { .. } => Storage::Plain,
+        };
         Ok(Config {
             mode,
             collect: CollectConfig {
@@ -125,6 +132,7 @@ impl Config {
                 timeout,
                 metrics,
                 accounting: accounting_config(cli)?,
+                storage,
             },
         })
     }

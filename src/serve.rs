@@ -1,6 +1,7 @@
 //! The HTTP side: a landing page and the metrics endpoint, answering every scrape from the
-//! last publication in memory. A scrape never runs iptables and never re-renders; gzip is
-//! computed once per publication and format, on first demand.
+//! last publication in memory. A scrape never runs iptables and never re-renders; large
+//! families are already compressed, and a publication's gzip stream is put together once
+//! per format, on first demand.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -8,9 +9,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{Html, Response};
 use axum::routing::get;
+use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::collect::Publication;
@@ -65,34 +67,26 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let publication = Arc::clone(&state.publications.borrow());
     let format = negotiate_format(header_str(&headers, header::ACCEPT));
-    let gzip = accepts_gzip(header_str(&headers, header::ACCEPT_ENCODING));
-    let mut response = if gzip {
+    let gzip = if accepts_gzip(header_str(&headers, header::ACCEPT_ENCODING)) {
         let compress = Arc::clone(&publication);
-        // Compressing a large exposition takes CPU time: off the I/O threads.
-        match tokio::task::spawn_blocking(move || compress.gzip(format)).await {
-            Ok(body) => {
-                let mut response = Response::new(Body::from(body));
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                response
-            }
-            Err(_) => {
-                return (StatusCode::INTERNAL_SERVER_ERROR, "compression failed\n").into_response();
-            }
-        }
+        // The first gzip scrape of a publication compresses its small families: off the
+        // I/O threads. If that fails, the client still gets the text, which it accepts too.
+        tokio::task::spawn_blocking(move || compress.gzip(format))
+            .await
+            .ok()
+            .flatten()
     } else {
-        let length = publication.exposition.len(format);
-        let chunks: Vec<_> = publication
-            .exposition
-            .chunks(format)
-            .map(Ok::<_, Infallible>)
-            .collect();
-        let mut response = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
-        response
-            .headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-        response
+        None
+    };
+    let mut response = match gzip {
+        Some(chunks) => {
+            let mut response = body_of(chunks);
+            response
+                .headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            response
+        }
+        None => text_body(publication, format),
     };
     let headers = response.headers_mut();
     headers.insert(
@@ -103,6 +97,44 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
         header::VARY,
         HeaderValue::from_static("Accept, Accept-Encoding"),
     );
+    response
+}
+
+/// A response whose body is `chunks`, sent without copying them.
+fn body_of(chunks: Vec<Bytes>) -> Response {
+    let length: usize = chunks.iter().map(Bytes::len).sum();
+    let chunks = chunks.into_iter().map(Ok::<_, Infallible>);
+    let mut response = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    response
+}
+
+/// The exposition as text. Families kept only compressed are decompressed piece by piece
+/// as the client reads, off the I/O threads and at most a few pieces ahead of the socket,
+/// so a slow client holds a few hundred KiB, not a copy of the exposition.
+fn text_body(publication: Arc<Publication>, format: Format) -> Response {
+    if publication.exposition.is_plain() {
+        return body_of(publication.exposition.chunks(format).collect());
+    }
+    let length = publication.exposition.len(format);
+    let (sender, receiver) = tokio::sync::mpsc::channel(2);
+    tokio::task::spawn_blocking(move || {
+        for chunk in publication.exposition.chunks(format) {
+            if sender.blocking_send(Ok::<_, Infallible>(chunk)).is_err() {
+                // The client went away.
+                break;
+            }
+        }
+    });
+    let chunks = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    let mut response = Response::new(Body::from_stream(chunks));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     response
 }
 

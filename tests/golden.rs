@@ -3,14 +3,14 @@
 //! tests/fixtures/<case>.prom. `UPDATE_GOLDEN=1 cargo test --test golden` rewrites them.
 //! Every rendering is also checked with `promtool check metrics`.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use netfilter_exporter::metrics::{MetricsConfig, SourceReport, render_source};
-use netfilter_exporter::output::exposition::Format;
+use netfilter_exporter::output::exposition::{Format, Storage};
 use netfilter_exporter::ruleset::{Ruleset, parse};
 use netfilter_exporter::source::Target;
 use regex::Regex;
@@ -62,8 +62,21 @@ fn render(text: &str, config: &MetricsConfig) -> String {
         duration: Duration::from_millis(12),
         finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
     };
-    let bytes = render_source(&report, config).to_vec(Format::Text);
-    String::from_utf8(bytes).expect("exposition is UTF-8")
+    let plain = render_source(&report, config, Storage::Plain);
+    // The server keeps large families compressed only; with no text kept at all, every
+    // piece must still give back exactly the same exposition, as text and as gzip.
+    let compressed = render_source(&report, config, Storage::Compressed { keep_plain: 0 });
+    for format in [Format::Text, Format::OpenMetrics] {
+        let expected = plain.to_vec(format);
+        assert_eq!(compressed.to_vec(format), expected, "{format:?}");
+        let gzip: Vec<u8> = compressed.gzip(format).expect("compresses").concat();
+        let mut unzipped = Vec::new();
+        flate2::read::GzDecoder::new(&gzip[..])
+            .read_to_end(&mut unzipped)
+            .expect("valid gzip");
+        assert_eq!(unzipped, expected, "{format:?} gzip");
+    }
+    String::from_utf8(plain.to_vec(Format::Text)).expect("exposition is UTF-8")
 }
 
 /// The configuration of the golden files: every series, and the base-unit duration only,

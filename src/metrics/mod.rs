@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
-use crate::output::exposition::{Exposition, ExpositionBuilder, FamilyWriter, MetricType};
+use crate::output::exposition::{Exposition, ExpositionBuilder, FamilyWriter, MetricType, Storage};
 use crate::ruleset::{Chain, Counters, Ruleset};
 use crate::source::{SourceError, Target};
 
@@ -77,13 +77,17 @@ pub struct SourceReport {
     pub finished_at: SystemTime,
 }
 
-/// Renders the families of one backend from its last collection. A failed collection
-/// writes only its duration and `*_scrape_success 0`: numbers of an older snapshot are
-/// never presented as current.
-pub fn render_source(report: &SourceReport, config: &MetricsConfig) -> Exposition {
+/// Renders the families of one backend from its last collection, kept as `storage` says.
+/// A failed collection writes only its duration and `*_scrape_success 0`: numbers of an
+/// older snapshot are never presented as current.
+pub fn render_source(
+    report: &SourceReport,
+    config: &MetricsConfig,
+    storage: Storage,
+) -> Exposition {
     let prefix = report.target.metric_prefix();
     let name = |suffix: &str| format!("{prefix}_{suffix}");
-    let mut out = ExpositionBuilder::default();
+    let mut out = ExpositionBuilder::new(storage);
     if let Ok(ruleset) = &report.outcome {
         render_ruleset(&mut out, prefix, ruleset, config);
     }
@@ -105,7 +109,7 @@ fn render_ruleset(
     config: &MetricsConfig,
 ) {
     let family = |(suffix, help): (&str, &str), metric_type| {
-        FamilyWriter::new(&format!("{prefix}_{suffix}"), help, metric_type)
+        out.writer(&format!("{prefix}_{suffix}"), help, metric_type)
     };
     let counters = |bytes, packets| {
         CounterPair::new(
@@ -114,78 +118,184 @@ fn render_ruleset(
         )
     };
     let mut chain_pair = counters(names::backend::CHAIN_BYTES, names::backend::CHAIN_PACKETS);
-    let mut rule_pair = counters(names::backend::RULE_BYTES, names::backend::RULE_PACKETS);
-    let mut comment_pair = counters(
-        names::backend::COMMENT_BYTES,
-        names::backend::COMMENT_PACKETS,
-    );
     let mut rules_total = family(names::backend::RULES, MetricType::Untyped);
     let mut chains_total = family(names::backend::CHAINS, MetricType::Untyped);
+    let details = || Details {
+        rule_pair: config
+            .rule_series
+            .then(|| counters(names::backend::RULE_BYTES, names::backend::RULE_PACKETS)),
+        comment_pair: config.comment_series.then(|| {
+            counters(
+                names::backend::COMMENT_BYTES,
+                names::backend::COMMENT_PACKETS,
+            )
+        }),
+    };
 
     let detailed: Vec<Chain<'_>> = ruleset
         .chains()
         .filter(|c| config.tables.allows(c.table_name()) && config.chains.allows(c.name()))
         .collect();
-    // The per-rule families are most of the exposition (57 MB at 100k rules): size them
-    // before writing rather than copy them while they double.
-    for chain in &detailed {
-        let labels = [("table", chain.table_name()), ("chain", chain.name())];
-        if config.rule_series {
-            let labels_len = chain.rules().map(|r| r.label().len()).sum();
-            rule_pair.expect(&labels, "rule", chain.rule_count(), labels_len);
-        }
-        if config.comment_series {
-            let (count, len) = chain
-                .rules()
-                .flat_map(|r| r.comments())
-                .fold((0, 0), |(n, len), c| (n + 1, len + c.len()));
-            comment_pair.expect(&labels, "comment", count, len);
-        }
+    // The per-rule and per-comment families are nearly all of a large exposition: their
+    // first and second halves are written on two threads, then joined.
+    let (first, second) = split_by_rules(&detailed);
+    let (mut details_first, mut details_second) = (details(), details());
+    details_first.expect(first);
+    details_second.expect(second);
+    let whole = [
+        details_first.expected_lens(),
+        details_second.expected_lens(),
+    ];
+    let whole = [0, 1].map(|p| [0, 1].map(|f| whole[0][p][f] + whole[1][p][f]));
+    details_first.reserve(whole);
+    details_second.reserve(whole);
+    let second_written = std::thread::scope(|scope| {
+        let spawned = if second.is_empty() {
+            None
+        } else {
+            std::thread::Builder::new()
+                .name("render".into())
+                .spawn_scoped(scope, move || {
+                    details_second.write(second);
+                    details_second
+                })
+                .ok()
+        };
+        details_first.write(first);
+        spawned.and_then(|handle| handle.join().ok())
+    });
+    match second_written {
+        Some(details_second) => details_first.append(details_second),
+        // A thread that could not start is no reason to lose series: write them here,
+        // after the first part.
+        None => details_first.write(second),
     }
-    rule_pair.reserve();
-    comment_pair.reserve();
 
-    let mut sums = Sums::default();
-    let mut detailed = detailed.into_iter().peekable();
     for chain in ruleset.chains() {
         let labels = [("table", chain.table_name()), ("chain", chain.name())];
         chain_pair.start_group(&labels, "policy");
         chain_pair.sample(chain.policy().as_str(), chain.counters());
         rules_total.sample(&labels, chain.rule_count() as u64);
-        // `detailed` is a subsequence of the chains, in the same order.
-        if detailed.next_if(|d| same_chain(d, &chain)).is_none() {
-            continue;
-        }
-        if config.rule_series {
-            rule_pair.start_group(&labels, "rule");
-            sums.group(chain.rules().map(|r| (r.label(), r.counters())));
-            rule_pair.samples(&sums);
-        }
-        if config.comment_series {
-            comment_pair.start_group(&labels, "comment");
-            sums.group(
-                chain
-                    .rules()
-                    .flat_map(|r| r.comments().map(move |c| (c, r.counters()))),
-            );
-            comment_pair.samples(&sums);
-        }
     }
     for table in ruleset.tables() {
         chains_total.sample(&[("table", table.name())], table.chains().len() as u64);
     }
 
     chain_pair.push_to(out);
-    rule_pair.push_to(out);
-    comment_pair.push_to(out);
+    if let Some(pair) = details_first.rule_pair {
+        pair.push_to(out);
+    }
+    if let Some(pair) = details_first.comment_pair {
+        pair.push_to(out);
+    }
     out.push(rules_total);
     out.push(chains_total);
 }
 
-/// Two chains of one snapshot are the same when their names are the same slice of its
-/// dump (two tables may hold chains of the same name).
-fn same_chain(a: &Chain<'_>, b: &Chain<'_>) -> bool {
-    std::ptr::eq(a.name(), b.name())
+/// Below this many rules, one thread writes every series: starting a second one would cost
+/// more than it saves.
+const PARALLEL_RULES: usize = 20_000;
+
+/// The chains in two parts of about equal rule counts, or all in the first part when there
+/// are too few rules to share.
+fn split_by_rules<'c, 'a>(chains: &'c [Chain<'a>]) -> (&'c [Chain<'a>], &'c [Chain<'a>]) {
+    let total: usize = chains.iter().map(Chain::rule_count).sum();
+    if total < PARALLEL_RULES {
+        return (chains, &[]);
+    }
+    let mut seen = 0;
+    let middle = chains
+        .iter()
+        .position(|c| {
+            seen += c.rule_count();
+            seen * 2 >= total
+        })
+        .map_or(chains.len(), |i| i + 1);
+    chains.split_at(middle)
+}
+
+/// The per-rule and per-comment families of some chains, as far as they are switched on.
+struct Details {
+    rule_pair: Option<CounterPair>,
+    comment_pair: Option<CounterPair>,
+}
+
+impl Details {
+    /// Counts what the series of `chains` will take, towards [`Details::reserve`].
+    fn expect(&mut self, chains: &[Chain<'_>]) {
+        for chain in chains {
+            let labels = [("table", chain.table_name()), ("chain", chain.name())];
+            if let Some(pair) = &mut self.rule_pair {
+                let labels_len = chain.rules().map(|r| r.label().len()).sum();
+                pair.expect(&labels, "rule", chain.rule_count(), labels_len);
+            }
+            if let Some(pair) = &mut self.comment_pair {
+                let (count, len) = chain
+                    .rules()
+                    .flat_map(|r| r.comments())
+                    .fold((0, 0), |(n, len), c| (n + 1, len + c.len()));
+                pair.expect(&labels, "comment", count, len);
+            }
+        }
+    }
+
+    /// What [`Details::expect`] counted: bytes and packets family of the rule and of the
+    /// comment series (zero when switched off).
+    fn expected_lens(&self) -> [[usize; 2]; 2] {
+        [&self.rule_pair, &self.comment_pair].map(|p| {
+            p.as_ref()
+                .map(CounterPair::expected_lens)
+                .unwrap_or_default()
+        })
+    }
+
+    /// Sizes the families for what [`Details::expect`] counted, as parts of families as
+    /// long as `whole` says (in the order of [`Details::expected_lens`]).
+    fn reserve(&mut self, whole: [[usize; 2]; 2]) {
+        for (pair, whole) in [&mut self.rule_pair, &mut self.comment_pair]
+            .into_iter()
+            .zip(whole)
+        {
+            if let Some(pair) = pair {
+                pair.reserve(whole);
+            }
+        }
+    }
+
+    /// Writes the series of `chains`, in order.
+    fn write(&mut self, chains: &[Chain<'_>]) {
+        let mut sums = Sums::default();
+        for chain in chains {
+            let labels = [("table", chain.table_name()), ("chain", chain.name())];
+            if let Some(pair) = &mut self.rule_pair {
+                pair.start_group(&labels, "rule");
+                sums.group(chain.rules().map(|r| (r.label(), r.counters())));
+                pair.samples(&sums);
+            }
+            if let Some(pair) = &mut self.comment_pair {
+                pair.start_group(&labels, "comment");
+                sums.group(
+                    chain
+                        .rules()
+                        .flat_map(|r| r.comments().map(move |c| (c, r.counters()))),
+                );
+                pair.samples(&sums);
+            }
+        }
+    }
+
+    /// Appends the series another part wrote for the chains after these.
+    fn append(&mut self, other: Details) {
+        for (mine, theirs) in [
+            (&mut self.rule_pair, other.rule_pair),
+            (&mut self.comment_pair, other.comment_pair),
+        ] {
+            if let (Some(mine), Some(theirs)) = (mine, theirs) {
+                mine.bytes.append(theirs.bytes);
+                mine.packets.append(theirs.packets);
+            }
+        }
+    }
 }
 
 /// The bytes and packets families of one kind of series, written in one pass over the
@@ -219,10 +329,22 @@ impl CounterPair {
         self.expected_samples += samples;
     }
 
-    /// Sizes both families for what [`CounterPair::expect`] counted.
-    fn reserve(&mut self) {
-        for family in [&mut self.bytes, &mut self.packets] {
-            family.reserve(self.expected_len + self.expected_samples * family.name_len());
+    /// What [`CounterPair::expect`] counted, for the bytes and the packets family.
+    fn expected_lens(&self) -> [usize; 2] {
+        [&self.bytes, &self.packets]
+            .map(|family| self.expected_len + self.expected_samples * family.name_len())
+    }
+
+    /// Sizes both families for what [`CounterPair::expect`] counted, as parts of families
+    /// `whole` bytes long.
+    fn reserve(&mut self, whole: [usize; 2]) {
+        let part = self.expected_lens();
+        for ((family, part), whole) in [&mut self.bytes, &mut self.packets]
+            .into_iter()
+            .zip(part)
+            .zip(whole)
+        {
+            family.reserve(part, whole);
         }
     }
 

@@ -37,7 +37,7 @@ fn report(outcome: Result<Ruleset, SourceError>) -> SourceReport {
 }
 
 fn render(text: &str, config: &MetricsConfig) -> String {
-    let exposition = render_source(&report(Ok(parse(text))), config);
+    let exposition = render_source(&report(Ok(parse(text))), config, Storage::Plain);
     String::from_utf8(exposition.to_vec(Format::Text)).expect("UTF-8")
 }
 
@@ -329,9 +329,10 @@ fn failed_source_renders_only_success_and_duration() {
         status: "exit status: 1".to_owned(),
         stderr: "Permission denied".to_owned(),
     }));
-    let out =
-        String::from_utf8(render_source(&failed, &MetricsConfig::default()).to_vec(Format::Text))
-            .expect("UTF-8");
+    let out = String::from_utf8(
+        render_source(&failed, &MetricsConfig::default(), Storage::Plain).to_vec(Format::Text),
+    )
+    .expect("UTF-8");
     let samples: Vec<_> = out.lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(
         samples,
@@ -394,9 +395,10 @@ fn backend_prefix_names_every_family() {
         target: Target::Ip6tablesLegacy,
         ..report(Ok(parse(DUMP)))
     };
-    let out =
-        String::from_utf8(render_source(&report, &MetricsConfig::default()).to_vec(Format::Text))
-            .expect("UTF-8");
+    let out = String::from_utf8(
+        render_source(&report, &MetricsConfig::default(), Storage::Plain).to_vec(Format::Text),
+    )
+    .expect("UTF-8");
     for line in out.lines().filter(|l| !l.starts_with('#')) {
         assert!(line.starts_with("ip6tables_legacy_"), "{line}");
     }
@@ -424,4 +426,78 @@ fn exporter_families_per_source() {
     assert!(out.contains("netfilter_exporter_rules{source=\"iptables\"} 8\n"));
     assert!(!out.contains("netfilter_exporter_rules{source=\"ip6tables\"}"));
     assert!(out.contains("netfilter_exporter_unparsed_lines{source=\"iptables\"} 0\n"));
+}
+
+/// A ruleset large enough to be rendered in two parts: `chains` chains of `per_chain`
+/// rules, rule `i` (over all chains) counting `i` packets and carrying comment `c<i>`.
+fn large_dump(chains: usize, per_chain: usize) -> String {
+    let mut dump = String::from("*filter\n:INPUT ACCEPT [0:0]\n");
+    for c in 0..chains {
+        dump.push_str(&format!(":C{c} - [0:0]\n"));
+    }
+    for c in 0..chains {
+        for r in 0..per_chain {
+            let i = c * per_chain + r;
+            dump.push_str(&format!(
+                "[{i}:{}] -A C{c} -s 10.{}.{}.{}/32 -m comment --comment c{i} -j RETURN\n",
+                i * 100,
+                i >> 16,
+                (i >> 8) & 255,
+                i & 255
+            ));
+        }
+    }
+    dump.push_str("COMMIT\n");
+    dump
+}
+
+#[test]
+fn a_large_ruleset_rendered_in_parts_keeps_every_series_once_and_in_order() {
+    let (chains, per_chain) = (7, 4_000);
+    assert!(chains * per_chain >= PARALLEL_RULES);
+    let report = report(Ok(parse(large_dump(chains, per_chain))));
+    let config = MetricsConfig::default();
+    let plain = render_source(&report, &config, Storage::Plain).to_vec(Format::Text);
+    let text = String::from_utf8(plain.clone()).expect("UTF-8");
+    for family in [
+        "rule_packets",
+        "comment_packets",
+        "rule_bytes",
+        "comment_bytes",
+    ] {
+        let prefix = format!("iptables_{family}_total{{");
+        let values: Vec<u64> = text
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .map(|l| {
+                l.rsplit(' ')
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("value")
+            })
+            .collect();
+        let scale = if family.ends_with("bytes") { 100 } else { 1 };
+        let expected: Vec<u64> = (0..(chains * per_chain) as u64)
+            .map(|i| i * scale)
+            .collect();
+        assert!(
+            values == expected,
+            "{family}: series missing, repeated or out of order"
+        );
+        assert_eq!(
+            text.matches(&format!("# TYPE iptables_{family}_total "))
+                .count(),
+            1
+        );
+    }
+    // The server's storage gives back the same text, whether it keeps it or not.
+    for (keep_plain, kept) in [(0, false), (usize::MAX, true)] {
+        let storage = Storage::Compressed { keep_plain };
+        let exposition = render_source(&report, &config, storage);
+        assert_eq!(exposition.is_plain(), kept, "keep_plain {keep_plain}");
+        assert!(
+            exposition.to_vec(Format::Text) == plain,
+            "keep_plain {keep_plain}"
+        );
+    }
 }

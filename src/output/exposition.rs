@@ -9,6 +9,8 @@
 
 use bytes::Bytes;
 
+use super::deflate::{self, Deflater, Segment};
+
 /// A wire format of the exposition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -39,12 +41,90 @@ pub enum MetricType {
     Untyped,
 }
 
+/// How an exposition keeps its sample lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Storage {
+    /// As text: for the one-shot outputs, which write it once and exit.
+    #[default]
+    Plain,
+    /// Compressed piece by piece while it is written (see [`deflate`]), with the text
+    /// kept besides only for families of at most `keep_plain` bytes. For the long-running
+    /// modes: scrapes of small families cost no decompression, while a 100k-rule
+    /// exposition is held in about 9 MB instead of 57.
+    Compressed {
+        /// The largest family whose text is kept.
+        keep_plain: usize,
+    },
+}
+
+impl Storage {
+    /// What the long-running modes use. A 10k-rule ruleset's families stay below the
+    /// 8 MiB kept as text (plain scrapes of them cost no decompression); a 100k-rule one's
+    /// per-rule families (25 MB each) are kept compressed only, which keeps the server
+    /// within its memory budget (docs/performance.md).
+    pub const LONG_RUNNING: Storage = Storage::Compressed {
+        keep_plain: 8 << 20,
+    };
+}
+
+/// Text per piece of a compressed family: large enough for compression to work, small
+/// enough that a piece being written or decompressed costs little memory.
+const PIECE_LEN: usize = 256 * 1024;
+
+/// A piece of an exposition: its text, its compressed form, or both (never neither).
+#[derive(Debug, Clone)]
+struct Chunk {
+    plain: Option<Bytes>,
+    segment: Option<Segment>,
+}
+
+impl Chunk {
+    fn plain(text: impl Into<Bytes>) -> Chunk {
+        Chunk {
+            plain: Some(text.into()),
+            segment: None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match (&self.plain, &self.segment) {
+            (Some(text), _) => text.len(),
+            (None, Some(segment)) => segment.plain_len(),
+            (None, None) => 0,
+        }
+    }
+
+    /// The text, decompressed if only the compressed form is kept.
+    fn text(&self) -> Bytes {
+        if let Some(text) = &self.plain {
+            return text.clone();
+        }
+        let text = self.segment.as_ref().and_then(Segment::inflate);
+        text.unwrap_or_else(|| {
+            // Cannot happen for a segment we compressed ourselves; the response then ends
+            // short of its Content-Length and the client sees a failed scrape, not a
+            // wrong number.
+            tracing::error!("an exposition piece failed to decompress");
+            Bytes::new()
+        })
+    }
+
+    /// The compressed form, compressed now with `deflater` if only the text is kept.
+    fn segment(&self, deflater: &mut Option<Deflater>) -> Option<Segment> {
+        match (&self.segment, &self.plain) {
+            (Some(segment), _) => Some(segment.clone()),
+            (None, Some(text)) => deflater.get_or_insert_default().segment(text),
+            (None, None) => None,
+        }
+    }
+}
+
 /// One family: its two headers and its sample lines.
 #[derive(Debug, Clone)]
 struct Family {
-    text_header: Bytes,
-    openmetrics_header: Bytes,
-    samples: Bytes,
+    text_header: Chunk,
+    openmetrics_header: Chunk,
+    samples: Vec<Chunk>,
 }
 
 /// A complete, immutable exposition made of families.
@@ -53,20 +133,50 @@ pub struct Exposition {
     families: Vec<Family>,
 }
 
+/// The line that ends an OpenMetrics exposition.
+const EOF: &[u8] = b"# EOF\n";
+
 impl Exposition {
-    /// The chunks that make up the exposition in `format`, in order.
-    pub fn chunks(&self, format: Format) -> impl Iterator<Item = Bytes> + '_ {
-        let eof = (format == Format::OpenMetrics).then(|| Bytes::from_static(b"# EOF\n"));
+    fn pieces(&self, format: Format) -> impl Iterator<Item = &Chunk> + '_ {
+        static EOF_CHUNK: std::sync::LazyLock<Chunk> =
+            std::sync::LazyLock::new(|| Chunk::plain(Bytes::from_static(EOF)));
+        let eof = (format == Format::OpenMetrics).then(|| &*EOF_CHUNK);
         self.families
             .iter()
             .flat_map(move |f| {
                 let header = match format {
-                    Format::Text => f.text_header.clone(),
-                    Format::OpenMetrics => f.openmetrics_header.clone(),
+                    Format::Text => &f.text_header,
+                    Format::OpenMetrics => &f.openmetrics_header,
                 };
-                [header, f.samples.clone()]
+                std::iter::once(header).chain(&f.samples)
             })
             .chain(eof)
+    }
+
+    /// The text of the exposition in `format`, in order, piece by piece. Pieces kept only
+    /// compressed are decompressed as the iterator reaches them, which takes CPU time
+    /// (about 1 ms per 256 KiB): iterate off the I/O threads when
+    /// [`Exposition::is_plain`] is false.
+    pub fn chunks(&self, format: Format) -> impl Iterator<Item = Bytes> + '_ {
+        self.pieces(format).map(Chunk::text)
+    }
+
+    /// True when every piece's text is kept, so [`Exposition::chunks`] only shares buffers.
+    pub fn is_plain(&self) -> bool {
+        self.families
+            .iter()
+            .all(|f| f.samples.iter().all(|c| c.plain.is_some()))
+    }
+
+    /// The exposition in `format` as a gzip stream, in chunks: the compressed pieces put
+    /// together, after compressing those kept only as text. `None` if compression failed.
+    pub fn gzip(&self, format: Format) -> Option<Vec<Bytes>> {
+        let mut deflater = None;
+        let segments = self
+            .pieces(format)
+            .map(|c| c.segment(&mut deflater))
+            .collect::<Option<Vec<Segment>>>()?;
+        Some(deflate::gzip(&segments))
     }
 
     /// The whole exposition in `format` as one buffer.
@@ -80,7 +190,7 @@ impl Exposition {
 
     /// Length in bytes of the exposition in `format`.
     pub fn len(&self, format: Format) -> usize {
-        self.chunks(format).map(|c| c.len()).sum()
+        self.pieces(format).map(Chunk::len).sum()
     }
 
     /// True when the exposition holds no family.
@@ -92,10 +202,19 @@ impl Exposition {
 /// Collects families into an [`Exposition`].
 #[derive(Debug, Default)]
 pub struct ExpositionBuilder {
+    storage: Storage,
     families: Vec<Family>,
 }
 
 impl ExpositionBuilder {
+    /// A builder whose families keep their samples as `storage` says.
+    pub fn new(storage: Storage) -> Self {
+        ExpositionBuilder {
+            storage,
+            families: Vec::new(),
+        }
+    }
+
     /// Starts a family that joins the exposition when the returned writer drops. A
     /// family that gets no sample is left out, as an empty `# TYPE` block says nothing.
     ///
@@ -107,32 +226,24 @@ impl ExpositionBuilder {
         help: &str,
         metric_type: MetricType,
     ) -> FamilyGuard<'b> {
+        let writer = self.writer(name, help, metric_type);
         FamilyGuard {
             builder: self,
-            writer: FamilyWriter::new(name, help, metric_type),
+            writer,
         }
     }
 
-    /// Adds a family written on its own, for a caller that fills several at once. A
-    /// family without samples is left out.
+    /// A family writer for [`ExpositionBuilder::push`], for a caller that fills several
+    /// families at once; the same rules as for [`ExpositionBuilder::family`] apply.
+    pub fn writer(&self, name: &str, help: &str, metric_type: MetricType) -> FamilyWriter {
+        FamilyWriter::new(name, help, metric_type, self.storage)
+    }
+
+    /// Adds a family written on its own. A family without samples is left out.
     pub fn push(&mut self, family: FamilyWriter) {
-        if family.samples.is_empty() {
-            return;
+        if let Some(family) = family.finish() {
+            self.families.push(family);
         }
-        let FamilyWriter {
-            text_header,
-            openmetrics_header,
-            mut samples,
-            ..
-        } = family;
-        // The buffer grew by doubling and is kept for the life of the exposition: give the
-        // spare capacity back (for a large family, a remap rather than a copy).
-        samples.shrink_to_fit();
-        self.families.push(Family {
-            text_header: Bytes::from(text_header),
-            openmetrics_header: Bytes::from(openmetrics_header),
-            samples: Bytes::from(samples),
-        });
     }
 
     /// Appends every family of an already rendered exposition (shares its buffers).
@@ -181,15 +292,20 @@ pub struct FamilyWriter {
     name: String,
     text_header: Vec<u8>,
     openmetrics_header: Vec<u8>,
+    storage: Storage,
+    /// The samples not yet cut into a piece.
     samples: Vec<u8>,
+    /// The pieces cut so far (compressed storage only).
+    pieces: Vec<Chunk>,
+    /// Length of the text of `pieces`.
+    cut_len: usize,
+    deflater: Option<Deflater>,
     /// The start of every line of the current group: name and labels but the last value.
     group_prefix: Vec<u8>,
 }
 
 impl FamilyWriter {
-    /// A family with its headers and no sample yet; see [`ExpositionBuilder::family`] for
-    /// what `name` and `help` must be.
-    pub fn new(name: &str, help: &str, metric_type: MetricType) -> FamilyWriter {
+    fn new(name: &str, help: &str, metric_type: MetricType, storage: Storage) -> FamilyWriter {
         let (text_type, om_type) = match metric_type {
             MetricType::Counter => ("counter", "counter"),
             MetricType::Gauge => ("gauge", "gauge"),
@@ -206,19 +322,104 @@ impl FamilyWriter {
             text_header: format!("# HELP {name} {help}\n# TYPE {name} {text_type}\n").into(),
             openmetrics_header: format!("# HELP {om_name} {help}\n# TYPE {om_name} {om_type}\n")
                 .into(),
+            storage,
             samples: Vec::new(),
+            pieces: Vec::new(),
+            cut_len: 0,
+            deflater: None,
             group_prefix: Vec::new(),
         }
     }
 
     fn empty() -> FamilyWriter {
-        FamilyWriter {
-            name: String::new(),
-            text_header: Vec::new(),
-            openmetrics_header: Vec::new(),
-            samples: Vec::new(),
-            group_prefix: Vec::new(),
+        FamilyWriter::new("", "", MetricType::Untyped, Storage::Plain)
+    }
+
+    /// Cuts the samples written so far into a piece once there is a piece's worth.
+    fn cut_if_full(&mut self) {
+        if self.samples.len() >= PIECE_LEN && self.storage != Storage::Plain {
+            self.cut();
         }
+    }
+
+    /// Moves the samples written so far into a piece: compressed for compressed
+    /// storage, with the text kept while the family is within the storage's `keep_plain`.
+    fn cut(&mut self) {
+        if self.samples.is_empty() {
+            return;
+        }
+        self.cut_len += self.samples.len();
+        let segment = match self.storage {
+            Storage::Plain => None,
+            Storage::Compressed { .. } => {
+                self.deflater.get_or_insert_default().segment(&self.samples)
+            }
+        };
+        let keep = self.drop_text_over_limit() || segment.is_none();
+        let plain = if keep {
+            // The buffer grew by doubling and is kept for the life of the exposition:
+            // give the spare capacity back (for a large family, a remap, not a copy).
+            self.samples.shrink_to_fit();
+            Some(Bytes::from(std::mem::take(&mut self.samples)))
+        } else {
+            // The buffer is written again rather than a new one faulted in: that is most
+            // of what rendering a large family costs.
+            self.samples.clear();
+            None
+        };
+        self.pieces.push(Chunk { plain, segment });
+    }
+
+    /// Drops the text of the compressed pieces once the family outgrew what the storage
+    /// keeps as text; true while it has not.
+    fn drop_text_over_limit(&mut self) -> bool {
+        let within = match self.storage {
+            Storage::Plain => true,
+            Storage::Compressed { keep_plain } => self.cut_len <= keep_plain,
+        };
+        if !within {
+            for piece in self.pieces.iter_mut().filter(|p| p.segment.is_some()) {
+                piece.plain = None;
+            }
+        }
+        within
+    }
+
+    /// Appends the samples of `other`, a writer of the same family whose lines come after
+    /// these: the way a family rendered in parts on several threads is put together.
+    pub fn append(&mut self, mut other: FamilyWriter) {
+        self.cut();
+        other.cut();
+        self.cut_len += other.cut_len;
+        self.pieces.append(&mut other.pieces);
+        self.drop_text_over_limit();
+    }
+
+    /// The finished family; `None` when it has no sample.
+    fn finish(mut self) -> Option<Family> {
+        self.cut();
+        if self.pieces.is_empty() {
+            return None;
+        }
+        let headers = [
+            std::mem::take(&mut self.text_header),
+            std::mem::take(&mut self.openmetrics_header),
+        ];
+        let [text_header, openmetrics_header] = match self.storage {
+            Storage::Plain => headers.map(Chunk::plain),
+            Storage::Compressed { .. } => {
+                let deflater = self.deflater.get_or_insert_default();
+                headers.map(|text| Chunk {
+                    segment: deflater.segment(&text),
+                    plain: Some(Bytes::from(text)),
+                })
+            }
+        };
+        Some(Family {
+            text_header,
+            openmetrics_header,
+            samples: self.pieces,
+        })
     }
 
     /// Writes one sample. Label names must be valid Prometheus label names; label values
@@ -242,6 +443,7 @@ impl FamilyWriter {
         out.push(b' ');
         value.write_to(out);
         out.push(b'\n');
+        self.cut_if_full();
     }
 
     /// Starts a group of samples that share `labels` and differ by the value of one more
@@ -278,11 +480,24 @@ impl FamilyWriter {
         tail[3..3 + digits.len()].copy_from_slice(digits);
         tail[3 + digits.len()] = b'\n';
         out.extend_from_slice(&tail[..4 + digits.len()]);
+        self.cut_if_full();
     }
 
-    /// Makes room for `additional` more bytes of samples, so that a large family is
-    /// allocated once instead of copied while it doubles.
-    pub fn reserve(&mut self, additional: usize) {
+    /// Makes room for `additional` more bytes of samples, in a family that will be
+    /// `family_len` bytes long with the parts other writers add ([`FamilyWriter::append`]).
+    /// A large family is then allocated once instead of copied while it doubles, and
+    /// compressed storage knows from the start whether it keeps the text, rather than
+    /// holding up to `keep_plain` bytes of it only to drop them.
+    pub fn reserve(&mut self, additional: usize, family_len: usize) {
+        let additional = match self.storage {
+            Storage::Plain => additional,
+            Storage::Compressed { keep_plain } => {
+                if family_len > keep_plain {
+                    self.storage = Storage::Compressed { keep_plain: 0 };
+                }
+                additional.min(PIECE_LEN + 4096)
+            }
+        };
         self.samples.reserve(additional);
     }
 
@@ -395,6 +610,45 @@ mod tests {
             f.sample(&[], f64::INFINITY);
         });
         assert!(out.ends_with("g 0.25\ng NaN\ng +Inf\n"), "{out}");
+    }
+
+    /// A family of `lines` samples, each about 80 bytes.
+    fn large_family(builder: &mut ExpositionBuilder, lines: usize) {
+        let mut family = builder.family("r_bytes_total", "R.", MetricType::Counter);
+        family.start_group(&[("table", "filter"), ("chain", "INPUT")], "rule");
+        for i in 0..lines {
+            family.group_sample(
+                &format!("-s 10.0.{}.{}/32 -j ACCEPT", i / 250, i % 250),
+                i as u64,
+            );
+        }
+    }
+
+    #[test]
+    fn compressed_storage_gives_back_the_same_text_whatever_it_keeps() {
+        // Four pieces and a bit.
+        let lines = 4 * PIECE_LEN / 80;
+        let expected = render(Format::Text, |b| large_family(b, lines));
+        assert!(expected.len() > 4 * PIECE_LEN, "{}", expected.len());
+        for (keep_plain, plain_kept) in [(0, false), (2 * PIECE_LEN, false), (usize::MAX, true)] {
+            let mut builder = ExpositionBuilder::new(Storage::Compressed { keep_plain });
+            large_family(&mut builder, lines);
+            builder
+                .family("small", "S.", MetricType::Gauge)
+                .sample(&[], 1u64);
+            let exposition = builder.finish();
+            assert_eq!(exposition.is_plain(), plain_kept, "keep_plain {keep_plain}");
+            let text = String::from_utf8(exposition.to_vec(Format::Text)).expect("utf-8");
+            assert_eq!(text.len(), exposition.len(Format::Text));
+            assert!(text.starts_with(&expected), "keep_plain {keep_plain}");
+            assert!(
+                text.ends_with("\n# TYPE small gauge\nsmall 1\n"),
+                "keep_plain {keep_plain}"
+            );
+            let family = &exposition.families[0];
+            assert!(family.samples.len() > 4, "{} pieces", family.samples.len());
+            assert!(family.samples.iter().all(|p| p.segment.is_some()));
+        }
     }
 
     #[test]

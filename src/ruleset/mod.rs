@@ -189,6 +189,17 @@ struct RuleData {
     comments: Span,
 }
 
+impl Contents {
+    /// Gives back the spare capacity the lists grew by while parsing.
+    fn shrink_to_fit(&mut self) {
+        self.derived.shrink_to_fit();
+        self.tables.shrink_to_fit();
+        self.chains.shrink_to_fit();
+        self.rules.shrink_to_fit();
+        self.comments.shrink_to_fit();
+    }
+}
+
 impl Ruleset {
     fn text(&self, text: Text) -> &str {
         match text {

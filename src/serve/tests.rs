@@ -9,9 +9,10 @@ use tower::ServiceExt;
 
 use super::*;
 use crate::metrics::{self, MetricsConfig, SourceReport};
-use crate::output::exposition::ExpositionBuilder;
+use crate::output::exposition::{ExpositionBuilder, Storage};
 use crate::ruleset;
 use crate::source::Target;
+use axum::http::StatusCode;
 
 /// Prometheus' own `Accept` header (2.x/3.x scrape loop).
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
@@ -27,15 +28,25 @@ COMMIT
 
 /// A publication as the collector would make it from one successful iptables collection.
 fn publication() -> Publication {
+    publication_of(RULES, Storage::Plain)
+}
+
+/// A publication of a collection that found `rules`, with the source's families kept as
+/// `storage` says.
+fn publication_of(rules: &str, storage: Storage) -> Publication {
     let report = SourceReport {
         target: Target::Iptables,
-        outcome: Ok(Arc::new(ruleset::parse(RULES))),
+        outcome: Ok(Arc::new(ruleset::parse(rules))),
         duration: Duration::from_millis(3),
-        finished_at: SystemTime::now(),
+        finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
     };
     let mut builder = ExpositionBuilder::default();
     builder.extend(&metrics::render_exporter(&[&report]));
-    builder.extend(&metrics::render_source(&report, &MetricsConfig::default()));
+    builder.extend(&metrics::render_source(
+        &report,
+        &MetricsConfig::default(),
+        storage,
+    ));
     let mut publication = Publication::default();
     publication.exposition = builder.finish();
     publication.reports = vec![report];
@@ -44,7 +55,14 @@ fn publication() -> Publication {
 
 /// The router over [`publication`], with the sender kept alive alongside.
 fn app(telemetry_path: &str) -> (Router, watch::Sender<Arc<Publication>>) {
-    let (sender, publications) = watch::channel(Arc::new(publication()));
+    app_of(publication(), telemetry_path)
+}
+
+fn app_of(
+    publication: Publication,
+    telemetry_path: &str,
+) -> (Router, watch::Sender<Arc<Publication>>) {
+    let (sender, publications) = watch::channel(Arc::new(publication));
     let router = router(AppState {
         publications,
         telemetry_path: telemetry_path.to_owned(),
@@ -234,6 +252,63 @@ async fn gzip_round_trip_in_both_formats() {
             .expect("valid gzip of UTF-8 text");
         let expected = String::from_utf8(sender.borrow().exposition.to_vec(format)).expect("utf-8");
         assert_eq!(plain, expected, "{accept}");
+    }
+}
+
+/// A ruleset whose per-rule families span several compressed pieces.
+fn many_rules(count: usize) -> String {
+    let mut rules =
+        String::from("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
+    for i in 0..count {
+        rules.push_str(&format!(
+            "[{i}:{}] -A INPUT -s 10.0.{}.{}/32 -p tcp -m tcp --dport {} -m comment --comment \"svc {i}\" -j ACCEPT\n",
+            i * 60,
+            i / 250,
+            i % 250,
+            1000 + i % 5000,
+        ));
+    }
+    rules.push_str("COMMIT\n");
+    rules
+}
+
+#[tokio::test]
+async fn families_kept_compressed_only_are_served_whole_as_text_and_gzip() {
+    let rules = many_rules(6000);
+    let expected = publication_of(&rules, Storage::Plain).exposition;
+    let compressed = publication_of(&rules, Storage::Compressed { keep_plain: 0 });
+    assert!(!compressed.exposition.is_plain());
+    let (router, _sender) = app_of(compressed, "/metrics");
+    for (accept, format) in [
+        ("text/plain", Format::Text),
+        ("application/openmetrics-text", Format::OpenMetrics),
+    ] {
+        let expected = expected.to_vec(format);
+        assert!(
+            expected.len() > 2 << 20,
+            "{} bytes: too few pieces",
+            expected.len()
+        );
+        let (status, headers, body) = get(router.clone(), "/metrics", &[("accept", accept)]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            header(&headers, header::CONTENT_LENGTH),
+            expected.len().to_string()
+        );
+        assert!(body == expected, "{accept}: text differs");
+
+        let gzip = [("accept", accept), ("accept-encoding", "gzip")];
+        let (_, headers, body) = get(router.clone(), "/metrics", &gzip).await;
+        assert_eq!(header(&headers, header::CONTENT_ENCODING), "gzip");
+        assert_eq!(
+            header(&headers, header::CONTENT_LENGTH),
+            body.len().to_string()
+        );
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(body.as_slice())
+            .read_to_end(&mut plain)
+            .expect("valid gzip");
+        assert!(plain == expected, "{accept}: gzip differs");
     }
 }
 
