@@ -155,7 +155,7 @@ impl Exposition {
 
     /// The text of the exposition in `format`, in order, piece by piece. Pieces kept only
     /// compressed are decompressed as the iterator reaches them, which takes CPU time
-    /// (about 1 ms per 256 KiB): iterate off the I/O threads when
+    /// (about 0.1 ms per 256 KiB piece): iterate off the I/O threads when
     /// [`Exposition::is_plain`] is false.
     pub fn chunks(&self, format: Format) -> impl Iterator<Item = Bytes> + '_ {
         self.pieces(format).map(Chunk::text)
