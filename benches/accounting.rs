@@ -5,12 +5,11 @@
 
 use std::fmt::Write;
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use netfilter_exporter::accounting::{self, AccountingConfig};
-use netfilter_exporter::metrics::SourceReport;
+use netfilter_exporter::metrics::{Collected, SourceReport};
 use netfilter_exporter::output::exposition::Format;
 use netfilter_exporter::ruleset::{self, Family, Ruleset};
 use netfilter_exporter::source::Target;
@@ -73,7 +72,7 @@ fn bench(c: &mut Criterion) {
     });
     let report = SourceReport {
         target: Target::Iptables,
-        outcome: Ok(Arc::new(ruleset)),
+        outcome: Ok(Collected::new(ruleset)),
         duration: Duration::from_millis(1),
         finished_at: SystemTime::UNIX_EPOCH,
     };

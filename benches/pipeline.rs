@@ -7,11 +7,10 @@
 //! benches are where that is measured (docs/performance.md records the figures).
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use netfilter_exporter::metrics::{self, MetricsConfig, SourceReport};
+use netfilter_exporter::metrics::{self, Collected, MetricsConfig, SourceReport};
 use netfilter_exporter::output::exposition::{Exposition, Format, Storage};
 use netfilter_exporter::ruleset::{self, Ruleset};
 use netfilter_exporter::source::Target;
@@ -30,7 +29,7 @@ fn sizes() -> Vec<usize> {
 fn report(ruleset: Ruleset) -> SourceReport {
     SourceReport {
         target: Target::Iptables,
-        outcome: Ok(Arc::new(ruleset)),
+        outcome: Ok(Collected::new(ruleset)),
         duration: Duration::from_millis(12),
         finished_at: SystemTime::UNIX_EPOCH,
     }

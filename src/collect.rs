@@ -12,7 +12,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::accounting::{self, AccountingConfig};
-use crate::metrics::{self, MetricsConfig, SourceReport};
+use crate::metrics::{self, Collected, MetricsConfig, SourceReport};
 use crate::output::exposition::{Exposition, ExpositionBuilder, Format, Storage};
 use crate::ruleset;
 use crate::source::{self, SourceError, Target};
@@ -166,7 +166,7 @@ impl Collector {
                 let parsed =
                     tokio::task::spawn_blocking(move || ruleset::parse(output.stdout)).await;
                 match parsed {
-                    Ok(ruleset) => Ok(Arc::new(ruleset)),
+                    Ok(ruleset) => Ok(Collected::new(ruleset)),
                     Err(e) => {
                         tracing::error!(source = %target, error = %e, "parser task failed");
                         return;
@@ -178,12 +178,12 @@ impl Collector {
                 Err(e)
             }
         };
-        if auto && outcome.as_ref().is_ok_and(|r| r.is_empty()) {
+        if auto && outcome.as_ref().is_ok_and(|c| c.ruleset.is_empty()) {
             self.remove(target);
             return;
         }
-        if let Ok(ruleset) = &outcome {
-            self.log_new_unparsed(target, ruleset);
+        if let Ok(collected) = &outcome {
+            self.log_new_unparsed(target, &collected.ruleset);
         }
         let report = SourceReport {
             target,
@@ -192,9 +192,18 @@ impl Collector {
             finished_at: SystemTime::now(),
         };
         let metrics_config = self.config.metrics.clone();
+        let accounting = self.config.accounting.clone();
         let storage = self.config.storage;
         let rendered = tokio::task::spawn_blocking(move || {
             let fragment = metrics::render_source(&report, &metrics_config, storage);
+            // Publications render the accounting view over every source's snapshot; the
+            // rest of a snapshot (tens of MB at 100k rules) is not kept until the next
+            // collection.
+            let mut report = report;
+            if let Ok(collected) = &mut report.outcome {
+                let family = target.family();
+                collected.keep_only(|chain| accounting.reads(family, chain.name()));
+            }
             SourceState { report, fragment }
         })
         .await;

@@ -46,10 +46,9 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
         .iter()
         .map(|r| {
             let status = match &r.outcome {
-                Ok(set) => format!(
+                Ok(collected) => format!(
                     "ok, {} rules, {} unparsed lines",
-                    set.rule_count(),
-                    set.unparsed().len()
+                    collected.rules, collected.unparsed
                 ),
                 Err(e) => format!("failed: {e}"),
             };

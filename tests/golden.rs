@@ -6,10 +6,9 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use netfilter_exporter::metrics::{MetricsConfig, SourceReport, render_source};
+use netfilter_exporter::metrics::{Collected, MetricsConfig, SourceReport, render_source};
 use netfilter_exporter::output::exposition::{Format, Storage};
 use netfilter_exporter::ruleset::{Ruleset, parse};
 use netfilter_exporter::source::Target;
@@ -58,7 +57,7 @@ fn target_of(text: &str) -> Target {
 fn render(text: &str, config: &MetricsConfig) -> String {
     let report = SourceReport {
         target: target_of(text),
-        outcome: Ok(Arc::new(parse(text))),
+        outcome: Ok(Collected::new(parse(text))),
         duration: Duration::from_millis(12),
         finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
     };

@@ -98,6 +98,12 @@ impl AccountingConfig {
         }
     }
 
+    /// True when a view of accounting reads the chain called `name` of a `family`
+    /// ruleset: what the collector keeps of a snapshot between collections.
+    pub fn reads(&self, family: Family, name: &str) -> bool {
+        self.chains(family).contains(name) || self.rule_params_chain.as_deref() == Some(name)
+    }
+
     /// True when a comment belongs to an active comment grammar (valid or not): such a
     /// rule is that grammar's business and never gets labels from its parameters.
     fn claims(&self, comment: &str) -> bool {

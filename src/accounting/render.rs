@@ -25,7 +25,7 @@ pub fn render(reports: &[&SourceReport], config: &AccountingConfig) -> (Expositi
             r.outcome
                 .as_ref()
                 .ok()
-                .map(|ruleset| (r.target.family(), ruleset.as_ref()))
+                .map(|collected| (r.target.family(), collected.ruleset.as_ref()))
         })
         .collect();
     render_rulesets(&rulesets, config)

@@ -6,6 +6,7 @@ pub mod names;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use regex::Regex;
@@ -69,12 +70,42 @@ impl NameFilter {
 pub struct SourceReport {
     /// Which backend.
     pub target: Target,
-    /// The snapshot, or why there is none.
-    pub outcome: Result<std::sync::Arc<Ruleset>, SourceError>,
+    /// What the collection found, or why it found nothing.
+    pub outcome: Result<Collected, SourceError>,
     /// How long the collection took (command and parsing).
     pub duration: Duration,
     /// When it ended.
     pub finished_at: SystemTime,
+}
+
+/// What a successful collection found: the snapshot, and the figures the exporter's own
+/// families report about it.
+#[derive(Debug, Clone)]
+pub struct Collected {
+    /// The snapshot. The collector keeps of it, once the source's families are rendered,
+    /// only what views of several sources still read ([`Collected::keep_only`]).
+    pub ruleset: Arc<Ruleset>,
+    /// Rules in the whole snapshot.
+    pub rules: usize,
+    /// Lines of the dump the parser did not understand.
+    pub unparsed: usize,
+}
+
+impl Collected {
+    /// The report of a snapshot.
+    pub fn new(ruleset: Ruleset) -> Self {
+        Collected {
+            rules: ruleset.rule_count(),
+            unparsed: ruleset.unparsed().len(),
+            ruleset: Arc::new(ruleset),
+        }
+    }
+
+    /// Replaces the snapshot by the chains of it that `keep` selects; the counts stay
+    /// those of the whole snapshot.
+    pub fn keep_only(&mut self, keep: impl Fn(Chain<'_>) -> bool) {
+        self.ruleset = Arc::new(self.ruleset.subset(keep));
+    }
 }
 
 /// Renders the families of one backend from its last collection, kept as `storage` says.
@@ -88,8 +119,8 @@ pub fn render_source(
     let prefix = report.target.metric_prefix();
     let name = |suffix: &str| format!("{prefix}_{suffix}");
     let mut out = ExpositionBuilder::new(storage);
-    if let Ok(ruleset) = &report.outcome {
-        render_ruleset(&mut out, prefix, ruleset, config);
+    if let Ok(collected) = &report.outcome {
+        render_ruleset(&mut out, prefix, &collected.ruleset, config);
     }
     if config.legacy_duration {
         let (suffix, help) = names::backend::SCRAPE_DURATION_MS;
@@ -438,10 +469,10 @@ pub fn render_exporter(reports: &[&SourceReport]) -> Exposition {
             .map(|d| d.as_secs_f64())
     });
     per_source(&mut out, names::exporter::UNPARSED_LINES, &|r| {
-        r.outcome.as_ref().ok().map(|s| s.unparsed().len() as f64)
+        r.outcome.as_ref().ok().map(|c| c.unparsed as f64)
     });
     per_source(&mut out, names::exporter::RULES, &|r| {
-        r.outcome.as_ref().ok().map(|s| s.rule_count() as f64)
+        r.outcome.as_ref().ok().map(|c| c.rules as f64)
     });
     out.finish()
 }

@@ -1,8 +1,6 @@
 //! Unit tests of the parent module: summing of duplicate series, the cardinality controls,
 //! failed sources and the absence of stale series.
 
-use std::sync::Arc;
-
 use super::*;
 use crate::output::exposition::Format;
 use crate::ruleset::parse;
@@ -30,7 +28,7 @@ COMMIT
 fn report(outcome: Result<Ruleset, SourceError>) -> SourceReport {
     SourceReport {
         target: Target::Iptables,
-        outcome: outcome.map(Arc::new),
+        outcome: outcome.map(Collected::new),
         duration: Duration::from_millis(1500),
         finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
     }
@@ -500,4 +498,23 @@ fn a_large_ruleset_rendered_in_parts_keeps_every_series_once_and_in_order() {
             "keep_plain {keep_plain}"
         );
     }
+}
+
+#[test]
+fn a_report_kept_in_part_still_counts_the_whole_snapshot() {
+    let mut ok = report(Ok(parse(&format!("{DUMP}*mangle\nbad line\nCOMMIT\n"))));
+    if let Ok(collected) = &mut ok.outcome {
+        collected.keep_only(|chain| chain.name() == "acct");
+        assert_eq!(collected.ruleset.rule_count(), 1);
+        assert_eq!(collected.ruleset.unparsed(), []);
+    }
+    let out = String::from_utf8(render_exporter(&[&ok]).to_vec(Format::Text)).expect("UTF-8");
+    assert!(
+        out.contains("netfilter_exporter_rules{source=\"iptables\"} 8\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("netfilter_exporter_unparsed_lines{source=\"iptables\"} 1\n"),
+        "{out}"
+    );
 }

@@ -8,7 +8,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use super::*;
-use crate::metrics::{self, MetricsConfig, SourceReport};
+use crate::metrics::{self, Collected, MetricsConfig, SourceReport};
 use crate::output::exposition::{ExpositionBuilder, Storage};
 use crate::ruleset;
 use crate::source::Target;
@@ -36,7 +36,7 @@ fn publication() -> Publication {
 fn publication_of(rules: &str, storage: Storage) -> Publication {
     let report = SourceReport {
         target: Target::Iptables,
-        outcome: Ok(Arc::new(ruleset::parse(rules))),
+        outcome: Ok(Collected::new(ruleset::parse(rules))),
         duration: Duration::from_millis(3),
         finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
     };

@@ -48,7 +48,11 @@ impl OwnedTable {
 
 /// Parses through the real parser and copies the snapshot out.
 fn parse(text: &str) -> Parsed {
-    let ruleset = super::parse(text);
+    owned(&super::parse(text))
+}
+
+/// A copy of a snapshot.
+fn owned(ruleset: &Ruleset) -> Parsed {
     let rule = |r: crate::ruleset::Rule<'_>| OwnedRule {
         counters: r.counters(),
         text: r.text().to_owned(),
@@ -710,4 +714,47 @@ fn rule_after_a_duplicate_chain_declaration_goes_to_the_first() {
     );
     assert_eq!(ruleset.tables[0].chains.len(), 1);
     assert_eq!(ruleset.tables[0].chains[0].rules.len(), 1);
+}
+
+#[test]
+fn a_subset_keeps_whole_chains_exactly_and_leaves_out_empty_tables() {
+    let full = super::parse(
+        "\
+*filter
+:INPUT DROP [5:500]
+:ACCT4 - [0:0]
+:other - [0:0]
+[1:10] -A INPUT -j ACCT4
+[2:20] -A ACCT4 -s 10.0.0.1/32 -m comment --comment \"=web= say \\\"hi\\\"\nand more\" -j RETURN
+[3:30] -A other -j DROP
+[4:40] -A ACCT4
+bad line
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+[6:60] -A PREROUTING -j RETURN
+COMMIT
+*mangle
+:ACCT4 - [0:0]
+COMMIT
+",
+    );
+    let subset = full.subset(|c| c.name() != "other" && c.table_name() != "nat");
+    let expected = parse_clean(
+        "\
+*filter
+:INPUT DROP [5:500]
+:ACCT4 - [0:0]
+[1:10] -A INPUT -j ACCT4
+[2:20] -A ACCT4 -s 10.0.0.1/32 -m comment --comment \"=web= say \\\"hi\\\"\nand more\" -j RETURN
+[4:40] -A ACCT4
+COMMIT
+*mangle
+:ACCT4 - [0:0]
+COMMIT
+",
+    );
+    assert_eq!(owned(&subset), expected);
+    let comment = &expected.tables[0].chains[1].rules[0].comments;
+    assert_eq!(comment, &["=web= say \"hi\"\nand more"]);
 }
