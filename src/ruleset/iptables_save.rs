@@ -32,9 +32,74 @@ pub fn parse(dump: impl Into<String>) -> Ruleset {
     // The snapshot is kept until the next collection: give back the spare capacity of a
     // dump read by doubling (up to half of it; a shrink in place, not a copy).
     dump.shrink_to_fit();
-    let contents = Parser::new(&dump).run();
+    let contents = if dump.len() >= PARALLEL_LEN {
+        parse_in_halves(&dump, dump.len() / 2).unwrap_or_else(|| parse_serially(&dump))
+    } else {
+        parse_serially(&dump)
+    };
     Ruleset { dump, contents }
 }
+
+/// From this many bytes of dump on (about 13k rules), the dump is parsed in two halves on
+/// two threads: below, starting a thread costs more than it saves.
+const PARALLEL_LEN: usize = 2 << 20;
+
+fn parse_serially(dump: &str) -> Contents {
+    let mut parser = Parser::new(dump);
+    let lines = parser.read(0, dump.len());
+    parser.finish(lines)
+}
+
+/// Parses the lines before the first rule line at or after `from` on this thread and the
+/// rest on another, then joins the two. The second half starts inside a table whose chains
+/// only the first half knows: its rules name their chains, which are looked up once both
+/// are done. `None` (the caller parses serially) when the second thread cannot start or
+/// when the halves cannot be joined into exactly what a serial parse gives: the split
+/// was inside a quoted comment spanning lines, or the second half starts with something
+/// else than rules of a table the first half left open.
+pub(super) fn parse_in_halves(dump: &str, from: usize) -> Option<Contents> {
+    let middle = rule_line_after(dump, from)?;
+    std::thread::scope(|scope| {
+        let second = std::thread::Builder::new()
+            .name("parse".into())
+            .spawn_scoped(scope, move || {
+                let mut parser = Parser::new(dump);
+                parser.inherited = true;
+                parser.table_open = true;
+                let lines = parser.read(middle, dump.len());
+                (parser, lines)
+            })
+            .ok()?;
+        let mut first = Parser::new(dump);
+        let first_lines = first.read(0, middle);
+        let (second, second_lines) = second.join().ok()?;
+        let joinable = first.end == middle && first.table_open && !second.aborted;
+        if !joinable {
+            return None;
+        }
+        first.join(second, first_lines)?;
+        Some(first.finish(first_lines + second_lines))
+    })
+}
+
+/// The start of the first line at or after `from` (counting from the next line start)
+/// that begins like a rule with counters.
+fn rule_line_after(dump: &str, from: usize) -> Option<usize> {
+    let bytes = dump.as_bytes();
+    let mut start = from.checked_sub(1).map_or(Some(0), |before| {
+        memchr(b'\n', bytes.get(before..)?).map(|i| before + i + 1)
+    })?;
+    while start < bytes.len() {
+        if bytes[start] == b'[' {
+            return Some(start);
+        }
+        start = line_end(bytes, start) + 1;
+    }
+    None
+}
+
+/// Marks an entry of `Parser::rule_chain` that is an index into `Parser::deferred`.
+const DEFERRED: usize = 1 << (usize::BITS - 1);
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -57,6 +122,17 @@ struct Parser<'a> {
     open_quote: bool,
     /// Scratch: the comment matches cut from the current rule's label.
     cuts: Vec<(usize, usize)>,
+    /// Where reading stopped: the start of the line after the last one read.
+    end: usize,
+    /// Whether the parser reads the second half of a dump and is still inside the table
+    /// the first half opened, whose chains it does not know.
+    inherited: bool,
+    /// Chain names of the inherited table that rules used (`DEFERRED` entries of
+    /// `rule_chain` index them).
+    deferred: Vec<&'a str>,
+    /// Set when the second half meets a line it cannot read without the first half's
+    /// state (a chain declaration or a new table inside the inherited table).
+    aborted: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -72,15 +148,21 @@ impl<'a> Parser<'a> {
             finder: memmem::Finder::new(COMMENT_OPTION),
             open_quote: false,
             cuts: Vec::new(),
+            end: 0,
+            inherited: false,
+            deferred: Vec::new(),
+            aborted: false,
         }
     }
 
-    fn run(mut self) -> Contents {
+    /// Reads the lines that start from `start` up to `limit` (the last one may go on past
+    /// it); returns how many physical lines it read.
+    fn read(&mut self, start: usize, limit: usize) -> usize {
         let dump = self.dump;
         let bytes = dump.as_bytes();
         let mut line_no = 0;
-        let mut pos = 0;
-        while pos < bytes.len() {
+        let mut pos = start;
+        while pos < limit && !self.aborted {
             line_no += 1;
             let first_line = line_no;
             let mut end = line_end(bytes, pos);
@@ -102,7 +184,8 @@ impl<'a> Parser<'a> {
             }
             pos = end + 1;
         }
-        self.finish(line_no)
+        self.end = pos;
+        line_no
     }
 
     /// The offset of `part`, a slice of the dump, in the dump.
@@ -122,6 +205,10 @@ impl<'a> Parser<'a> {
         let trimmed = line.trim_start();
         match trimmed.as_bytes().first() {
             None | Some(b'#') => Ok(()),
+            Some(b'*' | b':') if self.inherited => {
+                self.aborted = true;
+                Ok(())
+            }
             Some(b'*') => self.start_table(trimmed[1..].trim()),
             Some(b':') => self.declare_chain(&trimmed[1..]),
             Some(b'[') => {
@@ -152,6 +239,7 @@ impl<'a> Parser<'a> {
     }
 
     fn close_table(&mut self) {
+        self.inherited = false;
         self.table_open = false;
         self.chain_index.clear();
         self.last_chain = None;
@@ -229,10 +317,14 @@ impl<'a> Parser<'a> {
         let chain_index = match self.last_chain {
             Some((last, index)) if last == chain => index,
             _ => {
-                let index = *self
-                    .chain_index
-                    .get(chain)
-                    .ok_or_else(|| LineError::UndeclaredChain(chain.to_owned()))?;
+                let index = match self.chain_index.get(chain) {
+                    Some(&index) => index,
+                    None if self.inherited => {
+                        self.deferred.push(chain);
+                        DEFERRED | (self.deferred.len() - 1)
+                    }
+                    None => return Err(LineError::UndeclaredChain(chain.to_owned())),
+                };
                 self.last_chain = Some((chain, index));
                 index
             }
@@ -270,7 +362,16 @@ impl<'a> Parser<'a> {
             },
         });
         self.rule_chain.push(chain_index);
-        let rules = &mut self.out.chains[chain_index].rules;
+        if chain_index & DEFERRED == 0 {
+            self.place(index, chain_index);
+        }
+        Ok(())
+    }
+
+    /// Adds rule `index` to the rules of chain `chain`, noting when they stop being
+    /// contiguous.
+    fn place(&mut self, index: usize, chain: usize) {
+        let rules = &mut self.out.chains[chain].rules;
         if rules.start == rules.end {
             *rules = Span {
                 start: index,
@@ -281,7 +382,64 @@ impl<'a> Parser<'a> {
         } else {
             self.grouped = false;
         }
-        Ok(())
+    }
+
+    /// Appends what `second` read of the lines after these, which started at the rules of
+    /// the table this parser left open. `None` when a rule of `second` names a chain that
+    /// table does not have (a serial parse reports it as a bad line, in place).
+    fn join(&mut self, second: Parser<'a>, lines_before: usize) -> Option<()> {
+        let resolved = second
+            .deferred
+            .iter()
+            .map(|name| self.chain_index.get(name).copied())
+            .collect::<Option<Vec<usize>>>()?;
+        let out = &mut self.out;
+        let (chains, rules, comments) = (out.chains.len(), out.rules.len(), out.comments.len());
+        let derived = out.derived.len();
+        let shift = |text: Text| match text {
+            Text::Derived(span) => Text::Derived(span.shifted(derived)),
+            Text::Dump(span) => Text::Dump(span),
+        };
+        let theirs = second.out;
+        out.derived.push_str(&theirs.derived);
+        out.comments.extend(theirs.comments.into_iter().map(shift));
+        out.tables
+            .extend(theirs.tables.into_iter().map(|table| TableData {
+                chains: table.chains.shifted(chains),
+                ..table
+            }));
+        // Their rules are placed again below, at their indices in the joined list.
+        out.chains
+            .extend(theirs.chains.into_iter().map(|chain| ChainData {
+                rules: Span::default(),
+                ..chain
+            }));
+        out.rules
+            .extend(theirs.rules.into_iter().map(|rule| RuleData {
+                label: shift(rule.label),
+                comments: rule.comments.shifted(comments),
+                ..rule
+            }));
+        out.unparsed
+            .extend(theirs.unparsed.into_iter().map(|u| Unparsed {
+                line: u.line + lines_before,
+                ..u
+            }));
+        for (i, chain) in second.rule_chain.into_iter().enumerate() {
+            let chain = if chain & DEFERRED != 0 {
+                resolved[chain & !DEFERRED]
+            } else {
+                chain + chains
+            };
+            self.rule_chain.push(chain);
+            self.place(rules + i, chain);
+        }
+        // The state the end of the dump left: the second half's, unless it never left
+        // the table it inherited.
+        if !second.inherited {
+            self.table_open = second.table_open;
+        }
+        Some(())
     }
 
     /// Records the arguments of the rule's `--comment` options, and in `cuts` the
@@ -362,6 +520,7 @@ impl<'a> Parser<'a> {
     }
 
     fn finish(mut self, last_line: usize) -> Contents {
+        debug_assert!(!self.aborted && self.deferred.is_empty());
         if self.table_open {
             let name = self.open_table_name();
             self.unparsed(last_line, LineError::Uncommitted(name), "");

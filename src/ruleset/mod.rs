@@ -163,6 +163,14 @@ impl Span {
     fn range(self) -> std::ops::Range<usize> {
         self.start..self.end
     }
+
+    /// The span moved `by` further.
+    fn shifted(self, by: usize) -> Span {
+        Span {
+            start: self.start + by,
+            end: self.end + by,
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -758,3 +758,116 @@ COMMIT
     let comment = &expected.tables[0].chains[1].rules[0].comments;
     assert_eq!(comment, &["=web= say \"hi\"\nand more"]);
 }
+
+/// Parses `dump` in two halves split at every line, and checks that each join gives
+/// exactly the serial snapshot; returns how many splits joined (the others decline, and
+/// the caller parses serially).
+fn joined_splits_match_serial(dump: &str) -> usize {
+    let serial = owned(&super::parse(dump));
+    let mut splits: Vec<usize> = std::iter::once(0)
+        .chain(dump.match_indices('\n').map(|(i, _)| i + 1))
+        .filter_map(|from| rule_line_after(dump, from))
+        .collect();
+    splits.dedup();
+    let mut joined = 0;
+    for from in splits {
+        if let Some(contents) = parse_in_halves(dump, from) {
+            let halves = Ruleset {
+                dump: dump.to_owned(),
+                contents,
+            };
+            assert_eq!(owned(&halves), serial, "split at byte {from}");
+            joined += 1;
+        }
+    }
+    joined
+}
+
+#[test]
+fn parsing_in_halves_gives_the_serial_snapshot_for_every_fixture_and_split() {
+    let fixtures = [
+        include_str!("../../../tests/fixtures/docker.rules"),
+        include_str!("../../../tests/fixtures/firewalld.rules"),
+        include_str!("../../../tests/fixtures/ipv6-legacy.rules"),
+        include_str!("../../../tests/fixtures/ipv6.rules"),
+        include_str!("../../../tests/fixtures/kube-proxy.rules"),
+        include_str!("../../../tests/fixtures/libvirt.rules"),
+        include_str!("../../../tests/fixtures/nasty-comments.rules"),
+        include_str!("../../../tests/fixtures/ufw.rules"),
+    ];
+    for fixture in fixtures {
+        let rule_lines = fixture.lines().filter(|l| l.starts_with('[')).count();
+        // iptables-save's own dumps join at every rule line.
+        assert_eq!(joined_splits_match_serial(fixture), rule_lines);
+    }
+}
+
+#[test]
+fn parsing_in_halves_joins_tables_bad_lines_and_interleaved_chains() {
+    let dump = "\
+# Generated
+*filter
+:INPUT ACCEPT [1:2]
+:a - [0:0]
+:b - [0:0]
+[1:1] -A INPUT -j a
+[2:2] -A a -m comment --comment \"x\\\"y\" -j b
+bad line
+[3:3] -A b -m comment --comment one -m comment --comment two
+[4:4] -A a -j RETURN
+[5:5] -A INPUT -p tcp -m comment --comment \"=web= up\" -j ACCEPT
+[x:1] -A INPUT
+COMMIT
+*nat
+:PREROUTING ACCEPT [0:0]
+:c - [0:0]
+[6:6] -A c -j RETURN
+[7:7] -A PREROUTING -m comment --comment \"a\\\\b\" -j c
+[8:8] -A PREROUTING -j c
+COMMIT
+*raw
+:OUTPUT ACCEPT [0:0]
+[9:9] -A OUTPUT -j NOTRACK
+";
+    let joined = joined_splits_match_serial(dump);
+    assert_eq!(joined, 10, "every line that starts with counters");
+}
+
+#[test]
+fn parsing_in_halves_declines_what_only_a_serial_parse_gets_right() {
+    let cases = [
+        // The split line is inside a quoted comment that spans lines.
+        (
+            "*filter\n:INPUT ACCEPT [0:0]\n[1:1] -A INPUT -m comment --comment \"first\n\
+             [2:2] -A INPUT looks like a rule\" -j ACCEPT\n[3:3] -A INPUT -j DROP\nCOMMIT\n",
+            "[2:2]",
+        ),
+        // A rule of the second half names a chain its table does not have.
+        (
+            "*filter\n:INPUT ACCEPT [0:0]\n[1:1] -A INPUT -j DROP\n[2:2] -A NOPE -j DROP\nCOMMIT\n",
+            "[2:2]",
+        ),
+        // A chain declared after rules of its table.
+        (
+            "*filter\n:INPUT ACCEPT [0:0]\n[1:1] -A INPUT -j DROP\n:LATE - [0:0]\n\
+             [2:2] -A LATE -j DROP\nCOMMIT\n",
+            "[1:1]",
+        ),
+        // A rule outside of any table.
+        (
+            "*filter\n:INPUT ACCEPT [0:0]\n[1:1] -A INPUT -j DROP\nCOMMIT\n[2:2] -A INPUT -j DROP\n",
+            "[2:2]",
+        ),
+        // A table that is not committed before the next one.
+        (
+            "*filter\n:INPUT ACCEPT [0:0]\n[1:1] -A INPUT -j DROP\n*nat\n:X - [0:0]\nCOMMIT\n",
+            "[1:1]",
+        ),
+    ];
+    for (dump, split) in cases {
+        let from = dump.find(split).expect("split line");
+        assert!(parse_in_halves(dump, from).is_none(), "{dump}");
+        // What the caller then does still reads the dump whole.
+        joined_splits_match_serial(dump);
+    }
+}
