@@ -15,6 +15,10 @@ use netfilter_exporter::output::exposition::{Exposition, Format, Storage};
 use netfilter_exporter::ruleset::{self, Ruleset};
 use netfilter_exporter::source::Target;
 
+/// The program's allocator (src/main.rs), so that the figures are the program's.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod generate;
 
 /// Sizes measured on every run; 1M is opt-in because one iteration takes about a second.
