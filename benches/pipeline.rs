@@ -57,6 +57,12 @@ fn pipeline(c: &mut Criterion) {
             group.measurement_time(Duration::from_secs(if rules >= 1_000_000 { 20 } else { 5 }));
         }
 
+        // The floor of any parser, against which the others are read on a machine whose
+        // speed varies from day to day: finding the dump's lines (one vectorised pass).
+        group.bench_with_input(BenchmarkId::new("line_scan", rules), &dump, |b, dump| {
+            b.iter(|| memchr::memchr_iter(b'\n', black_box(dump).as_bytes()).count())
+        });
+
         // The dump is moved into the snapshot, as a collection moves the command's output:
         // the copy made for each iteration is not timed.
         group.bench_with_input(BenchmarkId::new("parse", rules), &dump, |b, dump| {

@@ -502,7 +502,7 @@ fn a_large_ruleset_rendered_in_parts_keeps_every_series_once_and_in_order() {
 
 #[test]
 fn a_report_kept_in_part_still_counts_the_whole_snapshot() {
-    let mut ok = report(Ok(parse(&format!("{DUMP}*mangle\nbad line\nCOMMIT\n"))));
+    let mut ok = report(Ok(parse(format!("{DUMP}*mangle\nbad line\nCOMMIT\n"))));
     if let Ok(collected) = &mut ok.outcome {
         collected.keep_only(|chain| chain.name() == "acct");
         assert_eq!(collected.ruleset.rule_count(), 1);

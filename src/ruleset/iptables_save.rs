@@ -45,7 +45,7 @@ pub fn parse(dump: impl Into<String>) -> Ruleset {
 const PARALLEL_LEN: usize = 2 << 20;
 
 fn parse_serially(dump: &str) -> Contents {
-    let mut parser = Parser::new(dump);
+    let mut parser = Parser::new(dump, dump.len());
     let lines = parser.read(0, dump.len());
     parser.finish(lines)
 }
@@ -63,14 +63,15 @@ pub(super) fn parse_in_halves(dump: &str, from: usize) -> Option<Contents> {
         let second = std::thread::Builder::new()
             .name("parse".into())
             .spawn_scoped(scope, move || {
-                let mut parser = Parser::new(dump);
+                let mut parser = Parser::new(dump, dump.len() - middle);
                 parser.inherited = true;
                 parser.table_open = true;
                 let lines = parser.read(middle, dump.len());
                 (parser, lines)
             })
             .ok()?;
-        let mut first = Parser::new(dump);
+        // Room for the whole dump's lists: the second half's are appended in place.
+        let mut first = Parser::new(dump, dump.len());
         let first_lines = first.read(0, middle);
         let (second, second_lines) = second.join().ok()?;
         let joinable = first.end == middle && first.table_open && !second.aborted;
@@ -97,6 +98,9 @@ fn rule_line_after(dump: &str, from: usize) -> Option<usize> {
     }
     None
 }
+
+/// A rule line is rarely shorter (`[0:0] -A KUBE-SVC-… -j KUBE-SEP-…` is about 60 bytes).
+const RULE_LEN_AT_LEAST: usize = 40;
 
 /// Marks an entry of `Parser::rule_chain` that is an index into `Parser::deferred`.
 const DEFERRED: usize = 1 << (usize::BITS - 1);
@@ -136,11 +140,21 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
-    fn new(dump: &'a str) -> Self {
+    /// A parser that will read about `len` bytes of `dump`.
+    fn new(dump: &'a str, len: usize) -> Self {
+        // The lists are sized from the length of the text once, generously, rather than
+        // copied while they double: pages reserved but never written cost no memory, and
+        // the spare capacity is given back at the end.
+        let rules = len / RULE_LEN_AT_LEAST;
         Parser {
             dump,
-            out: Contents::default(),
-            rule_chain: Vec::new(),
+            out: Contents {
+                derived: String::with_capacity(len),
+                rules: Vec::with_capacity(rules),
+                comments: Vec::with_capacity(rules),
+                ..Contents::default()
+            },
+            rule_chain: Vec::with_capacity(rules),
             grouped: true,
             table_open: false,
             chain_index: FastMap::default(),
