@@ -37,11 +37,33 @@ impl Segment {
     /// The text back; `None` only if the segment were corrupt, which memory that we wrote
     /// ourselves is not, but a collection never panics.
     pub fn inflate(&self) -> Option<Bytes> {
-        let mut out = Vec::with_capacity(self.len);
-        Decompress::new(false)
+        self.inflate_into(Vec::new(), &mut Inflater::default())
+    }
+
+    /// [`Segment::inflate`] into `out`, an empty buffer, with `inflater`: both reuse
+    /// their memory.
+    pub fn inflate_into(&self, mut out: Vec<u8>, inflater: &mut Inflater) -> Option<Bytes> {
+        out.clear();
+        out.reserve(self.len);
+        let decompress = &mut inflater.decompress;
+        decompress.reset(false);
+        decompress
             .decompress_vec(&self.deflated, &mut out, FlushDecompress::Sync)
             .ok()?;
         (out.len() == self.len).then(|| Bytes::from(out))
+    }
+}
+
+/// Decompresses [`Segment`]s, reusing one decompressor's memory (its 32 KiB window).
+pub struct Inflater {
+    decompress: Decompress,
+}
+
+impl Default for Inflater {
+    fn default() -> Self {
+        Inflater {
+            decompress: Decompress::new(false),
+        }
     }
 }
 
