@@ -63,6 +63,34 @@ fn pipeline(c: &mut Criterion) {
             b.iter(|| memchr::memchr_iter(b'\n', black_box(dump).as_bytes()).count())
         });
 
+        // What writing an exposition's worth of text costs at all, into fresh memory (as
+        // every render does: the allocator gives freed pages back) and into memory already
+        // mapped: on a virtual machine, faulting pages in can cost ten times the writing.
+        let exposition_len =
+            metrics::render_source(&report(ruleset::parse(&dump)), &config, Storage::Plain)
+                .len(Format::Text);
+        let line = [b'x'; 140];
+        let fill = |out: &mut Vec<u8>| {
+            while out.len() + line.len() <= exposition_len {
+                out.extend_from_slice(&line);
+            }
+        };
+        group.bench_function(BenchmarkId::new("fill_fresh", rules), |b| {
+            b.iter(|| {
+                let mut out = Vec::with_capacity(exposition_len);
+                fill(&mut out);
+                black_box(out)
+            })
+        });
+        let mut warm = Vec::with_capacity(exposition_len);
+        group.bench_function(BenchmarkId::new("fill_warm", rules), |b| {
+            b.iter(|| {
+                warm.clear();
+                fill(&mut warm);
+                black_box(warm.len())
+            })
+        });
+
         // The dump is moved into the snapshot, as a collection moves the command's output:
         // the copy made for each iteration is not timed.
         group.bench_with_input(BenchmarkId::new("parse", rules), &dump, |b, dump| {
