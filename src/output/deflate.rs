@@ -10,6 +10,8 @@
 //! pieces of the asked format between a header and a trailer, whose CRC is combined from
 //! the pieces' CRCs; the text and OpenMetrics formats share every piece but their headers.
 
+use std::sync::Mutex;
+
 use bytes::Bytes;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 
@@ -69,15 +71,44 @@ impl Default for Inflater {
 
 /// Compresses texts into [`Segment`]s, reusing one compressor's memory.
 pub struct Deflater {
-    compress: Compress,
+    /// Always there but while the deflater drops.
+    compress: Option<Compress>,
+}
+
+/// Compressors of dropped deflaters, for the next ones. Every family of every collection
+/// takes one, and a new compressor's state (hundreds of KiB) is memory the allocator
+/// faults in afresh each time, since it gives freed pages back at once: at 1k rules, that
+/// was three quarters of the server's render (docs/performance.md).
+static SPARE: Mutex<Vec<Compress>> = Mutex::new(Vec::new());
+
+/// Compressors kept spare at most: as many as one collection uses at once (four per-rule
+/// and per-comment families on each of two render threads).
+const SPARE_MAX: usize = 8;
+
+fn spare() -> std::sync::MutexGuard<'static, Vec<Compress>> {
+    // A poisoned lock only means a thread panicked while pushing or popping: the list of
+    // whole compressors is still usable.
+    SPARE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Default for Deflater {
     fn default() -> Self {
-        // The fastest level: the exposition is compressed on every collection, and level 1
-        // already shrinks its repetitive lines about five times.
+        let compress = spare().pop().unwrap_or_else(|| {
+            // The fastest level: the exposition is compressed on every collection, and
+            // level 1 already shrinks its repetitive lines about five times.
+            Compress::new(Compression::fast(), false)
+        });
         Deflater {
-            compress: Compress::new(Compression::fast(), false),
+            compress: Some(compress),
+        }
+    }
+}
+
+impl Drop for Deflater {
+    fn drop(&mut self) {
+        let mut spare = spare();
+        if spare.len() < SPARE_MAX {
+            spare.extend(self.compress.take());
         }
     }
 }
@@ -92,18 +123,19 @@ impl Deflater {
     /// Compresses `text` into a segment that ends with a full flush; `None` if the
     /// compressor reported an error (the caller keeps the text instead).
     pub fn segment(&mut self, text: &[u8]) -> Option<Segment> {
-        self.compress.reset();
+        let compress = self.compress.as_mut()?;
+        compress.reset();
         let mut out = Vec::with_capacity(text.len() / 4 + 64);
         let mut read = 0;
         loop {
             if out.capacity() - out.len() < 64 {
                 out.reserve(out.capacity().max(4096));
             }
-            let before = self.compress.total_in();
-            self.compress
+            let before = compress.total_in();
+            compress
                 .compress_vec(&text[read..], &mut out, FlushCompress::Full)
                 .ok()?;
-            read += usize::try_from(self.compress.total_in() - before).ok()?;
+            read += usize::try_from(compress.total_in() - before).ok()?;
             // The flush is complete once all input is in and the compressor stopped short
             // of the space it had.
             if read == text.len() && out.len() < out.capacity() {
@@ -189,6 +221,27 @@ mod tests {
             assert_eq!(segment.plain_len(), text.len());
             assert_eq!(segment.inflate().expect("inflates")[..], text[..]);
         }
+    }
+
+    #[test]
+    fn a_compressor_given_back_compresses_like_a_new_one() {
+        let texts = texts();
+        let fresh = Deflater {
+            compress: Some(Compress::new(Compression::fast(), false)),
+        }
+        .segment(&texts[2])
+        .expect("compresses");
+        for _ in 0..2 * SPARE_MAX {
+            // Left in the middle of a stream, then dropped: its compressor goes spare.
+            let mut deflater = Deflater::default();
+            let mut half_done = Compress::new(Compression::fast(), false);
+            let _ = half_done.compress_vec(&texts[3], &mut Vec::new(), FlushCompress::None);
+            deflater.compress = Some(half_done);
+            drop(deflater);
+            let reused = Deflater::default().segment(&texts[2]).expect("compresses");
+            assert_eq!(reused.deflated, fresh.deflated);
+        }
+        assert!(spare().len() <= SPARE_MAX);
     }
 
     #[test]
