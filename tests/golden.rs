@@ -114,7 +114,7 @@ fn uncommented_text_only_lacks_the_comment_matches() {
         for rule in ruleset.rules() {
             let expected = comment_match.replace_all(rule.text(), "");
             let expected = expected.strip_prefix(' ').unwrap_or(&expected);
-            assert_eq!(rule.label(), expected, "{case}: {rule:?}");
+            assert_eq!(rule.label().to_string(), expected, "{case}: {rule:?}");
             assert_eq!(
                 rule.comments().len(),
                 comment_match.find_iter(rule.text()).count(),

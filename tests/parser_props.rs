@@ -139,7 +139,7 @@ fn items(ruleset: &Ruleset) -> Vec<Item> {
                 Item::Rule(Box::new(RuleItem {
                     counters: rule.counters(),
                     text: rule.text().to_owned(),
-                    label: rule.label().to_owned(),
+                    label: rule.label().to_string(),
                     comments: rule.comments().map(str::to_owned).collect(),
                     matches: rule.matches(),
                 }))

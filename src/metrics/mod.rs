@@ -11,8 +11,10 @@ use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
-use crate::output::exposition::{Exposition, ExpositionBuilder, FamilyWriter, MetricType, Storage};
-use crate::ruleset::{Chain, Counters, Ruleset};
+use crate::output::exposition::{
+    Exposition, ExpositionBuilder, FamilyWriter, LabelValue, MetricType, Storage,
+};
+use crate::ruleset::{Chain, Counters, Label, Ruleset};
 use crate::source::{SourceError, Target};
 
 /// Which series to write: the user's cardinality controls.
@@ -295,22 +297,22 @@ impl Details {
 
     /// Writes the series of `chains`, in order.
     fn write(&mut self, chains: &[Chain<'_>]) {
-        let mut sums = Sums::default();
+        let (mut rule_sums, mut comment_sums) = (Sums::default(), Sums::default());
         for chain in chains {
             let labels = [("table", chain.table_name()), ("chain", chain.name())];
             if let Some(pair) = &mut self.rule_pair {
                 pair.start_group(&labels, "rule");
-                sums.group(chain.rules().map(|r| (r.label(), r.counters())));
-                pair.samples(&sums);
+                rule_sums.group(chain.rules().map(|r| (r.label(), r.counters())));
+                pair.samples(&rule_sums);
             }
             if let Some(pair) = &mut self.comment_pair {
                 pair.start_group(&labels, "comment");
-                sums.group(
+                comment_sums.group(
                     chain
                         .rules()
                         .flat_map(|r| r.comments().map(move |c| (c, r.counters()))),
                 );
-                pair.samples(&sums);
+                pair.samples(&comment_sums);
             }
         }
     }
@@ -384,12 +386,12 @@ impl CounterPair {
         self.packets.start_group(labels, last);
     }
 
-    fn sample(&mut self, last: &str, counters: Counters) {
+    fn sample(&mut self, last: impl LabelValue + Copy, counters: Counters) {
         self.bytes.group_sample(last, counters.bytes);
         self.packets.group_sample(last, counters.packets);
     }
 
-    fn samples(&mut self, sums: &Sums<'_>) {
+    fn samples<K: LabelValue + Copy>(&mut self, sums: &Sums<K>) {
         for &(key, counters) in &sums.sums {
             self.sample(key, counters);
         }
@@ -407,14 +409,22 @@ const SHORT_CHAIN: usize = 8;
 /// Sums the counters of a chain's rules by label value, in order of first appearance: two
 /// rules with the same label value would otherwise be two series with the same labels,
 /// which Prometheus rejects. Its buffers are reused from chain to chain.
-#[derive(Default)]
-struct Sums<'a> {
-    sums: Vec<(&'a str, Counters)>,
-    index: HashMap<&'a str, usize, foldhash::fast::RandomState>,
+struct Sums<K> {
+    sums: Vec<(K, Counters)>,
+    index: HashMap<K, usize, foldhash::fast::RandomState>,
 }
 
-impl<'a> Sums<'a> {
-    fn group(&mut self, keyed: impl Iterator<Item = (&'a str, Counters)> + Clone) {
+impl<K> Default for Sums<K> {
+    fn default() -> Self {
+        Sums {
+            sums: Vec::new(),
+            index: HashMap::default(),
+        }
+    }
+}
+
+impl<K: Copy + Eq + std::hash::Hash> Sums<K> {
+    fn group(&mut self, keyed: impl Iterator<Item = (K, Counters)> + Clone) {
         self.sums.clear();
         // Most chains of a large ruleset are short (kube-proxy's per-endpoint chains hold
         // two rules): a linear search beats hashing for them.
@@ -437,6 +447,12 @@ impl<'a> Sums<'a> {
                 }
             }
         }
+    }
+}
+
+impl LabelValue for Label<'_> {
+    fn write_escaped(&self, out: &mut Vec<u8>) {
+        self.parts().write_escaped(out);
     }
 }
 

@@ -518,3 +518,26 @@ fn a_report_kept_in_part_still_counts_the_whole_snapshot() {
         "{out}"
     );
 }
+
+#[test]
+fn rules_whose_labels_differ_only_by_where_their_comment_was_are_one_series() {
+    // Without filler the chain is grouped by linear search, with it through a map.
+    for filler in [0, 12] {
+        let mut dump = "*filter\n:INPUT ACCEPT [0:0]\n".to_owned();
+        for i in 0..filler {
+            dump += &format!("[1:1] -A INPUT -s 10.0.0.{i}/32 -j DROP\n");
+        }
+        dump += "\
+[1:10] -A INPUT -p tcp -m comment --comment a -j ACCEPT
+[2:20] -A INPUT -p tcp -j ACCEPT
+[4:40] -A INPUT -m comment --comment \"b c\" -p tcp -j ACCEPT
+[8:80] -A INPUT -p tcp -j ACCEPT -m comment --comment c
+COMMIT
+";
+        let out = render(&dump, &MetricsConfig::default());
+        let series = rule("filter", "INPUT", "-p tcp -j ACCEPT");
+        assert_eq!(value(&out, &series), Some(15), "{filler}: {out}");
+        let series = rule_bytes("filter", "INPUT", "-p tcp -j ACCEPT");
+        assert_eq!(value(&out, &series), Some(150), "{filler}");
+    }
+}

@@ -525,10 +525,10 @@ impl FamilyWriter {
     }
 
     /// Writes a sample of the group [`FamilyWriter::start_group`] started.
-    pub fn group_sample(&mut self, last: &str, value: u64) {
+    pub fn group_sample(&mut self, last: impl LabelValue, value: u64) {
         let out = &mut self.samples;
         out.extend_from_slice(&self.group_prefix);
-        escape_label_value(last, out);
+        last.write_escaped(out);
         // The rest of the line in one copy: `"} `, at most 20 digits, newline.
         let mut tail = [0u8; 24];
         tail[..3].copy_from_slice(b"\"} ");
@@ -561,6 +561,27 @@ impl FamilyWriter {
     /// The length of the family name.
     pub fn name_len(&self) -> usize {
         self.name.len()
+    }
+}
+
+/// A label value, written escaped; it may be held in pieces.
+pub trait LabelValue {
+    /// Appends the value with backslash, double quote and newline escaped.
+    fn write_escaped(&self, out: &mut Vec<u8>);
+}
+
+impl LabelValue for &str {
+    fn write_escaped(&self, out: &mut Vec<u8>) {
+        escape_label_value(self, out);
+    }
+}
+
+impl LabelValue for [&str; 2] {
+    fn write_escaped(&self, out: &mut Vec<u8>) {
+        // Escapes are of single characters: the pieces escape as the whole does.
+        for piece in self {
+            escape_label_value(piece, out);
+        }
     }
 }
 
@@ -675,7 +696,7 @@ mod tests {
         family.start_group(&[("table", "filter"), ("chain", "INPUT")], "rule");
         for i in 0..lines {
             family.group_sample(
-                &format!("-s 10.0.{}.{}/32 -j ACCEPT", i / 250, i % 250),
+                format!("-s 10.0.{}.{}/32 -j ACCEPT", i / 250, i % 250).as_str(),
                 i as u64,
             );
         }

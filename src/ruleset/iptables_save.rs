@@ -16,7 +16,8 @@ use memchr::{memchr, memchr2, memmem};
 
 use super::tokens::{has_open_quote, tokenize};
 use super::{
-    ChainData, Contents, Counters, LineError, RuleData, Ruleset, Span, TableData, Text, Unparsed,
+    ChainData, Contents, Counters, LabelData, LineError, RuleData, Ruleset, Span, TableData, Text,
+    Unparsed,
 };
 
 /// Longest excerpt of a bad line kept for logs.
@@ -149,7 +150,6 @@ impl<'a> Parser<'a> {
         Parser {
             dump,
             out: Contents {
-                derived: String::with_capacity(len),
                 rules: Vec::with_capacity(rules),
                 comments: Vec::with_capacity(rules),
                 ..Contents::default()
@@ -355,15 +355,23 @@ impl<'a> Parser<'a> {
         }
         let comments_start = self.out.comments.len();
         self.scan_comments(text);
-        let label = if self.cuts.is_empty() {
-            Text::Dump(self.span(text))
-        } else {
-            let start = self.out.derived.len();
-            strip_spans(text, &self.cuts, &mut self.out.derived);
-            Text::Derived(Span {
-                start,
-                end: self.out.derived.len(),
-            })
+        let label = match self.cuts[..] {
+            [] => LabelData::Whole(Text::Dump(self.span(text))),
+            [cut] => {
+                let (start, end) = widened(text, cut, 0);
+                LabelData::Around {
+                    head: self.span(&text[..start]),
+                    tail: self.span(&text[end..]),
+                }
+            }
+            _ => {
+                let start = self.out.derived.len();
+                strip_spans(text, &self.cuts, &mut self.out.derived);
+                LabelData::Whole(Text::Derived(Span {
+                    start,
+                    end: self.out.derived.len(),
+                }))
+            }
         };
         let index = self.out.rules.len();
         self.out.rules.push(RuleData {
@@ -430,7 +438,10 @@ impl<'a> Parser<'a> {
             }));
         out.rules
             .extend(theirs.rules.into_iter().map(|rule| RuleData {
-                label: shift(rule.label),
+                label: match rule.label {
+                    LabelData::Whole(text) => LabelData::Whole(shift(text)),
+                    around @ LabelData::Around { .. } => around,
+                },
                 comments: rule.comments.shifted(comments),
                 ..rule
             }));
@@ -642,18 +653,24 @@ fn parse_u64(digits: &str) -> Option<u64> {
 /// Appends `text` without each span and one space that separated it from its neighbours.
 fn strip_spans(text: &str, spans: &[(usize, usize)], out: &mut String) {
     let mut kept_from = 0;
-    for &(start, end) in spans {
-        let (cut_start, cut_end) = if start > kept_from && text.as_bytes()[start - 1] == b' ' {
-            (start - 1, end)
-        } else if text.as_bytes().get(end) == Some(&b' ') {
-            (start, end + 1)
-        } else {
-            (start, end)
-        };
+    for &span in spans {
+        let (cut_start, cut_end) = widened(text, span, kept_from);
         out.push_str(&text[kept_from..cut_start]);
         kept_from = cut_end;
     }
     out.push_str(&text[kept_from..]);
+}
+
+/// The span widened by the one space that separated it from its neighbours in `text`:
+/// the one before it if there is one after `kept_from`, else the one after it.
+fn widened(text: &str, (start, end): (usize, usize), kept_from: usize) -> (usize, usize) {
+    if start > kept_from && text.as_bytes()[start - 1] == b' ' {
+        (start - 1, end)
+    } else if text.as_bytes().get(end) == Some(&b' ') {
+        (start, end + 1)
+    } else {
+        (start, end)
+    }
 }
 
 #[cfg(test)]

@@ -130,8 +130,8 @@ pub struct Ruleset {
 /// Everything of a snapshot but the dump it refers to: what the parser builds.
 #[derive(Default)]
 struct Contents {
-    /// Text the dump does not hold as one slice: the labels of rules whose comment matches
-    /// were cut out, and comments whose quoting had to be undone.
+    /// Text the dump does not hold in one or two slices: the labels of rules with several
+    /// comment matches cut out, and comments whose quoting had to be undone.
     derived: String,
     tables: Vec<TableData>,
     /// Every chain; a table holds a contiguous range.
@@ -187,13 +187,24 @@ struct ChainData {
     rules: Span,
 }
 
+/// Where the `rule` label of a rule lives.
+#[derive(Debug, Clone, Copy)]
+enum LabelData {
+    /// In one slice: the rule's text when it has no comment match, or the derived text.
+    Whole(Text),
+    /// In two slices of the dump: the rule's text before its one comment match, and after.
+    /// Nearly every kube-proxy rule has one, and copying its label out was a quarter of
+    /// the snapshot's memory.
+    Around { head: Span, tail: Span },
+}
+
 #[derive(Debug)]
 struct RuleData {
     counters: Counters,
     /// The text after `-A CHAIN `.
     text: Span,
     /// The `rule` label: the text without its comment matches.
-    label: Text,
+    label: LabelData,
     comments: Span,
 }
 
@@ -409,8 +420,17 @@ impl<'a> Rule<'a> {
 
     /// The text with every `-m comment --comment …` match and its separating space
     /// removed: the `rule` label.
-    pub fn label(&self) -> &'a str {
-        self.set.text(self.data.label)
+    pub fn label(&self) -> Label<'a> {
+        match self.data.label {
+            LabelData::Whole(text) => Label {
+                head: self.set.text(text),
+                tail: "",
+            },
+            LabelData::Around { head, tail } => Label {
+                head: &self.set.dump[head.range()],
+                tail: &self.set.dump[tail.range()],
+            },
+        }
     }
 
     /// The arguments of every `--comment`, unquoted and unescaped, in rule order.
@@ -424,7 +444,7 @@ impl<'a> Rule<'a> {
     /// The match parameters and target, read from the label. Only views that interpret
     /// parameters (accounting) need them, so a collection does not pay for them.
     pub fn matches(&self) -> Matches {
-        Matches::read(self.label())
+        Matches::read(&self.label().to_string())
     }
 }
 
@@ -435,6 +455,89 @@ impl fmt::Debug for Rule<'_> {
             .field("text", &self.text())
             .field("comments", &self.comments().collect::<Vec<_>>())
             .finish()
+    }
+}
+
+/// A rule's `rule` label ([`Rule::label`]): a text that the snapshot may hold in two
+/// pieces. Labels compare and hash by their whole text, however it is cut.
+#[derive(Debug, Clone, Copy)]
+pub struct Label<'a> {
+    head: &'a str,
+    tail: &'a str,
+}
+
+impl<'a> Label<'a> {
+    /// The text in its pieces, in order.
+    pub fn parts(&self) -> [&'a str; 2] {
+        [self.head, self.tail]
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.tail.len()
+    }
+
+    /// True for the empty label (a rule of no arguments but its comment).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn bytes(&self) -> impl Iterator<Item = u8> + '_ {
+        self.head.bytes().chain(self.tail.bytes())
+    }
+}
+
+impl fmt::Display for Label<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.head)?;
+        f.write_str(self.tail)
+    }
+}
+
+impl PartialEq for Label<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        if self.len() != other.len() {
+            return false;
+        }
+        if self.head.len() == other.head.len() {
+            return self.head == other.head && self.tail == other.tail;
+        }
+        self.bytes().eq(other.bytes())
+    }
+}
+
+impl Eq for Label<'_> {}
+
+impl std::hash::Hash for Label<'_> {
+    /// Hashes the whole text in words of eight bytes, so that two cuts of one text feed
+    /// the hasher the same calls.
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_usize(self.len());
+        let mut word = [0u8; 8];
+        let mut filled = 0;
+        for part in self.parts() {
+            let mut bytes = part.as_bytes();
+            if filled > 0 {
+                let n = (8 - filled).min(bytes.len());
+                word[filled..filled + n].copy_from_slice(&bytes[..n]);
+                filled += n;
+                bytes = &bytes[n..];
+                if filled < 8 {
+                    continue;
+                }
+                state.write_u64(u64::from_le_bytes(word));
+            }
+            let (words, rest) = bytes.as_chunks::<8>();
+            for w in words {
+                state.write_u64(u64::from_le_bytes(*w));
+            }
+            word[..rest.len()].copy_from_slice(rest);
+            filled = rest.len();
+        }
+        if filled > 0 {
+            word[filled..].fill(0);
+            state.write_u64(u64::from_le_bytes(word));
+        }
     }
 }
 
