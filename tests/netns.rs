@@ -363,6 +363,67 @@ fn textfile_once_writes_the_dump_atomically() {
     assert_eq!(written.types, dumped.types);
 }
 
+#[test]
+fn textfile_rewrites_the_file_after_every_collection_until_stopped() {
+    if !require_kernel(NETNS_PREFIX) {
+        return;
+    }
+    let ns = Netns::new(NETNS_PREFIX);
+    ns.restore("iptables-restore", &ruleset(Ip::V4));
+    ns.ping(Ip::V4, PINGS as u32, PAYLOAD as u32);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("netfilter.prom");
+    let log_dir = tempfile::tempdir().expect("temporary directory");
+    let mut command = ns.exporter(&["textfile", "-t", "iptables", "--collect-interval", "0.2"]);
+    command.arg(&path);
+    let mut process = ns.spawn(command, &log_dir.path().join("exporter.log"));
+
+    // Read whenever it is there: a reader never sees a half-written file.
+    let read_until = |process: &mut common::Process, done: &dyn Fn(&Exposition) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            process.assert_running();
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                assert!(text.ends_with('\n'), "torn file:\n{text}");
+                let written = Exposition::parse(&text);
+                if done(&written) {
+                    return written;
+                }
+            }
+            assert!(Instant::now() < deadline, "{}", process.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let pings = |m: &Exposition| {
+        m.find(
+            "iptables_comment_packets_total",
+            &[("chain", "INPUT"), ("comment", "icmp")],
+        )
+        .first()
+        .map(|s| s.value)
+    };
+    let first = read_until(&mut process, &|m| pings(m).is_some());
+    assert_counters(&first, "iptables", Ip::V4, Traffic::PingsOnly);
+
+    ns.ping(Ip::V4, PINGS as u32, PAYLOAD as u32);
+    let second = read_until(&mut process, &|m| {
+        pings(m).is_some_and(|n| n > PINGS as f64)
+    });
+    assert_eq!(pings(&second), Some(2.0 * PINGS as f64), "{}", second.text);
+
+    let status = process.terminate(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\n{}",
+        process.log()
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list directory")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("netfilter.prom")]);
+}
+
 /// The exporter serving HTTP inside a namespace, on the namespace's own 127.0.0.1.
 struct Server {
     process: common::Process,
