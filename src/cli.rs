@@ -49,6 +49,12 @@ pub struct Cli {
     #[arg(short = 'p', long = "listen-port", value_name = "PORT")]
     pub listen_port: Option<u16>,
 
+    /// Write the exposition to this file, atomically, instead of serving it: after every
+    /// collection, or once with `dump` (`dump --textfile PATH`). The same as the textfile
+    /// command.
+    #[arg(long, value_name = "PATH", global = true)]
+    pub textfile: Option<PathBuf>,
+
     /// Path under which metrics are served.
     #[arg(
         long = "web.telemetry-path",

@@ -107,14 +107,28 @@ impl Config {
             },
             legacy_duration: !cli.no_legacy_duration_metric,
         };
-        let mode = match &cli.command {
-            None | Some(Command::Serve) => Mode::Serve(serve_config(cli)?),
-            Some(Command::Dump) => Mode::Dump,
-            Some(Command::Textfile { path, once }) => Mode::Textfile {
+        let mode = match (&cli.command, &cli.textfile) {
+            (None, Some(path)) => Mode::Textfile {
+                path: path.clone(),
+                once: false,
+            },
+            (Some(Command::Dump), Some(path)) => Mode::Textfile {
+                path: path.clone(),
+                once: true,
+            },
+            (Some(Command::Serve | Command::Textfile { .. } | Command::Munin { .. }), Some(_)) => {
+                return Err(invalid(
+                    "--textfile",
+                    "goes alone (write after every collection) or with dump (write once)",
+                ));
+            }
+            (None | Some(Command::Serve), None) => Mode::Serve(serve_config(cli)?),
+            (Some(Command::Dump), None) => Mode::Dump,
+            (Some(Command::Textfile { path, once }), None) => Mode::Textfile {
                 path: path.clone(),
                 once: *once,
             },
-            Some(Command::Munin { action }) => Mode::Munin {
+            (Some(Command::Munin { action }), None) => Mode::Munin {
                 action: action.unwrap_or(crate::munin::Action::Fetch),
             },
         };
@@ -355,6 +369,33 @@ mod tests {
         ] {
             let err = config(args).expect_err("invalid").to_string();
             assert!(err.contains(flag), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_textfile_flag_is_the_textfile_command() {
+        let mode = |args: &[&str]| config(args).map(|c| c.mode);
+        for (args, once) in [
+            (&["--textfile", "/x.prom"][..], false),
+            (&["textfile", "/x.prom"][..], false),
+            (&["dump", "--textfile", "/x.prom"][..], true),
+            (&["--textfile=/x.prom", "dump"][..], true),
+            (&["textfile", "--once", "/x.prom"][..], true),
+        ] {
+            match mode(args) {
+                Ok(Mode::Textfile { path, once: o }) => {
+                    assert_eq!((path.to_str(), o), (Some("/x.prom"), once), "{args:?}")
+                }
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+        for args in [
+            &["serve", "--textfile", "/x.prom"][..],
+            &["textfile", "/y.prom", "--textfile", "/x.prom"][..],
+            &["munin", "--textfile", "/x.prom"][..],
+        ] {
+            let err = mode(args).expect_err("refused").to_string();
+            assert!(err.contains("--textfile"), "{args:?}: {err}");
         }
     }
 
