@@ -898,3 +898,79 @@ fn a_label_cut_anywhere_equals_and_hashes_as_the_uncut_label() {
         assert_ne!(labels[1], labels[2]);
     }
 }
+
+/// Rule lines of every shape the parser meets, good and bad.
+const RULE_SHAPES: [&str; 9] = [
+    "[1:10] -A INPUT -j a",
+    "[2:20] -A a -p tcp -m comment --comment \"x \\\"y\\\"\" -j b",
+    "[3:30] -A b -m comment --comment one -m comment --comment two",
+    "[4:40] -A a -m comment --comment \"spans\n[5:50] -A a lines\" -j RETURN",
+    "-A INPUT -s 10.0.0.1/32",
+    "[x:1] -A INPUT",
+    "# comment",
+    "",
+    "garbage ☃",
+];
+
+/// Lines that break the usual order of a dump.
+const ODD_LINES: [&str; 5] = [
+    ":late - [0:0]",
+    "*raw",
+    "COMMIT",
+    "[6:60] -A late -j DROP",
+    "[5:50] -A nope -j DROP",
+];
+
+/// A dump of tables declaring some of INPUT, a and b (some twice), with random rule
+/// lines, rarely an odd line, and sometimes no COMMIT.
+fn dump_strategy() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let table = (
+        0..2usize,
+        proptest::collection::vec(0..3usize, 0..6),
+        proptest::collection::vec((0..RULE_SHAPES.len(), 0..150usize), 0..30),
+        0..10usize,
+    );
+    proptest::collection::vec(table, 0..4).prop_map(|tables| {
+        let declarations = [":INPUT ACCEPT [1:2]", ":a - [0:0]", ":b - [0:0]"];
+        let mut dump = String::new();
+        for (name, declared, rules, commit) in tables {
+            dump += ["*filter\n", "*nat\n"][name];
+            for d in declared {
+                dump += declarations[d];
+                dump += "\n";
+            }
+            for (rule, odd) in rules {
+                dump += RULE_SHAPES[rule];
+                dump += "\n";
+                if let Some(line) = ODD_LINES.get(odd) {
+                    dump += line;
+                    dump += "\n";
+                }
+            }
+            if commit > 0 {
+                dump += "COMMIT\n";
+            }
+        }
+        dump
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Whatever the dump and wherever it is split, the halves join into the serial
+    /// snapshot or decline.
+    #[test]
+    fn halves_join_into_the_serial_snapshot_or_decline(
+        dump in dump_strategy(),
+        split in 0.0..1.0f64,
+    ) {
+        let serial = owned(&super::parse(dump.as_str()));
+        let from = (dump.len() as f64 * split) as usize;
+        if let Some(contents) = parse_in_halves(&dump, from) {
+            let halves = Ruleset { dump: dump.clone(), contents };
+            proptest::prop_assert_eq!(owned(&halves), serial);
+        }
+    }
+}
