@@ -6,9 +6,10 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# One command per package the tests need.
-required_commands=(iptables nft ip ping nc curl prometheus munin-run)
-packages=(iptables nftables iproute2 iputils-ping netcat-openbsd curl prometheus munin-node)
+# One command per package the tests need; cc and make build jemalloc, the program's
+# allocator, from source.
+required_commands=(iptables nft ip ping nc curl prometheus munin-run cc make)
+packages=(iptables nftables iproute2 iputils-ping netcat-openbsd curl prometheus munin-node gcc make)
 
 missing=()
 for command in "${required_commands[@]}"; do
