@@ -319,18 +319,39 @@ fn a_hanging_dump_command_times_out() {
     assert_eq!(metrics.value("iptables_scrape_success", &[]), 0.0);
 }
 
-#[test]
-fn textfile_once_writes_the_dump_atomically() {
-    use std::os::unix::fs::MetadataExt;
-
+/// A namespace with the IPv4 [`ruleset`] loaded and [`PINGS`] pings counted; `None` where
+/// kernel tests cannot run (outside CI).
+fn pinged_ipv4() -> Option<Netns> {
     if !require_kernel(NETNS_PREFIX) {
-        return;
+        return None;
     }
     let ns = Netns::new(NETNS_PREFIX);
     ns.restore("iptables-restore", &ruleset(Ip::V4));
     ns.ping(Ip::V4, PINGS as u32, PAYLOAD as u32);
+    Some(ns)
+}
+
+/// The name of the textfile the textfile tests write.
+const TEXTFILE: &str = "netfilter.prom";
+
+/// Asserts that `dir` holds the textfile and nothing else: no temporary file left behind.
+fn assert_only_textfile(dir: &std::path::Path) {
+    let names: Vec<_> = std::fs::read_dir(dir)
+        .expect("list directory")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from(TEXTFILE)]);
+}
+
+#[test]
+fn textfile_once_writes_the_dump_atomically() {
+    use std::os::unix::fs::MetadataExt;
+
+    let Some(ns) = pinged_ipv4() else {
+        return;
+    };
     let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("netfilter.prom");
+    let path = dir.path().join(TEXTFILE);
     std::fs::write(&path, "old content\n").expect("write old file");
     let old_inode = std::fs::metadata(&path).expect("old file").ino();
 
@@ -341,11 +362,7 @@ fn textfile_once_writes_the_dump_atomically() {
 
     // Replaced by a rename, not rewritten in place, and no temporary file left behind.
     assert_ne!(std::fs::metadata(&path).expect("new file").ino(), old_inode);
-    let names: Vec<_> = std::fs::read_dir(dir.path())
-        .expect("list directory")
-        .map(|e| e.expect("entry").file_name())
-        .collect();
-    assert_eq!(names, vec![std::ffi::OsString::from("netfilter.prom")]);
+    assert_only_textfile(dir.path());
 
     let written = Exposition::parse(&std::fs::read_to_string(&path).expect("read textfile"));
     let dumped = ns.dump_ok(&["-t", "iptables"]);
@@ -365,14 +382,11 @@ fn textfile_once_writes_the_dump_atomically() {
 
 #[test]
 fn textfile_rewrites_the_file_after_every_collection_until_stopped() {
-    if !require_kernel(NETNS_PREFIX) {
+    let Some(ns) = pinged_ipv4() else {
         return;
-    }
-    let ns = Netns::new(NETNS_PREFIX);
-    ns.restore("iptables-restore", &ruleset(Ip::V4));
-    ns.ping(Ip::V4, PINGS as u32, PAYLOAD as u32);
+    };
     let dir = tempfile::tempdir().expect("temporary directory");
-    let path = dir.path().join("netfilter.prom");
+    let path = dir.path().join(TEXTFILE);
     let log_dir = tempfile::tempdir().expect("temporary directory");
     let mut command = ns.exporter(&["textfile", "-t", "iptables", "--collect-interval", "0.2"]);
     command.arg(&path);
@@ -417,11 +431,7 @@ fn textfile_rewrites_the_file_after_every_collection_until_stopped() {
         "{status:?}\n{}",
         process.log()
     );
-    let names: Vec<_> = std::fs::read_dir(dir.path())
-        .expect("list directory")
-        .map(|e| e.expect("entry").file_name())
-        .collect();
-    assert_eq!(names, vec![std::ffi::OsString::from("netfilter.prom")]);
+    assert_only_textfile(dir.path());
 }
 
 /// The exporter serving HTTP inside a namespace, on the namespace's own 127.0.0.1.
