@@ -104,9 +104,12 @@ impl Collected {
     }
 
     /// Replaces the snapshot by the chains of it that `keep` selects; the counts stay
-    /// those of the whole snapshot.
+    /// those of the whole snapshot. A snapshot all of whose chains are kept (accounting
+    /// over `all` chains) stays as it is rather than being copied.
     pub fn keep_only(&mut self, keep: impl Fn(Chain<'_>) -> bool) {
-        self.ruleset = Arc::new(self.ruleset.subset(keep));
+        if !self.ruleset.chains().all(&keep) {
+            self.ruleset = Arc::new(self.ruleset.subset(keep));
+        }
     }
 }
 

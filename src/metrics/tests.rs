@@ -1,6 +1,8 @@
 //! Unit tests of the parent module: summing of duplicate series, the cardinality controls,
 //! failed sources and the absence of stale series.
 
+use std::sync::Arc;
+
 use super::*;
 use crate::output::exposition::Format;
 use crate::ruleset::parse;
@@ -504,6 +506,12 @@ fn a_large_ruleset_rendered_in_parts_keeps_every_series_once_and_in_order() {
 fn a_report_kept_in_part_still_counts_the_whole_snapshot() {
     let mut ok = report(Ok(parse(format!("{DUMP}*mangle\nbad line\nCOMMIT\n"))));
     if let Ok(collected) = &mut ok.outcome {
+        let whole = Arc::clone(&collected.ruleset);
+        collected.keep_only(|_| true);
+        assert!(
+            Arc::ptr_eq(&whole, &collected.ruleset),
+            "kept whole, not copied"
+        );
         collected.keep_only(|chain| chain.name() == "acct");
         assert_eq!(collected.ruleset.rule_count(), 1);
         assert_eq!(collected.ruleset.unparsed(), []);
