@@ -6,27 +6,11 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# One command per package the tests need; cc and make build jemalloc, the program's
-# allocator, from source.
-required_commands=(iptables nft ip ping nc curl prometheus munin-run cc make)
-packages=(iptables nftables iproute2 iputils-ping netcat-openbsd curl prometheus munin-node gcc make)
-
-missing=()
-for command in "${required_commands[@]}"; do
-    if ! command -v "$command" >/dev/null 2>&1; then
-        missing+=("$command")
-    fi
-done
-
-if ((${#missing[@]} > 0)); then
-    echo "test.sh: missing ${missing[*]}; installing system packages" >&2
-    if [[ $(id -u) -ne 0 ]]; then
-        echo "test.sh: installing packages needs root (run as root, or install: ${packages[*]})" >&2
-        exit 1
-    fi
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}"
-fi
+# The tools the kernel and HTTP tests drive, and what the build needs (a C compiler and make
+# build jemalloc, the program's allocator, from source).
+bash scripts/install-missing.sh \
+    iptables=iptables nft=nftables ip=iproute2 ping=iputils-ping nc=netcat-openbsd \
+    curl=curl prometheus=prometheus munin-run=munin-node cc=gcc make=make
 
 # rustup installs into ~/.cargo/bin, which a non-login shell may not have in PATH.
 if ! command -v cargo >/dev/null 2>&1 && [[ -f "${CARGO_HOME:-$HOME/.cargo}/env" ]]; then
