@@ -112,7 +112,8 @@ fn body_of(chunks: Vec<Bytes>) -> Response {
 
 /// The exposition as text. Families kept only compressed are decompressed piece by piece
 /// as the client reads, off the I/O threads and at most a few pieces ahead of the socket,
-/// so a slow client holds a few hundred KiB, not a copy of the exposition.
+/// into the buffers of pieces already sent: a scrape holds about a dozen 256 KiB pieces at
+/// most, not a copy of the exposition.
 fn text_body(publication: Arc<Publication>, format: Format) -> Response {
     if publication.exposition.is_plain() {
         return body_of(publication.exposition.chunks(format).collect());
