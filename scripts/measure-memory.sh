@@ -3,7 +3,8 @@
 # network namespace (never the host's firewall):
 #   - iptables-restore and iptables-save times for the ruleset itself;
 #   - peak memory (maximum resident set size) and wall time of `netfilter_exporter dump`;
-#   - scrape latency of /metrics (plain and gzip) from a server running in the namespace;
+#   - scrape latency of /metrics (plain and gzip) from a server running in the namespace,
+#     and the same bytes sent by netcat from a file (the floor of a plain scrape);
 #   - scrapes per second with wrk on a smaller ruleset.
 # Figures are recorded in docs/performance.md. Needs root (ip netns, iptables-restore).
 #
@@ -31,7 +32,7 @@ trap cleanup EXIT
 if [[ ! -x /usr/bin/time ]]; then
     apt-get install -y -qq time >/dev/null
 fi
-for tool in curl wrk; do
+for tool in curl wrk nc; do
     command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
 done
 
@@ -120,6 +121,21 @@ for encoding in identity gzip; do
             "http://127.0.0.1:$PORT/metrics"
     done
 done
+# The floor of a plain scrape on this machine: the same bytes sent from a file by netcat.
+in_ns curl -s -o "$WORK/plain.txt" "http://127.0.0.1:$PORT/metrics"
+{
+    printf 'HTTP/1.1 200 OK\r\nContent-Length: %s\r\nConnection: close\r\n\r\n' \
+        "$(wc -c <"$WORK/plain.txt")"
+    cat "$WORK/plain.txt"
+} >"$WORK/response"
+for i in 1 2 3; do
+    ip netns exec "$NS" timeout 20 nc -l -p "$((PORT + 1))" -q 0 <"$WORK/response" >/dev/null &
+    sleep 0.3
+    in_ns curl -s -o /dev/null -w "netcat floor (identity) $i: %{time_total} s\n" \
+        "http://127.0.0.1:$((PORT + 1))/"
+    wait $!
+done
+rm -f "$WORK/plain.txt" "$WORK/response"
 echo "server peak RSS after scrapes: $(awk '/VmHWM/ {print $2, $3}' "/proc/$SERVER_PID/status")"
 # Collections every 5 s: the peak is reached while one renders beside the last publication.
 sleep 16
