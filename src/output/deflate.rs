@@ -36,14 +36,9 @@ impl Segment {
         self.deflated.len()
     }
 
-    /// The text back; `None` only if the segment were corrupt, which memory that we wrote
-    /// ourselves is not, but a collection never panics.
-    pub fn inflate(&self) -> Option<Bytes> {
-        self.inflate_into(Vec::new(), &mut Inflater::default())
-    }
-
-    /// [`Segment::inflate`] into `out`, an empty buffer, with `inflater`: both reuse
-    /// their memory.
+    /// The text back, decompressed into `out` (whatever it held is discarded) with
+    /// `inflater`, both of which reuse their memory. `None` only if the segment were
+    /// corrupt, which memory that we wrote ourselves is not, but a collection never panics.
     pub fn inflate_into(&self, mut out: Vec<u8>, inflater: &mut Inflater) -> Option<Bytes> {
         out.clear();
         out.reserve(self.len);
@@ -219,7 +214,8 @@ mod tests {
         for text in texts() {
             let segment = deflater.segment(&text).expect("compresses");
             assert_eq!(segment.plain_len(), text.len());
-            assert_eq!(segment.inflate().expect("inflates")[..], text[..]);
+            let text_back = segment.inflate_into(Vec::new(), &mut Inflater::default());
+            assert_eq!(text_back.expect("inflates")[..], text[..]);
         }
     }
 
