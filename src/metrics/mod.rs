@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
+use crate::output::buffer::TextBuffer;
 use crate::output::exposition::{
     Exposition, ExpositionBuilder, FamilyWriter, LabelValue, MetricType, Storage,
 };
@@ -168,10 +169,13 @@ fn render_ruleset(
         }),
     };
 
-    let detailed: Vec<Chain<'_>> = ruleset
-        .chains()
-        .filter(|c| config.tables.allows(c.table_name()) && config.chains.allows(c.name()))
-        .collect();
+    // Sized at once: growing it by doubling faulted in a megabyte of pages over and over.
+    let mut detailed = Vec::with_capacity(ruleset.tables().map(|t| t.chains().len()).sum());
+    detailed.extend(
+        ruleset
+            .chains()
+            .filter(|c| config.tables.allows(c.table_name()) && config.chains.allows(c.name())),
+    );
     // The per-rule and per-comment families are nearly all of a large exposition: their
     // first and second halves are written on two threads, then joined.
     let (first, second) = split_by_rules(&detailed);
@@ -207,6 +211,16 @@ fn render_ruleset(
         None => details_first.write(second),
     }
 
+    // One line per chain in each: with kube-proxy's chain per endpoint, megabytes.
+    let mut chain_lines = Expected::default();
+    for chain in ruleset.chains() {
+        let labels = [("table", chain.table_name())];
+        chain_pair.expect(&[labels[0], ("chain", chain.name())], "policy", 1, 1);
+        chain_lines.group(&labels, "chain", 1, chain.name().len());
+    }
+    chain_pair.reserve(chain_pair.expected_lens());
+    let whole = chain_lines.range(&rules_total).into_inner().1;
+    rules_total.reserve(chain_lines.range(&rules_total), whole);
     for chain in ruleset.chains() {
         let labels = [("table", chain.table_name()), ("chain", chain.name())];
         chain_pair.start_group(&labels, "policy");
@@ -334,15 +348,43 @@ impl Details {
     }
 }
 
+/// What the sample lines of a family (or of a part of one) will take, counted before they
+/// are written so that the family's buffer is allocated once, at its size: a buffer that
+/// doubles is copied and faulted in again at each step.
+#[derive(Debug, Clone, Copy, Default)]
+struct Expected {
+    /// Bytes of the lines with values of 20 digits, but for the family name.
+    len: usize,
+    samples: usize,
+}
+
+impl Expected {
+    /// Counts `samples` lines of a group ([`FamilyWriter::start_group`]) whose last label
+    /// values add up to `values_len` bytes (escapes aside, which are rare).
+    fn group(&mut self, labels: &[(&str, &str)], last: &str, samples: usize, values_len: usize) {
+        // `{` + `l="v",` per label + `last="` + `"} ` + up to 20 digits + newline.
+        let labels_len: usize = labels.iter().map(|(l, v)| l.len() + v.len() + 4).sum();
+        let line = 1 + labels_len + last.len() + 2 + 3 + 20 + 1;
+        self.len += samples * line + values_len;
+        self.samples += samples;
+    }
+
+    /// The fewest and the most bytes the counted lines take in `family` (values of one
+    /// digit or of twenty).
+    fn range(&self, family: &FamilyWriter) -> std::ops::RangeInclusive<usize> {
+        let most = self.len + self.samples * family.name_len();
+        most.saturating_sub(19 * self.samples)..=most
+    }
+}
+
 /// The bytes and packets families of one kind of series, written in one pass over the
 /// snapshot (each family's samples must be contiguous in the exposition, so they are
 /// written to two buffers rather than by two passes).
 struct CounterPair {
     bytes: FamilyWriter,
     packets: FamilyWriter,
-    /// Bytes the expected samples take, without the family name.
-    expected_len: usize,
-    expected_samples: usize,
+    /// What the samples of either family take, but for the family name.
+    expected: Expected,
 }
 
 impl CounterPair {
@@ -350,37 +392,26 @@ impl CounterPair {
         CounterPair {
             bytes,
             packets,
-            expected_len: 0,
-            expected_samples: 0,
+            expected: Expected::default(),
         }
     }
 
-    /// Counts a group of `samples` whose last label values add up to `values_len` bytes
-    /// (escapes aside, which are rare) towards [`CounterPair::reserve`].
+    /// Counts a group of samples towards [`CounterPair::reserve`], as [`Expected::group`].
     fn expect(&mut self, labels: &[(&str, &str)], last: &str, samples: usize, values_len: usize) {
-        // `{` + `l="v",` per label + `last="` + `"} ` + up to 20 digits + newline.
-        let labels_len: usize = labels.iter().map(|(l, v)| l.len() + v.len() + 4).sum();
-        let line = 1 + labels_len + last.len() + 2 + 3 + 20 + 1;
-        self.expected_len += samples * line + values_len;
-        self.expected_samples += samples;
+        self.expected.group(labels, last, samples, values_len);
     }
 
-    /// What [`CounterPair::expect`] counted, for the bytes and the packets family.
+    /// The most that [`CounterPair::expect`] counted, for the bytes and the packets family.
     fn expected_lens(&self) -> [usize; 2] {
-        [&self.bytes, &self.packets]
-            .map(|family| self.expected_len + self.expected_samples * family.name_len())
+        [&self.bytes, &self.packets].map(|family| self.expected.range(family).into_inner().1)
     }
 
     /// Sizes both families for what [`CounterPair::expect`] counted, as parts of families
-    /// `whole` bytes long.
+    /// at most `whole` bytes long.
     fn reserve(&mut self, whole: [usize; 2]) {
-        let part = self.expected_lens();
-        for ((family, part), whole) in [&mut self.bytes, &mut self.packets]
-            .into_iter()
-            .zip(part)
-            .zip(whole)
-        {
-            family.reserve(part, whole);
+        let expected = self.expected;
+        for (family, whole) in [&mut self.bytes, &mut self.packets].into_iter().zip(whole) {
+            family.reserve(expected.range(family), whole);
         }
     }
 
@@ -454,7 +485,7 @@ impl<K: Copy + Eq + std::hash::Hash> Sums<K> {
 }
 
 impl LabelValue for Label<'_> {
-    fn write_escaped(&self, out: &mut Vec<u8>) {
+    fn write_escaped(&self, out: &mut TextBuffer) {
         self.parts().write_escaped(out);
     }
 }

@@ -9,6 +9,7 @@
 
 use bytes::Bytes;
 
+use super::buffer::TextBuffer;
 use super::deflate::{self, Deflater, Segment};
 
 /// A wire format of the exposition.
@@ -351,14 +352,14 @@ pub struct FamilyWriter {
     openmetrics_header: Vec<u8>,
     storage: Storage,
     /// The samples not yet cut into a piece.
-    samples: Vec<u8>,
+    samples: TextBuffer,
     /// The pieces cut so far (compressed storage only).
     pieces: Vec<Chunk>,
     /// Length of the text of `pieces`.
     cut_len: usize,
     deflater: Option<Deflater>,
     /// The start of every line of the current group: name and labels but the last value.
-    group_prefix: Vec<u8>,
+    group_prefix: TextBuffer,
 }
 
 impl FamilyWriter {
@@ -380,11 +381,11 @@ impl FamilyWriter {
             openmetrics_header: format!("# HELP {om_name} {help}\n# TYPE {om_name} {om_type}\n")
                 .into(),
             storage,
-            samples: Vec::new(),
+            samples: TextBuffer::default(),
             pieces: Vec::new(),
             cut_len: 0,
             deflater: None,
-            group_prefix: Vec::new(),
+            group_prefix: TextBuffer::default(),
         }
     }
 
@@ -408,16 +409,14 @@ impl FamilyWriter {
         self.cut_len += self.samples.len();
         let segment = match self.storage {
             Storage::Plain => None,
-            Storage::Compressed { .. } => {
-                self.deflater.get_or_insert_default().segment(&self.samples)
-            }
+            Storage::Compressed { .. } => self
+                .deflater
+                .get_or_insert_default()
+                .segment(self.samples.as_slice()),
         };
         let keep = self.drop_text_over_limit() || segment.is_none();
         let plain = if keep {
-            // The buffer grew by doubling and is kept for the life of the exposition:
-            // give the spare capacity back (for a large family, a remap, not a copy).
-            self.samples.shrink_to_fit();
-            Some(Bytes::from(std::mem::take(&mut self.samples)))
+            Some(std::mem::take(&mut self.samples).into_bytes())
         } else {
             // The buffer is written again rather than a new one faulted in: that is most
             // of what rendering a large family costs.
@@ -527,7 +526,7 @@ impl FamilyWriter {
     /// Writes a sample of the group [`FamilyWriter::start_group`] started.
     pub fn group_sample(&mut self, last: impl LabelValue, value: u64) {
         let out = &mut self.samples;
-        out.extend_from_slice(&self.group_prefix);
+        out.extend_from_slice(self.group_prefix.as_slice());
         last.write_escaped(out);
         // The rest of the line in one copy: `"} `, at most 20 digits, newline.
         let mut tail = [0u8; 24];
@@ -540,22 +539,25 @@ impl FamilyWriter {
         self.cut_if_full();
     }
 
-    /// Makes room for `additional` more bytes of samples, in a family that will be
-    /// `family_len` bytes long with the parts other writers add ([`FamilyWriter::append`]).
-    /// A large family is then allocated once instead of copied while it doubles, and
+    /// Makes room for between `additional.start()` and `additional.end()` more bytes of
+    /// samples, in a family that will be at most `family_len` bytes long with the parts
+    /// other writers add ([`FamilyWriter::append`]). A large family is then allocated once
+    /// instead of copied while it doubles (and into huge pages, see [`TextBuffer`]), and
     /// compressed storage knows from the start whether it keeps the text, rather than
     /// holding up to `keep_plain` bytes of it only to drop them.
-    pub fn reserve(&mut self, additional: usize, family_len: usize) {
-        let additional = match self.storage {
-            Storage::Plain => additional,
+    pub fn reserve(&mut self, additional: std::ops::RangeInclusive<usize>, family_len: usize) {
+        let (certain, most) = additional.into_inner();
+        match self.storage {
+            Storage::Plain => self.samples.reserve(most, certain),
             Storage::Compressed { keep_plain } => {
                 if family_len > keep_plain {
                     self.storage = Storage::Compressed { keep_plain: 0 };
                 }
-                additional.min(PIECE_LEN + 4096)
+                // Room for one piece: the buffer is written again after each cut.
+                let piece = (PIECE_LEN + 4096).min(most);
+                self.samples.reserve(piece, piece.min(certain));
             }
-        };
-        self.samples.reserve(additional);
+        }
     }
 
     /// The length of the family name.
@@ -567,17 +569,17 @@ impl FamilyWriter {
 /// A label value, written escaped; it may be held in pieces.
 pub trait LabelValue {
     /// Appends the value with backslash, double quote and newline escaped.
-    fn write_escaped(&self, out: &mut Vec<u8>);
+    fn write_escaped(&self, out: &mut TextBuffer);
 }
 
 impl LabelValue for &str {
-    fn write_escaped(&self, out: &mut Vec<u8>) {
+    fn write_escaped(&self, out: &mut TextBuffer) {
         escape_label_value(self, out);
     }
 }
 
 impl LabelValue for [&str; 2] {
-    fn write_escaped(&self, out: &mut Vec<u8>) {
+    fn write_escaped(&self, out: &mut TextBuffer) {
         // Escapes are of single characters: the pieces escape as the whole does.
         for piece in self {
             escape_label_value(piece, out);
@@ -588,17 +590,17 @@ impl LabelValue for [&str; 2] {
 /// A value a sample can carry.
 pub trait SampleValue {
     /// Appends the value as the exposition formats write it.
-    fn write_to(&self, out: &mut Vec<u8>);
+    fn write_to(&self, out: &mut TextBuffer);
 }
 
 impl SampleValue for u64 {
-    fn write_to(&self, out: &mut Vec<u8>) {
+    fn write_to(&self, out: &mut TextBuffer) {
         out.extend_from_slice(itoa::Buffer::new().format(*self).as_bytes());
     }
 }
 
 impl SampleValue for f64 {
-    fn write_to(&self, out: &mut Vec<u8>) {
+    fn write_to(&self, out: &mut TextBuffer) {
         if self.is_nan() {
             out.extend_from_slice(b"NaN");
         } else if self.is_infinite() {
@@ -610,7 +612,7 @@ impl SampleValue for f64 {
 }
 
 /// Escapes a label value: backslash, double quote and newline, as both formats require.
-fn escape_label_value(value: &str, out: &mut Vec<u8>) {
+fn escape_label_value(value: &str, out: &mut TextBuffer) {
     let mut rest = value.as_bytes();
     // Most values (rule texts without their comments) need no escape and are copied whole
     // after one vectorised search.
