@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use netfilter_exporter::metrics::{self, Collected, MetricsConfig, SourceReport};
+use netfilter_exporter::output::buffer::TextBuffer;
 use netfilter_exporter::output::exposition::{Exposition, Format, Storage};
 use netfilter_exporter::ruleset::{self, Ruleset};
 use netfilter_exporter::source::Target;
@@ -79,6 +80,18 @@ fn pipeline(c: &mut Criterion) {
             b.iter(|| {
                 let mut out = Vec::with_capacity(exposition_len);
                 fill(&mut out);
+                black_box(out)
+            })
+        });
+        // The same into the buffer the plain render writes large families into, which maps
+        // huge pages (src/output/buffer.rs): what that render's output costs at least.
+        group.bench_function(BenchmarkId::new("fill_mapped", rules), |b| {
+            b.iter(|| {
+                let mut out = TextBuffer::default();
+                out.reserve(exposition_len, exposition_len);
+                while out.len() + line.len() <= exposition_len {
+                    out.extend_from_slice(&line);
+                }
                 black_box(out)
             })
         });
