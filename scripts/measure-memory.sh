@@ -29,12 +29,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [[ ! -x /usr/bin/time ]]; then
-    apt-get install -y -qq time >/dev/null
-fi
-for tool in curl wrk nc; do
-    command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }
-done
+# time(1) by its path: `time` alone is the shell's keyword.
+bash "$ROOT/scripts/install-missing.sh" /usr/bin/time=time curl=curl wrk=wrk nc=netcat-openbsd \
+    iptables-restore=iptables ip=iproute2 cc=gcc make=make
 
 cd "$ROOT"
 cargo build --release --quiet --bin netfilter_exporter --example generate_ruleset
