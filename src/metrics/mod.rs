@@ -359,7 +359,7 @@ struct Expected {
 }
 
 impl Expected {
-    /// Counts `samples` lines of a group ([`FamilyWriter::start_group`]) whose last label
+    /// Counts `samples` lines of a group ([`FamilyWriter::start_twin_group`]) whose last label
     /// values add up to `values_len` bytes (escapes aside, which are rare).
     fn group(&mut self, labels: &[(&str, &str)], last: &str, samples: usize, values_len: usize) {
         // `{` + `l="v",` per label + `last="` + `"} ` + up to 20 digits + newline.
@@ -416,13 +416,12 @@ impl CounterPair {
     }
 
     fn start_group(&mut self, labels: &[(&str, &str)], last: &str) {
-        self.bytes.start_group(labels, last);
-        self.packets.start_group(labels, last);
+        self.bytes.start_twin_group(&mut self.packets, labels, last);
     }
 
-    fn sample(&mut self, last: impl LabelValue + Copy, counters: Counters) {
-        self.bytes.group_sample(last, counters.bytes);
-        self.packets.group_sample(last, counters.packets);
+    fn sample(&mut self, last: impl LabelValue, counters: Counters) {
+        self.bytes
+            .twin_sample(&mut self.packets, last, [counters.bytes, counters.packets]);
     }
 
     fn samples<K: LabelValue + Copy>(&mut self, sums: &Sums<K>) {

@@ -503,12 +503,18 @@ impl FamilyWriter {
     }
 
     /// Starts a group of samples that share `labels` and differ by the value of one more
-    /// label, `last`: each [`FamilyWriter::group_sample`] then writes the same as
-    /// [`FamilyWriter::sample`] with `labels` and `(last, value)`. Per-rule series repeat
-    /// their table and chain labels for every rule of a chain; rendering those once per
-    /// chain, and a sample with three copies, is what keeps 100k-rule rendering within
-    /// its budget.
-    pub fn start_group(&mut self, labels: &[(&str, &str)], last: &str) {
+    /// label, `last`, in this family and in `twin`, a family of the same labels (the bytes
+    /// and packets families of one kind of series): each [`FamilyWriter::twin_sample`] then
+    /// writes to each family what [`FamilyWriter::sample`] with `labels` and `(last, value)`
+    /// would. Per-rule series repeat their table and chain labels for every rule of a chain
+    /// in both families: escaping those once per chain, and each rule's label once for both
+    /// families, is what keeps 100k-rule rendering within its budget.
+    pub fn start_twin_group(
+        &mut self,
+        twin: &mut FamilyWriter,
+        labels: &[(&str, &str)],
+        last: &str,
+    ) {
         let out = &mut self.group_prefix;
         out.clear();
         out.extend_from_slice(self.name.as_bytes());
@@ -521,22 +527,32 @@ impl FamilyWriter {
         }
         out.extend_from_slice(last.as_bytes());
         out.extend_from_slice(b"=\"");
+        let twin_prefix = &mut twin.group_prefix;
+        twin_prefix.clear();
+        twin_prefix.extend_from_slice(twin.name.as_bytes());
+        twin_prefix.extend_from_slice(&self.group_prefix.as_slice()[self.name.len()..]);
     }
 
-    /// Writes a sample of the group [`FamilyWriter::start_group`] started.
-    pub fn group_sample(&mut self, last: impl LabelValue, value: u64) {
+    /// Writes a sample of the group [`FamilyWriter::start_twin_group`] started, of value
+    /// `values[0]` here and `values[1]` in `twin`.
+    pub fn twin_sample(
+        &mut self,
+        twin: &mut FamilyWriter,
+        last: impl LabelValue,
+        values: [u64; 2],
+    ) {
         let out = &mut self.samples;
         out.extend_from_slice(self.group_prefix.as_slice());
+        let value_start = out.len();
         last.write_escaped(out);
-        // The rest of the line in one copy: `"} `, at most 20 digits, newline.
-        let mut tail = [0u8; 24];
-        tail[..3].copy_from_slice(b"\"} ");
-        let mut digits = itoa::Buffer::new();
-        let digits = digits.format(value).as_bytes();
-        tail[3..3 + digits.len()].copy_from_slice(digits);
-        tail[3 + digits.len()] = b'\n';
-        out.extend_from_slice(&tail[..4 + digits.len()]);
+        let escaped = value_start..out.len();
+        let twin_out = &mut twin.samples;
+        twin_out.extend_from_slice(twin.group_prefix.as_slice());
+        twin_out.extend_from_slice(&out.as_slice()[escaped]);
+        end_group_line(out, values[0]);
+        end_group_line(twin_out, values[1]);
         self.cut_if_full();
+        twin.cut_if_full();
     }
 
     /// Makes room for between `additional.start()` and `additional.end()` more bytes of
@@ -614,8 +630,14 @@ impl SampleValue for f64 {
 /// Escapes a label value: backslash, double quote and newline, as both formats require.
 fn escape_label_value(value: &str, out: &mut TextBuffer) {
     let mut rest = value.as_bytes();
-    // Most values (rule texts without their comments) need no escape and are copied whole
-    // after one vectorised search.
+    // Most values need no escape and are copied whole after one search. Short ones (table
+    // and chain names, written for every chain of a large ruleset) are searched byte by
+    // byte: setting up the vectorised search cost more than it saved on them.
+    let needs_escape = |b: &u8| matches!(b, b'\\' | b'"' | b'\n');
+    if rest.len() < 32 && !rest.iter().any(needs_escape) {
+        out.extend_from_slice(rest);
+        return;
+    }
     while let Some(i) = memchr::memchr3(b'\\', b'"', b'\n', rest) {
         out.extend_from_slice(&rest[..i]);
         out.extend_from_slice(match rest[i] {
@@ -626,6 +648,18 @@ fn escape_label_value(value: &str, out: &mut TextBuffer) {
         rest = &rest[i + 1..];
     }
     out.extend_from_slice(rest);
+}
+
+/// Ends a line of a group ([`FamilyWriter::start_twin_group`]) after its last label value:
+/// `"} `, the value and the newline, in one copy.
+fn end_group_line(out: &mut TextBuffer, value: u64) {
+    let mut tail = [0u8; 24];
+    tail[..3].copy_from_slice(b"\"} ");
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(value).as_bytes();
+    tail[3..3 + digits.len()].copy_from_slice(digits);
+    tail[3 + digits.len()] = b'\n';
+    out.extend_from_slice(&tail[..4 + digits.len()]);
 }
 
 /// Escapes a help text (backslash and newline; OpenMetrics also reads `\"`, which we never
@@ -692,13 +726,56 @@ mod tests {
         assert!(out.ends_with("g 0.25\ng NaN\ng +Inf\n"), "{out}");
     }
 
+    #[test]
+    fn twin_groups_write_what_samples_with_every_label_write() {
+        let labels = [("table", "fi\"lter"), ("chain", "IN\\PUT")];
+        let values = [
+            "plain",
+            "quo\"te",
+            "back\\slash\nnewline",
+            "",
+            "-m string --string \"a long quoted text\" --algo bm -j DROP",
+        ];
+        let other = [("table", "nat"), ("chain", "KUBE-SEP-ABCDEFGHIJKLMNOP")];
+        let value_of = |i: usize| [i as u64 * 100, i as u64];
+        let grouped = render(Format::Text, |b| {
+            let mut bytes = b.writer("x_bytes_total", "B.", MetricType::Counter);
+            let mut packets = b.writer("x_packets_total", "P.", MetricType::Counter);
+            bytes.start_twin_group(&mut packets, &labels, "rule");
+            for (i, value) in values.iter().enumerate() {
+                bytes.twin_sample(&mut packets, *value, value_of(i));
+            }
+            bytes.start_twin_group(&mut packets, &other, "rule");
+            bytes.twin_sample(&mut packets, "last", [u64::MAX, 0]);
+            b.push(bytes);
+            b.push(packets);
+        });
+        let expected = render(Format::Text, |b| {
+            for (name, help, pick) in [("x_bytes_total", "B.", 0), ("x_packets_total", "P.", 1)] {
+                let mut family = b.family(name, help, MetricType::Counter);
+                for (i, value) in values.iter().enumerate() {
+                    family.sample(&[labels[0], labels[1], ("rule", value)], value_of(i)[pick]);
+                }
+                family.sample(&[other[0], other[1], ("rule", "last")], [u64::MAX, 0][pick]);
+            }
+        });
+        assert_eq!(grouped, expected);
+        assert!(
+            grouped.contains(
+                "x_packets_total{table=\"fi\\\"lter\",chain=\"IN\\\\PUT\",\
+                 rule=\"back\\\\slash\\nnewline\"} 2\n"
+            ),
+            "{grouped}"
+        );
+    }
+
     /// A family of `lines` samples, each about 80 bytes.
     fn large_family(builder: &mut ExpositionBuilder, lines: usize) {
         let mut family = builder.family("r_bytes_total", "R.", MetricType::Counter);
-        family.start_group(&[("table", "filter"), ("chain", "INPUT")], "rule");
         for i in 0..lines {
-            family.group_sample(
-                format!("-s 10.0.{}.{}/32 -j ACCEPT", i / 250, i % 250).as_str(),
+            let rule = format!("-s 10.0.{}.{}/32 -j ACCEPT", i / 250, i % 250);
+            family.sample(
+                &[("table", "filter"), ("chain", "INPUT"), ("rule", &rule)],
                 i as u64,
             );
         }
