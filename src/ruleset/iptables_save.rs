@@ -226,10 +226,12 @@ impl<'a> Parser<'a> {
             Some(b'*') => self.start_table(trimmed[1..].trim()),
             Some(b':') => self.declare_chain(&trimmed[1..]),
             Some(b'[') => {
-                let close = memchr(b']', trimmed.as_bytes())
-                    .ok_or_else(|| LineError::BadCounters(excerpt(trimmed)))?;
-                let counters = parse_counters(&trimmed[..=close])?;
-                let rule = trimmed[close + 1..].trim_start();
+                let (counters, len) = read_counters(trimmed).ok_or_else(|| {
+                    let field = memchr(b']', trimmed.as_bytes())
+                        .map_or(trimmed, |close| &trimmed[..=close]);
+                    LineError::BadCounters(excerpt(field))
+                })?;
+                let rule = trimmed[len..].trim_start();
                 match rule.strip_prefix("-A ") {
                     Some(rule) => self.append_rule(counters, rule),
                     None => Err(LineError::Unknown),
@@ -623,31 +625,47 @@ fn excerpt(text: &str) -> String {
     text.chars().take(EXCERPT_CHARS).collect()
 }
 
-/// Parses `[packets:bytes]`.
+/// Parses `[packets:bytes]`, the whole of `field`.
 fn parse_counters(field: &str) -> Result<Counters, LineError> {
-    let bad = || LineError::BadCounters(excerpt(field));
-    let inner = field
-        .strip_prefix('[')
-        .and_then(|f| f.strip_suffix(']'))
-        .ok_or_else(bad)?;
-    let (packets, bytes) = inner.split_once(':').ok_or_else(bad)?;
-    Ok(Counters {
-        packets: parse_u64(packets).ok_or_else(bad)?,
-        bytes: parse_u64(bytes).ok_or_else(bad)?,
-    })
+    match read_counters(field) {
+        Some((counters, len)) if len == field.len() => Ok(counters),
+        _ => Err(LineError::BadCounters(excerpt(field))),
+    }
 }
 
-/// Decimal digits only, as iptables-save prints counters (`str::parse` also takes a
-/// sign); None on overflow.
-fn parse_u64(digits: &str) -> Option<u64> {
-    if digits.is_empty() {
+/// Reads `[packets:bytes]` at the start of `text`: the counters and the field's length.
+/// One pass over the digits: every rule line starts with this field, and splitting it
+/// first was a tenth of the parser's instructions.
+fn read_counters(text: &str) -> Option<(Counters, usize)> {
+    let bytes = text.as_bytes();
+    if bytes.first() != Some(&b'[') {
         return None;
     }
-    digits.bytes().try_fold(0u64, |n, b| {
+    let (packets, colon) = read_u64(bytes, 1, b':')?;
+    let (bytes_count, close) = read_u64(bytes, colon + 1, b']')?;
+    let counters = Counters {
+        packets,
+        bytes: bytes_count,
+    };
+    Some((counters, close + 1))
+}
+
+/// The decimal number that starts at `start` and ends at the byte `end`, and where that
+/// byte is. Digits only, as iptables-save prints counters (`str::parse` also takes a
+/// sign); None when there is no digit, another byte, or an overflow.
+fn read_u64(bytes: &[u8], start: usize, end: u8) -> Option<(u64, usize)> {
+    let mut n = 0u64;
+    for (i, &b) in bytes.iter().enumerate().skip(start) {
+        if b == end {
+            return (i > start).then_some((n, i));
+        }
         let digit = b.wrapping_sub(b'0');
-        (digit < 10).then_some(())?;
-        n.checked_mul(10)?.checked_add(u64::from(digit))
-    })
+        if digit >= 10 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(digit))?;
+    }
+    None
 }
 
 /// Appends `text` without each span and one space that separated it from its neighbours.

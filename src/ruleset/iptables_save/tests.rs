@@ -283,6 +283,12 @@ fn bad_counters_are_unparsed() {
         ("[x:1] -A INPUT -j DROP", "[x:1]"),
         ("[1:-1] -A INPUT -j DROP", "[1:-1]"),
         ("[11] -A INPUT -j DROP", "[11]"),
+        ("[:1] -A INPUT -j DROP", "[:1]"),
+        ("[1:] -A INPUT -j DROP", "[1:]"),
+        ("[+1:2] -A INPUT -j DROP", "[+1:2]"),
+        ("[1:2:3] -A INPUT -j DROP", "[1:2:3]"),
+        ("[1 :2] -A INPUT -j DROP", "[1 :2]"),
+        (":OUTPUT ACCEPT [1:2]x", "[1:2]x"),
         (
             "[1:18446744073709551616] -A INPUT -j DROP",
             "[1:18446744073709551616]",
@@ -302,6 +308,22 @@ fn bad_counters_are_unparsed() {
             "{line}"
         );
     }
+}
+
+#[test]
+fn counters_take_the_whole_u64_range() {
+    let max = u64::MAX;
+    let ruleset = parse(&format!(
+        "*filter\n:INPUT ACCEPT [{max}:0]\n[0:{max}] -A INPUT -j DROP\nCOMMIT\n"
+    ));
+    assert!(ruleset.unparsed.is_empty(), "{:?}", ruleset.unparsed);
+    let chain = ruleset
+        .table("filter")
+        .and_then(|t| t.chain("INPUT"))
+        .expect("INPUT");
+    assert_eq!((chain.counters.packets, chain.counters.bytes), (max, 0));
+    let rule = &chain.rules[0];
+    assert_eq!((rule.counters.packets, rule.counters.bytes), (0, max));
 }
 
 #[test]
