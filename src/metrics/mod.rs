@@ -13,7 +13,7 @@ use regex::Regex;
 
 use crate::output::buffer::TextBuffer;
 use crate::output::exposition::{
-    Exposition, ExpositionBuilder, FamilyWriter, LabelValue, MetricType, Storage,
+    Exposition, ExpositionBuilder, FamilyWriter, GroupLabels, LabelValue, MetricType, Storage,
 };
 use crate::ruleset::{Chain, Counters, Label, Ruleset};
 use crate::source::{SourceError, Target};
@@ -221,9 +221,11 @@ fn render_ruleset(
     chain_pair.reserve(chain_pair.expected_lens());
     let whole = chain_lines.range(&rules_total).into_inner().1;
     rules_total.reserve(chain_lines.range(&rules_total), whole);
+    let mut group = GroupLabels::default();
     for chain in ruleset.chains() {
         let labels = [("table", chain.table_name()), ("chain", chain.name())];
-        chain_pair.start_group(&labels, "policy");
+        group.set(&labels);
+        chain_pair.start_group(&group, "policy");
         chain_pair.sample(chain.policy().as_str(), chain.counters());
         rules_total.sample(&labels, chain.rule_count() as u64);
     }
@@ -315,15 +317,16 @@ impl Details {
     /// Writes the series of `chains`, in order.
     fn write(&mut self, chains: &[Chain<'_>]) {
         let (mut rule_sums, mut comment_sums) = (Sums::default(), Sums::default());
+        let mut group = GroupLabels::default();
         for chain in chains {
-            let labels = [("table", chain.table_name()), ("chain", chain.name())];
+            group.set(&[("table", chain.table_name()), ("chain", chain.name())]);
             if let Some(pair) = &mut self.rule_pair {
-                pair.start_group(&labels, "rule");
+                pair.start_group(&group, "rule");
                 rule_sums.group(chain.rules().map(|r| (r.label(), r.counters())));
                 pair.samples(&rule_sums);
             }
             if let Some(pair) = &mut self.comment_pair {
-                pair.start_group(&labels, "comment");
+                pair.start_group(&group, "comment");
                 comment_sums.group(
                     chain
                         .rules()
@@ -415,7 +418,7 @@ impl CounterPair {
         }
     }
 
-    fn start_group(&mut self, labels: &[(&str, &str)], last: &str) {
+    fn start_group(&mut self, labels: &GroupLabels, last: &str) {
         self.bytes.start_twin_group(&mut self.packets, labels, last);
     }
 

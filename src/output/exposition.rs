@@ -344,6 +344,30 @@ impl Drop for FamilyGuard<'_> {
     }
 }
 
+/// Label pairs escaped once for the groups of several families
+/// ([`FamilyWriter::start_twin_group`]); reused from group to group.
+#[derive(Debug, Default)]
+pub struct GroupLabels {
+    /// `{`, then `name="value",` per label.
+    text: TextBuffer,
+}
+
+impl GroupLabels {
+    /// Replaces the labels by `labels`, escaping their values. Label names must be valid
+    /// Prometheus label names.
+    pub fn set(&mut self, labels: &[(&str, &str)]) {
+        let out = &mut self.text;
+        out.clear();
+        out.push(b'{');
+        for (name, value) in labels {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"=\"");
+            escape_label_value(value, out);
+            out.extend_from_slice(b"\",");
+        }
+    }
+}
+
 /// The samples of one family, with its headers.
 #[derive(Debug)]
 pub struct FamilyWriter {
@@ -507,30 +531,18 @@ impl FamilyWriter {
     /// and packets families of one kind of series): each [`FamilyWriter::twin_sample`] then
     /// writes to each family what [`FamilyWriter::sample`] with `labels` and `(last, value)`
     /// would. Per-rule series repeat their table and chain labels for every rule of a chain
-    /// in both families: escaping those once per chain, and each rule's label once for both
-    /// families, is what keeps 100k-rule rendering within its budget.
-    pub fn start_twin_group(
-        &mut self,
-        twin: &mut FamilyWriter,
-        labels: &[(&str, &str)],
-        last: &str,
-    ) {
-        let out = &mut self.group_prefix;
-        out.clear();
-        out.extend_from_slice(self.name.as_bytes());
-        out.push(b'{');
-        for (name, value) in labels {
-            out.extend_from_slice(name.as_bytes());
+    /// in several families: escaping those once per chain ([`GroupLabels`]), and each
+    /// rule's label once for both families, is what keeps 100k-rule rendering within its
+    /// budget.
+    pub fn start_twin_group(&mut self, twin: &mut FamilyWriter, labels: &GroupLabels, last: &str) {
+        for family in [self, twin] {
+            let out = &mut family.group_prefix;
+            out.clear();
+            out.extend_from_slice(family.name.as_bytes());
+            out.extend_from_slice(labels.text.as_slice());
+            out.extend_from_slice(last.as_bytes());
             out.extend_from_slice(b"=\"");
-            escape_label_value(value, out);
-            out.extend_from_slice(b"\",");
         }
-        out.extend_from_slice(last.as_bytes());
-        out.extend_from_slice(b"=\"");
-        let twin_prefix = &mut twin.group_prefix;
-        twin_prefix.clear();
-        twin_prefix.extend_from_slice(twin.name.as_bytes());
-        twin_prefix.extend_from_slice(&self.group_prefix.as_slice()[self.name.len()..]);
     }
 
     /// Writes a sample of the group [`FamilyWriter::start_twin_group`] started, of value
@@ -741,11 +753,14 @@ mod tests {
         let grouped = render(Format::Text, |b| {
             let mut bytes = b.writer("x_bytes_total", "B.", MetricType::Counter);
             let mut packets = b.writer("x_packets_total", "P.", MetricType::Counter);
-            bytes.start_twin_group(&mut packets, &labels, "rule");
+            let mut group = GroupLabels::default();
+            group.set(&labels);
+            bytes.start_twin_group(&mut packets, &group, "rule");
             for (i, value) in values.iter().enumerate() {
                 bytes.twin_sample(&mut packets, *value, value_of(i));
             }
-            bytes.start_twin_group(&mut packets, &other, "rule");
+            group.set(&other);
+            bytes.start_twin_group(&mut packets, &group, "rule");
             bytes.twin_sample(&mut packets, "last", [u64::MAX, 0]);
             b.push(bytes);
             b.push(packets);
