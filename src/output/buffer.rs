@@ -3,9 +3,9 @@
 //!
 //! Why: a one-shot render of a 100k-rule ruleset writes 57 MB of text into memory it has
 //! never touched (the allocator gives freed pages back at once, docs/performance.md
-//! "Memory"), and on a virtual machine each 4 KiB page costs a fault of about 2.5 µs: 35 ms,
-//! more than the whole render's budget. Faulting the same memory in 2 MiB pages costs a
-//! fifth of that. The mapping is our own (not the allocator's memory advised in place), so
+//! "Memory"), and on a virtual machine each 4 KiB page costs a fault of about 2.5 µs: 35-39
+//! ms, more than the whole render's budget. Faulting the same memory in 2 MiB pages costs a
+//! sixth of that (`fill_fresh` against `fill_mapped` in `benches/pipeline.rs`). The mapping is our own (not the allocator's memory advised in place), so
 //! the huge-page advice ends with the buffer and never reaches memory the allocator hands
 //! out for something small later. A `Vec` cannot be backed this way on stable Rust, hence
 //! this type; it offers only what the exposition writer uses.
