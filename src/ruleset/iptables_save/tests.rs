@@ -432,6 +432,22 @@ fn comment_with_newline_spans_two_lines_and_keeps_numbering() {
 }
 
 #[test]
+fn an_escaped_newline_inside_a_comment_still_counts_as_a_line() {
+    // The backslash escapes the newline: the quote stays open, the rule goes on.
+    let text = "*filter\n:INPUT ACCEPT [0:0]\n[1:1] -A INPUT -m comment --comment \"a\\\nb\" -j ACCEPT\nbad line\nCOMMIT\n";
+    let ruleset = parse(text);
+    let rules = &ruleset.tables[0].chains[0].rules;
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].comments, ["a\nb"]);
+    assert_eq!(rules[0].label, "-j ACCEPT");
+    assert_eq!(ruleset.unparsed.len(), 1);
+    assert_eq!(
+        ruleset.unparsed[0].line, 5,
+        "the escaped newline counts as a line"
+    );
+}
+
+#[test]
 fn comment_with_several_newlines_and_crlf() {
     let text = "*filter\r\n:INPUT ACCEPT [0:0]\r\n[1:1] -A INPUT -m comment --comment \"a\r\nb\r\nc\" -j ACCEPT\r\nbad\r\nCOMMIT\r\n";
     let ruleset = parse(text);
