@@ -215,7 +215,8 @@ fn render_ruleset(
     let mut chain_lines = Expected::default();
     for chain in ruleset.chains() {
         let labels = [("table", chain.table_name())];
-        chain_pair.expect(&[labels[0], ("chain", chain.name())], "policy", 1, 1);
+        let policy = chain.policy().as_str().len();
+        chain_pair.expect(&[labels[0], ("chain", chain.name())], "policy", 1, policy);
         chain_lines.group(&labels, "chain", 1, chain.name().len());
     }
     chain_pair.reserve(chain_pair.expected_lens());
