@@ -29,15 +29,34 @@ const COMMENT_OPTION: &str = "--comment";
 /// Parses a whole dump, which the snapshot keeps. Lines that do not fit the format are
 /// listed in [`Ruleset::unparsed`].
 pub fn parse(dump: impl Into<String>) -> Ruleset {
-    let mut dump = dump.into();
+    parse_at_most(dump.into(), MAX_DUMP_LEN)
+}
+
+/// The longest dump read: a snapshot's offsets are 32-bit (`Span`). About 25 million
+/// rules; the lines after it are reported as one unparsed line.
+const MAX_DUMP_LEN: usize = u32::MAX as usize;
+
+/// [`parse`], reading the lines that end within `max_len` bytes.
+pub(super) fn parse_at_most(mut dump: String, max_len: usize) -> Ruleset {
+    let beyond = (dump.len() > max_len).then(|| {
+        let kept = memchr::memrchr(b'\n', &dump.as_bytes()[..max_len]).map_or(0, |i| i + 1);
+        let unread = Unparsed {
+            line: memchr::memchr_iter(b'\n', &dump.as_bytes()[..kept]).count() + 1,
+            error: LineError::TooLarge(dump.len() - kept),
+            excerpt: excerpt(&dump[kept..]),
+        };
+        dump.truncate(kept);
+        unread
+    });
     // The snapshot is kept until the next collection: give back the spare capacity of a
     // dump read by doubling (up to half of it; a shrink in place, not a copy).
     dump.shrink_to_fit();
-    let contents = if dump.len() >= PARALLEL_LEN {
+    let mut contents = if dump.len() >= PARALLEL_LEN {
         parse_in_halves(&dump, dump.len() / 2).unwrap_or_else(|| parse_serially(&dump))
     } else {
         parse_serially(&dump)
     };
+    contents.unparsed.extend(beyond);
     Ruleset { dump, contents }
 }
 
@@ -216,10 +235,7 @@ impl<'a> Parser<'a> {
 
     fn span(&self, part: &str) -> Span {
         let start = self.offset(part);
-        Span {
-            start,
-            end: start + part.len(),
-        }
+        Span::new(start, start + part.len())
     }
 
     fn line(&mut self, line: &'a str) -> Result<(), LineError> {
@@ -274,10 +290,7 @@ impl<'a> Parser<'a> {
         let chains = self.out.chains.len();
         self.out.tables.push(TableData {
             name: self.span(name),
-            chains: Span {
-                start: chains,
-                end: chains,
-            },
+            chains: Span::new(chains, chains),
         });
         self.table_open = true;
         match previous {
@@ -323,7 +336,7 @@ impl<'a> Parser<'a> {
             rules: Span::default(),
         });
         if let Some(table) = self.out.tables.last_mut() {
-            table.chains.end = index + 1;
+            table.chains = Span::new(table.chains.start(), index + 1);
         }
         Ok(())
     }
@@ -376,10 +389,7 @@ impl<'a> Parser<'a> {
             _ => {
                 let start = self.out.derived.len();
                 strip_spans(text, &self.cuts, &mut self.out.derived);
-                LabelData::Whole(Text::Derived(Span {
-                    start,
-                    end: self.out.derived.len(),
-                }))
+                LabelData::Whole(Text::Derived(Span::new(start, self.out.derived.len())))
             }
         };
         let index = self.out.rules.len();
@@ -387,10 +397,7 @@ impl<'a> Parser<'a> {
             counters,
             text: self.span(text),
             label,
-            comments: Span {
-                start: comments_start,
-                end: self.out.comments.len(),
-            },
+            comments: Span::new(comments_start, self.out.comments.len()),
         });
         self.rule_chain.push(chain_index);
         if chain_index & DEFERRED == 0 {
@@ -403,13 +410,10 @@ impl<'a> Parser<'a> {
     /// contiguous.
     fn place(&mut self, index: usize, chain: usize) {
         let rules = &mut self.out.chains[chain].rules;
-        if rules.start == rules.end {
-            *rules = Span {
-                start: index,
-                end: index + 1,
-            };
-        } else if rules.end == index {
-            rules.end += 1;
+        if rules.len() == 0 {
+            *rules = Span::new(index, index + 1);
+        } else if rules.end() == index {
+            *rules = Span::new(rules.start(), index + 1);
         } else {
             self.grouped = false;
         }
@@ -549,10 +553,7 @@ impl<'a> Parser<'a> {
         let value = if escaped {
             let start = self.out.derived.len();
             unescape(&text[inner..i], &mut self.out.derived);
-            Text::Derived(Span {
-                start,
-                end: self.out.derived.len(),
-            })
+            Text::Derived(Span::new(start, self.out.derived.len()))
         } else {
             Text::Dump(self.span(&text[inner..i]))
         };
@@ -595,10 +596,12 @@ impl<'a> Parser<'a> {
         for i in order {
             let index = self.out.rules.len();
             let chain = &mut self.out.chains[self.rule_chain[i]].rules;
-            if chain.start == chain.end {
-                chain.start = index;
-            }
-            chain.end = index + 1;
+            let start = if chain.len() == 0 {
+                index
+            } else {
+                chain.start()
+            };
+            *chain = Span::new(start, index + 1);
             if let Some(rule) = rules[i].take() {
                 self.out.rules.push(rule);
             }

@@ -152,24 +152,44 @@ enum Text {
     Derived(Span),
 }
 
-/// A byte range (of text, or of one of the snapshot's lists).
+/// A byte range (of text, or of one of the snapshot's lists). Offsets are 32-bit: the
+/// parser refuses what lies beyond 4 GiB of dump ([`iptables_save::parse`]), and the lists
+/// of a 100k-rule snapshot are 40% smaller than with 64-bit offsets (fewer pages faulted
+/// in by every collection, docs/performance.md).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 struct Span {
-    start: usize,
-    end: usize,
+    start: u32,
+    end: u32,
 }
 
 impl Span {
+    /// The range `start..end`; both are below 4 GiB (see the type's documentation).
+    fn new(start: usize, end: usize) -> Span {
+        Span {
+            start: start as u32,
+            end: end as u32,
+        }
+    }
+
     fn range(self) -> std::ops::Range<usize> {
-        self.start..self.end
+        self.start as usize..self.end as usize
+    }
+
+    fn start(self) -> usize {
+        self.start as usize
+    }
+
+    fn end(self) -> usize {
+        self.end as usize
+    }
+
+    fn len(self) -> usize {
+        self.range().len()
     }
 
     /// The span moved `by` further.
     fn shifted(self, by: usize) -> Span {
-        Span {
-            start: self.start + by,
-            end: self.end + by,
-        }
+        Span::new(self.start() + by, self.end() + by)
     }
 }
 
@@ -384,7 +404,7 @@ impl<'a> Chain<'a> {
 
     /// Number of rules.
     pub fn rule_count(&self) -> usize {
-        self.data.rules.end - self.data.rules.start
+        self.data.rules.len()
     }
 }
 
@@ -615,4 +635,8 @@ pub enum LineError {
     /// A rule whose arguments cannot be split (an unterminated quote).
     #[error("{0}")]
     BadArguments(String),
+    /// The dump goes on beyond the 4 GiB the parser reads; the error holds how many bytes
+    /// were not read.
+    #[error("the dump is larger than 4 GiB: its last {0} bytes were not read")]
+    TooLarge(usize),
 }

@@ -1012,3 +1012,48 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_dump_beyond_the_offsets_range_is_read_up_to_its_last_whole_line() {
+    let text =
+        "*filter\n:INPUT ACCEPT [0:0]\n[1:2] -A INPUT -j ACCEPT\n[3:4] -A INPUT -j DROP\nCOMMIT\n";
+    // The limit falls inside the fourth line: the first three are read, and the table they
+    // open is never committed.
+    let limit = text.find("[3:4]").expect("rule") + 5;
+    let ruleset = owned(&parse_at_most(text.to_owned(), limit));
+    let chain = ruleset
+        .table("filter")
+        .and_then(|t| t.chain("INPUT"))
+        .expect("INPUT");
+    assert_eq!(chain.rules.len(), 1);
+    assert_eq!(chain.rules[0].text, "-j ACCEPT");
+    let unread = text.len() - (limit - 5);
+    assert_eq!(
+        ruleset
+            .unparsed
+            .iter()
+            .map(|u| (u.line, &u.error, u.excerpt.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (3, &LineError::Uncommitted("filter".to_owned()), ""),
+            (
+                4,
+                &LineError::TooLarge(unread),
+                "[3:4] -A INPUT -j DROP\nCOMMIT\n"
+            )
+        ]
+    );
+    // Within the limit nothing is cut.
+    assert_eq!(
+        owned(&parse_at_most(text.to_owned(), text.len())),
+        parse(text)
+    );
+}
+
+#[test]
+fn snapshot_entries_stay_small() {
+    // Every collection faults in these lists afresh (100k rules: a rule and a comment
+    // each); 64-bit offsets made them 88 and 24 bytes.
+    assert!(size_of::<RuleData>() <= 56, "{}", size_of::<RuleData>());
+    assert!(size_of::<Text>() <= 12, "{}", size_of::<Text>());
+}
