@@ -14,7 +14,7 @@ use std::collections::hash_map::Entry;
 
 use memchr::{memchr, memchr2, memmem};
 
-use super::tokens::{has_open_quote, tokenize};
+use super::tokens::{has_open_quote, scan_quotes, tokenize};
 use super::{
     ChainData, Contents, Counters, LabelData, LineError, RuleData, Ruleset, Span, TableData, Text,
     Unparsed,
@@ -208,12 +208,14 @@ impl<'a> Parser<'a> {
             self.quotes_read = matches!(bytes[pos], b'[' | b'-');
             self.open_quote = false;
             let end = if self.quotes_read {
-                let (end, open, newlines) = scan_rule_line(bytes, pos, &mut self.quotes);
                 // A quoted comment may hold a newline: the logical line is still one slice
-                // of the dump, over several physical lines.
-                line_no += newlines;
-                self.open_quote = open;
-                end
+                // of the dump, over several physical lines. Only the end of the dump
+                // leaves a quote open.
+                let quotes = &mut self.quotes;
+                let scan = scan_quotes(bytes, pos, true, |quote| quotes.push(quote));
+                line_no += scan.newlines;
+                self.open_quote = scan.open;
+                scan.end
             } else {
                 line_end(bytes, pos)
             };
@@ -607,38 +609,6 @@ impl<'a> Parser<'a> {
             }
         }
     }
-}
-
-/// Reads the rule line that starts at `pos` in one pass: its end (the first newline outside
-/// quotes, or the end of the dump), whether a quote is still open there (only the end of the
-/// dump leaves one open), and how many newlines it passed inside quotes; `quotes` gets the
-/// offsets of the quotes that open and close arguments. A backslash inside quotes escapes
-/// the next byte, as in [`has_open_quote`]. One search for three bytes instead of a search
-/// for the newline and three passes counting quotes: line ends and quotes were a third of
-/// the parser's instructions.
-fn scan_rule_line(bytes: &[u8], pos: usize, quotes: &mut Vec<usize>) -> (usize, bool, usize) {
-    let (mut open, mut newlines, mut at) = (false, 0, pos);
-    while let Some(found) = memchr::memchr3(b'\n', b'"', b'\\', &bytes[at..]) {
-        let i = at + found;
-        at = i + 1;
-        match bytes[i] {
-            b'\n' if !open => return (i, false, newlines),
-            b'\n' => newlines += 1,
-            b'"' => {
-                open = !open;
-                quotes.push(i);
-            }
-            // A backslash: inside quotes it escapes the next byte, which may be a newline.
-            _ if open => {
-                if bytes.get(i + 1) == Some(&b'\n') {
-                    newlines += 1;
-                }
-                at = (i + 2).min(bytes.len());
-            }
-            _ => {}
-        }
-    }
-    (bytes.len(), open, newlines)
 }
 
 /// The end of the physical line starting at `pos`: the offset of its `\n`, or the end.
