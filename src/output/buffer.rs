@@ -103,14 +103,9 @@ impl TextBuffer {
     #[cold]
     fn grow_then_extend(&mut self, bytes: &[u8]) {
         // Doubling, as a `Vec` grows: the bytes being added are the only certain ones.
+        // There is room afterwards, so the append does not come back here.
         self.reserve(self.len().max(bytes.len()), bytes.len());
-        match &mut self.storage {
-            Storage::Heap(vec) => vec.extend_from_slice(bytes),
-            Storage::Mapped { map, len } => {
-                map[*len..*len + bytes.len()].copy_from_slice(bytes);
-                *len += bytes.len();
-            }
-        }
+        self.extend_from_slice(bytes);
     }
 
     /// Makes room for at least `additional` more bytes, of which `certain` are expected to
