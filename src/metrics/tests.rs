@@ -551,3 +551,20 @@ COMMIT
         assert_eq!(value(&out, &series), Some(150), "{filler}");
     }
 }
+
+#[test]
+fn the_thread_that_also_writes_chain_families_takes_fewer_rules() {
+    let ruleset = parse(large_dump(10, 3_000));
+    let chains: Vec<Chain<'_>> = ruleset.chains().collect();
+    let rules = |part: &[Chain<'_>]| part.iter().map(Chain::rule_count).sum::<usize>();
+    let (first, second) = split_by_rules(&chains, 0);
+    assert_eq!((rules(first), rules(second)), (15_000, 15_000));
+    // Work worth 10k rules on the first thread: it takes about 10k of the 30k rules (whole
+    // chains of 3k: 12k).
+    let (first, second) = split_by_rules(&chains, 10_000);
+    assert_eq!((rules(first), rules(second)), (12_000, 18_000));
+    // Below the threshold one thread writes everything.
+    let small = parse(large_dump(2, 100));
+    let chains: Vec<Chain<'_>> = small.chains().collect();
+    assert!(split_by_rules(&chains, 0).1.is_empty());
+}
