@@ -10,8 +10,8 @@ use std::hint::black_box;
 use std::time::{Duration, SystemTime};
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use netfilter_exporter::buffer::TextBuffer;
 use netfilter_exporter::metrics::{self, Collected, MetricsConfig, SourceReport};
-use netfilter_exporter::output::buffer::TextBuffer;
 use netfilter_exporter::output::exposition::{Exposition, Format, Storage};
 use netfilter_exporter::ruleset::{self, Ruleset};
 use netfilter_exporter::source::Target;
@@ -84,7 +84,7 @@ fn pipeline(c: &mut Criterion) {
             })
         });
         // The same into the buffer the plain render writes large families into, which maps
-        // huge pages (src/output/buffer.rs): what that render's output costs at least.
+        // huge pages (src/buffer.rs): what that render's output costs at least.
         group.bench_function(BenchmarkId::new("fill_mapped", rules), |b| {
             b.iter(|| {
                 let mut out = TextBuffer::default();

@@ -6,9 +6,12 @@
 //! - [`metrics`] and [`accounting`] turn snapshots into metric families (pure functions);
 //! - [`collect`] schedules the sources and publishes complete expositions;
 //! - [`output`] holds the exposition encoder, the textfile writer and the Munin renderer,
-//!   [`serve`] the HTTP side and [`munin`] the Munin plugin mode.
+//!   [`serve`] the HTTP side and [`munin`] the Munin plugin mode;
+//! - [`buffer`] holds the growable buffers that put the large lists and texts of a
+//!   collection in huge pages.
 
 pub mod accounting;
+pub mod buffer;
 pub mod cli;
 pub mod collect;
 pub mod config;

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
-use crate::output::buffer::TextBuffer;
+use crate::buffer::TextBuffer;
 use crate::output::exposition::{
     Exposition, ExpositionBuilder, FamilyWriter, GroupLabels, LabelValue, MetricType, Storage,
 };

@@ -454,7 +454,7 @@ fn large_dump(chains: usize, per_chain: usize) -> String {
 #[test]
 fn a_large_ruleset_rendered_in_parts_keeps_every_series_once_and_in_order() {
     // Large enough that each part of the rule families is written into a mapping of huge
-    // pages (src/output/buffer.rs), whose text the compressed storage must match.
+    // pages (src/buffer.rs), whose text the compressed storage must match.
     let (chains, per_chain) = (7, 9_000);
     assert!(chains * per_chain >= PARALLEL_RULES);
     let report = report(Ok(parse(large_dump(chains, per_chain))));

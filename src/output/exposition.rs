@@ -9,8 +9,8 @@
 
 use bytes::Bytes;
 
-use super::buffer::TextBuffer;
 use super::deflate::{self, Deflater, Segment};
+use crate::buffer::TextBuffer;
 
 /// A wire format of the exposition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,6 @@
 //! Renderers and writers of a publication: the exposition formats, the textfile and the
 //! Munin plugin protocol.
 
-pub mod buffer;
 pub mod deflate;
 pub mod exposition;
 pub mod munin;

@@ -14,6 +14,8 @@ use std::collections::hash_map::Entry;
 
 use memchr::{memchr, memchr2, memmem};
 
+use crate::buffer::HugeVec;
+
 use super::tokens::{has_open_quote, scan_quotes, tokenize};
 use super::{
     ChainData, Contents, Counters, LabelData, LineError, RuleData, Ruleset, Span, TableData, Text,
@@ -122,16 +124,15 @@ fn rule_line_after(dump: &str, from: usize) -> Option<usize> {
 /// A rule line is rarely shorter (`[0:0] -A KUBE-SVC-… -j KUBE-SEP-…` is about 60 bytes).
 const RULE_LEN_AT_LEAST: usize = 40;
 
-/// Marks an entry of `Parser::rule_chain` that is an index into `Parser::deferred`.
-const DEFERRED: usize = 1 << (usize::BITS - 1);
+/// Marks a rule's chain (`RuleData::chain`) that is an index into `Parser::deferred`. A
+/// dump of at most 4 GiB declares fewer than 2³¹ chains.
+const DEFERRED: usize = 1 << 31;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 struct Parser<'a> {
     dump: &'a str,
     out: Contents,
-    /// The chain of each rule, to regroup rules when a dump interleaves chains.
-    rule_chain: Vec<usize>,
     /// False once a chain's rules stopped being contiguous.
     grouped: bool,
     /// Whether the last table of `out.tables` is still open (no COMMIT yet).
@@ -155,8 +156,8 @@ struct Parser<'a> {
     /// Whether the parser reads the second half of a dump and is still inside the table
     /// the first half opened, whose chains it does not know.
     inherited: bool,
-    /// Chain names of the inherited table that rules used (`DEFERRED` entries of
-    /// `rule_chain` index them).
+    /// Chain names of the inherited table that rules used (`DEFERRED` chains of rules
+    /// index them).
     deferred: Vec<&'a str>,
     /// Set when the second half meets a line it cannot read without the first half's
     /// state (a chain declaration or a new table inside the inherited table).
@@ -173,11 +174,10 @@ impl<'a> Parser<'a> {
         Parser {
             dump,
             out: Contents {
-                rules: Vec::with_capacity(rules),
-                comments: Vec::with_capacity(rules),
+                rules: HugeVec::with_capacity(rules),
+                comments: HugeVec::with_capacity(rules),
                 ..Contents::default()
             },
-            rule_chain: Vec::with_capacity(rules),
             grouped: true,
             table_open: false,
             chain_index: FastMap::default(),
@@ -380,18 +380,24 @@ impl<'a> Parser<'a> {
         let comments_start = self.out.comments.len();
         self.scan_comments(text);
         let label = match self.cuts[..] {
-            [] => LabelData::Whole(Text::Dump(self.span(text))),
+            [] => LabelData {
+                head: Text::dump(self.span(text)),
+                tail: Span::default(),
+            },
             [cut] => {
                 let (start, end) = widened(text, cut, 0);
-                LabelData::Around {
-                    head: self.span(&text[..start]),
+                LabelData {
+                    head: Text::dump(self.span(&text[..start])),
                     tail: self.span(&text[end..]),
                 }
             }
             _ => {
                 let start = self.out.derived.len();
                 strip_spans(text, &self.cuts, &mut self.out.derived);
-                LabelData::Whole(Text::Derived(Span::new(start, self.out.derived.len())))
+                LabelData {
+                    head: Text::derived(Span::new(start, self.out.derived.len())),
+                    tail: Span::default(),
+                }
             }
         };
         let index = self.out.rules.len();
@@ -400,8 +406,8 @@ impl<'a> Parser<'a> {
             text: self.span(text),
             label,
             comments: Span::new(comments_start, self.out.comments.len()),
+            chain: chain_index as u32,
         });
-        self.rule_chain.push(chain_index);
         if chain_index & DEFERRED == 0 {
             self.place(index, chain_index);
         }
@@ -433,13 +439,10 @@ impl<'a> Parser<'a> {
         let out = &mut self.out;
         let (chains, rules, comments) = (out.chains.len(), out.rules.len(), out.comments.len());
         let derived = out.derived.len();
-        let shift = |text: Text| match text {
-            Text::Derived(span) => Text::Derived(span.shifted(derived)),
-            Text::Dump(span) => Text::Dump(span),
-        };
         let theirs = second.out;
         out.derived.push_str(&theirs.derived);
-        out.comments.extend(theirs.comments.into_iter().map(shift));
+        out.comments
+            .extend(theirs.comments.iter().map(|text| text.shifted(derived)));
         out.tables
             .extend(theirs.tables.into_iter().map(|table| TableData {
                 chains: table.chains.shifted(chains),
@@ -451,28 +454,30 @@ impl<'a> Parser<'a> {
                 rules: Span::default(),
                 ..chain
             }));
-        out.rules
-            .extend(theirs.rules.into_iter().map(|rule| RuleData {
-                label: match rule.label {
-                    LabelData::Whole(text) => LabelData::Whole(shift(text)),
-                    around @ LabelData::Around { .. } => around,
-                },
-                comments: rule.comments.shifted(comments),
-                ..rule
-            }));
+        let chain_of = |rule: &RuleData| {
+            let chain = rule.chain as usize;
+            if chain & DEFERRED != 0 {
+                resolved[chain & !DEFERRED]
+            } else {
+                chain + chains
+            }
+        };
+        out.rules.extend(theirs.rules.iter().map(|rule| RuleData {
+            label: LabelData {
+                head: rule.label.head.shifted(derived),
+                ..rule.label
+            },
+            comments: rule.comments.shifted(comments),
+            chain: chain_of(rule) as u32,
+            ..*rule
+        }));
         out.unparsed
             .extend(theirs.unparsed.into_iter().map(|u| Unparsed {
                 line: u.line + lines_before,
                 ..u
             }));
-        for (i, chain) in second.rule_chain.into_iter().enumerate() {
-            let chain = if chain & DEFERRED != 0 {
-                resolved[chain & !DEFERRED]
-            } else {
-                chain + chains
-            };
-            self.rule_chain.push(chain);
-            self.place(rules + i, chain);
+        for index in rules..self.out.rules.len() {
+            self.place(index, self.out.rules[index].chain as usize);
         }
         // The state the end of the dump left: the second half's, unless it never left
         // the table it inherited.
@@ -537,7 +542,7 @@ impl<'a> Parser<'a> {
                     .iter()
                     .position(u8::is_ascii_whitespace)
                     .unwrap_or(bytes.len() - start);
-            return Some((end, Text::Dump(self.span(&text[start..end]))));
+            return Some((end, Text::dump(self.span(&text[start..end]))));
         }
         let inner = start + 1;
         let mut i = inner;
@@ -555,9 +560,9 @@ impl<'a> Parser<'a> {
         let value = if escaped {
             let start = self.out.derived.len();
             unescape(&text[inner..i], &mut self.out.derived);
-            Text::Derived(Span::new(start, self.out.derived.len()))
+            Text::derived(Span::new(start, self.out.derived.len()))
         } else {
-            Text::Dump(self.span(&text[inner..i]))
+            Text::dump(self.span(&text[inner..i]))
         };
         Some((i + 1, value))
     }
@@ -586,27 +591,13 @@ impl<'a> Parser<'a> {
     /// Makes each chain's rules contiguous again, keeping their order, for a dump that
     /// interleaved the rules of several chains (iptables-save never does).
     fn regroup(&mut self) {
-        let mut order: Vec<usize> = (0..self.out.rules.len()).collect();
-        order.sort_by_key(|&i| self.rule_chain[i]);
-        let mut rules: Vec<Option<RuleData>> = std::mem::take(&mut self.out.rules)
-            .into_iter()
-            .map(Some)
-            .collect();
+        // A stable sort: each chain keeps its rules' order.
+        self.out.rules.sort_by_key(|rule| rule.chain);
         for chain in &mut self.out.chains {
             chain.rules = Span::default();
         }
-        for i in order {
-            let index = self.out.rules.len();
-            let chain = &mut self.out.chains[self.rule_chain[i]].rules;
-            let start = if chain.len() == 0 {
-                index
-            } else {
-                chain.start()
-            };
-            *chain = Span::new(start, index + 1);
-            if let Some(rule) = rules[i].take() {
-                self.out.rules.push(rule);
-            }
+        for index in 0..self.out.rules.len() {
+            self.place(index, self.out.rules[index].chain as usize);
         }
     }
 }

@@ -12,11 +12,16 @@ mod tokens;
 use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
+use bytemuck::{Pod, Zeroable};
+
+use crate::buffer::HugeVec;
+
 pub use iptables_save::parse;
 pub use tokens::{Token, tokenize};
 
 /// Packet and byte counters of a chain policy or a rule.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
+#[repr(C)]
 pub struct Counters {
     /// Packets counted.
     pub packets: u64,
@@ -136,27 +141,53 @@ struct Contents {
     tables: Vec<TableData>,
     /// Every chain; a table holds a contiguous range.
     chains: Vec<ChainData>,
-    /// Every rule; a chain holds a contiguous range, in kernel order.
-    rules: Vec<RuleData>,
+    /// Every rule; a chain holds a contiguous range, in kernel order. The two large lists
+    /// are in huge pages once they are (src/buffer.rs): faulting them in 4 KiB pages was a
+    /// fifth of a 100k-rule parse.
+    rules: HugeVec<RuleData>,
     /// Every comment; a rule holds a contiguous range, in rule order.
-    comments: Vec<Text>,
+    comments: HugeVec<Text>,
     unparsed: Vec<Unparsed>,
 }
 
-/// Where a piece of text of the snapshot lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Text {
+/// Where a piece of text of the snapshot lives: a slice of the dump, or of the derived
+/// text. (Plain data rather than an enum, so that lists of it can live in huge pages.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Pod, Zeroable)]
+#[repr(C)]
+struct Text {
+    span: Span,
+    /// 1 for the derived text, 0 for the dump.
+    derived: u32,
+}
+
+impl Text {
     /// A slice of the dump.
-    Dump(Span),
+    fn dump(span: Span) -> Text {
+        Text { span, derived: 0 }
+    }
+
     /// A slice of the derived text.
-    Derived(Span),
+    fn derived(span: Span) -> Text {
+        Text { span, derived: 1 }
+    }
+
+    /// The same text once the derived text it refers to is appended to `derived` bytes of
+    /// other derived text.
+    fn shifted(self, derived: usize) -> Text {
+        if self.derived == 0 {
+            self
+        } else {
+            Text::derived(self.span.shifted(derived))
+        }
+    }
 }
 
 /// A byte range (of text, or of one of the snapshot's lists). Offsets are 32-bit: the
 /// parser refuses what lies beyond 4 GiB of dump ([`iptables_save::parse`]), and the lists
 /// of a 100k-rule snapshot are 40% smaller than with 64-bit offsets (fewer pages faulted
 /// in by every collection, docs/performance.md).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
+#[repr(C)]
 struct Span {
     start: u32,
     end: u32,
@@ -207,18 +238,20 @@ struct ChainData {
     rules: Span,
 }
 
-/// Where the `rule` label of a rule lives.
-#[derive(Debug, Clone, Copy)]
-enum LabelData {
-    /// In one slice: the rule's text when it has no comment match, or the derived text.
-    Whole(Text),
-    /// In two slices of the dump: the rule's text before its one comment match, and after.
-    /// Nearly every kube-proxy rule has one, and copying its label out was a quarter of
-    /// the snapshot's memory.
-    Around { head: Span, tail: Span },
+/// Where the `rule` label of a rule lives: `head`, then `tail`. Nearly every kube-proxy
+/// rule has one comment match, and its label is the rule's text before it (`head`) and
+/// after it (`tail`, a slice of the dump); copying such labels out was a quarter of the
+/// snapshot's memory. Without a comment match the label is the rule's text; with several,
+/// the derived text; `tail` is empty then.
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+#[repr(C)]
+struct LabelData {
+    head: Text,
+    tail: Span,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+#[repr(C)]
 struct RuleData {
     counters: Counters,
     /// The text after `-A CHAIN `.
@@ -226,6 +259,9 @@ struct RuleData {
     /// The `rule` label: the text without its comment matches.
     label: LabelData,
     comments: Span,
+    /// The index of the rule's chain in the snapshot's chains (while the second half of a
+    /// dump is parsed, possibly a deferred name, see `iptables_save`).
+    chain: u32,
 }
 
 impl Contents {
@@ -241,9 +277,10 @@ impl Contents {
 
 impl Ruleset {
     fn text(&self, text: Text) -> &str {
-        match text {
-            Text::Dump(span) => &self.dump[span.range()],
-            Text::Derived(span) => &self.contents.derived[span.range()],
+        if text.derived == 0 {
+            &self.dump[text.span.range()]
+        } else {
+            &self.contents.derived[text.span.range()]
         }
     }
 
@@ -441,15 +478,10 @@ impl<'a> Rule<'a> {
     /// The text with every `-m comment --comment …` match and its separating space
     /// removed: the `rule` label.
     pub fn label(&self) -> Label<'a> {
-        match self.data.label {
-            LabelData::Whole(text) => Label {
-                head: self.set.text(text),
-                tail: "",
-            },
-            LabelData::Around { head, tail } => Label {
-                head: &self.set.dump[head.range()],
-                tail: &self.set.dump[tail.range()],
-            },
+        let LabelData { head, tail } = self.data.label;
+        Label {
+            head: self.set.text(head),
+            tail: &self.set.dump[tail.range()],
         }
     }
 
