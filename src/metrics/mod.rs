@@ -264,7 +264,7 @@ impl ChainFamilies {
             group.set(&labels);
             self.pair.start_group(&group, "policy");
             self.pair.sample(chain.policy().as_str(), chain.counters());
-            rules_total.sample(&labels, chain.rule_count() as u64);
+            rules_total.labelled_sample(&group, chain.rule_count() as u64);
         }
         for table in ruleset.tables() {
             self.chains_total

@@ -567,6 +567,26 @@ impl FamilyWriter {
         twin.cut_if_full();
     }
 
+    /// Writes one sample labelled `labels`, which are escaped once for several families
+    /// (the per-chain families of a large ruleset repeat each chain's labels three times).
+    pub fn labelled_sample(&mut self, labels: &GroupLabels, value: u64) {
+        let out = &mut self.samples;
+        out.extend_from_slice(self.name.as_bytes());
+        match labels.text.as_slice() {
+            // `{` alone: no label.
+            [_] => out.push(b' '),
+            // Without the comma that would precede another label.
+            [text @ .., _] => {
+                out.extend_from_slice(text);
+                out.extend_from_slice(b"} ");
+            }
+            [] => out.push(b' '),
+        }
+        SampleValue::write_to(&value, out);
+        out.push(b'\n');
+        self.cut_if_full();
+    }
+
     /// Makes room for between `additional.start()` and `additional.end()` more bytes of
     /// samples, in a family that will be at most `family_len` bytes long with the parts
     /// other writers add ([`FamilyWriter::append`]). A large family is then allocated once
@@ -736,6 +756,35 @@ mod tests {
             f.sample(&[], f64::INFINITY);
         });
         assert!(out.ends_with("g 0.25\ng NaN\ng +Inf\n"), "{out}");
+    }
+
+    #[test]
+    fn labelled_samples_write_what_samples_with_the_same_labels_write() {
+        let label_sets: [&[(&str, &str)]; 3] = [
+            &[("table", "fi\"lter"), ("chain", "IN\\PUT\n")],
+            &[("table", "nat")],
+            &[],
+        ];
+        let labelled = render(Format::Text, |b| {
+            let mut family = b.writer("x_rules", "R.", MetricType::Untyped);
+            let mut group = GroupLabels::default();
+            for (i, labels) in label_sets.iter().enumerate() {
+                group.set(labels);
+                family.labelled_sample(&group, i as u64 * 7);
+            }
+            b.push(family);
+        });
+        let expected = render(Format::Text, |b| {
+            let mut family = b.family("x_rules", "R.", MetricType::Untyped);
+            for (i, labels) in label_sets.iter().enumerate() {
+                family.sample(labels, i as u64 * 7);
+            }
+        });
+        assert_eq!(labelled, expected);
+        assert!(
+            labelled.contains("x_rules{table=\"nat\"} 7\nx_rules 14\n"),
+            "{labelled}"
+        );
     }
 
     #[test]
