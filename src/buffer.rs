@@ -175,10 +175,11 @@ impl<T: Pod> HugeVec<T> {
     /// be written in any case (the rest is a margin, such as room for the longest numbers).
     /// Huge pages are advised as the values reach them, and only in whole under the values
     /// already written and the `certain` ones: a huge page is faulted in whole, so one under
-    /// the unwritten margin would be up to 2 MiB of memory held for nothing (rounding the
-    /// certain part to the nearest huge page instead raised `dump`'s peak by 6 MB, for a
-    /// tenth of the render's page faults). A list whose length is only estimated declares
-    /// all of its room certain, and risks at most its last huge page.
+    /// the unwritten margin would be up to 2 MiB of memory held for nothing. (Rounding the
+    /// certain part to the nearest huge page instead saved 1,400 of the 2,900 page faults
+    /// of a 100k-rule render, but raised `dump`'s peak by 6 MB, past 100 MB.) A list whose
+    /// length is only estimated declares all of its room certain, and risks at most its
+    /// last huge page.
     pub fn reserve(&mut self, additional: usize, certain: usize) {
         let size = size_of::<T>();
         let len = self.len();
