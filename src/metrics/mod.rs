@@ -247,17 +247,14 @@ impl ChainFamilies {
         for chain in ruleset.chains() {
             let labels = [("table", chain.table_name())];
             let policy = chain.policy().as_str().len();
-            let values = add_digits([0, 0], chain.counters());
-            let labels_with_chain = [labels[0], ("chain", chain.name())];
             self.pair
-                .expect(&labels_with_chain, "policy", 1, policy, values);
-            let rules = digits(chain.rule_count() as u64);
-            chain_lines.group(&labels, "chain", 1, chain.name().len(), [rules, rules]);
+                .expect(&[labels[0], ("chain", chain.name())], "policy", 1, policy);
+            chain_lines.group(&labels, "chain", 1, chain.name().len());
         }
         self.pair.reserve(self.pair.expected_lens());
         let rules_total = &mut self.rules_total;
-        let lines = chain_lines.range(rules_total, 0);
-        rules_total.reserve(lines.clone(), *lines.end());
+        let whole = chain_lines.range(rules_total).into_inner().1;
+        rules_total.reserve(chain_lines.range(rules_total), whole);
         let mut group = GroupLabels::default();
         for chain in ruleset.chains() {
             let labels = [("table", chain.table_name()), ("chain", chain.name())];
@@ -311,19 +308,15 @@ impl Details {
         for chain in chains {
             let labels = [("table", chain.table_name()), ("chain", chain.name())];
             if let Some(pair) = &mut self.rule_pair {
-                let (len, values) = chain.rules().fold((0, [0, 0]), |(len, values), r| {
-                    (len + r.label().len(), add_digits(values, r.counters()))
-                });
-                pair.expect(&labels, "rule", chain.rule_count(), len, values);
+                let labels_len = chain.rules().map(|r| r.label().len()).sum();
+                pair.expect(&labels, "rule", chain.rule_count(), labels_len);
             }
             if let Some(pair) = &mut self.comment_pair {
-                let (count, len, values) = chain
+                let (count, len) = chain
                     .rules()
-                    .flat_map(|r| r.comments().map(move |c| (c, r.counters())))
-                    .fold((0, 0, [0, 0]), |(n, len, values), (c, counters)| {
-                        (n + 1, len + c.len(), add_digits(values, counters))
-                    });
-                pair.expect(&labels, "comment", count, len, values);
+                    .flat_map(|r| r.comments())
+                    .fold((0, 0), |(n, len), c| (n + 1, len + c.len()));
+                pair.expect(&labels, "comment", count, len);
             }
         }
     }
@@ -396,54 +389,24 @@ struct Expected {
     /// Bytes of the lines with values of 20 digits, but for the family name.
     len: usize,
     samples: usize,
-    /// The digits of the values as they are, in the bytes and in the packets family (or
-    /// twice the same, for a family of its own).
-    digits: Digits,
-}
-
-/// Digits of the values of a bytes and of a packets family.
-type Digits = [usize; 2];
-
-/// The decimal digits of `value`.
-fn digits(value: u64) -> usize {
-    value.checked_ilog10().map_or(1, |d| d as usize + 1)
-}
-
-/// `sum` plus the digits of a pair's values.
-fn add_digits(sum: Digits, counters: Counters) -> Digits {
-    [
-        sum[0] + digits(counters.bytes),
-        sum[1] + digits(counters.packets),
-    ]
 }
 
 impl Expected {
     /// Counts `samples` lines of a group ([`FamilyWriter::start_twin_group`]) whose last label
-    /// values add up to `values_len` bytes (escapes aside, which are rare) and whose values
-    /// have `digits` digits in all.
-    fn group(
-        &mut self,
-        labels: &[(&str, &str)],
-        last: &str,
-        samples: usize,
-        values_len: usize,
-        digits: Digits,
-    ) {
+    /// values add up to `values_len` bytes (escapes aside, which are rare).
+    fn group(&mut self, labels: &[(&str, &str)], last: &str, samples: usize, values_len: usize) {
         // `{` + `l="v",` per label + `last="` + `"} ` + up to 20 digits + newline.
         let labels_len: usize = labels.iter().map(|(l, v)| l.len() + v.len() + 4).sum();
         let line = 1 + labels_len + last.len() + 2 + 3 + 20 + 1;
         self.len += samples * line + values_len;
         self.samples += samples;
-        self.digits = [0, 1].map(|i| self.digits[i] + digits[i]);
     }
 
-    /// The bytes the counted lines take in `family` (the bytes family of a pair when
-    /// `which` is 0, the packets family when 1) with their values as counted, and with
-    /// values of twenty digits: the text is that long unless rules of the same labels were
-    /// summed (then shorter, rarely) or labels need escapes (then longer, rarely).
-    fn range(&self, family: &FamilyWriter, which: usize) -> std::ops::RangeInclusive<usize> {
+    /// The fewest and the most bytes the counted lines take in `family` (values of one
+    /// digit or of twenty).
+    fn range(&self, family: &FamilyWriter) -> std::ops::RangeInclusive<usize> {
         let most = self.len + self.samples * family.name_len();
-        (most - 20 * self.samples + self.digits[which])..=most
+        most.saturating_sub(19 * self.samples)..=most
     }
 }
 
@@ -467,33 +430,21 @@ impl CounterPair {
     }
 
     /// Counts a group of samples towards [`CounterPair::reserve`], as [`Expected::group`].
-    fn expect(
-        &mut self,
-        labels: &[(&str, &str)],
-        last: &str,
-        samples: usize,
-        values_len: usize,
-        digits: Digits,
-    ) {
-        self.expected
-            .group(labels, last, samples, values_len, digits);
+    fn expect(&mut self, labels: &[(&str, &str)], last: &str, samples: usize, values_len: usize) {
+        self.expected.group(labels, last, samples, values_len);
     }
 
     /// The most that [`CounterPair::expect`] counted, for the bytes and the packets family.
     fn expected_lens(&self) -> [usize; 2] {
-        [&self.bytes, &self.packets].map(|family| *self.expected.range(family, 0).end())
+        [&self.bytes, &self.packets].map(|family| self.expected.range(family).into_inner().1)
     }
 
     /// Sizes both families for what [`CounterPair::expect`] counted, as parts of families
     /// at most `whole` bytes long.
     fn reserve(&mut self, whole: [usize; 2]) {
         let expected = self.expected;
-        for (which, (family, whole)) in [&mut self.bytes, &mut self.packets]
-            .into_iter()
-            .zip(whole)
-            .enumerate()
-        {
-            family.reserve(expected.range(family, which), whole);
+        for (family, whole) in [&mut self.bytes, &mut self.packets].into_iter().zip(whole) {
+            family.reserve(expected.range(family), whole);
         }
     }
 
