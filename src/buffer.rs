@@ -59,14 +59,6 @@ impl<T> Default for HugeVec<T> {
 }
 
 impl<T: Pod> HugeVec<T> {
-    /// An empty list with room for `capacity` values, all of which are expected to be
-    /// written (see [`HugeVec::reserve`]).
-    pub fn with_capacity(capacity: usize) -> Self {
-        let mut list = HugeVec::default();
-        list.reserve(capacity, capacity);
-        list
-    }
-
     /// The values written so far.
     pub fn as_slice(&self) -> &[T] {
         match &self.storage {

@@ -100,7 +100,8 @@ fn lists_of_values_keep_them_across_the_move_into_a_mapping() {
     assert_eq!(list.as_slice(), expected.as_slice());
     list[7].b = 70;
     assert_eq!(list[7], Entry { b: 70, ..entry(7) });
-    let mut estimated = HugeVec::with_capacity(count / 2);
+    let mut estimated = HugeVec::default();
+    estimated.reserve(count / 2, count / 2);
     estimated.extend(expected.iter().copied());
     assert_eq!(estimated.len(), count);
     assert_eq!(estimated[count - 1], entry(count - 1));

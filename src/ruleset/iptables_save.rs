@@ -14,8 +14,6 @@ use std::collections::hash_map::Entry;
 
 use memchr::{memchr, memchr2, memmem};
 
-use crate::buffer::HugeVec;
-
 use super::tokens::{has_open_quote, scan_quotes, tokenize};
 use super::{
     ChainData, Contents, Counters, LabelData, LineError, RuleData, Ruleset, Span, TableData, Text,
@@ -67,7 +65,7 @@ pub(super) fn parse_at_most(mut dump: String, max_len: usize) -> Ruleset {
 const PARALLEL_LEN: usize = 2 << 20;
 
 fn parse_serially(dump: &str) -> Contents {
-    let mut parser = Parser::new(dump, dump.len());
+    let mut parser = Parser::new(dump, dump.len(), true);
     let lines = parser.read(0, dump.len());
     parser.finish(lines)
 }
@@ -85,7 +83,7 @@ pub(super) fn parse_in_halves(dump: &str, from: usize) -> Option<Contents> {
         let second = std::thread::Builder::new()
             .name("parse".into())
             .spawn_scoped(scope, move || {
-                let mut parser = Parser::new(dump, dump.len() - middle);
+                let mut parser = Parser::new(dump, dump.len() - middle, false);
                 parser.inherited = true;
                 parser.table_open = true;
                 let lines = parser.read(middle, dump.len());
@@ -93,7 +91,7 @@ pub(super) fn parse_in_halves(dump: &str, from: usize) -> Option<Contents> {
             })
             .ok()?;
         // Room for the whole dump's lists: the second half's are appended in place.
-        let mut first = Parser::new(dump, dump.len());
+        let mut first = Parser::new(dump, dump.len(), true);
         let first_lines = first.read(0, middle);
         let (second, second_lines) = second.join().ok()?;
         let joinable = first.end == middle && first.table_open && !second.aborted;
@@ -165,19 +163,22 @@ struct Parser<'a> {
 }
 
 impl<'a> Parser<'a> {
-    /// A parser that will read about `len` bytes of `dump`.
-    fn new(dump: &'a str, len: usize) -> Self {
+    /// A parser that will read about `len` bytes of `dump`. Its lists go into huge pages
+    /// as they grow when they are `kept` as the snapshot's; those of a second half, copied
+    /// into the first half's when joined, stay in small pages: a huge page would hold up to
+    /// 2 MiB more per list, for a copy made off the critical path.
+    fn new(dump: &'a str, len: usize, kept: bool) -> Self {
         // The lists are sized from the length of the text once, generously, rather than
         // copied while they double: pages reserved but never written cost no memory, and
         // the spare capacity is given back at the end.
         let rules = len / RULE_LEN_AT_LEAST;
+        let certain = if kept { rules } else { 0 };
+        let mut out = Contents::default();
+        out.rules.reserve(rules, certain);
+        out.comments.reserve(rules, certain);
         Parser {
             dump,
-            out: Contents {
-                rules: HugeVec::with_capacity(rules),
-                comments: HugeVec::with_capacity(rules),
-                ..Contents::default()
-            },
+            out,
             grouped: true,
             table_open: false,
             chain_index: FastMap::default(),
