@@ -40,14 +40,56 @@ enum Storage<T> {
     Mapped {
         map: HugeMap,
         len: usize,
-        /// Bytes of the mapping that may be written without a look at the advice: the
-        /// huge pages advised so far, or the whole mapping once no more are to be.
-        ready: usize,
-        /// The huge pages below `advised` are advised.
-        advised: usize,
-        /// Huge pages are advised, as the values reach them, up to here (in bytes).
-        huge_until: usize,
+        pages: HugePages,
     },
+}
+
+/// Which huge pages of a mapping are advised, in bytes from its start.
+#[derive(Debug)]
+struct HugePages {
+    /// What may be written without a look at the advice: the huge pages advised so far, or
+    /// the whole mapping once no more are to be.
+    ready: usize,
+    /// The huge pages below are advised.
+    advised: usize,
+    /// Huge pages are advised, as the values reach them, up to here.
+    until: usize,
+}
+
+impl HugePages {
+    /// The advice of a new `map` whose first `written` bytes are about to be filled, with
+    /// huge pages up to `until`.
+    fn new(map: &HugeMap, written: usize, until: usize) -> HugePages {
+        let mut pages = HugePages {
+            ready: 0,
+            advised: 0,
+            until: until.min(map.len()),
+        };
+        pages.reach(map, written);
+        pages
+    }
+
+    /// Advises the huge pages that writing up to `end` reaches, as far as `until`.
+    fn reach(&mut self, map: &HugeMap, end: usize) {
+        let to = end.next_multiple_of(HUGE_PAGE).min(self.until);
+        if to > self.advised {
+            map.advise(self.advised..to);
+            self.advised = to;
+        }
+        self.ready = if self.advised >= self.until {
+            map.len()
+        } else {
+            self.advised
+        };
+    }
+
+    /// Moves `until` further, to `until` (a writer now expects more).
+    fn extend(&mut self, map: &HugeMap, until: usize) {
+        if until > self.until {
+            self.until = until.min(map.len());
+            self.ready = self.ready.min(self.advised);
+        }
+    }
 }
 
 impl<T> Default for HugeVec<T> {
@@ -117,12 +159,10 @@ impl<T: Pod> HugeVec<T> {
                     return;
                 }
             }
-            Storage::Mapped {
-                map, len, ready, ..
-            } => {
+            Storage::Mapped { map, len, pages } => {
                 let start = *len * size_of::<T>();
                 let bytes: &[u8] = bytemuck::cast_slice(values);
-                if start + bytes.len() <= *ready {
+                if start + bytes.len() <= pages.ready {
                     map[start..start + bytes.len()].copy_from_slice(bytes);
                     *len += values.len();
                     return;
@@ -136,25 +176,10 @@ impl<T: Pod> HugeVec<T> {
     #[cold]
     fn prepare_then_extend(&mut self, values: &[T]) {
         let end = (self.len() + values.len()) * size_of::<T>();
-        if let Storage::Mapped {
-            map,
-            ready,
-            advised,
-            huge_until,
-            ..
-        } = &mut self.storage
+        if let Storage::Mapped { map, pages, .. } = &mut self.storage
             && end <= map.len()
         {
-            let to = end.next_multiple_of(HUGE_PAGE).min(*huge_until);
-            if to > *advised {
-                map.advise(*advised..to);
-                *advised = to;
-            }
-            *ready = if *advised >= *huge_until {
-                map.len()
-            } else {
-                *advised
-            };
+            pages.reach(map, end);
         } else {
             // Doubling, as a `Vec` grows: the values being added are the only certain ones.
             self.reserve(self.len().max(values.len()), values.len());
@@ -180,19 +205,11 @@ impl<T: Pod> HugeVec<T> {
             Storage::Mapped { map, .. } => map.len() / size,
         };
         if len + additional <= capacity {
-            if let Storage::Mapped {
-                map,
-                ready,
-                advised,
-                huge_until,
-                ..
-            } = &mut self.storage
-            {
-                let until = whole_huge_pages((len + certain.min(additional)) * size);
-                if until > *huge_until {
-                    *huge_until = until.min(map.len());
-                    *ready = (*advised).min(*ready);
-                }
+            if let Storage::Mapped { map, pages, .. } = &mut self.storage {
+                pages.extend(
+                    map,
+                    whole_huge_pages((len + certain.min(additional)) * size),
+                );
             }
             return;
         }
@@ -200,23 +217,10 @@ impl<T: Pod> HugeVec<T> {
             && let Some(mut map) = HugeMap::new((len + additional) * size)
         {
             let written: &[u8] = bytemuck::cast_slice(self.as_slice());
-            let huge_until =
-                whole_huge_pages(written.len() + certain.min(additional) * size).min(map.len());
-            let advised = written.len().next_multiple_of(HUGE_PAGE).min(huge_until);
-            map.advise(0..advised);
+            let until = whole_huge_pages(written.len() + certain.min(additional) * size);
+            let pages = HugePages::new(&map, written.len(), until);
             map[..written.len()].copy_from_slice(written);
-            let ready = if advised >= huge_until {
-                map.len()
-            } else {
-                advised
-            };
-            self.storage = Storage::Mapped {
-                map,
-                len,
-                ready,
-                advised,
-                huge_until,
-            };
+            self.storage = Storage::Mapped { map, len, pages };
             return;
         }
         if let Storage::Heap(vec) = &mut self.storage {

@@ -55,11 +55,7 @@ fn huge_pages_are_advised_as_the_certain_part_is_written_and_never_beyond_it() {
     // which may be used in part only, stays in small pages.
     text.reserve(3 * HUGE_PAGE, 11 * HUGE_PAGE / 4);
     let advice = |buffer: &TextBuffer| match &buffer.storage {
-        Storage::Mapped {
-            advised,
-            huge_until,
-            ..
-        } => (*advised, *huge_until),
+        Storage::Mapped { pages, .. } => (pages.advised, pages.until),
         Storage::Heap(_) => panic!("not mapped"),
     };
     assert_eq!(advice(&text), (0, 2 * HUGE_PAGE));
