@@ -271,8 +271,10 @@ impl ChainFamilies {
 }
 
 /// Below this many rules, one thread writes every series: starting a second one would cost
-/// more than it saves.
-const PARALLEL_RULES: usize = 20_000;
+/// more than it saves. (From 20k down to 5k, session 6: the render of 5k rules went from
+/// 3.8–5.7 to 2.9–4.1 ms, the server's render of 10k rules from 24–36 to 19–21 ms, fastest
+/// runs, alternately.)
+const PARALLEL_RULES: usize = 5_000;
 
 /// The chains in two parts of about equal work, where the first part's thread has
 /// `head_start` rules' worth of other work; all in the first part when there are too few
