@@ -181,7 +181,7 @@ fn render_ruleset(
     // The per-rule and per-comment families are nearly all of a large exposition: their
     // first and second parts are written on two threads, then joined. The first thread
     // also writes the per-chain families, so it takes fewer rules.
-    let (first, second) = split_by_rules(&detailed, chain_families.work(ruleset));
+    let (first, second) = split_by_rules(&detailed, ChainFamilies::work(ruleset));
     let (mut details_first, mut details_second) = (details(), details());
     details_first.expect(first);
     details_second.expect(second);
@@ -237,10 +237,11 @@ impl ChainFamilies {
     /// What writing them costs, in rules of the per-rule families: a chain writes three
     /// short lines where a rule with a comment writes four long ones (measured at 100k
     /// rules: the chain families of 40k chains took as long as 20k rules' series).
-    fn work(&self, ruleset: &Ruleset) -> usize {
+    fn work(ruleset: &Ruleset) -> usize {
         ruleset.tables().map(|t| t.chains().len()).sum::<usize>() / 2
     }
 
+    /// Writes every chain's lines and every table's chain count.
     fn write(&mut self, ruleset: &Ruleset) {
         // One line per chain in each: with kube-proxy's chain per endpoint, megabytes.
         let mut chain_lines = Expected::default();

@@ -305,7 +305,7 @@ impl<'a> Parser<'a> {
 
     /// Makes room in the chain map and list for the declarations that follow the line of
     /// table `name` (a slice of it): a kube-proxy nat table declares tens of thousands of
-    /// chains, and growing the map by doubling, rehashing each time, was a fifth of the
+    /// chains, and growing the map by doubling, rehashing each time, was a sixth of the
     /// parser's work on declarations. Counting them first is a search per line.
     fn expect_chains(&mut self, name: &str) {
         let bytes = self.dump.as_bytes();
