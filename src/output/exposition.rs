@@ -573,14 +573,13 @@ impl FamilyWriter {
         let out = &mut self.samples;
         out.extend_from_slice(self.name.as_bytes());
         match labels.text.as_slice() {
-            // `{` alone: no label.
-            [_] => out.push(b' '),
+            // Nothing set, or `{` alone: no label.
+            [] | [_] => out.push(b' '),
             // Without the comma that would precede another label.
             [text @ .., _] => {
                 out.extend_from_slice(text);
                 out.extend_from_slice(b"} ");
             }
-            [] => out.push(b' '),
         }
         SampleValue::write_to(&value, out);
         out.push(b'\n');
