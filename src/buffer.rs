@@ -83,7 +83,7 @@ impl HugePages {
         };
     }
 
-    /// Moves `until` further, to `until` (a writer now expects more).
+    /// Raises the limit of the advice to `until`: the writer declared more as certain.
     fn extend(&mut self, map: &HugeMap, until: usize) {
         if until > self.until {
             self.until = until.min(map.len());
