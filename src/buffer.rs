@@ -16,8 +16,8 @@ use bytemuck::Pod;
 use bytes::Bytes;
 use memmap2::{Advice, MmapMut};
 
-/// Buffers asked for at least this many bytes are mapped with huge pages; smaller ones are
-/// ordinary heap memory, which the allocator serves better (and they are nearly always
+/// Buffers asked for at least this many bytes get a mapping of their own (with huge pages
+/// where [`HugeVec::reserve`] says); smaller ones are ordinary heap memory, which the allocator serves better (and they are nearly always
 /// reused, as the compressed storage reuses its piece buffer).
 const MAPPED_MIN: usize = 2 << 20;
 
@@ -294,8 +294,8 @@ struct HugeMap {
 }
 
 impl HugeMap {
-    /// A mapping of at least `len` usable bytes, in whole huge pages; `None` when the
-    /// mapping fails.
+    /// A mapping of at least `len` usable bytes (the mapping itself is sized in whole huge
+    /// pages); `None` when the mapping fails.
     fn new(len: usize) -> Option<HugeMap> {
         // One huge page more than needed, so that the usable part can start on a boundary
         // wherever the kernel put the mapping: the unused head is never touched, so it
