@@ -5,7 +5,8 @@
 #   - peak memory (maximum resident set size) and wall time of `netfilter_exporter dump`;
 #   - scrape latency of /metrics (plain and gzip) from a server running in the namespace,
 #     and the same bytes sent by netcat from a file (the floor of a plain scrape);
-#   - scrapes per second with wrk on a smaller ruleset.
+#   - scrapes per second with wrk on a smaller ruleset, and, as the ceiling of the machine,
+#     nginx serving the same bytes from a file (sendfile on) to the same wrk.
 # Figures are recorded in docs/performance.md. Needs root (ip netns, iptables-restore).
 #
 # Usage: sudo scripts/measure-memory.sh [RULES] [WRK_RULES]   (defaults: 100000 10000)
@@ -20,6 +21,9 @@ WORK=$(mktemp -d)
 SERVER_PID=""
 
 cleanup() {
+    if [[ -f "$WORK/nginx.pid" ]]; then
+        kill "$(cat "$WORK/nginx.pid" 2>/dev/null)" 2>/dev/null || true
+    fi
     if [[ -n "$SERVER_PID" ]]; then
         kill "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
@@ -31,7 +35,7 @@ trap cleanup EXIT
 
 # time(1) by its path: `time` alone is the shell's keyword.
 bash "$ROOT/scripts/install-missing.sh" /usr/bin/time=time curl=curl wrk=wrk nc=netcat-openbsd \
-    iptables-restore=iptables ip=iproute2 cc=gcc make=make
+    iptables-restore=iptables ip=iproute2 cc=gcc make=make nginx=nginx-light
 
 cd "$ROOT"
 cargo build --release --quiet --bin netfilter_exporter --example generate_ruleset
@@ -142,9 +146,43 @@ stop_server
 echo "== $WRK_RULES rules, wrk"
 load "$WRK_RULES"
 start_server
+# Prints wrk's throughput lines and the share of both cores each kind of work took meanwhile.
+run_wrk() {
+    local before after
+    before=$(head -1 /proc/stat)
+    in_ns wrk -t2 -c50 -d10s "$@" | grep -E 'Requests/sec|Transfer/sec|Latency|requests in'
+    after=$(head -1 /proc/stat)
+    awk -v a="$before" -v b="$after" 'BEGIN {
+        split(a, x); split(b, y); total = 0
+        for (i = 2; i <= 9; i++) { d[i] = y[i] - x[i]; total += d[i] }
+        printf "  CPU: user %.0f%%, system %.0f%%, softirq %.0f%%, idle %.0f%%\n",
+            100 * (d[2] + d[3]) / total, 100 * d[4] / total, 100 * d[8] / total, 100 * d[5] / total
+    }'
+}
+
 for encoding in identity gzip; do
     echo "wrk -t2 -c50 -d10s, Accept-Encoding: $encoding"
-    in_ns wrk -t2 -c50 -d10s -H "Accept-Encoding: $encoding" "http://127.0.0.1:$PORT/metrics" |
-        grep -E 'Requests/sec|Transfer/sec|Latency|requests in'
+    run_wrk -H "Accept-Encoding: $encoding" "http://127.0.0.1:$PORT/metrics"
 done
+in_ns curl -s -o "$WORK/metrics" "http://127.0.0.1:$PORT/metrics"
 stop_server
+# The machine's ceiling for plain responses of this size: a static file server that sends
+# from the page cache (sendfile), serving the exporter's own bytes.
+cat >"$WORK/nginx.conf" <<EOF
+user root;
+worker_processes 2;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    default_type text/plain;
+    server { listen 127.0.0.1:$((PORT + 1)); root $WORK; }
+}
+EOF
+in_ns nginx -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf"
+echo "nginx, same $(wc -c <"$WORK/metrics") bytes from a file, wrk -t2 -c50 -d10s"
+run_wrk "http://127.0.0.1:$((PORT + 1))/metrics"
+in_ns nginx -e "$WORK/nginx-error.log" -c "$WORK/nginx.conf" -s stop
