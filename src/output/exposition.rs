@@ -10,6 +10,7 @@
 use bytes::Bytes;
 
 use super::deflate::{self, Deflater, Segment};
+use super::escape::{escape_help, escape_label_value};
 use crate::buffer::TextBuffer;
 
 /// A wire format of the exposition.
@@ -658,29 +659,6 @@ impl SampleValue for f64 {
     }
 }
 
-/// Escapes a label value: backslash, double quote and newline, as both formats require.
-fn escape_label_value(value: &str, out: &mut TextBuffer) {
-    let mut rest = value.as_bytes();
-    // Most values need no escape and are copied whole after one search. Short ones (table
-    // and chain names, written for every chain of a large ruleset) are searched byte by
-    // byte: setting up the vectorised search cost more than it saved on them.
-    let needs_escape = |b: &u8| matches!(b, b'\\' | b'"' | b'\n');
-    if rest.len() < 32 && !rest.iter().any(needs_escape) {
-        out.extend_from_slice(rest);
-        return;
-    }
-    while let Some(i) = memchr::memchr3(b'\\', b'"', b'\n', rest) {
-        out.extend_from_slice(&rest[..i]);
-        out.extend_from_slice(match rest[i] {
-            b'\\' => b"\\\\",
-            b'"' => b"\\\"",
-            _ => b"\\n",
-        });
-        rest = &rest[i + 1..];
-    }
-    out.extend_from_slice(rest);
-}
-
 /// Ends a line of a group ([`FamilyWriter::start_twin_group`]) after its last label value:
 /// `"} `, the value and the newline, in one copy.
 fn end_group_line(out: &mut TextBuffer, value: u64) {
@@ -691,12 +669,6 @@ fn end_group_line(out: &mut TextBuffer, value: u64) {
     tail[3..3 + digits.len()].copy_from_slice(digits);
     tail[3 + digits.len()] = b'\n';
     out.extend_from_slice(&tail[..4 + digits.len()]);
-}
-
-/// Escapes a help text (backslash and newline; OpenMetrics also reads `\"`, which we never
-/// produce since our help texts hold no quotes).
-fn escape_help(help: &str) -> String {
-    help.replace('\\', "\\\\").replace('\n', "\\n")
 }
 
 #[cfg(test)]

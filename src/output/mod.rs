@@ -2,6 +2,7 @@
 //! Munin plugin protocol.
 
 pub mod deflate;
+mod escape;
 pub mod exposition;
 pub mod munin;
 pub mod textfile;
