@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, Response};
 use axum::routing::get;
 use bytes::Bytes;
@@ -34,7 +34,20 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(landing))
         .route("/-/healthy", get(|| async { "OK\n" }))
         .route(&path, get(metrics))
+        .fallback(not_found)
         .with_state(state)
+}
+
+/// A plain-text 404 that names the metrics path: the usual mistake is a wrong
+/// `--web.telemetry-path` or a scrape config's `metrics_path`.
+async fn not_found(State(state): State<AppState>) -> (StatusCode, String) {
+    (
+        StatusCode::NOT_FOUND,
+        format!(
+            "404 page not found; metrics are served at {}\n",
+            state.telemetry_path
+        ),
+    )
 }
 
 async fn landing(State(state): State<AppState>) -> Html<String> {

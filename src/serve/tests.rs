@@ -341,8 +341,17 @@ async fn custom_telemetry_path() {
 async fn other_paths_are_not_found() {
     for path in ["/nope", "/metrics/", "/metricsx", "/favicon.ico"] {
         let (router, _sender) = app("/metrics");
-        let (status, _, _) = get(router, path, &[]).await;
+        let (status, headers, body) = get(router, path, &[]).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(
+            header(&headers, header::CONTENT_TYPE).starts_with("text/plain"),
+            "{path}"
+        );
+        assert_eq!(
+            String::from_utf8(body).expect("utf-8"),
+            "404 page not found; metrics are served at /metrics\n",
+            "{path}"
+        );
     }
 }
 
