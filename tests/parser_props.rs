@@ -2,8 +2,9 @@
 //! iptables-save prints it parses back to exactly that ruleset, and no input makes the
 //! parser panic.
 
-use netfilter_exporter::ruleset::{Counters, Matches, Param, Policy, Ruleset, parse};
+use netfilter_exporter::ruleset::{Counters, LabelSizes, Matches, Param, Policy, Ruleset, parse};
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 
 /// One argument group of a generated rule, in the order it is printed.
 #[derive(Debug, Clone)]
@@ -147,6 +148,19 @@ fn items(ruleset: &Ruleset) -> Vec<Item> {
         }
     }
     items
+}
+
+/// Checks that every chain's [`LabelSizes`], read from lengths, are those of its texts.
+fn check_label_sizes(ruleset: &Ruleset) -> Result<(), TestCaseError> {
+    for chain in ruleset.chains() {
+        let from_texts = LabelSizes {
+            rule_bytes: chain.rules().map(|r| r.label().to_string().len()).sum(),
+            comments: chain.rules().map(|r| r.comments().len()).sum(),
+            comment_bytes: chain.rules().flat_map(|r| r.comments()).map(str::len).sum(),
+        };
+        prop_assert_eq!(chain.label_sizes(), from_texts, "chain {}", chain.name());
+    }
+    Ok(())
 }
 
 /// The items the parser must return for the model.
@@ -373,6 +387,7 @@ proptest! {
         let parsed = parse(text.as_str());
         prop_assert_eq!(parsed.unparsed(), &[], "{}", text);
         prop_assert_eq!(items(&parsed), expected(&tables), "{}", text);
+        check_label_sizes(&parsed)?;
     }
 
     #[test]
@@ -429,5 +444,6 @@ proptest! {
         for bad in ruleset.unparsed() {
             prop_assert!(bad.line >= 1 && bad.line <= physical, "{:?}", bad);
         }
+        check_label_sizes(&ruleset)?;
     }
 }

@@ -310,16 +310,12 @@ impl Details {
     fn expect(&mut self, chains: &[Chain<'_>]) {
         for chain in chains {
             let labels = [("table", chain.table_name()), ("chain", chain.name())];
+            let sizes = chain.label_sizes();
             if let Some(pair) = &mut self.rule_pair {
-                let labels_len = chain.rules().map(|r| r.label().len()).sum();
-                pair.expect(&labels, "rule", chain.rule_count(), labels_len);
+                pair.expect(&labels, "rule", chain.rule_count(), sizes.rule_bytes);
             }
             if let Some(pair) = &mut self.comment_pair {
-                let (count, len) = chain
-                    .rules()
-                    .flat_map(|r| r.comments())
-                    .fold((0, 0), |(n, len), c| (n + 1, len + c.len()));
-                pair.expect(&labels, "comment", count, len);
+                pair.expect(&labels, "comment", sizes.comments, sizes.comment_bytes);
             }
         }
     }

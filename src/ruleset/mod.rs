@@ -443,6 +443,33 @@ impl<'a> Chain<'a> {
     pub fn rule_count(&self) -> usize {
         self.data.rules.len()
     }
+
+    /// What the labels of the chain's series take, read from the lengths the snapshot
+    /// keeps rather than from the texts: a renderer sizes its output with it before
+    /// writing, and going through every rule's label and comments took as long as a
+    /// tenth of the writing (2.3 ms of a 100k-rule render, on one thread).
+    pub fn label_sizes(&self) -> LabelSizes {
+        let contents = &self.set.contents;
+        let mut sizes = LabelSizes::default();
+        for rule in &contents.rules[self.data.rules.range()] {
+            sizes.rule_bytes += rule.label.head.span.len() + rule.label.tail.len();
+            let comments = &contents.comments[rule.comments.range()];
+            sizes.comments += comments.len();
+            sizes.comment_bytes += comments.iter().map(|c| c.span.len()).sum::<usize>();
+        }
+        sizes
+    }
+}
+
+/// The sizes of a chain's label values ([`Chain::label_sizes`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LabelSizes {
+    /// Bytes of the `rule` labels of its rules ([`Rule::label`]).
+    pub rule_bytes: usize,
+    /// Number of comments of its rules ([`Rule::comments`]).
+    pub comments: usize,
+    /// Bytes of those comments.
+    pub comment_bytes: usize,
 }
 
 impl fmt::Debug for Chain<'_> {
