@@ -423,6 +423,40 @@ proptest! {
     }
 
     #[test]
+    fn comment_options_in_any_order_never_panic(
+        rules in prop::collection::vec(
+            prop::collection::vec(
+                prop::sample::select(vec![
+                    "-m comment --comment",
+                    "-m comment",
+                    "--comment",
+                    "-m",
+                    "comment",
+                    "x",
+                    "\"y z\"",
+                    "-j ACCEPT",
+                ]),
+                0..12,
+            ),
+            1..8,
+        )
+    ) {
+        // Values that look like the next match, options without their match, matches
+        // without a value: the label must still be cut forwards only.
+        let mut text = "*filter\n:X - [0:0]\n".to_owned();
+        for words in &rules {
+            text.push_str("[1:2] -A X ");
+            text.push_str(&words.join(" "));
+            text.push('\n');
+        }
+        text.push_str("COMMIT\n");
+        let ruleset = parse(text.as_str());
+        prop_assert_eq!(ruleset.unparsed(), &[], "{}", text);
+        prop_assert_eq!(ruleset.rule_count(), rules.len());
+        check_label_sizes(&ruleset)?;
+    }
+
+    #[test]
     fn near_miss_lines_never_panic(
         lines in prop::collection::vec(
             prop_oneof![

@@ -526,7 +526,13 @@ impl<'a> Parser<'a> {
                 continue;
             };
             self.out.comments.push(value);
-            if let Some(match_start) = comment_match_start(&text[..option]) {
+            // The `-m comment` before the option must follow the previous comment's value:
+            // in `--comment -m comment --comment x` that `-m` is the first comment, and
+            // cutting it twice would cut the label backwards.
+            let previous_end = self.cuts.last().map_or(0, |&(_, end)| end);
+            if let Some(match_start) = comment_match_start(&text[..option])
+                && match_start >= previous_end
+            {
                 self.cuts.push((match_start, value_end));
             }
             from = value_end;
