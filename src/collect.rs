@@ -163,15 +163,9 @@ impl Collector {
                     tracing::warn!(source = %target, stderr = %output.stderr, "dump command wrote to stderr");
                 }
                 // Parsing 100k rules takes milliseconds of CPU: keep it off the I/O threads.
-                let parsed =
-                    tokio::task::spawn_blocking(move || ruleset::parse(output.stdout)).await;
-                match parsed {
-                    Ok(ruleset) => Ok(Collected::new(ruleset)),
-                    Err(e) => {
-                        tracing::error!(source = %target, error = %e, "parser task failed");
-                        return;
-                    }
-                }
+                off_thread(command, move || ruleset::parse(output.stdout))
+                    .await
+                    .map(Collected::new)
             }
             Err(e) => {
                 tracing::warn!(source = %target, error = %e, "collection failed");
@@ -194,7 +188,7 @@ impl Collector {
         let metrics_config = self.config.metrics.clone();
         let accounting = self.config.accounting.clone();
         let storage = self.config.storage;
-        let rendered = tokio::task::spawn_blocking(move || {
+        let rendered = off_thread(command, move || {
             let fragment = metrics::render_source(&report, &metrics_config, storage);
             // Publications render the accounting view over every source's snapshot; the
             // rest of a snapshot (tens of MB at 100k rules) is not kept until the next
@@ -207,12 +201,18 @@ impl Collector {
             SourceState { report, fragment }
         })
         .await;
-        match rendered {
-            Ok(state) => {
-                self.lock_sources().insert(target, state);
-            }
-            Err(e) => tracing::error!(source = %target, error = %e, "render task failed"),
-        }
+        let state = rendered.unwrap_or_else(|error| {
+            let report = SourceReport {
+                target,
+                outcome: Err(error),
+                duration: started.elapsed(),
+                finished_at: SystemTime::now(),
+            };
+            // Two lines of fixed text: what the failed collection shows instead.
+            let fragment = metrics::render_source(&report, &self.config.metrics, storage);
+            SourceState { report, fragment }
+        });
+        self.lock_sources().insert(target, state);
     }
 
     /// Logs each bad line once, not on every collection that still finds it.
@@ -262,6 +262,22 @@ impl Collector {
     }
 }
 
+/// Runs `work` (parsing or rendering a dump of `command`) on a thread for blocking work.
+/// A panic there is a bug: it is logged and becomes a failed collection, so that the
+/// source's success metric shows it instead of the last numbers staying up as current.
+async fn off_thread<T: Send + 'static>(
+    command: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, SourceError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| {
+        tracing::error!(command, error = %e, "processing a dump failed");
+        SourceError::Internal {
+            command: command.to_owned(),
+            reason: e.to_string(),
+        }
+    })
+}
+
 /// Remembers what the previous round logged per scope, so that a problem that persists is
 /// logged when it appears, not after every collection.
 #[derive(Default)]
@@ -286,7 +302,20 @@ impl LogOnce {
 
 #[cfg(test)]
 mod tests {
-    use super::LogOnce;
+    use super::{LogOnce, SourceError, off_thread};
+
+    #[tokio::test]
+    async fn a_panic_while_processing_a_dump_is_a_failed_collection() {
+        let result = off_thread("iptables-save", || -> usize { panic!("bad offsets") }).await;
+        match result {
+            Err(SourceError::Internal { command, reason }) => {
+                assert_eq!(command, "iptables-save");
+                assert!(reason.contains("bad offsets"), "{reason}");
+            }
+            other => panic!("not a failed collection: {other:?}"),
+        }
+        assert_eq!(off_thread("iptables-save", || 7).await.ok(), Some(7));
+    }
 
     #[test]
     fn a_persisting_message_is_new_once_and_again_after_it_went_away() {

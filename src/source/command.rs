@@ -55,6 +55,15 @@ pub enum SourceError {
         /// The command.
         command: String,
     },
+    /// The exporter failed while processing the command's output: a bug in the exporter,
+    /// reported as a failed collection rather than by serving the last numbers as current.
+    #[error("{command}: processing its output failed, a bug to report: {reason}")]
+    Internal {
+        /// The command.
+        command: String,
+        /// What went wrong (a panic's message).
+        reason: String,
+    },
 }
 
 /// Runs `command args…` with no standard input, collecting its output, and kills it when
