@@ -4,7 +4,8 @@
 //! Rendering stops at the [`Exposition`] a scrape serves chunk by chunk; nothing copies it
 //! into one buffer.
 //! DESIGN.md asks for linear, allocation-light parsing and rendering at 100k+ rules; these
-//! benches are where that is measured (docs/performance.md records the figures).
+//! benches are where that is measured (docs/performance.md records the figures), along
+//! with one long rule line of many comment options (`long_line`).
 
 use std::hint::black_box;
 use std::time::{Duration, SystemTime};
@@ -181,5 +182,35 @@ fn pipeline(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, pipeline);
+/// One rule line of `options` `--comment` options, on the three ways the parser tells
+/// options inside quoted arguments from real ones: from the quotes the line scan recorded,
+/// from a scan of a line that starts with a space, and with a quote in the chain name. The
+/// time per option must not grow with the line (it did, quadratically, until session 7).
+fn long_lines(c: &mut Criterion) {
+    let mut group = c.benchmark_group("long_line");
+    group.sample_size(10);
+    for options in [20_000, 40_000] {
+        group.throughput(Throughput::Elements(options as u64));
+        for (kind, chain, indent) in [
+            ("recorded_quotes", "X", ""),
+            ("leading_space", "X", " "),
+            ("quote_in_chain", "X\"y", ""),
+        ] {
+            let dump = format!(
+                "*filter\n:{chain} - [0:0]\n{indent}[1:2] -A {chain}{}\nCOMMIT\n",
+                " -m comment --comment \"a b\"".repeat(options)
+            );
+            group.bench_with_input(BenchmarkId::new(kind, options), &dump, |b, dump| {
+                b.iter_batched(
+                    || dump.clone(),
+                    |dump| ruleset::parse(dump).rule_count(),
+                    BatchSize::LargeInput,
+                )
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pipeline, long_lines);
 criterion_main!(benches);

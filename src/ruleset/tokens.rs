@@ -90,7 +90,7 @@ pub fn tokenize<'a>(text: &'a str, out: &mut Vec<Token<'a>>) -> Result<(), Token
 /// True when `text` opens a quote it does not close, i.e. a quoted argument continues on
 /// the next physical line (iptables-save prints a comment's newline as is).
 pub(crate) fn has_open_quote(text: &str) -> bool {
-    scan_quotes(text.as_bytes(), 0, false, |_| {}).open
+    scan_quotes(text.as_bytes(), 0, false, false, |_| {}).open
 }
 
 /// What [`scan_quotes`] found.
@@ -104,20 +104,22 @@ pub(crate) struct QuoteScan {
     pub(crate) newlines: usize,
 }
 
-/// Scans `bytes` from `start` for quoted arguments: a double quote opens or closes one,
-/// and inside one a backslash escapes the next byte (which may be a quote or a newline).
-/// With `stop_at_newline` the scan ends at the first newline outside quotes, otherwise at
-/// the end. `on_quote` gets the offset of every quote that opens or closes an argument.
+/// Scans `bytes` from `start`, inside a quoted argument if `open`, for quoted arguments:
+/// a double quote opens or closes one, and inside one a backslash escapes the next byte
+/// (which may be a quote or a newline). With `stop_at_newline` the scan ends at the first
+/// newline outside quotes, otherwise at the end. `on_quote` gets the offset of every quote
+/// that opens or closes an argument.
 /// One vectorised search for the three bytes that matter: the parser reads every rule
 /// line through it, and the line ends and quote counts it gives were a third of the
 /// parser's instructions when searched for apart (docs/performance.md).
 pub(crate) fn scan_quotes(
     bytes: &[u8],
     start: usize,
+    mut open: bool,
     stop_at_newline: bool,
     mut on_quote: impl FnMut(usize),
 ) -> QuoteScan {
-    let (mut open, mut newlines, mut at) = (false, 0, start);
+    let (mut newlines, mut at) = (0, start);
     while let Some(found) = memchr::memchr3(b'\n', b'"', b'\\', &bytes[at..]) {
         let i = at + found;
         at = i + 1;

@@ -704,6 +704,30 @@ fn comment_whose_value_starts_the_next_match_is_cut_once() {
 }
 
 #[test]
+fn comments_between_quoted_arguments_are_told_apart_on_every_kind_of_line() {
+    // Several options on one line are asked about in turn: the quotes counted for one are
+    // carried to the next, from the quotes the line scan recorded (a rule line), or from
+    // a scan of the text (a line starting with a space, a chain name with a quote).
+    let text = concat!(
+        r#"-m comment --comment a -j LOG --log-prefix "x --comment y --comment z" "#,
+        r#"-m comment --comment "b \" --comment c" --log-level "--comment" "#,
+        r#"-m comment --comment d"#,
+    );
+    for (chain, indent) in [("INPUT", ""), ("INPUT", " "), ("in\"put", "")] {
+        let dump =
+            format!("*filter\n:{chain} ACCEPT [0:0]\n{indent}[1:2] -A {chain} {text}\nCOMMIT\n");
+        let mut ruleset = parse_clean(&dump);
+        let rule = ruleset.tables.remove(0).chains.remove(0).rules.remove(0);
+        assert_eq!(rule.comments, ["a", "b \" --comment c", "d"], "{dump}");
+        assert_eq!(
+            rule.label,
+            r#"-j LOG --log-prefix "x --comment y --comment z" --log-level "--comment""#,
+            "{dump}"
+        );
+    }
+}
+
+#[test]
 fn comment_inside_a_quoted_argument_is_not_a_comment() {
     let r = rule(r#"-j LOG --log-prefix "-m comment --comment x" -m comment --comment real"#);
     assert_eq!(r.comments, ["real"]);
