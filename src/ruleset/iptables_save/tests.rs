@@ -691,16 +691,28 @@ fn interleaved_chains_are_regrouped_in_rule_order() {
 fn comment_whose_value_starts_the_next_match_is_cut_once() {
     // Found by fuzzing: the first comment's value is the `-m` of what looks like a second
     // comment match, which cut the label backwards (a panic).
-    let r = rule("-m comment --comment -m comment --comment x -j ACCEPT");
-    assert_eq!(r.comments, ["-m", "x"]);
-    assert_eq!(r.label, "comment --comment x -j ACCEPT");
-    let r = rule("-s 10.0.0.1/32 -m comment --comment -m comment --comment x");
-    assert_eq!(r.comments, ["-m", "x"]);
-    assert_eq!(r.label, "-s 10.0.0.1/32 comment --comment x");
-    // Three in a row: the third has its own `-m comment` after the second's value.
-    let r = rule("-m comment --comment -m comment --comment x -m comment --comment y -j DROP");
-    assert_eq!(r.comments, ["-m", "x", "y"]);
-    assert_eq!(r.label, "comment --comment x -j DROP");
+    for (text, comments, label) in [
+        (
+            "-m comment --comment -m comment --comment x -j ACCEPT",
+            &["-m", "x"][..],
+            "comment --comment x -j ACCEPT",
+        ),
+        (
+            "-s 10.0.0.1/32 -m comment --comment -m comment --comment x",
+            &["-m", "x"],
+            "-s 10.0.0.1/32 comment --comment x",
+        ),
+        // The third has its own `-m comment`, after the second's value.
+        (
+            "-m comment --comment -m comment --comment x -m comment --comment y -j DROP",
+            &["-m", "x", "y"],
+            "comment --comment x -j DROP",
+        ),
+    ] {
+        let r = rule(text);
+        assert_eq!(r.comments, comments, "{text}");
+        assert_eq!(r.label, label, "{text}");
+    }
 }
 
 #[test]
