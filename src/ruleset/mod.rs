@@ -445,9 +445,9 @@ impl<'a> Chain<'a> {
     }
 
     /// What the labels of the chain's series take, read from the lengths the snapshot
-    /// keeps rather than from the texts: a renderer sizes its output with it before
-    /// writing, and going through every rule's label and comments took as long as a
-    /// tenth of the writing (2.3 ms of a 100k-rule render, on one thread).
+    /// keeps rather than from the texts: a renderer sizes its output with it before its
+    /// threads start, and going through every rule's label and comments instead was half
+    /// of that serial pass (22.0 against 11.7 M instructions at 100k rules).
     pub fn label_sizes(&self) -> LabelSizes {
         let contents = &self.set.contents;
         let mut sizes = LabelSizes::default();
