@@ -9,12 +9,11 @@
 //! `iptables-save --counters` file (default: the generated 100k-rule dump).
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
-use netfilter_exporter::metrics::{self, Collected, MetricsConfig, SourceReport};
+use netfilter_exporter::metrics::{self, MetricsConfig};
 use netfilter_exporter::output::exposition::{Format, Storage};
-use netfilter_exporter::ruleset::{self, Ruleset};
-use netfilter_exporter::source::Target;
+use netfilter_exporter::ruleset;
 
 /// The program's allocator (src/main.rs), so that the figures are the program's.
 #[global_allocator]
@@ -22,18 +21,13 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[path = "../benches/generate/mod.rs"]
 mod generate;
+#[path = "../benches/report/mod.rs"]
+mod report;
+
+use report::report;
 
 const USAGE: &str =
     "usage: pipeline_timing parse|render|render_compressed|parse_render RUNS [DUMP]";
-
-fn report(ruleset: Ruleset) -> SourceReport {
-    SourceReport {
-        target: Target::Iptables,
-        outcome: Ok(Collected::new(ruleset)),
-        duration: Duration::from_millis(12),
-        finished_at: SystemTime::UNIX_EPOCH,
-    }
-}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
