@@ -42,8 +42,10 @@ fn needs_escape_short(value: &[u8]) -> bool {
         })
 }
 
-/// True when one of the eight bytes of `word` is `byte`: the high bit of a byte of
-/// `x - 0x01…01` is set, where that byte of `x` is not negative, only when the byte was 0.
+/// True when one of the eight bytes of `word` is `byte`, i.e. a byte of `x` below is 0.
+/// Subtracting 1 from every byte of `x` sets the high bit of a byte whose own high bit was
+/// clear only if that byte was 0, or if a borrow came from a lower byte that was 0: either
+/// way some byte was 0, so the test is exact.
 fn has_byte(word: u64, byte: u8) -> bool {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGH: u64 = u64::from_le_bytes([0x80; 8]);
