@@ -11,8 +11,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use netfilter_exporter::accounting::{self, AccountingConfig};
 use netfilter_exporter::metrics::{Collected, SourceReport};
 use netfilter_exporter::output::exposition::Format;
-use netfilter_exporter::ruleset::{self, Family, Ruleset};
+use netfilter_exporter::ruleset::{Family, Ruleset};
 use netfilter_exporter::source::Target;
+use netfilter_exporter::source::iptables_save;
 
 const RULES: usize = 100_000;
 const TAGGED: usize = 10_000;
@@ -59,7 +60,7 @@ fn dump() -> String {
 }
 
 fn bench(c: &mut Criterion) {
-    let ruleset: Ruleset = ruleset::parse(dump());
+    let ruleset: Ruleset = iptables_save::parse(Family::Ipv4, &dump());
     assert_eq!(ruleset.rule_count(), RULES + 1);
     let config = AccountingConfig::default();
     let view = accounting::tag_view(&[(Family::Ipv4, &ruleset)], &config);

@@ -15,7 +15,7 @@ use crate::accounting::{self, AccountingConfig};
 use crate::metrics::{self, Collected, MetricsConfig, SourceReport};
 use crate::output::exposition::{Exposition, ExpositionBuilder, Format, Storage};
 use crate::ruleset;
-use crate::source::{self, SourceError, Target};
+use crate::source::{self, SourceError, Target, iptables_save};
 
 /// Which backends to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,9 +163,11 @@ impl Collector {
                     tracing::warn!(source = %target, stderr = %output.stderr, "dump command wrote to stderr");
                 }
                 // Parsing 100k rules takes milliseconds of CPU: keep it off the I/O threads.
-                off_thread(command, move || ruleset::parse(output.stdout))
-                    .await
-                    .map(Collected::new)
+                off_thread(command, move || {
+                    iptables_save::parse(target.family(), &output.stdout)
+                })
+                .await
+                .map(Collected::new)
             }
             Err(e) => {
                 tracing::warn!(source = %target, error = %e, "collection failed");
@@ -195,8 +197,7 @@ impl Collector {
             // collection.
             let mut report = report;
             if let Ok(collected) = &mut report.outcome {
-                let family = target.family();
-                collected.keep_only(|chain| accounting.reads(family, chain.name()));
+                collected.keep_only(|table, chain| accounting.reads(table.family, &chain.name));
             }
             SourceState { report, fragment }
         })
@@ -217,7 +218,7 @@ impl Collector {
 
     /// Logs each bad line once, not on every collection that still finds it.
     fn log_new_unparsed(&self, target: Target, ruleset: &ruleset::Ruleset) {
-        let lines = ruleset.unparsed().iter().map(|u| u.to_string());
+        let lines = ruleset.unparsed.iter().map(|u| u.to_string());
         for line in self.logged.new_messages(target.name(), lines) {
             tracing::warn!(source = %target, "unparsed {line}");
         }

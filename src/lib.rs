@@ -1,17 +1,15 @@
 //! netfilter_exporter: makes Linux firewall counters observable.
 //!
 //! The pipeline, one module per step:
-//! - [`source`] runs `iptables-save --counters` (per backend) with a deadline;
-//! - [`ruleset`] parses its output into an immutable [`ruleset::Ruleset`] snapshot;
+//! - [`source`] runs `iptables-save --counters` (per backend) with a deadline and parses
+//!   its output into the source-neutral model of [`ruleset`], an immutable
+//!   [`ruleset::Ruleset`] snapshot;
 //! - [`metrics`] and [`accounting`] turn snapshots into metric families (pure functions);
 //! - [`collect`] schedules the sources and publishes complete expositions;
 //! - [`output`] holds the exposition encoder, the textfile writer and the Munin renderer,
-//!   [`serve`] the HTTP side and [`munin`] the Munin plugin mode;
-//! - [`buffer`] holds the growable buffers that put the large lists and texts of a
-//!   collection in huge pages.
+//!   [`serve`] the HTTP side and [`munin`] the Munin plugin mode.
 
 pub mod accounting;
-pub mod buffer;
 pub mod cli;
 pub mod collect;
 pub mod config;

@@ -10,8 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use netfilter_exporter::metrics::{Collected, MetricsConfig, SourceReport, render_source};
 use netfilter_exporter::output::exposition::{Format, Storage};
-use netfilter_exporter::ruleset::{Ruleset, parse};
+use netfilter_exporter::ruleset::Ruleset;
 use netfilter_exporter::source::Target;
+use netfilter_exporter::source::iptables_save;
 use regex::Regex;
 
 fn fixtures_dir() -> PathBuf {
@@ -53,6 +54,11 @@ fn target_of(text: &str) -> Target {
     }
 }
 
+/// Parses a fixture as the source of its backend does.
+fn parse(text: &str) -> Ruleset {
+    iptables_save::parse(target_of(text).family(), text)
+}
+
 /// Renders a dump as the exporter would, with a fixed duration and end time.
 fn render(text: &str, config: &MetricsConfig) -> String {
     let report = SourceReport {
@@ -92,9 +98,9 @@ fn fixtures_parse_completely() {
     for (case, text) in cases() {
         let ruleset = parse(&text);
         assert!(
-            ruleset.unparsed().is_empty(),
+            ruleset.unparsed.is_empty(),
             "{case}: unparsed lines {:?}",
-            ruleset.unparsed()
+            ruleset.unparsed
         );
         let rule_lines = text.lines().filter(|l| l.contains(" -A ")).count();
         assert_eq!(ruleset.rule_count(), rule_lines, "{case}: rule count");
@@ -111,16 +117,16 @@ fn uncommented_text_only_lacks_the_comment_matches() {
     let mut commented = 0;
     for (case, text) in cases() {
         let ruleset: Ruleset = parse(&text);
-        for rule in ruleset.rules() {
-            let expected = comment_match.replace_all(rule.text(), "");
+        for rule in ruleset.chains().flat_map(|(_, chain)| &chain.rules) {
+            let expected = comment_match.replace_all(&rule.text, "");
             let expected = expected.strip_prefix(' ').unwrap_or(&expected);
-            assert_eq!(rule.label().to_string(), expected, "{case}: {rule:?}");
+            assert_eq!(rule.label(), expected, "{case}: {rule:?}");
             assert_eq!(
-                rule.comments().len(),
-                comment_match.find_iter(rule.text()).count(),
+                rule.comments.len(),
+                comment_match.find_iter(&rule.text).count(),
                 "{case}: {rule:?}"
             );
-            commented += usize::from(rule.comments().len() > 0);
+            commented += usize::from(!rule.comments.is_empty());
         }
     }
     assert!(commented > 50, "fixtures hold commented rules");

@@ -69,7 +69,7 @@ pub(super) fn label_view(
     for located in super::rules(rulesets, |family, chain| {
         config.chains(family).contains(chain)
     }) {
-        let Some(comment) = located.rule.comments().find(|c| is_label_shaped(c)) else {
+        let Some(comment) = located.rule.comments.iter().find(|c| is_label_shaped(c)) else {
             continue;
         };
         match parse(comment) {

@@ -19,7 +19,7 @@ mod render;
 mod series;
 mod tags;
 
-use crate::ruleset::{Chain, Counters, Family, Ruleset};
+use crate::ruleset::{Chain, Counters, Family, Rule, Ruleset};
 
 pub use render::render;
 pub use tags::tag_view;
@@ -92,9 +92,11 @@ impl Default for AccountingConfig {
 impl AccountingConfig {
     /// The accounting chains of `family`.
     pub fn chains(&self, family: Family) -> &ChainSet {
+        const NONE: &ChainSet = &ChainSet::Named(Vec::new());
         match family {
             Family::Ipv4 => &self.ipv4_chains,
             Family::Ipv6 => &self.ipv6_chains,
+            Family::Inet | Family::Arp | Family::Bridge | Family::Netdev => NONE,
         }
     }
 
@@ -167,22 +169,18 @@ struct Located<'a> {
     /// themselves, those of two backends of one family do.
     source: usize,
     table: &'a str,
-    chain: Chain<'a>,
-    /// 1-based position in the chain, as `iptables -L --line-numbers` shows it.
-    position: usize,
-    rule: crate::ruleset::Rule<'a>,
+    chain: &'a Chain,
+    rule: &'a Rule,
 }
 
 impl Located<'_> {
     fn problem(&self, message: impl std::fmt::Display) -> Problem {
         Problem {
             family: self.family,
-            chain: self.chain.name().to_owned(),
+            chain: self.chain.name.clone(),
             message: format!(
                 "table {} chain {} rule {}: {message}",
-                self.table,
-                self.chain.name(),
-                self.position
+                self.table, self.chain.name, self.rule.position
             ),
         }
     }
@@ -200,14 +198,13 @@ fn rules<'a>(
         let (family, ruleset) = rulesets[source];
         ruleset
             .chains()
-            .filter(move |chain| select(family, chain.name()))
-            .flat_map(move |chain| {
-                chain.rules().enumerate().map(move |(i, rule)| Located {
+            .filter(move |(_, chain)| select(family, &chain.name))
+            .flat_map(move |(table, chain)| {
+                chain.rules.iter().map(move |rule| Located {
                     family,
                     source,
-                    table: chain.table_name(),
+                    table: &table.name,
                     chain,
-                    position: i + 1,
                     rule,
                 })
             })

@@ -35,6 +35,8 @@ fn derive(family: Family, matches: &Matches) -> Vec<(String, String)> {
     let any = match family {
         Family::Ipv4 => "0.0.0.0/0",
         Family::Ipv6 => "::/0",
+        // Rule parameters are read from iptables rules, which are of one of the two.
+        Family::Inet | Family::Arp | Family::Bridge | Family::Netdev => "any",
     };
     let l3proto = matches
         .protocol
@@ -66,10 +68,10 @@ pub(super) fn param_view(
         return (set.series, set.problems);
     };
     for located in super::rules(rulesets, |_, chain| chain == wanted) {
-        if located.rule.comments().any(|c| config.claims(c)) {
+        if located.rule.comments.iter().any(|c| config.claims(c)) {
             continue;
         }
-        set.add(&located, derive(located.family, &located.rule.matches()));
+        set.add(&located, derive(located.family, &located.rule.matches));
     }
     (set.series, set.problems)
 }
@@ -80,9 +82,9 @@ mod tests {
 
     fn labels(family: Family, rule: &str) -> Vec<(String, String)> {
         let text = format!("*filter\n:prometheus - [0:0]\n-A prometheus {rule}\nCOMMIT\n");
-        let ruleset = crate::ruleset::parse(&text);
-        let rule = ruleset.rules().next().expect("one rule");
-        derive(family, &rule.matches())
+        let ruleset = crate::source::iptables_save::parse(family, &text);
+        let (_, chain) = ruleset.chains().next().expect("one chain");
+        derive(family, &chain.rules[0].matches)
     }
 
     fn values(list: &[(String, String)]) -> Vec<&str> {

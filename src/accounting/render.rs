@@ -162,8 +162,8 @@ fn rejected_counts<'a>(
 ) -> BTreeMap<(Family, &'a str), u64> {
     let mut counts: BTreeMap<(Family, &str), u64> = BTreeMap::new();
     for (family, ruleset) in rulesets {
-        for chain in ruleset.chains() {
-            let name = chain.name();
+        for (_, chain) in ruleset.chains() {
+            let name = chain.name.as_str();
             let named = matches!(config.chains(*family), ChainSet::Named(_))
                 && config.chains(*family).contains(name);
             if named || config.rule_params_chain.as_deref() == Some(name) {

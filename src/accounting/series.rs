@@ -53,12 +53,12 @@ impl SeriesSet {
                 );
                 self.series.push(Series {
                     labels,
-                    counters: located.rule.counters(),
+                    counters: located.rule.counters,
                 });
             }
             // The same rule seen through a second backend of the family: summed.
             Some(&(i, family, source)) if family == located.family && source != located.source => {
-                self.series[i].counters += located.rule.counters();
+                self.series[i].counters += located.rule.counters;
             }
             Some(_) => {
                 self.problems.push(located.problem(format!(

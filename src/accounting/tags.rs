@@ -67,7 +67,7 @@ pub fn tag_view(rulesets: &[(Family, &Ruleset)], config: &AccountingConfig) -> T
     for located in super::rules(rulesets, |family, chain| {
         config.chains(family).contains(chain)
     }) {
-        let Some(comment) = located.rule.comments().find(|c| is_tag_shaped(c)) else {
+        let Some(comment) = located.rule.comments.iter().find(|c| is_tag_shaped(c)) else {
             continue;
         };
         let (tag, description) = match parse(comment) {
@@ -78,7 +78,7 @@ pub fn tag_view(rulesets: &[(Family, &Ruleset)], config: &AccountingConfig) -> T
             }
         };
         let (base, half) = split_pair(tag);
-        let counters = located.rule.counters();
+        let counters = located.rule.counters;
         let i = *index.entry((located.family, base)).or_insert_with(|| {
             view.entities.push(TagEntity {
                 family: located.family,

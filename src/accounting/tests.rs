@@ -3,7 +3,9 @@
 use super::render::render_rulesets;
 use super::*;
 use crate::output::exposition::Format;
-use crate::ruleset::parse;
+fn parse(text: impl AsRef<str>) -> Ruleset {
+    crate::source::iptables_save::parse(Family::Ipv4, text.as_ref())
+}
 
 /// Rules 1–5 of the Munin article's example, with made-up counters.
 const MUNIN4: &str = r#"*filter

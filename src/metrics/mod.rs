@@ -11,11 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
-use crate::buffer::TextBuffer;
-use crate::output::exposition::{
-    Exposition, ExpositionBuilder, FamilyWriter, GroupLabels, LabelValue, MetricType, Storage,
-};
-use crate::ruleset::{Chain, Counters, Label, Ruleset};
+use crate::output::exposition::{Exposition, ExpositionBuilder, FamilyWriter, MetricType, Storage};
+use crate::ruleset::{Chain, Counters, Ruleset, Table};
 use crate::source::{SourceError, Target};
 
 /// Which series to write: the user's cardinality controls.
@@ -99,18 +96,15 @@ impl Collected {
     pub fn new(ruleset: Ruleset) -> Self {
         Collected {
             rules: ruleset.rule_count(),
-            unparsed: ruleset.unparsed().len(),
+            unparsed: ruleset.unparsed.len(),
             ruleset: Arc::new(ruleset),
         }
     }
 
-    /// Replaces the snapshot by the chains of it that `keep` selects; the counts stay
-    /// those of the whole snapshot. A snapshot all of whose chains are kept (accounting
-    /// over `all` chains) stays as it is rather than being copied.
-    pub fn keep_only(&mut self, keep: impl Fn(Chain<'_>) -> bool) {
-        if !self.ruleset.chains().all(&keep) {
-            self.ruleset = Arc::new(self.ruleset.subset(keep));
-        }
+    /// Keeps of the snapshot only the chains `keep` selects; the counts stay those of the
+    /// whole snapshot.
+    pub fn keep_only(&mut self, keep: impl FnMut(&Table, &Chain) -> bool) {
+        Arc::make_mut(&mut self.ruleset).retain_chains(keep);
     }
 }
 
@@ -139,6 +133,9 @@ pub fn render_source(
     out.finish()
 }
 
+/// Writes the iptables_exporter families of a snapshot, in its order: per chain, the
+/// policy counters and the rule count; per rule and per comment of the chains the
+/// cardinality controls select, the summed counters; per table, the chain count.
 fn render_ruleset(
     out: &mut ExpositionBuilder,
     prefix: &str,
@@ -148,360 +145,103 @@ fn render_ruleset(
     let family = |(suffix, help): (&str, &str), metric_type| {
         out.writer(&format!("{prefix}_{suffix}"), help, metric_type)
     };
-    let counters = |bytes, packets| {
-        CounterPair::new(
-            family(bytes, MetricType::Counter),
-            family(packets, MetricType::Counter),
+    let pair = |bytes, packets| CounterPair {
+        bytes: family(bytes, MetricType::Counter),
+        packets: family(packets, MetricType::Counter),
+    };
+    let mut chain_pair = pair(names::backend::CHAIN_BYTES, names::backend::CHAIN_PACKETS);
+    let mut rule_pair = config
+        .rule_series
+        .then(|| pair(names::backend::RULE_BYTES, names::backend::RULE_PACKETS));
+    let mut comment_pair = config.comment_series.then(|| {
+        pair(
+            names::backend::COMMENT_BYTES,
+            names::backend::COMMENT_PACKETS,
         )
-    };
-    let mut chain_families = ChainFamilies {
-        pair: counters(names::backend::CHAIN_BYTES, names::backend::CHAIN_PACKETS),
-        rules_total: family(names::backend::RULES, MetricType::Untyped),
-        chains_total: family(names::backend::CHAINS, MetricType::Untyped),
-    };
-    let details = || Details {
-        rule_pair: config
-            .rule_series
-            .then(|| counters(names::backend::RULE_BYTES, names::backend::RULE_PACKETS)),
-        comment_pair: config.comment_series.then(|| {
-            counters(
-                names::backend::COMMENT_BYTES,
-                names::backend::COMMENT_PACKETS,
-            )
-        }),
-    };
-
-    // Sized at once: growing it by doubling faulted in a megabyte of pages over and over.
-    let mut detailed = Vec::with_capacity(ruleset.tables().map(|t| t.chains().len()).sum());
-    detailed.extend(
-        ruleset
-            .chains()
-            .filter(|c| config.tables.allows(c.table_name()) && config.chains.allows(c.name())),
-    );
-    // The per-rule and per-comment families are nearly all of a large exposition: their
-    // first and second parts are written on two threads, then joined. The first thread
-    // also writes the per-chain families, so it takes fewer rules.
-    let (first, second) = split_by_rules(&detailed, ChainFamilies::work(ruleset));
-    let (mut details_first, mut details_second) = (details(), details());
-    details_first.expect(first);
-    details_second.expect(second);
-    let whole = [
-        details_first.expected_lens(),
-        details_second.expected_lens(),
-    ];
-    let whole = [0, 1].map(|p| [0, 1].map(|f| whole[0][p][f] + whole[1][p][f]));
-    details_first.reserve(whole);
-    details_second.reserve(whole);
-    let second_written = std::thread::scope(|scope| {
-        let spawned = if second.is_empty() {
-            None
-        } else {
-            std::thread::Builder::new()
-                .name("render".into())
-                .spawn_scoped(scope, move || {
-                    details_second.write(second);
-                    details_second
-                })
-                .ok()
-        };
-        details_first.write(first);
-        chain_families.write(ruleset);
-        spawned.and_then(|handle| handle.join().ok())
     });
-    match second_written {
-        Some(details_second) => details_first.append(details_second),
-        // A thread that could not start is no reason to lose series: write them here,
-        // after the first part.
-        None => details_first.write(second),
-    }
-
-    chain_families.pair.push_to(out);
-    if let Some(pair) = details_first.rule_pair {
-        pair.push_to(out);
-    }
-    if let Some(pair) = details_first.comment_pair {
-        pair.push_to(out);
-    }
-    out.push(chain_families.rules_total);
-    out.push(chain_families.chains_total);
-}
-
-/// The families every chain has a line in, whatever the cardinality controls say.
-struct ChainFamilies {
-    pair: CounterPair,
-    rules_total: FamilyWriter,
-    chains_total: FamilyWriter,
-}
-
-impl ChainFamilies {
-    /// What writing them costs, in rules of the per-rule families: a chain writes three
-    /// short lines where a rule with a comment writes four long ones (measured at 100k
-    /// rules: the chain families of 40k chains took as long as 20k rules' series).
-    fn work(ruleset: &Ruleset) -> usize {
-        ruleset.tables().map(|t| t.chains().len()).sum::<usize>() / 2
-    }
-
-    /// Writes every chain's lines and every table's chain count.
-    fn write(&mut self, ruleset: &Ruleset) {
-        // One line per chain in each: with kube-proxy's chain per endpoint, megabytes.
-        let mut chain_lines = Expected::default();
-        for chain in ruleset.chains() {
-            let labels = [("table", chain.table_name())];
-            let policy = chain.policy().as_str().len();
-            self.pair
-                .expect(&[labels[0], ("chain", chain.name())], "policy", 1, policy);
-            chain_lines.group(&labels, "chain", 1, chain.name().len());
+    let mut rules_total = family(names::backend::RULES, MetricType::Untyped);
+    let mut chains_total = family(names::backend::CHAINS, MetricType::Untyped);
+    let mut sums = Sums::default();
+    for (table, chain) in ruleset.chains() {
+        let (table_name, chain_name) = (table.name.as_str(), chain.name.as_str());
+        chain_pair.sample(
+            &[
+                ("table", table_name),
+                ("chain", chain_name),
+                ("policy", chain.policy_label()),
+            ],
+            chain.counters(),
+        );
+        rules_total.sample(
+            &[("table", table_name), ("chain", chain_name)],
+            chain.rules.len() as u64,
+        );
+        if !(config.tables.allows(table_name) && config.chains.allows(chain_name)) {
+            continue;
         }
-        self.pair.reserve(self.pair.expected_lens());
-        let rules_total = &mut self.rules_total;
-        let whole = chain_lines.range(rules_total).into_inner().1;
-        rules_total.reserve(chain_lines.range(rules_total), whole);
-        let mut group = GroupLabels::default();
-        for chain in ruleset.chains() {
-            let labels = [("table", chain.table_name()), ("chain", chain.name())];
-            group.set(&labels);
-            self.pair.start_group(&group, "policy");
-            self.pair.sample(chain.policy().as_str(), chain.counters());
-            rules_total.labelled_sample(&group, chain.rule_count() as u64);
+        if let Some(pair) = &mut rule_pair {
+            sums.group(chain.rules.iter().map(|r| (r.label(), r.counters)));
+            pair.samples(table_name, chain_name, "rule", &sums);
         }
-        for table in ruleset.tables() {
-            self.chains_total
-                .sample(&[("table", table.name())], table.chains().len() as u64);
+        if let Some(pair) = &mut comment_pair {
+            sums.group(chain.rules.iter().flat_map(|r| {
+                let counters = r.counters;
+                r.comments.iter().map(move |c| (c.as_str(), counters))
+            }));
+            pair.samples(table_name, chain_name, "comment", &sums);
         }
     }
-}
-
-/// Below this many rules, one thread writes every series: starting a second one would cost
-/// more than it saves. (From 20k down to 5k, session 6: the render of 5k rules went from
-/// 3.8–5.7 to 2.9–4.1 ms, the server's render of 10k rules from 24–36 to 19–21 ms, fastest
-/// runs, alternately.)
-const PARALLEL_RULES: usize = 5_000;
-
-/// The chains in two parts of about equal work, where the first part's thread has
-/// `head_start` rules' worth of other work; all in the first part when there are too few
-/// rules to share.
-fn split_by_rules<'c, 'a>(
-    chains: &'c [Chain<'a>],
-    head_start: usize,
-) -> (&'c [Chain<'a>], &'c [Chain<'a>]) {
-    let total: usize = chains.iter().map(Chain::rule_count).sum();
-    if total < PARALLEL_RULES {
-        return (chains, &[]);
+    for table in &ruleset.tables {
+        chains_total.sample(&[("table", &table.name)], table.chains.len() as u64);
     }
-    let mut seen = head_start;
-    let middle = chains
-        .iter()
-        .position(|c| {
-            seen += c.rule_count();
-            seen * 2 >= total + head_start
-        })
-        .map_or(chains.len(), |i| i + 1);
-    chains.split_at(middle)
-}
-
-/// The per-rule and per-comment families of some chains, as far as they are switched on.
-struct Details {
-    rule_pair: Option<CounterPair>,
-    comment_pair: Option<CounterPair>,
-}
-
-impl Details {
-    /// Counts what the series of `chains` will take, towards [`Details::reserve`].
-    fn expect(&mut self, chains: &[Chain<'_>]) {
-        for chain in chains {
-            let labels = [("table", chain.table_name()), ("chain", chain.name())];
-            let sizes = chain.label_sizes();
-            if let Some(pair) = &mut self.rule_pair {
-                pair.expect(&labels, "rule", chain.rule_count(), sizes.rule_bytes);
-            }
-            if let Some(pair) = &mut self.comment_pair {
-                pair.expect(&labels, "comment", sizes.comments, sizes.comment_bytes);
-            }
-        }
+    for pair in std::iter::once(chain_pair)
+        .chain(rule_pair)
+        .chain(comment_pair)
+    {
+        out.push(pair.bytes);
+        out.push(pair.packets);
     }
-
-    /// What [`Details::expect`] counted: bytes and packets family of the rule and of the
-    /// comment series (zero when switched off).
-    fn expected_lens(&self) -> [[usize; 2]; 2] {
-        [&self.rule_pair, &self.comment_pair].map(|p| {
-            p.as_ref()
-                .map(CounterPair::expected_lens)
-                .unwrap_or_default()
-        })
-    }
-
-    /// Sizes the families for what [`Details::expect`] counted, as parts of families as
-    /// long as `whole` says (in the order of [`Details::expected_lens`]).
-    fn reserve(&mut self, whole: [[usize; 2]; 2]) {
-        for (pair, whole) in [&mut self.rule_pair, &mut self.comment_pair]
-            .into_iter()
-            .zip(whole)
-        {
-            if let Some(pair) = pair {
-                pair.reserve(whole);
-            }
-        }
-    }
-
-    /// Writes the series of `chains`, in order.
-    fn write(&mut self, chains: &[Chain<'_>]) {
-        let (mut rule_sums, mut comment_sums) = (Sums::default(), Sums::default());
-        let mut group = GroupLabels::default();
-        for chain in chains {
-            group.set(&[("table", chain.table_name()), ("chain", chain.name())]);
-            if let Some(pair) = &mut self.rule_pair {
-                pair.start_group(&group, "rule");
-                rule_sums.group(chain.rules().map(|r| (r.label(), r.counters())));
-                pair.samples(&rule_sums);
-            }
-            if let Some(pair) = &mut self.comment_pair {
-                pair.start_group(&group, "comment");
-                comment_sums.group(
-                    chain
-                        .rules()
-                        .flat_map(|r| r.comments().map(move |c| (c, r.counters()))),
-                );
-                pair.samples(&comment_sums);
-            }
-        }
-    }
-
-    /// Appends the series another part wrote for the chains after these.
-    fn append(&mut self, other: Details) {
-        for (mine, theirs) in [
-            (&mut self.rule_pair, other.rule_pair),
-            (&mut self.comment_pair, other.comment_pair),
-        ] {
-            if let (Some(mine), Some(theirs)) = (mine, theirs) {
-                mine.bytes.append(theirs.bytes);
-                mine.packets.append(theirs.packets);
-            }
-        }
-    }
-}
-
-/// What the sample lines of a family (or of a part of one) will take, counted before they
-/// are written so that the family's buffer is allocated once, at its size: a buffer that
-/// doubles is copied and faulted in again at each step.
-#[derive(Debug, Clone, Copy, Default)]
-struct Expected {
-    /// Bytes of the lines with values of 20 digits, but for the family name.
-    len: usize,
-    samples: usize,
-}
-
-impl Expected {
-    /// Counts `samples` lines of a group ([`FamilyWriter::start_twin_group`]) whose last label
-    /// values add up to `values_len` bytes (escapes aside, which are rare).
-    fn group(&mut self, labels: &[(&str, &str)], last: &str, samples: usize, values_len: usize) {
-        // `{` + `l="v",` per label + `last="` + `"} ` + up to 20 digits + newline.
-        let labels_len: usize = labels.iter().map(|(l, v)| l.len() + v.len() + 4).sum();
-        let line = 1 + labels_len + last.len() + 2 + 3 + 20 + 1;
-        self.len += samples * line + values_len;
-        self.samples += samples;
-    }
-
-    /// The fewest and the most bytes the counted lines take in `family` (values of one
-    /// digit or of twenty).
-    fn range(&self, family: &FamilyWriter) -> std::ops::RangeInclusive<usize> {
-        let most = self.len + self.samples * family.name_len();
-        most.saturating_sub(19 * self.samples)..=most
-    }
+    out.push(rules_total);
+    out.push(chains_total);
 }
 
 /// The bytes and packets families of one kind of series, written in one pass over the
 /// snapshot (each family's samples must be contiguous in the exposition, so they are
-/// written to two buffers rather than by two passes).
+/// written to two families rather than by two passes).
 struct CounterPair {
     bytes: FamilyWriter,
     packets: FamilyWriter,
-    /// What the samples of either family take, but for the family name.
-    expected: Expected,
 }
 
 impl CounterPair {
-    fn new(bytes: FamilyWriter, packets: FamilyWriter) -> Self {
-        CounterPair {
-            bytes,
-            packets,
-            expected: Expected::default(),
-        }
+    fn sample(&mut self, labels: &[(&str, &str)], counters: Counters) {
+        self.bytes.sample(labels, counters.bytes);
+        self.packets.sample(labels, counters.packets);
     }
 
-    /// Counts a group of samples towards [`CounterPair::reserve`], as [`Expected::group`].
-    fn expect(&mut self, labels: &[(&str, &str)], last: &str, samples: usize, values_len: usize) {
-        self.expected.group(labels, last, samples, values_len);
-    }
-
-    /// The most that [`CounterPair::expect`] counted, for the bytes and the packets family.
-    fn expected_lens(&self) -> [usize; 2] {
-        [&self.bytes, &self.packets].map(|family| self.expected.range(family).into_inner().1)
-    }
-
-    /// Sizes both families for what [`CounterPair::expect`] counted, as parts of families
-    /// at most `whole` bytes long.
-    fn reserve(&mut self, whole: [usize; 2]) {
-        let expected = self.expected;
-        for (family, whole) in [&mut self.bytes, &mut self.packets].into_iter().zip(whole) {
-            family.reserve(expected.range(family), whole);
-        }
-    }
-
-    fn start_group(&mut self, labels: &GroupLabels, last: &str) {
-        self.bytes.start_twin_group(&mut self.packets, labels, last);
-    }
-
-    fn sample(&mut self, last: impl LabelValue, counters: Counters) {
-        self.bytes
-            .twin_sample(&mut self.packets, last, [counters.bytes, counters.packets]);
-    }
-
-    fn samples<K: LabelValue + Copy>(&mut self, sums: &Sums<K>) {
+    /// One sample per key of `sums`, labelled by table, chain and `key_label`.
+    fn samples(&mut self, table: &str, chain: &str, key_label: &str, sums: &Sums<'_>) {
         for &(key, counters) in &sums.sums {
-            self.sample(key, counters);
+            self.sample(
+                &[("table", table), ("chain", chain), (key_label, key)],
+                counters,
+            );
         }
-    }
-
-    fn push_to(self, out: &mut ExpositionBuilder) {
-        out.push(self.bytes);
-        out.push(self.packets);
     }
 }
-
-/// Chains up to this many keys are grouped by linear search rather than through a map.
-const SHORT_CHAIN: usize = 8;
 
 /// Sums the counters of a chain's rules by label value, in order of first appearance: two
 /// rules with the same label value would otherwise be two series with the same labels,
 /// which Prometheus rejects. Its buffers are reused from chain to chain.
-struct Sums<K> {
-    sums: Vec<(K, Counters)>,
-    index: HashMap<K, usize, foldhash::fast::RandomState>,
+#[derive(Default)]
+struct Sums<'a> {
+    sums: Vec<(&'a str, Counters)>,
+    index: HashMap<&'a str, usize>,
 }
 
-impl<K> Default for Sums<K> {
-    fn default() -> Self {
-        Sums {
-            sums: Vec::new(),
-            index: HashMap::default(),
-        }
-    }
-}
-
-impl<K: Copy + Eq + std::hash::Hash> Sums<K> {
-    fn group(&mut self, keyed: impl Iterator<Item = (K, Counters)> + Clone) {
+impl<'a> Sums<'a> {
+    fn group(&mut self, keyed: impl Iterator<Item = (&'a str, Counters)>) {
         self.sums.clear();
-        // Most chains of a large ruleset are short (kube-proxy's per-endpoint chains hold
-        // two rules): a linear search beats hashing for them.
-        if keyed.clone().nth(SHORT_CHAIN).is_none() {
-            for (key, counters) in keyed {
-                match self.sums.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, sum)) => *sum += counters,
-                    None => self.sums.push((key, counters)),
-                }
-            }
-            return;
-        }
         self.index.clear();
         for (key, counters) in keyed {
             match self.index.entry(key) {
@@ -512,12 +252,6 @@ impl<K: Copy + Eq + std::hash::Hash> Sums<K> {
                 }
             }
         }
-    }
-}
-
-impl LabelValue for Label<'_> {
-    fn write_escaped(&self, out: &mut TextBuffer) {
-        self.parts().write_escaped(out);
     }
 }
 

@@ -1,11 +1,13 @@
 //! Unit tests of the parent module: summing of duplicate series, the cardinality controls,
 //! failed sources and the absence of stale series.
 
-use std::sync::Arc;
-
 use super::*;
 use crate::output::exposition::Format;
-use crate::ruleset::parse;
+use crate::ruleset::{Family, Ruleset};
+
+fn parse(text: impl AsRef<str>) -> Ruleset {
+    crate::source::iptables_save::parse(Family::Ipv4, text.as_ref())
+}
 
 const DUMP: &str = "\
 *filter
@@ -368,7 +370,7 @@ fn chain_that_disappears_has_no_series_in_the_next_rendering() {
         "",
     );
     let after = render(&after_dump, &config);
-    assert!(parse(&after_dump).unparsed().is_empty());
+    assert!(parse(&after_dump).unparsed.is_empty());
     assert!(!after.contains("chain=\"acct\""));
     assert_eq!(
         value(&after, "iptables_chains_total{table=\"filter\"}"),
@@ -452,11 +454,10 @@ fn large_dump(chains: usize, per_chain: usize) -> String {
 }
 
 #[test]
-fn a_large_ruleset_rendered_in_parts_keeps_every_series_once_and_in_order() {
-    // Large enough that each part of the rule families is written into a mapping of huge
-    // pages (src/buffer.rs), whose text the compressed storage must match.
+fn a_large_ruleset_keeps_every_series_once_and_in_order() {
+    // Large enough that the rule families are cut into many pieces, whose text the
+    // compressed storage must give back.
     let (chains, per_chain) = (7, 9_000);
-    assert!(chains * per_chain >= PARALLEL_RULES);
     let report = report(Ok(parse(large_dump(chains, per_chain))));
     let config = MetricsConfig::default();
     let plain = render_source(&report, &config, Storage::Plain).to_vec(Format::Text);
@@ -508,15 +509,8 @@ fn a_large_ruleset_rendered_in_parts_keeps_every_series_once_and_in_order() {
 fn a_report_kept_in_part_still_counts_the_whole_snapshot() {
     let mut ok = report(Ok(parse(format!("{DUMP}*mangle\nbad line\nCOMMIT\n"))));
     if let Ok(collected) = &mut ok.outcome {
-        let whole = Arc::clone(&collected.ruleset);
-        collected.keep_only(|_| true);
-        assert!(
-            Arc::ptr_eq(&whole, &collected.ruleset),
-            "kept whole, not copied"
-        );
-        collected.keep_only(|chain| chain.name() == "acct");
+        collected.keep_only(|_, chain| chain.name == "acct");
         assert_eq!(collected.ruleset.rule_count(), 1);
-        assert_eq!(collected.ruleset.unparsed(), []);
     }
     let out = String::from_utf8(render_exporter(&[&ok]).to_vec(Format::Text)).expect("UTF-8");
     assert!(
@@ -531,7 +525,6 @@ fn a_report_kept_in_part_still_counts_the_whole_snapshot() {
 
 #[test]
 fn rules_whose_labels_differ_only_by_where_their_comment_was_are_one_series() {
-    // Without filler the chain is grouped by linear search, with it through a map.
     for filler in [0, 12] {
         let mut dump = "*filter\n:INPUT ACCEPT [0:0]\n".to_owned();
         for i in 0..filler {
@@ -550,21 +543,4 @@ COMMIT
         let series = rule_bytes("filter", "INPUT", "-p tcp -j ACCEPT");
         assert_eq!(value(&out, &series), Some(150), "{filler}");
     }
-}
-
-#[test]
-fn the_thread_that_also_writes_chain_families_takes_fewer_rules() {
-    let ruleset = parse(large_dump(10, 3_000));
-    let chains: Vec<Chain<'_>> = ruleset.chains().collect();
-    let rules = |part: &[Chain<'_>]| part.iter().map(Chain::rule_count).sum::<usize>();
-    let (first, second) = split_by_rules(&chains, 0);
-    assert_eq!((rules(first), rules(second)), (15_000, 15_000));
-    // Work worth 10k rules on the first thread: it takes about 10k of the 30k rules (whole
-    // chains of 3k: 12k).
-    let (first, second) = split_by_rules(&chains, 10_000);
-    assert_eq!((rules(first), rules(second)), (12_000, 18_000));
-    // Below the threshold one thread writes everything.
-    let small = parse(large_dump(2, 100));
-    let chains: Vec<Chain<'_>> = small.chains().collect();
-    assert!(split_by_rules(&chains, 0).1.is_empty());
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::accounting::{AccountingConfig, ChainSet, tag_view};
 use crate::output::munin::{self as render, Layout, PLUGIN_NAME, Unit};
-use crate::ruleset::{self, Family, Ruleset};
-use crate::source;
+use crate::ruleset::{Family, Ruleset};
+use crate::source::{self, iptables_save};
 
 /// The markers munin-node-configure looks for in a plugin's file, one per line. It greps the
 /// file itself, so they must be in the binary: `#[used]` keeps the bytes in the executable.
@@ -180,17 +180,13 @@ impl Settings {
         })
     }
 
-    fn chain(&self, family: Family) -> Option<&str> {
+    /// The accounting chain of `family` and the command that dumps it; the plugin reads
+    /// iptables and ip6tables only.
+    fn dump_of(&self, family: Family) -> Option<(&str, &str)> {
         match family {
-            Family::Ipv4 => self.chain4.as_deref(),
-            Family::Ipv6 => self.chain6.as_deref(),
-        }
-    }
-
-    fn save_command(&self, family: Family) -> &str {
-        match family {
-            Family::Ipv4 => &self.save4,
-            Family::Ipv6 => &self.save6,
+            Family::Ipv4 => Some((self.chain4.as_deref()?, &self.save4)),
+            Family::Ipv6 => Some((self.chain6.as_deref()?, &self.save6)),
+            Family::Inet | Family::Arp | Family::Bridge | Family::Netdev => None,
         }
     }
 }
@@ -221,7 +217,7 @@ pub async fn run(name: &Name, action: Action, settings: &Settings) -> Outcome {
     let families: Vec<Family> = match name {
         Name::Bare => [Family::Ipv4, Family::Ipv6]
             .into_iter()
-            .filter(|f| settings.chain(*f).is_some())
+            .filter(|f| settings.dump_of(*f).is_some())
             .collect(),
         Name::Wildcard { family, .. } => vec![*family],
     };
@@ -285,7 +281,7 @@ pub async fn run(name: &Name, action: Action, settings: &Settings) -> Outcome {
                 && graphs.is_empty()
                 && borrowed.iter().any(|(f, _)| f == family)
             {
-                let chain = settings.chain(*family).unwrap_or_default();
+                let chain = settings.dump_of(*family).map_or("", |(chain, _)| chain);
                 outcome
                     .messages
                     .push(format!("no rule tagged ={tag}= in {family} chain {chain}"));
@@ -307,21 +303,20 @@ struct Unreadable {
 }
 
 async fn read(family: Family, settings: &Settings) -> Result<Ruleset, Unreadable> {
-    let Some(chain) = settings.chain(family) else {
+    let Some((chain, command)) = settings.dump_of(family) else {
         return Err(Unreadable {
             reason: format!("no {family} chain configured (env.chain4/env.chain6 is empty)"),
             failed: false,
         });
     };
-    let command = settings.save_command(family);
     let output = source::run(command, &["--counters"], DUMP_TIMEOUT)
         .await
         .map_err(|e| Unreadable {
             reason: e.to_string(),
             failed: true,
         })?;
-    let ruleset = ruleset::parse(output.stdout);
-    if !ruleset.tables().any(|t| t.chain(chain).is_some()) {
+    let ruleset = iptables_save::parse(family, &output.stdout);
+    if !ruleset.tables.iter().any(|t| t.chain(chain).is_some()) {
         return Err(Unreadable {
             reason: format!("chain {chain} not found"),
             failed: false,

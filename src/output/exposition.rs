@@ -11,7 +11,6 @@ use bytes::Bytes;
 
 use super::deflate::{self, Deflater, Segment};
 use super::escape::{escape_help, escape_label_value};
-use crate::buffer::TextBuffer;
 
 /// A wire format of the exposition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,30 +344,6 @@ impl Drop for FamilyGuard<'_> {
     }
 }
 
-/// Label pairs escaped once for the groups of several families
-/// ([`FamilyWriter::start_twin_group`]); reused from group to group.
-#[derive(Debug, Default)]
-pub struct GroupLabels {
-    /// `{`, then `name="value",` per label.
-    text: TextBuffer,
-}
-
-impl GroupLabels {
-    /// Replaces the labels by `labels`, escaping their values. Label names must be valid
-    /// Prometheus label names.
-    pub fn set(&mut self, labels: &[(&str, &str)]) {
-        let out = &mut self.text;
-        out.clear();
-        out.push(b'{');
-        for (name, value) in labels {
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(b"=\"");
-            escape_label_value(value, out);
-            out.extend_from_slice(b"\",");
-        }
-    }
-}
-
 /// The samples of one family, with its headers.
 #[derive(Debug)]
 pub struct FamilyWriter {
@@ -377,14 +352,12 @@ pub struct FamilyWriter {
     openmetrics_header: Vec<u8>,
     storage: Storage,
     /// The samples not yet cut into a piece.
-    samples: TextBuffer,
+    samples: Vec<u8>,
     /// The pieces cut so far (compressed storage only).
     pieces: Vec<Chunk>,
     /// Length of the text of `pieces`.
     cut_len: usize,
     deflater: Option<Deflater>,
-    /// The start of every line of the current group: name and labels but the last value.
-    group_prefix: TextBuffer,
 }
 
 impl FamilyWriter {
@@ -406,11 +379,10 @@ impl FamilyWriter {
             openmetrics_header: format!("# HELP {om_name} {help}\n# TYPE {om_name} {om_type}\n")
                 .into(),
             storage,
-            samples: TextBuffer::default(),
+            samples: Vec::new(),
             pieces: Vec::new(),
             cut_len: 0,
             deflater: None,
-            group_prefix: TextBuffer::default(),
         }
     }
 
@@ -434,14 +406,13 @@ impl FamilyWriter {
         self.cut_len += self.samples.len();
         let segment = match self.storage {
             Storage::Plain => None,
-            Storage::Compressed { .. } => self
-                .deflater
-                .get_or_insert_default()
-                .segment(self.samples.as_slice()),
+            Storage::Compressed { .. } => {
+                self.deflater.get_or_insert_default().segment(&self.samples)
+            }
         };
         let keep = self.drop_text_over_limit() || segment.is_none();
         let plain = if keep {
-            Some(std::mem::take(&mut self.samples).into_bytes())
+            Some(Bytes::from(std::mem::take(&mut self.samples)))
         } else {
             // The buffer is written again rather than a new one faulted in: that is most
             // of what rendering a large family costs.
@@ -464,16 +435,6 @@ impl FamilyWriter {
             }
         }
         within
-    }
-
-    /// Appends the samples of `other`, a writer of the same family whose lines come after
-    /// these: the way a family rendered in parts on several threads is put together.
-    pub fn append(&mut self, mut other: FamilyWriter) {
-        self.cut();
-        other.cut();
-        self.cut_len += other.cut_len;
-        self.pieces.append(&mut other.pieces);
-        self.drop_text_over_limit();
     }
 
     /// The finished family; `None` when it has no sample.
@@ -526,129 +487,22 @@ impl FamilyWriter {
         out.push(b'\n');
         self.cut_if_full();
     }
-
-    /// Starts a group of samples that share `labels` and differ by the value of one more
-    /// label, `last`, in this family and in `twin`, a family of the same labels (the bytes
-    /// and packets families of one kind of series): each [`FamilyWriter::twin_sample`] then
-    /// writes to each family what [`FamilyWriter::sample`] with `labels` and `(last, value)`
-    /// would. Per-rule series repeat their table and chain labels for every rule of a chain
-    /// in several families: escaping those once per chain ([`GroupLabels`]), and each
-    /// rule's label once for both families, is what keeps 100k-rule rendering within its
-    /// budget.
-    pub fn start_twin_group(&mut self, twin: &mut FamilyWriter, labels: &GroupLabels, last: &str) {
-        for family in [self, twin] {
-            let out = &mut family.group_prefix;
-            out.clear();
-            out.extend_from_slice(family.name.as_bytes());
-            out.extend_from_slice(labels.text.as_slice());
-            out.extend_from_slice(last.as_bytes());
-            out.extend_from_slice(b"=\"");
-        }
-    }
-
-    /// Writes a sample of the group [`FamilyWriter::start_twin_group`] started, of value
-    /// `values[0]` here and `values[1]` in `twin`.
-    pub fn twin_sample(
-        &mut self,
-        twin: &mut FamilyWriter,
-        last: impl LabelValue,
-        values: [u64; 2],
-    ) {
-        let out = &mut self.samples;
-        out.extend_from_slice(self.group_prefix.as_slice());
-        let value_start = out.len();
-        last.write_escaped(out);
-        let escaped = value_start..out.len();
-        let twin_out = &mut twin.samples;
-        twin_out.extend_from_slice(twin.group_prefix.as_slice());
-        twin_out.extend_from_slice(&out.as_slice()[escaped]);
-        end_group_line(out, values[0]);
-        end_group_line(twin_out, values[1]);
-        self.cut_if_full();
-        twin.cut_if_full();
-    }
-
-    /// Writes one sample labelled `labels`, which are escaped once for several families
-    /// (the per-chain families of a large ruleset repeat each chain's labels three times).
-    pub fn labelled_sample(&mut self, labels: &GroupLabels, value: u64) {
-        let out = &mut self.samples;
-        out.extend_from_slice(self.name.as_bytes());
-        match labels.text.as_slice() {
-            // Nothing set, or `{` alone: no label.
-            [] | [_] => out.push(b' '),
-            // Without the comma that would precede another label.
-            [text @ .., _] => {
-                out.extend_from_slice(text);
-                out.extend_from_slice(b"} ");
-            }
-        }
-        SampleValue::write_to(&value, out);
-        out.push(b'\n');
-        self.cut_if_full();
-    }
-
-    /// Makes room for between `additional.start()` and `additional.end()` more bytes of
-    /// samples, in a family that will be at most `family_len` bytes long with the parts
-    /// other writers add ([`FamilyWriter::append`]). A large family is then allocated once
-    /// instead of copied while it doubles (and into huge pages, see [`TextBuffer`]), and
-    /// compressed storage knows from the start whether it keeps the text, rather than
-    /// holding up to `keep_plain` bytes of it only to drop them.
-    pub fn reserve(&mut self, additional: std::ops::RangeInclusive<usize>, family_len: usize) {
-        let (certain, most) = additional.into_inner();
-        match self.storage {
-            Storage::Plain => self.samples.reserve(most, certain),
-            Storage::Compressed { keep_plain } => {
-                if family_len > keep_plain {
-                    self.storage = Storage::Compressed { keep_plain: 0 };
-                }
-                // Room for one piece: the buffer is written again after each cut.
-                let piece = (PIECE_LEN + 4096).min(most);
-                self.samples.reserve(piece, piece.min(certain));
-            }
-        }
-    }
-
-    /// The length of the family name.
-    pub fn name_len(&self) -> usize {
-        self.name.len()
-    }
-}
-
-/// A label value, written escaped; it may be held in pieces.
-pub trait LabelValue {
-    /// Appends the value with backslash, double quote and newline escaped.
-    fn write_escaped(&self, out: &mut TextBuffer);
-}
-
-impl LabelValue for &str {
-    fn write_escaped(&self, out: &mut TextBuffer) {
-        escape_label_value(self, out);
-    }
-}
-
-impl LabelValue for [&str; 2] {
-    fn write_escaped(&self, out: &mut TextBuffer) {
-        // Escapes are of single characters: the pieces escape as the whole does.
-        for piece in self {
-            escape_label_value(piece, out);
-        }
-    }
 }
 
 /// A value a sample can carry.
 pub trait SampleValue {
     /// Appends the value as the exposition formats write it.
-    fn write_to(&self, out: &mut TextBuffer);
+    fn write_to(&self, out: &mut Vec<u8>);
 }
 
 impl SampleValue for u64 {
-    fn write_to(&self, out: &mut TextBuffer) {
+    fn write_to(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(itoa::Buffer::new().format(*self).as_bytes());
     }
 }
 
 impl SampleValue for f64 {
-    fn write_to(&self, out: &mut TextBuffer) {
+    fn write_to(&self, out: &mut Vec<u8>) {
         if self.is_nan() {
             out.extend_from_slice(b"NaN");
         } else if self.is_infinite() {
@@ -657,18 +511,6 @@ impl SampleValue for f64 {
             out.extend_from_slice(self.to_string().as_bytes());
         }
     }
-}
-
-/// Ends a line of a group ([`FamilyWriter::start_twin_group`]) after its last label value:
-/// `"} `, the value and the newline, in one copy.
-fn end_group_line(out: &mut TextBuffer, value: u64) {
-    let mut tail = [0u8; 24];
-    tail[..3].copy_from_slice(b"\"} ");
-    let mut digits = itoa::Buffer::new();
-    let digits = digits.format(value).as_bytes();
-    tail[3..3 + digits.len()].copy_from_slice(digits);
-    tail[3 + digits.len()] = b'\n';
-    out.extend_from_slice(&tail[..4 + digits.len()]);
 }
 
 #[cfg(test)]
@@ -727,81 +569,6 @@ mod tests {
             f.sample(&[], f64::INFINITY);
         });
         assert!(out.ends_with("g 0.25\ng NaN\ng +Inf\n"), "{out}");
-    }
-
-    #[test]
-    fn labelled_samples_write_what_samples_with_the_same_labels_write() {
-        let label_sets: [&[(&str, &str)]; 3] = [
-            &[("table", "fi\"lter"), ("chain", "IN\\PUT\n")],
-            &[("table", "nat")],
-            &[],
-        ];
-        let labelled = render(Format::Text, |b| {
-            let mut family = b.writer("x_rules", "R.", MetricType::Untyped);
-            let mut group = GroupLabels::default();
-            for (i, labels) in label_sets.iter().enumerate() {
-                group.set(labels);
-                family.labelled_sample(&group, i as u64 * 7);
-            }
-            b.push(family);
-        });
-        let expected = render(Format::Text, |b| {
-            let mut family = b.family("x_rules", "R.", MetricType::Untyped);
-            for (i, labels) in label_sets.iter().enumerate() {
-                family.sample(labels, i as u64 * 7);
-            }
-        });
-        assert_eq!(labelled, expected);
-        assert!(
-            labelled.contains("x_rules{table=\"nat\"} 7\nx_rules 14\n"),
-            "{labelled}"
-        );
-    }
-
-    #[test]
-    fn twin_groups_write_what_samples_with_every_label_write() {
-        let labels = [("table", "fi\"lter"), ("chain", "IN\\PUT")];
-        let values = [
-            "plain",
-            "quo\"te",
-            "back\\slash\nnewline",
-            "",
-            "-m string --string \"a long quoted text\" --algo bm -j DROP",
-        ];
-        let other = [("table", "nat"), ("chain", "KUBE-SEP-ABCDEFGHIJKLMNOP")];
-        let value_of = |i: usize| [i as u64 * 100, i as u64];
-        let grouped = render(Format::Text, |b| {
-            let mut bytes = b.writer("x_bytes_total", "B.", MetricType::Counter);
-            let mut packets = b.writer("x_packets_total", "P.", MetricType::Counter);
-            let mut group = GroupLabels::default();
-            group.set(&labels);
-            bytes.start_twin_group(&mut packets, &group, "rule");
-            for (i, value) in values.iter().enumerate() {
-                bytes.twin_sample(&mut packets, *value, value_of(i));
-            }
-            group.set(&other);
-            bytes.start_twin_group(&mut packets, &group, "rule");
-            bytes.twin_sample(&mut packets, "last", [u64::MAX, 0]);
-            b.push(bytes);
-            b.push(packets);
-        });
-        let expected = render(Format::Text, |b| {
-            for (name, help, pick) in [("x_bytes_total", "B.", 0), ("x_packets_total", "P.", 1)] {
-                let mut family = b.family(name, help, MetricType::Counter);
-                for (i, value) in values.iter().enumerate() {
-                    family.sample(&[labels[0], labels[1], ("rule", value)], value_of(i)[pick]);
-                }
-                family.sample(&[other[0], other[1], ("rule", "last")], [u64::MAX, 0][pick]);
-            }
-        });
-        assert_eq!(grouped, expected);
-        assert!(
-            grouped.contains(
-                "x_packets_total{table=\"fi\\\"lter\",chain=\"IN\\\\PUT\",\
-                 rule=\"back\\\\slash\\nnewline\"} 2\n"
-            ),
-            "{grouped}"
-        );
     }
 
     /// A family of `lines` samples, each about 80 bytes.

@@ -329,6 +329,7 @@ fn family_title(family: Family) -> &'static str {
     match family {
         Family::Ipv4 => "IPv4",
         Family::Ipv6 => "IPv6",
+        Family::Inet | Family::Arp | Family::Bridge | Family::Netdev => family.as_str(),
     }
 }
 

@@ -10,7 +10,6 @@ use tower::ServiceExt;
 use super::*;
 use crate::metrics::{self, Collected, MetricsConfig, SourceReport};
 use crate::output::exposition::{ExpositionBuilder, Storage};
-use crate::ruleset;
 use crate::source::Target;
 use axum::http::StatusCode;
 
@@ -36,7 +35,10 @@ fn publication() -> Publication {
 fn publication_of(rules: &str, storage: Storage) -> Publication {
     let report = SourceReport {
         target: Target::Iptables,
-        outcome: Ok(Collected::new(ruleset::parse(rules))),
+        outcome: Ok(Collected::new(crate::source::iptables_save::parse(
+            crate::ruleset::Family::Ipv4,
+            rules,
+        ))),
         duration: Duration::from_millis(3),
         finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
     };

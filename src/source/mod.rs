@@ -1,7 +1,9 @@
-//! Readers of the kernel's state: they run `iptables-save` and friends and return their
-//! output, or a typed error saying exactly what went wrong. Nothing here interprets a rule.
+//! Readers of the kernel's state: they run `iptables-save` and friends, or report a typed
+//! error saying exactly what went wrong, and turn what they read into the model of
+//! [`crate::ruleset`].
 
 mod command;
+pub mod iptables_save;
 
 use std::fmt;
 use std::str::FromStr;

@@ -2,9 +2,10 @@
 //! have, and the rule details (comments, parameters) views depend on.
 
 use super::*;
-use crate::ruleset::{Label, Matches, Param, Policy, UnknownPolicy};
+use crate::ruleset::{Policy, UnknownPolicy};
 
-/// An owned copy of a snapshot, so that assertions can index and compare it plainly.
+/// A copy of a snapshot with each rule's label as a field, so that assertions can index
+/// and compare it plainly.
 #[derive(Debug, PartialEq)]
 struct Parsed {
     tables: Vec<OwnedTable>,
@@ -20,7 +21,8 @@ struct OwnedTable {
 #[derive(Debug, PartialEq)]
 struct OwnedChain {
     name: String,
-    policy: Policy,
+    /// `None` for a user-defined chain.
+    policy: Option<Policy>,
     counters: Counters,
     rules: Vec<OwnedRule>,
 }
@@ -48,46 +50,50 @@ impl OwnedTable {
 
 /// Parses through the real parser and copies the snapshot out.
 fn parse(text: &str) -> Parsed {
-    owned(&super::parse(text))
+    owned(&super::parse(Family::Ipv4, text))
 }
 
-/// A copy of a snapshot.
+/// A copy of a snapshot, checking what the model keeps besides: positions count from 1,
+/// and every table has the parser's family.
 fn owned(ruleset: &Ruleset) -> Parsed {
-    let rule = |r: crate::ruleset::Rule<'_>| OwnedRule {
-        counters: r.counters(),
-        text: r.text().to_owned(),
-        label: r.label().to_string(),
-        comments: r.comments().map(str::to_owned).collect(),
-        matches: r.matches(),
+    let rule = |r: &Rule| OwnedRule {
+        counters: r.counters,
+        text: r.text.clone(),
+        label: r.label().to_owned(),
+        comments: r.comments.clone(),
+        matches: r.matches.clone(),
     };
-    let parsed = Parsed {
+    for (table, chain) in ruleset.chains() {
+        assert_eq!(table.family, Family::Ipv4);
+        let positions: Vec<u32> = chain.rules.iter().map(|r| r.position).collect();
+        assert_eq!(
+            positions,
+            (1..=chain.rules.len() as u32).collect::<Vec<_>>()
+        );
+        if let Some(base) = &chain.base {
+            assert_eq!(base.hook, Hook::of_builtin_chain(&chain.name));
+        }
+    }
+    Parsed {
         tables: ruleset
-            .tables()
+            .tables
+            .iter()
             .map(|t| OwnedTable {
-                name: t.name().to_owned(),
+                name: t.name.clone(),
                 chains: t
-                    .chains()
+                    .chains
+                    .iter()
                     .map(|c| OwnedChain {
-                        name: c.name().to_owned(),
-                        policy: c.policy(),
+                        name: c.name.clone(),
+                        policy: c.base.as_ref().map(|b| b.policy),
                         counters: c.counters(),
-                        rules: c.rules().map(rule).collect(),
+                        rules: c.rules.iter().map(rule).collect(),
                     })
                     .collect(),
             })
             .collect(),
-        unparsed: ruleset.unparsed().to_vec(),
-    };
-    assert_eq!(
-        ruleset.rule_count(),
-        parsed
-            .tables
-            .iter()
-            .flat_map(|t| &t.chains)
-            .map(|c| c.rules.len())
-            .sum::<usize>()
-    );
-    parsed
+        unparsed: ruleset.unparsed.clone(),
+    }
 }
 
 /// Parses a dump that must have no bad line.
@@ -147,7 +153,7 @@ fn whole_dump_keeps_tables_chains_and_rules_in_order() {
     let chains: Vec<_> = filter.chains.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(chains, ["INPUT", "FORWARD", "OUTPUT", "user"]);
     let input = filter.chain("INPUT").expect("INPUT");
-    assert_eq!(input.policy, Policy::Drop);
+    assert_eq!(input.policy, Some(Policy::Drop));
     assert_eq!(
         input.counters,
         Counters {
@@ -165,7 +171,7 @@ fn whole_dump_keeps_tables_chains_and_rules_in_order() {
         }
     );
     assert_eq!(input.rules[1].matches.target.as_deref(), Some("user"));
-    assert_eq!(super::parse(DUMP).rule_count(), 4);
+    assert_eq!(super::parse(Family::Ipv4, DUMP).rule_count(), 4);
 }
 
 #[test]
@@ -180,7 +186,7 @@ fn counters_up_to_u64_max_are_read() {
 fn user_chain_has_no_policy_and_zero_counters() {
     let ruleset = parse_clean(DUMP);
     let user = ruleset.tables[0].chain("user").expect("user chain");
-    assert_eq!(user.policy, Policy::None);
+    assert_eq!(user.policy, None);
     assert_eq!(user.counters, Counters::default());
     assert_eq!(user.rules[0].comments, ["ssh in"]);
 }
@@ -198,7 +204,7 @@ fn rule_without_counters_counts_zero() {
 fn chain_without_counters_counts_zero() {
     let ruleset = parse_clean("*filter\n:INPUT ACCEPT\nCOMMIT\n");
     assert_eq!(ruleset.tables[0].chains[0].counters, Counters::default());
-    assert_eq!(ruleset.tables[0].chains[0].policy, Policy::Accept);
+    assert_eq!(ruleset.tables[0].chains[0].policy, Some(Policy::Accept));
 }
 
 #[test]
@@ -635,14 +641,9 @@ fn quoted_non_comment_argument_is_left_in_the_text() {
     assert_eq!(r.matches.target.as_deref(), Some("LOG"));
 }
 
-fn stripped(text: &str, spans: &[(usize, usize)]) -> String {
-    let mut out = String::new();
-    strip_spans(text, spans, &mut out);
-    out
-}
-
 #[test]
 fn strip_spans_removes_one_separating_space() {
+    let stripped = strip_spans;
     assert_eq!(stripped("a XX b", &[(2, 4)]), "a b");
     assert_eq!(stripped("XX b", &[(0, 2)]), "b");
     assert_eq!(stripped("a XX", &[(2, 4)]), "a");
@@ -665,13 +666,6 @@ fn parse_counters_shapes() {
     ] {
         assert!(parse_counters(bad).is_err(), "{bad:?}");
     }
-}
-
-#[test]
-fn line_end_finds_the_newline_or_the_end() {
-    assert_eq!(line_end(b"a\nb", 0), 1);
-    assert_eq!(line_end(b"a\nb", 2), 3);
-    assert_eq!(line_end(b"\n", 0), 0);
 }
 
 #[test]
@@ -756,28 +750,6 @@ fn comment_option_without_its_match_is_read_but_left_in_the_label() {
 }
 
 #[test]
-fn every_policy_parses_and_prints_back() {
-    for (text, policy) in [
-        ("ACCEPT", Policy::Accept),
-        ("DROP", Policy::Drop),
-        ("QUEUE", Policy::Queue),
-        ("RETURN", Policy::Return),
-        ("-", Policy::None),
-    ] {
-        assert_eq!(text.parse::<Policy>(), Ok(policy), "{text}");
-        assert_eq!(policy.as_str(), text);
-        assert_eq!(policy.to_string(), text);
-    }
-    for bad in ["accept", "Drop", "", "REJECT", "ACCEPT "] {
-        assert_eq!(
-            bad.parse::<Policy>(),
-            Err(UnknownPolicy(bad.to_owned())),
-            "{bad:?}"
-        );
-    }
-}
-
-#[test]
 fn every_policy_is_read_from_a_chain_line() {
     let ruleset = parse_clean(
         "*filter\n:A ACCEPT [0:0]\n:B DROP [0:0]\n:C QUEUE [0:0]\n:D RETURN [0:0]\n:E - [0:0]\nCOMMIT\n",
@@ -786,11 +758,11 @@ fn every_policy_is_read_from_a_chain_line() {
     assert_eq!(
         policies,
         [
-            Policy::Accept,
-            Policy::Drop,
-            Policy::Queue,
-            Policy::Return,
-            Policy::None
+            Some(Policy::Accept),
+            Some(Policy::Drop),
+            Some(Policy::Queue),
+            Some(Policy::Return),
+            None
         ]
     );
 }
@@ -804,308 +776,4 @@ fn rule_after_a_duplicate_chain_declaration_goes_to_the_first() {
     );
     assert_eq!(ruleset.tables[0].chains.len(), 1);
     assert_eq!(ruleset.tables[0].chains[0].rules.len(), 1);
-}
-
-#[test]
-fn a_subset_keeps_whole_chains_exactly_and_leaves_out_empty_tables() {
-    let full = super::parse(
-        "\
-*filter
-:INPUT DROP [5:500]
-:ACCT4 - [0:0]
-:other - [0:0]
-[1:10] -A INPUT -j ACCT4
-[2:20] -A ACCT4 -s 10.0.0.1/32 -m comment --comment \"=web= say \\\"hi\\\"\nand more\" -j RETURN
-[3:30] -A other -j DROP
-[4:40] -A ACCT4
-bad line
-COMMIT
-*nat
-:PREROUTING ACCEPT [0:0]
-[6:60] -A PREROUTING -j RETURN
-COMMIT
-*mangle
-:ACCT4 - [0:0]
-COMMIT
-",
-    );
-    let subset = full.subset(|c| c.name() != "other" && c.table_name() != "nat");
-    let expected = parse_clean(
-        "\
-*filter
-:INPUT DROP [5:500]
-:ACCT4 - [0:0]
-[1:10] -A INPUT -j ACCT4
-[2:20] -A ACCT4 -s 10.0.0.1/32 -m comment --comment \"=web= say \\\"hi\\\"\nand more\" -j RETURN
-[4:40] -A ACCT4
-COMMIT
-*mangle
-:ACCT4 - [0:0]
-COMMIT
-",
-    );
-    assert_eq!(owned(&subset), expected);
-    let comment = &expected.tables[0].chains[1].rules[0].comments;
-    assert_eq!(comment, &["=web= say \"hi\"\nand more"]);
-}
-
-/// Parses `dump` in two halves split at every line, and checks that each join gives
-/// exactly the serial snapshot; returns how many splits joined (the others decline, and
-/// the caller parses serially).
-fn joined_splits_match_serial(dump: &str) -> usize {
-    let serial = owned(&super::parse(dump));
-    let mut splits: Vec<usize> = std::iter::once(0)
-        .chain(dump.match_indices('\n').map(|(i, _)| i + 1))
-        .filter_map(|from| rule_line_after(dump, from))
-        .collect();
-    splits.dedup();
-    let mut joined = 0;
-    for from in splits {
-        if let Some(contents) = parse_in_halves(dump, from) {
-            let halves = Ruleset {
-                dump: dump.to_owned(),
-                contents,
-            };
-            assert_eq!(owned(&halves), serial, "split at byte {from}");
-            joined += 1;
-        }
-    }
-    joined
-}
-
-#[test]
-fn parsing_in_halves_gives_the_serial_snapshot_for_every_fixture_and_split() {
-    let fixtures = [
-        include_str!("../../../tests/fixtures/docker.rules"),
-        include_str!("../../../tests/fixtures/firewalld.rules"),
-        include_str!("../../../tests/fixtures/ipv6-legacy.rules"),
-        include_str!("../../../tests/fixtures/ipv6.rules"),
-        include_str!("../../../tests/fixtures/kube-proxy.rules"),
-        include_str!("../../../tests/fixtures/libvirt.rules"),
-        include_str!("../../../tests/fixtures/nasty-comments.rules"),
-        include_str!("../../../tests/fixtures/ufw.rules"),
-    ];
-    for fixture in fixtures {
-        let rule_lines = fixture.lines().filter(|l| l.starts_with('[')).count();
-        // iptables-save's own dumps join at every rule line.
-        assert_eq!(joined_splits_match_serial(fixture), rule_lines);
-    }
-}
-
-#[test]
-fn parsing_in_halves_joins_tables_bad_lines_and_interleaved_chains() {
-    let dump = "\
-# Generated
-*filter
-:INPUT ACCEPT [1:2]
-:a - [0:0]
-:b - [0:0]
-[1:1] -A INPUT -j a
-[2:2] -A a -m comment --comment \"x\\\"y\" -j b
-bad line
-[3:3] -A b -m comment --comment one -m comment --comment two
-[4:4] -A a -j RETURN
-[5:5] -A INPUT -p tcp -m comment --comment \"=web= up\" -j ACCEPT
-[x:1] -A INPUT
-COMMIT
-*nat
-:PREROUTING ACCEPT [0:0]
-:c - [0:0]
-[6:6] -A c -j RETURN
-[7:7] -A PREROUTING -m comment --comment \"a\\\\b\" -j c
-[8:8] -A PREROUTING -j c
-COMMIT
-*raw
-:OUTPUT ACCEPT [0:0]
-[9:9] -A OUTPUT -j NOTRACK
-";
-    let joined = joined_splits_match_serial(dump);
-    assert_eq!(joined, 10, "every line that starts with counters");
-}
-
-#[test]
-fn parsing_in_halves_declines_what_only_a_serial_parse_gets_right() {
-    let cases = [
-        // The split line is inside a quoted comment that spans lines.
-        (
-            "*filter\n:INPUT ACCEPT [0:0]\n[1:1] -A INPUT -m comment --comment \"first\n\
-             [2:2] -A INPUT looks like a rule\" -j ACCEPT\n[3:3] -A INPUT -j DROP\nCOMMIT\n",
-            "[2:2]",
-        ),
-        // A rule of the second half names a chain its table does not have.
-        (
-            "*filter\n:INPUT ACCEPT [0:0]\n[1:1] -A INPUT -j DROP\n[2:2] -A NOPE -j DROP\nCOMMIT\n",
-            "[2:2]",
-        ),
-        // A chain declared after rules of its table.
-        (
-            "*filter\n:INPUT ACCEPT [0:0]\n[1:1] -A INPUT -j DROP\n:LATE - [0:0]\n\
-             [2:2] -A LATE -j DROP\nCOMMIT\n",
-            "[1:1]",
-        ),
-        // A rule outside of any table.
-        (
-            "*filter\n:INPUT ACCEPT [0:0]\n[1:1] -A INPUT -j DROP\nCOMMIT\n[2:2] -A INPUT -j DROP\n",
-            "[2:2]",
-        ),
-        // A table that is not committed before the next one.
-        (
-            "*filter\n:INPUT ACCEPT [0:0]\n[1:1] -A INPUT -j DROP\n*nat\n:X - [0:0]\nCOMMIT\n",
-            "[1:1]",
-        ),
-    ];
-    for (dump, split) in cases {
-        let from = dump.find(split).expect("split line");
-        assert!(parse_in_halves(dump, from).is_none(), "{dump}");
-        // What the caller then does still reads the dump whole.
-        joined_splits_match_serial(dump);
-    }
-}
-
-#[test]
-fn a_label_cut_anywhere_equals_and_hashes_as_the_uncut_label() {
-    use std::hash::BuildHasher;
-    // The snapshot's users hash with foldhash, which is not streaming: two writes hash
-    // differently from one write of the same bytes.
-    let state = foldhash::fast::RandomState::default();
-    let words = "-p tcp -m tcp --dport 443 -j KUBE-SVC-ABCDEFGHIJKLMNOP";
-    let args: Vec<&str> = words.split(' ').collect();
-    for at in 0..=args.len() {
-        let (before, after) = args.split_at(at);
-        let mut text: Vec<&str> = before.to_vec();
-        text.extend(["-m", "comment", "--comment", "\"a b\""]);
-        text.extend(after);
-        let dump = format!(
-            "*filter\n:INPUT ACCEPT [0:0]\n[0:0] -A INPUT {words}\n[0:0] -A INPUT {}\n\
-             [0:0] -A INPUT {words}x\nCOMMIT\n",
-            text.join(" ")
-        );
-        let ruleset = super::parse(dump);
-        let labels: Vec<Label<'_>> = ruleset.rules().map(|r| r.label()).collect();
-        assert_eq!(labels[1].to_string(), words, "cut after {at} words");
-        assert_eq!(labels[0], labels[1], "cut after {at} words");
-        assert_eq!(state.hash_one(labels[0]), state.hash_one(labels[1]));
-        assert_ne!(labels[1], labels[2]);
-    }
-}
-
-/// Rule lines of every shape the parser meets, good and bad.
-const RULE_SHAPES: [&str; 9] = [
-    "[1:10] -A INPUT -j a",
-    "[2:20] -A a -p tcp -m comment --comment \"x \\\"y\\\"\" -j b",
-    "[3:30] -A b -m comment --comment one -m comment --comment two",
-    "[4:40] -A a -m comment --comment \"spans\n[5:50] -A a lines\" -j RETURN",
-    "-A INPUT -s 10.0.0.1/32",
-    "[x:1] -A INPUT",
-    "# comment",
-    "",
-    "garbage ☃",
-];
-
-/// Lines that break the usual order of a dump.
-const ODD_LINES: [&str; 5] = [
-    ":late - [0:0]",
-    "*raw",
-    "COMMIT",
-    "[6:60] -A late -j DROP",
-    "[5:50] -A nope -j DROP",
-];
-
-/// A dump of tables declaring some of INPUT, a and b (some twice), with random rule
-/// lines, rarely an odd line, and sometimes no COMMIT.
-fn dump_strategy() -> impl proptest::strategy::Strategy<Value = String> {
-    use proptest::prelude::*;
-    let table = (
-        0..2usize,
-        proptest::collection::vec(0..3usize, 0..6),
-        proptest::collection::vec((0..RULE_SHAPES.len(), 0..150usize), 0..30),
-        0..10usize,
-    );
-    proptest::collection::vec(table, 0..4).prop_map(|tables| {
-        let declarations = [":INPUT ACCEPT [1:2]", ":a - [0:0]", ":b - [0:0]"];
-        let mut dump = String::new();
-        for (name, declared, rules, commit) in tables {
-            dump += ["*filter\n", "*nat\n"][name];
-            for d in declared {
-                dump += declarations[d];
-                dump += "\n";
-            }
-            for (rule, odd) in rules {
-                dump += RULE_SHAPES[rule];
-                dump += "\n";
-                if let Some(line) = ODD_LINES.get(odd) {
-                    dump += line;
-                    dump += "\n";
-                }
-            }
-            if commit > 0 {
-                dump += "COMMIT\n";
-            }
-        }
-        dump
-    })
-}
-
-proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
-
-    /// Whatever the dump and wherever it is split, the halves join into the serial
-    /// snapshot or decline.
-    #[test]
-    fn halves_join_into_the_serial_snapshot_or_decline(
-        dump in dump_strategy(),
-        split in 0.0..1.0f64,
-    ) {
-        let serial = owned(&super::parse(dump.as_str()));
-        let from = (dump.len() as f64 * split) as usize;
-        if let Some(contents) = parse_in_halves(&dump, from) {
-            let halves = Ruleset { dump: dump.clone(), contents };
-            proptest::prop_assert_eq!(owned(&halves), serial);
-        }
-    }
-}
-
-#[test]
-fn a_dump_beyond_the_offsets_range_is_read_up_to_its_last_whole_line() {
-    let text =
-        "*filter\n:INPUT ACCEPT [0:0]\n[1:2] -A INPUT -j ACCEPT\n[3:4] -A INPUT -j DROP\nCOMMIT\n";
-    // The limit falls inside the fourth line: the first three are read, and the table they
-    // open is never committed.
-    let limit = text.find("[3:4]").expect("rule") + 5;
-    let ruleset = owned(&parse_at_most(text.to_owned(), limit));
-    let chain = ruleset
-        .table("filter")
-        .and_then(|t| t.chain("INPUT"))
-        .expect("INPUT");
-    assert_eq!(chain.rules.len(), 1);
-    assert_eq!(chain.rules[0].text, "-j ACCEPT");
-    let unread = text.len() - (limit - 5);
-    assert_eq!(
-        ruleset
-            .unparsed
-            .iter()
-            .map(|u| (u.line, &u.error, u.excerpt.as_str()))
-            .collect::<Vec<_>>(),
-        [
-            (3, &LineError::Uncommitted("filter".to_owned()), ""),
-            (
-                4,
-                &LineError::TooLarge(unread),
-                "[3:4] -A INPUT -j DROP\nCOMMIT\n"
-            )
-        ]
-    );
-    // Within the limit nothing is cut.
-    assert_eq!(
-        owned(&parse_at_most(text.to_owned(), text.len())),
-        parse(text)
-    );
-}
-
-#[test]
-fn snapshot_entries_stay_small() {
-    // Every collection faults in these lists afresh (100k rules: a rule and a comment
-    // each); 64-bit offsets made them 88 and 24 bytes.
-    assert!(size_of::<RuleData>() <= 56, "{}", size_of::<RuleData>());
-    assert!(size_of::<Text>() <= 12, "{}", size_of::<Text>());
 }
