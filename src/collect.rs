@@ -162,10 +162,15 @@ impl Collector {
                 if !output.stderr.is_empty() {
                     tracing::warn!(source = %target, stderr = %output.stderr, "dump command wrote to stderr");
                 }
+                let invalid_utf8_lines = output.invalid_utf8_lines;
+                self.log_invalid_utf8(target, invalid_utf8_lines);
                 // Parsing 100k rules takes milliseconds of CPU: keep it off the I/O threads.
                 off_thread(command, move || ruleset::parse(output.stdout))
                     .await
-                    .map(Collected::new)
+                    .map(|ruleset| Collected {
+                        invalid_utf8_lines,
+                        ..Collected::new(ruleset)
+                    })
             }
             Err(e) => {
                 tracing::warn!(source = %target, error = %e, "collection failed");
@@ -218,8 +223,22 @@ impl Collector {
     /// Logs each bad line once, not on every collection that still finds it.
     fn log_new_unparsed(&self, target: Target, ruleset: &ruleset::Ruleset) {
         let lines = ruleset.unparsed().iter().map(|u| u.to_string());
-        for line in self.logged.new_messages(target.name(), lines) {
+        for line in self.logged.new_messages((Some(target), "unparsed"), lines) {
             tracing::warn!(source = %target, "unparsed {line}");
+        }
+    }
+
+    /// Logs that a dump held invalid UTF-8 when that appears or its count changes, not
+    /// on every collection that still finds the same rule.
+    fn log_invalid_utf8(&self, target: Target, lines: usize) {
+        let message = (lines > 0).then(|| {
+            format!("{lines} lines of the dump are not valid UTF-8; read with U+FFFD in place of the invalid bytes")
+        });
+        for message in self
+            .logged
+            .new_messages((Some(target), "invalid UTF-8"), message.into_iter())
+        {
+            tracing::warn!(source = %target, "{message}");
         }
     }
 
@@ -248,7 +267,7 @@ impl Collector {
             let messages = problems
                 .iter()
                 .map(|p| format!("{} chain {}: {}", p.family, p.chain, p.message));
-            for message in self.logged.new_messages("accounting", messages) {
+            for message in self.logged.new_messages((None, "accounting"), messages) {
                 tracing::warn!("accounting rule left out: {message}");
             }
             Arc::new(Publication {
@@ -278,18 +297,18 @@ async fn off_thread<T: Send + 'static>(
     })
 }
 
+/// What a group of log messages is about: a source (or none for views of all sources)
+/// and a topic.
+type Scope = (Option<Target>, &'static str);
+
 /// Remembers what the previous round logged per scope, so that a problem that persists is
 /// logged when it appears, not after every collection.
 #[derive(Default)]
-struct LogOnce(Mutex<BTreeMap<&'static str, HashSet<String>>>);
+struct LogOnce(Mutex<BTreeMap<Scope, HashSet<String>>>);
 
 impl LogOnce {
     /// The messages of `current` that the previous call for `scope` did not have.
-    fn new_messages(
-        &self,
-        scope: &'static str,
-        current: impl Iterator<Item = String>,
-    ) -> Vec<String> {
+    fn new_messages(&self, scope: Scope, current: impl Iterator<Item = String>) -> Vec<String> {
         let current: HashSet<String> = current.collect();
         let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let previous = seen.entry(scope).or_default();
@@ -320,11 +339,12 @@ mod tests {
     #[test]
     fn a_persisting_message_is_new_once_and_again_after_it_went_away() {
         let log = LogOnce::default();
-        let round = |msgs: &[&str]| log.new_messages("s", msgs.iter().map(|m| m.to_string()));
+        let round =
+            |msgs: &[&str]| log.new_messages((None, "s"), msgs.iter().map(|m| m.to_string()));
         assert_eq!(round(&["a", "b"]), ["a", "b"]);
         assert_eq!(round(&["a", "b"]), Vec::<String>::new());
         assert_eq!(round(&["b"]), Vec::<String>::new());
         assert_eq!(round(&["a", "b"]), ["a"]);
-        assert!(log.new_messages("other", ["a".to_owned()].into_iter()) == ["a"]);
+        assert!(log.new_messages((None, "other"), ["a".to_owned()].into_iter()) == ["a"]);
     }
 }

@@ -12,6 +12,10 @@ pub struct CommandOutput {
     pub stdout: String,
     /// Standard error, which a successful run may still use for warnings.
     pub stderr: String,
+    /// Lines of standard output that were not valid UTF-8; their invalid bytes are
+    /// U+FFFD in `stdout`. A rule comment can hold any bytes, and one such rule must not
+    /// cost the whole backend.
+    pub invalid_utf8_lines: usize,
 }
 
 /// Why a dump command gave no dump.
@@ -48,12 +52,6 @@ pub enum SourceError {
         status: String,
         /// What it printed on standard error (trimmed).
         stderr: String,
-    },
-    /// The command printed something that is not UTF-8 text.
-    #[error("{command}: output is not UTF-8 text")]
-    NotUtf8 {
-        /// The command.
-        command: String,
     },
     /// The exporter failed while processing the command's output: a bug in the exporter,
     /// reported as a failed collection rather than by serving the last numbers as current.
@@ -108,10 +106,28 @@ pub async fn run(
             stderr,
         });
     }
-    let stdout = String::from_utf8(output.stdout).map_err(|_| SourceError::NotUtf8 {
-        command: command.to_owned(),
-    })?;
-    Ok(CommandOutput { stdout, stderr })
+    let (stdout, invalid_utf8_lines) = decode_lossily(output.stdout);
+    Ok(CommandOutput {
+        stdout,
+        stderr,
+        invalid_utf8_lines,
+    })
+}
+
+/// `bytes` as text with every invalid sequence replaced by U+FFFD, and how many lines
+/// held one. Valid output, the usual case, is taken over without a copy.
+fn decode_lossily(bytes: Vec<u8>) -> (String, usize) {
+    match String::from_utf8(bytes) {
+        Ok(text) => (text, 0),
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let invalid = bytes
+                .split(|&b| b == b'\n')
+                .filter(|line| std::str::from_utf8(line).is_err())
+                .count();
+            (String::from_utf8_lossy(&bytes).into_owned(), invalid)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -168,10 +184,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn binary_output_is_rejected() {
-        let err = run("printf", &["\\377"], Duration::from_secs(5))
-            .await
-            .expect_err("fails");
-        assert!(matches!(err, SourceError::NotUtf8 { .. }), "{err}");
+    async fn invalid_utf8_is_replaced_and_its_lines_counted() {
+        let out = run(
+            "printf",
+            &["caf\\xe9\\n\\xe9t\\xe9\\nok\\n\\xff"],
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("runs");
+        assert_eq!(out.stdout, "caf\u{FFFD}\n\u{FFFD}t\u{FFFD}\nok\n\u{FFFD}");
+        assert_eq!(out.invalid_utf8_lines, 3);
     }
 }
