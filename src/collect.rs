@@ -45,6 +45,9 @@ pub struct CollectConfig {
     pub interval: Duration,
     /// Deadline of one dump command.
     pub timeout: Duration,
+    /// Most bytes a dump command may print on standard output before it is killed and its
+    /// collection fails.
+    pub max_output_bytes: usize,
     /// Series selection.
     pub metrics: MetricsConfig,
     /// The accounting view.
@@ -148,7 +151,13 @@ impl Collector {
     async fn collect_source(&self, target: Target) {
         let started = Instant::now();
         let command = target.save_command();
-        let result = source::run(command, &["--counters"], self.config.timeout).await;
+        let result = source::run(
+            command,
+            &["--counters"],
+            self.config.timeout,
+            self.config.max_output_bytes,
+        )
+        .await;
         let auto = self.config.selection == Selection::Auto;
         if let Err(e) = &result {
             tracing::debug!(source = %target, error = %e, "dump command failed");
