@@ -168,8 +168,10 @@ impl Collector {
         }
         let outcome = match result {
             Ok(output) => {
-                if !output.stderr.is_empty() {
-                    tracing::warn!(source = %target, stderr = %output.stderr, "dump command wrote to stderr");
+                // Some iptables versions warn on every run: say it once, again if it changes.
+                let stderr = (!output.stderr.is_empty()).then(|| output.stderr.clone());
+                if let Some(stderr) = self.logged.once((Some(target), "stderr"), stderr) {
+                    tracing::warn!(source = %target, stderr = %stderr, "dump command wrote to stderr");
                 }
                 let invalid_utf8_lines = output.invalid_utf8_lines;
                 self.log_invalid_utf8(target, invalid_utf8_lines);
@@ -229,11 +231,17 @@ impl Collector {
         self.lock_sources().insert(target, state);
     }
 
-    /// Logs each bad line once, not on every collection that still finds it.
+    /// Logs each bad line once, not on every collection that still finds it, and at most
+    /// [`UNPARSED_LOGGED`] of them per collection: a dump of garbage must not flood the log.
     fn log_new_unparsed(&self, target: Target, ruleset: &ruleset::Ruleset) {
         let lines = ruleset.unparsed().iter().map(|u| u.to_string());
-        for line in self.logged.new_messages((Some(target), "unparsed"), lines) {
+        let fresh = self.logged.new_messages((Some(target), "unparsed"), lines);
+        let (shown, more) = first_of(fresh, UNPARSED_LOGGED);
+        for line in shown {
             tracing::warn!(source = %target, "unparsed {line}");
+        }
+        if more > 0 {
+            tracing::warn!(source = %target, "and {more} more unparsed lines");
         }
     }
 
@@ -243,10 +251,7 @@ impl Collector {
         let message = (lines > 0).then(|| {
             format!("{lines} lines of the dump are not valid UTF-8; read with U+FFFD in place of the invalid bytes")
         });
-        for message in self
-            .logged
-            .new_messages((Some(target), "invalid UTF-8"), message.into_iter())
-        {
+        if let Some(message) = self.logged.once((Some(target), "invalid UTF-8"), message) {
             tracing::warn!(source = %target, "{message}");
         }
     }
@@ -290,6 +295,16 @@ impl Collector {
     }
 }
 
+/// Most new unparsed lines logged after one collection; the metric counts them all.
+const UNPARSED_LOGGED: usize = 20;
+
+/// The first `n` of `messages`, and how many more there were.
+fn first_of(mut messages: Vec<String>, n: usize) -> (Vec<String>, usize) {
+    let more = messages.len().saturating_sub(n);
+    messages.truncate(n);
+    (messages, more)
+}
+
 /// Runs `work` (parsing or rendering a dump of `command`) on a thread for blocking work.
 /// A panic there is a bug: it is logged and becomes a failed collection, so that the
 /// source's success metric shows it instead of the last numbers staying up as current.
@@ -316,21 +331,33 @@ type Scope = (Option<Target>, &'static str);
 struct LogOnce(Mutex<BTreeMap<Scope, HashSet<String>>>);
 
 impl LogOnce {
-    /// The messages of `current` that the previous call for `scope` did not have.
+    /// The messages of `current` that the previous call for `scope` did not have, in the
+    /// order of `current`, without repeats.
     fn new_messages(&self, scope: Scope, current: impl Iterator<Item = String>) -> Vec<String> {
-        let current: HashSet<String> = current.collect();
         let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let previous = seen.entry(scope).or_default();
-        let mut fresh: Vec<String> = current.difference(previous).cloned().collect();
-        fresh.sort();
-        *previous = current;
+        let previous = seen.remove(&scope).unwrap_or_default();
+        let mut now = HashSet::new();
+        let mut fresh = Vec::new();
+        for message in current {
+            if !previous.contains(&message) && !now.contains(&message) {
+                fresh.push(message.clone());
+            }
+            now.insert(message);
+        }
+        seen.insert(scope, now);
         fresh
+    }
+
+    /// `message` if the previous call for `scope` had another one or none: a message that
+    /// repeats is logged once, until it changes or goes away.
+    fn once(&self, scope: Scope, message: Option<String>) -> Option<String> {
+        self.new_messages(scope, message.into_iter()).pop()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{LogOnce, SourceError, off_thread};
+    use super::{LogOnce, SourceError, first_of, off_thread};
 
     #[tokio::test]
     async fn a_panic_while_processing_a_dump_is_a_failed_collection() {
@@ -355,5 +382,26 @@ mod tests {
         assert_eq!(round(&["b"]), Vec::<String>::new());
         assert_eq!(round(&["a", "b"]), ["a"]);
         assert!(log.new_messages((None, "other"), ["a".to_owned()].into_iter()) == ["a"]);
+        assert_eq!(round(&["c", "a", "c", "b", "d"]), ["c", "d"]);
+    }
+
+    #[test]
+    fn a_repeated_message_is_logged_once_until_it_changes() {
+        let log = LogOnce::default();
+        let once = |m: Option<&str>| log.once((None, "stderr"), m.map(str::to_owned));
+        assert_eq!(once(Some("warning")).as_deref(), Some("warning"));
+        assert_eq!(once(Some("warning")), None);
+        assert_eq!(once(Some("other")).as_deref(), Some("other"));
+        assert_eq!(once(None), None);
+        assert_eq!(once(Some("other")).as_deref(), Some("other"));
+    }
+
+    #[test]
+    fn at_most_the_first_messages_are_logged_with_the_count_of_the_rest() {
+        let messages = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>();
+        assert_eq!(first_of(messages(3), 20), (messages(3), 0));
+        assert_eq!(first_of(messages(20), 20), (messages(20), 0));
+        let (shown, more) = first_of(messages(25_000), 20);
+        assert_eq!((shown, more), (messages(20), 24_980));
     }
 }
