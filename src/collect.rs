@@ -36,7 +36,8 @@ pub enum Selection {
 }
 
 impl Selection {
-    fn targets(&self) -> Vec<Target> {
+    /// The backends whose collection loops run: every one for [`Selection::Auto`].
+    pub fn targets(&self) -> Vec<Target> {
         match self {
             Selection::Auto => Target::ALL.to_vec(),
             Selection::Explicit(targets) => targets.clone(),
@@ -71,6 +72,10 @@ pub struct Publication {
     pub exposition: Exposition,
     /// The last report of each source, in target order.
     pub reports: Vec<SourceReport>,
+    /// How many collections of each source had ended when this was rendered, with a
+    /// report or (automatic selection) finding the source absent: a reader can tell when
+    /// every source has been collected again.
+    pub rounds: BTreeMap<Target, u64>,
     gzip: [OnceLock<Option<Vec<Bytes>>>; 2],
 }
 
@@ -99,6 +104,15 @@ struct SourceState {
     fragment: Exposition,
 }
 
+/// What the collector knows of its sources.
+#[derive(Default)]
+struct Sources {
+    /// Each source's last state, shared with publications being rendered.
+    states: BTreeMap<Target, Arc<SourceState>>,
+    /// How many collections of each source have ended.
+    rounds: BTreeMap<Target, u64>,
+}
+
 /// Renders the accounting view over the last report of every source. Nothing but
 /// [`accounting::render`] in the program; a field so that a test can put a failing one in
 /// its place.
@@ -109,9 +123,8 @@ type AccountingRender =
 pub struct Collector {
     config: CollectConfig,
     render_accounting: AccountingRender,
-    /// Each source's last state, shared with publications being rendered; held only to
-    /// read or replace an entry, never while rendering.
-    sources: Mutex<BTreeMap<Target, Arc<SourceState>>>,
+    /// Held only to read or replace an entry, never while rendering.
+    sources: Mutex<Sources>,
     /// Held from reading the sources' states until the publication is sent, so that
     /// publications are sent in the order of the states they show.
     publishing: tokio::sync::Mutex<()>,
@@ -134,13 +147,15 @@ impl Collector {
         let collector = Arc::new(Collector {
             config,
             render_accounting,
-            sources: Mutex::new(BTreeMap::new()),
+            sources: Mutex::new(Sources::default()),
             publishing: tokio::sync::Mutex::new(()),
             logged: LogOnce::default(),
             publications,
         });
         // Without sources this is a few fixed lines, cheap enough for any thread.
-        let first = std::panic::catch_unwind(AssertUnwindSafe(|| collector.render(&[], true)));
+        let first = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            collector.render(&[], BTreeMap::new(), true)
+        }));
         collector
             .publications
             .send_replace(Arc::new(first.unwrap_or_default()));
@@ -211,8 +226,8 @@ impl Collector {
         let task = tokio::spawn(async move {
             let result = dump.await;
             let command = target.save_command();
-            // Parsing and rendering 100k rules take tens of milliseconds of CPU: off the
-            // I/O threads.
+            // Parsing and rendering take CPU time in proportion to the ruleset: off the I/O
+            // threads.
             let processing = Arc::clone(&collector);
             let processed =
                 off_thread(command, move || processing.process(target, result, started)).await;
@@ -239,6 +254,11 @@ impl Collector {
             };
             self.fail(collection.target, error, collection.started.elapsed());
         }
+        *self
+            .lock_sources()
+            .rounds
+            .entry(collection.target)
+            .or_default() += 1;
     }
 
     /// Turns the dump command's `result` into `target`'s new state: parses, logs what is
@@ -337,17 +357,17 @@ impl Collector {
     }
 
     fn remove(&self, target: Target) {
-        let previous = self.lock_sources().remove(&target);
+        let previous = self.lock_sources().states.remove(&target);
         // Freed once the lock is released.
         drop(previous);
     }
 
     fn replace(&self, target: Target, state: SourceState) {
-        let previous = self.lock_sources().insert(target, Arc::new(state));
+        let previous = self.lock_sources().states.insert(target, Arc::new(state));
         drop(previous);
     }
 
-    fn lock_sources(&self) -> std::sync::MutexGuard<'_, BTreeMap<Target, Arc<SourceState>>> {
+    fn lock_sources(&self) -> std::sync::MutexGuard<'_, Sources> {
         // A poisoned lock only means another task panicked mid-update of a map of whole
         // values; the map itself is still consistent.
         self.sources.lock().unwrap_or_else(|e| e.into_inner())
@@ -369,7 +389,11 @@ impl Collector {
                         command: target.save_command().to_owned(),
                         reason: e.to_string(),
                     };
-                    let duration = self.lock_sources().get(&target).map(|s| s.report.duration);
+                    let duration = self
+                        .lock_sources()
+                        .states
+                        .get(&target)
+                        .map(|s| s.report.duration);
                     self.fail(target, error, duration.unwrap_or_default());
                 }
                 self.render_off_thread(false).await.unwrap_or_else(|e| {
@@ -388,13 +412,23 @@ impl Collector {
         self: &Arc<Self>,
         accounting: bool,
     ) -> Result<Publication, JoinError> {
-        let states: Vec<Arc<SourceState>> = self.lock_sources().values().cloned().collect();
+        let (states, rounds) = {
+            let sources = self.lock_sources();
+            let states: Vec<_> = sources.states.values().cloned().collect();
+            (states, sources.rounds.clone())
+        };
         let collector = Arc::clone(self);
-        tokio::task::spawn_blocking(move || collector.render(&states, accounting)).await
+        tokio::task::spawn_blocking(move || collector.render(&states, rounds, accounting)).await
     }
 
-    /// The publication of `states`, with the accounting view when `accounting` is set.
-    fn render(&self, states: &[Arc<SourceState>], accounting: bool) -> Publication {
+    /// The publication of `states` after `rounds`, with the accounting view when
+    /// `accounting` is set.
+    fn render(
+        &self,
+        states: &[Arc<SourceState>],
+        rounds: BTreeMap<Target, u64>,
+        accounting: bool,
+    ) -> Publication {
         let reports: Vec<&SourceReport> = states.iter().map(|s| &s.report).collect();
         let mut builder = ExpositionBuilder::default();
         builder.extend(&metrics::render_exporter(&reports));
@@ -414,6 +448,7 @@ impl Collector {
         Publication {
             exposition: builder.finish(),
             reports: reports.into_iter().cloned().collect(),
+            rounds,
             gzip: Default::default(),
         }
     }
@@ -581,6 +616,7 @@ mod tests {
             "{failures:?}"
         );
         assert!(Arc::ptr_eq(&collector.subscribe().borrow(), &failed));
+        assert_eq!(failed.rounds.get(&Target::Iptables), Some(&1));
 
         // The next turn of the loop collects and publishes as usual.
         let next = collector.round(Target::Iptables, dump("web")).await;
@@ -594,6 +630,7 @@ mod tests {
             "netfilter_accounting_packets_total{family=\"ipv4\",tag=\"web\"} 3"
         ));
         assert_eq!(next.failures().count(), 0);
+        assert_eq!(next.rounds.get(&Target::Iptables), Some(&2));
         assert!(Arc::ptr_eq(&collector.subscribe().borrow(), &next));
     }
 

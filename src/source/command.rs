@@ -7,8 +7,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 
-/// Default limit of a dump's standard output: several times a million-rule dump, so that
-/// only a command gone wrong reaches it.
+/// Default limit of a dump's standard output: far above what the largest rulesets print,
+/// so that only a command gone wrong reaches it.
 pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 1 << 30;
 
 /// How much of standard error is kept: the start holds what went wrong, and no warning of
