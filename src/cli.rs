@@ -24,6 +24,11 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0, global = true)]
     pub collect_timeout: f64,
 
+    /// Bytes a dump command may print on standard output before it is killed and the
+    /// collection counts as failed.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::source::DEFAULT_MAX_OUTPUT_BYTES, global = true)]
+    pub collect_max_output_bytes: usize,
+
     /// Backend to read: iptables, ip6tables, iptables-legacy or ip6tables-legacy. Repeat
     /// the flag or separate names with commas. Default: every backend whose save command
     /// exists and that reports at least one table.

@@ -3,19 +3,27 @@
 //! seconds for 100k rules) neither piles up runs nor delays the others. Every finished run
 //! re-publishes the exposition from the last report of each source; readers (HTTP,
 //! textfile) only ever see complete publications.
+//!
+//! Parsing and rendering run on threads for blocking work, outside any lock a scrape
+//! takes, so that a collection of 100k rules never stalls the server. A panic anywhere in a
+//! collection or its publication is a bug, and is shown as one: that source's collection
+//! is failed (its success metrics 0, never its last numbers as if current), and its loop
+//! goes on.
 
 use std::collections::{BTreeMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use tokio::sync::watch;
+use tokio::task::{JoinError, JoinHandle};
 
 use crate::accounting::{self, AccountingConfig};
 use crate::metrics::{self, Collected, MetricsConfig, SourceReport};
 use crate::output::exposition::{Exposition, ExpositionBuilder, Format, Storage};
 use crate::ruleset;
-use crate::source::{self, SourceError, Target, iptables_save};
+use crate::source::{self, CommandOutput, SourceError, Target, iptables_save};
 
 /// Which backends to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +36,8 @@ pub enum Selection {
 }
 
 impl Selection {
-    fn targets(&self) -> Vec<Target> {
+    /// The backends whose collection loops run: every one for [`Selection::Auto`].
+    pub fn targets(&self) -> Vec<Target> {
         match self {
             Selection::Auto => Target::ALL.to_vec(),
             Selection::Explicit(targets) => targets.clone(),
@@ -45,6 +54,9 @@ pub struct CollectConfig {
     pub interval: Duration,
     /// Deadline of one dump command.
     pub timeout: Duration,
+    /// Most bytes a dump command may print on standard output before it is killed and its
+    /// collection fails.
+    pub max_output_bytes: usize,
     /// Series selection.
     pub metrics: MetricsConfig,
     /// The accounting view.
@@ -60,6 +72,10 @@ pub struct Publication {
     pub exposition: Exposition,
     /// The last report of each source, in target order.
     pub reports: Vec<SourceReport>,
+    /// How many collections of each source had ended when this was rendered, with a
+    /// report or (automatic selection) finding the source absent: a reader can tell when
+    /// every source has been collected again.
+    pub rounds: BTreeMap<Target, u64>,
     gzip: [OnceLock<Option<Vec<Bytes>>>; 2],
 }
 
@@ -88,10 +104,30 @@ struct SourceState {
     fragment: Exposition,
 }
 
+/// What the collector knows of its sources.
+#[derive(Default)]
+struct Sources {
+    /// Each source's last state, shared with publications being rendered.
+    states: BTreeMap<Target, Arc<SourceState>>,
+    /// How many collections of each source have ended.
+    rounds: BTreeMap<Target, u64>,
+}
+
+/// Renders the accounting view over the last report of every source. Nothing but
+/// [`accounting::render`] in the program; a field so that a test can put a failing one in
+/// its place.
+type AccountingRender =
+    fn(&[&SourceReport], &AccountingConfig) -> (Exposition, Vec<accounting::Problem>);
+
 /// Owns the sources' last reports and publishes expositions.
 pub struct Collector {
     config: CollectConfig,
-    sources: Mutex<BTreeMap<Target, SourceState>>,
+    render_accounting: AccountingRender,
+    /// Held only to read or replace an entry, never while rendering.
+    sources: Mutex<Sources>,
+    /// Held from reading the sources' states until the publication is sent, so that
+    /// publications are sent in the order of the states they show.
+    publishing: tokio::sync::Mutex<()>,
     logged: LogOnce,
     publications: watch::Sender<Arc<Publication>>,
 }
@@ -100,14 +136,29 @@ impl Collector {
     /// A collector that has not collected yet; its first publication holds only the
     /// exporter's own families.
     pub fn new(config: CollectConfig) -> Arc<Self> {
+        Self::with_accounting_render(config, accounting::render)
+    }
+
+    fn with_accounting_render(
+        config: CollectConfig,
+        render_accounting: AccountingRender,
+    ) -> Arc<Self> {
         let (publications, _) = watch::channel(Arc::new(Publication::default()));
         let collector = Arc::new(Collector {
             config,
-            sources: Mutex::new(BTreeMap::new()),
+            render_accounting,
+            sources: Mutex::new(Sources::default()),
+            publishing: tokio::sync::Mutex::new(()),
             logged: LogOnce::default(),
             publications,
         });
-        collector.publish();
+        // Without sources this is a few fixed lines, cheap enough for any thread.
+        let first = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            collector.render(&[], BTreeMap::new(), true)
+        }));
+        collector
+            .publications
+            .send_replace(Arc::new(first.unwrap_or_default()));
         collector
     }
 
@@ -118,17 +169,15 @@ impl Collector {
 
     /// Collects every selected source once, concurrently, and publishes the result.
     pub async fn collect_once(self: &Arc<Self>) -> Arc<Publication> {
-        let runs = self.config.selection.targets().into_iter().map(|target| {
-            let collector = Arc::clone(self);
-            tokio::spawn(async move { collector.collect_source(target).await })
-        });
-        for run in runs.collect::<Vec<_>>() {
-            // A panic inside a collection would be a bug; it must not take the others down.
-            if let Err(e) = run.await {
-                tracing::error!(error = %e, "collection task failed");
-            }
+        let targets = self.config.selection.targets();
+        let running: Vec<Running> = targets
+            .iter()
+            .map(|&target| self.start(target, self.dump(target)))
+            .collect();
+        for collection in running {
+            self.finish(collection).await;
         }
-        self.publish()
+        self.publish(&targets).await
     }
 
     /// Starts one background loop per selected source; they run until the runtime stops.
@@ -137,18 +186,89 @@ impl Collector {
             let collector = Arc::clone(self);
             tokio::spawn(async move {
                 loop {
-                    collector.collect_source(target).await;
-                    collector.publish();
+                    collector.round(target, collector.dump(target)).await;
                     tokio::time::sleep(collector.config.interval).await;
                 }
             });
         }
     }
 
-    async fn collect_source(&self, target: Target) {
+    /// One turn of a source's loop: collects `target` from `dump` and publishes. A panic
+    /// anywhere in it is a failed collection of `target`, never the end of the loop.
+    async fn round(
+        self: &Arc<Self>,
+        target: Target,
+        dump: impl Future<Output = Result<CommandOutput, SourceError>> + Send + 'static,
+    ) -> Arc<Publication> {
+        let collection = self.start(target, dump);
+        self.finish(collection).await;
+        self.publish(&[target]).await
+    }
+
+    /// The run of `target`'s dump command.
+    fn dump(
+        &self,
+        target: Target,
+    ) -> impl Future<Output = Result<CommandOutput, SourceError>> + Send + 'static {
+        let (timeout, limit) = (self.config.timeout, self.config.max_output_bytes);
+        async move { source::run(target.save_command(), &["--counters"], timeout, limit).await }
+    }
+
+    /// Starts collecting `target` from `dump` in a task of its own, so that a panic
+    /// ends that task only.
+    fn start(
+        self: &Arc<Self>,
+        target: Target,
+        dump: impl Future<Output = Result<CommandOutput, SourceError>> + Send + 'static,
+    ) -> Running {
         let started = Instant::now();
-        let command = target.save_command();
-        let result = source::run(command, &["--counters"], self.config.timeout).await;
+        let collector = Arc::clone(self);
+        let task = tokio::spawn(async move {
+            let result = dump.await;
+            let command = target.save_command();
+            // Parsing and rendering take CPU time in proportion to the ruleset: off the I/O
+            // threads.
+            let processing = Arc::clone(&collector);
+            let processed =
+                off_thread(command, move || processing.process(target, result, started)).await;
+            if let Err(error) = processed {
+                collector.fail(target, error, started.elapsed());
+            }
+        });
+        Running {
+            target,
+            started,
+            task,
+        }
+    }
+
+    /// Waits for a collection; one that panicked outside [`Collector::process`] leaves a
+    /// failed report all the same.
+    async fn finish(&self, collection: Running) {
+        if let Err(e) = collection.task.await {
+            let command = collection.target.save_command();
+            tracing::error!(source = %collection.target, error = %e, "collection failed");
+            let error = SourceError::Internal {
+                command: command.to_owned(),
+                reason: e.to_string(),
+            };
+            self.fail(collection.target, error, collection.started.elapsed());
+        }
+        *self
+            .lock_sources()
+            .rounds
+            .entry(collection.target)
+            .or_default() += 1;
+    }
+
+    /// Turns the dump command's `result` into `target`'s new state: parses, logs what is
+    /// new, renders the source's families. Runs on a thread for blocking work.
+    fn process(
+        &self,
+        target: Target,
+        result: Result<CommandOutput, SourceError>,
+        started: Instant,
+    ) {
         let auto = self.config.selection == Selection::Auto;
         if let Err(e) = &result {
             tracing::debug!(source = %target, error = %e, "dump command failed");
@@ -159,15 +279,16 @@ impl Collector {
         }
         let outcome = match result {
             Ok(output) => {
-                if !output.stderr.is_empty() {
-                    tracing::warn!(source = %target, stderr = %output.stderr, "dump command wrote to stderr");
+                // Some iptables versions warn on every run: say it once, again if it changes.
+                let stderr = (!output.stderr.is_empty()).then(|| output.stderr.clone());
+                if let Some(stderr) = self.logged.once((Some(target), "stderr"), stderr) {
+                    tracing::warn!(source = %target, stderr = %stderr, "dump command wrote to stderr");
                 }
-                // Parsing 100k rules takes milliseconds of CPU: keep it off the I/O threads.
-                off_thread(command, move || {
-                    iptables_save::parse(target.family(), &output.stdout)
+                self.log_invalid_utf8(target, output.invalid_utf8_lines);
+                Ok(Collected {
+                    invalid_utf8_lines: output.invalid_utf8_lines,
+                    ..Collected::new(iptables_save::parse(target.family(), &output.stdout))
                 })
-                .await
-                .map(Collected::new)
             }
             Err(e) => {
                 tracing::warn!(source = %target, error = %e, "collection failed");
@@ -181,86 +302,173 @@ impl Collector {
         if let Ok(collected) = &outcome {
             self.log_new_unparsed(target, &collected.ruleset);
         }
-        let report = SourceReport {
+        let mut report = SourceReport {
             target,
             outcome,
             duration: started.elapsed(),
             finished_at: SystemTime::now(),
         };
-        let metrics_config = self.config.metrics.clone();
-        let accounting = self.config.accounting.clone();
-        let storage = self.config.storage;
-        let rendered = off_thread(command, move || {
-            let fragment = metrics::render_source(&report, &metrics_config, storage);
-            // Publications render the accounting view over every source's snapshot; the
-            // rest of a snapshot (tens of MB at 100k rules) is not kept until the next
-            // collection.
-            let mut report = report;
-            if let Ok(collected) = &mut report.outcome {
-                collected.keep_only(|table, chain| accounting.reads(table.family, &chain.name));
-            }
-            SourceState { report, fragment }
-        })
-        .await;
-        let state = rendered.unwrap_or_else(|error| {
-            let report = SourceReport {
-                target,
-                outcome: Err(error),
-                duration: started.elapsed(),
-                finished_at: SystemTime::now(),
-            };
-            // Two lines of fixed text: what the failed collection shows instead.
-            let fragment = metrics::render_source(&report, &self.config.metrics, storage);
-            SourceState { report, fragment }
-        });
-        self.lock_sources().insert(target, state);
+        let fragment = metrics::render_source(&report, &self.config.metrics, self.config.storage);
+        // Publications render the accounting view over every source's snapshot; the rest
+        // of a snapshot (tens of MB at 100k rules) is not kept until the next collection.
+        if let Ok(collected) = &mut report.outcome {
+            let accounting = &self.config.accounting;
+            collected.keep_only(|table, chain| accounting.reads(table.family, &chain.name));
+        }
+        self.replace(target, SourceState { report, fragment });
     }
 
-    /// Logs each bad line once, not on every collection that still finds it.
+    /// Makes `target`'s state a failed collection with `error` that took `duration`.
+    fn fail(&self, target: Target, error: SourceError, duration: Duration) {
+        let report = SourceReport {
+            target,
+            outcome: Err(error),
+            duration,
+            finished_at: SystemTime::now(),
+        };
+        // Two lines of fixed text: what the failed collection shows instead.
+        let fragment = metrics::render_source(&report, &self.config.metrics, self.config.storage);
+        self.replace(target, SourceState { report, fragment });
+    }
+
+    /// Logs each bad line once, not on every collection that still finds it, and at most
+    /// [`UNPARSED_LOGGED`] of them per collection: a dump of garbage must not flood the log.
     fn log_new_unparsed(&self, target: Target, ruleset: &ruleset::Ruleset) {
         let lines = ruleset.unparsed.iter().map(|u| u.to_string());
-        for line in self.logged.new_messages(target.name(), lines) {
+        let fresh = self.logged.new_messages((Some(target), "unparsed"), lines);
+        let (shown, more) = first_of(fresh, UNPARSED_LOGGED);
+        for line in shown {
             tracing::warn!(source = %target, "unparsed {line}");
+        }
+        if more > 0 {
+            tracing::warn!(source = %target, "and {more} more unparsed lines");
+        }
+    }
+
+    /// Logs that a dump held invalid UTF-8 when that appears or its count changes, not
+    /// on every collection that still finds the same rule.
+    fn log_invalid_utf8(&self, target: Target, lines: usize) {
+        let message = (lines > 0).then(|| {
+            format!("{lines} lines of the dump are not valid UTF-8; read with U+FFFD in place of the invalid bytes")
+        });
+        if let Some(message) = self.logged.once((Some(target), "invalid UTF-8"), message) {
+            tracing::warn!(source = %target, "{message}");
         }
     }
 
     fn remove(&self, target: Target) {
-        self.lock_sources().remove(&target);
+        let previous = self.lock_sources().states.remove(&target);
+        // Freed once the lock is released.
+        drop(previous);
     }
 
-    fn lock_sources(&self) -> std::sync::MutexGuard<'_, BTreeMap<Target, SourceState>> {
+    fn replace(&self, target: Target, state: SourceState) {
+        let previous = self.lock_sources().states.insert(target, Arc::new(state));
+        drop(previous);
+    }
+
+    fn lock_sources(&self) -> std::sync::MutexGuard<'_, Sources> {
         // A poisoned lock only means another task panicked mid-update of a map of whole
         // values; the map itself is still consistent.
         self.sources.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Renders a publication from the last report of every source and sends it.
-    fn publish(&self) -> Arc<Publication> {
-        let publication = {
-            let sources = self.lock_sources();
-            let reports: Vec<&SourceReport> = sources.values().map(|s| &s.report).collect();
-            let mut builder = ExpositionBuilder::default();
-            builder.extend(&metrics::render_exporter(&reports));
-            for state in sources.values() {
-                builder.extend(&state.fragment);
+    /// Renders a publication from the last state of every source, off the I/O threads,
+    /// and sends it. A panic while rendering is a failed collection of `triggers` (the
+    /// sources whose collection this publication follows): their states become failed
+    /// reports, and the publication is rendered again without the accounting view, the
+    /// one part that reads the rules of every source.
+    async fn publish(self: &Arc<Self>, triggers: &[Target]) -> Arc<Publication> {
+        let _in_order = self.publishing.lock().await;
+        let publication = match self.render_off_thread(true).await {
+            Ok(publication) => publication,
+            Err(e) => {
+                tracing::error!(error = %e, "rendering the exposition failed, a bug to report");
+                for &target in triggers {
+                    let error = SourceError::Internal {
+                        command: target.save_command().to_owned(),
+                        reason: e.to_string(),
+                    };
+                    let duration = self
+                        .lock_sources()
+                        .states
+                        .get(&target)
+                        .map(|s| s.report.duration);
+                    self.fail(target, error, duration.unwrap_or_default());
+                }
+                self.render_off_thread(false).await.unwrap_or_else(|e| {
+                    // Nothing at all rather than numbers that are no longer current.
+                    tracing::error!(error = %e, "rendering the exposition failed again");
+                    Publication::default()
+                })
             }
-            let (accounting, problems) = accounting::render(&reports, &self.config.accounting);
-            builder.extend(&accounting);
-            let messages = problems
-                .iter()
-                .map(|p| format!("{} chain {}: {}", p.family, p.chain, p.message));
-            for message in self.logged.new_messages("accounting", messages) {
-                tracing::warn!("accounting rule left out: {message}");
-            }
-            Arc::new(Publication {
-                exposition: builder.finish(),
-                reports: reports.into_iter().cloned().collect(),
-                gzip: Default::default(),
-            })
         };
+        let publication = Arc::new(publication);
         self.publications.send_replace(Arc::clone(&publication));
         publication
     }
+
+    async fn render_off_thread(
+        self: &Arc<Self>,
+        accounting: bool,
+    ) -> Result<Publication, JoinError> {
+        let (states, rounds) = {
+            let sources = self.lock_sources();
+            let states: Vec<_> = sources.states.values().cloned().collect();
+            (states, sources.rounds.clone())
+        };
+        let collector = Arc::clone(self);
+        tokio::task::spawn_blocking(move || collector.render(&states, rounds, accounting)).await
+    }
+
+    /// The publication of `states` after `rounds`, with the accounting view when
+    /// `accounting` is set.
+    fn render(
+        &self,
+        states: &[Arc<SourceState>],
+        rounds: BTreeMap<Target, u64>,
+        accounting: bool,
+    ) -> Publication {
+        let reports: Vec<&SourceReport> = states.iter().map(|s| &s.report).collect();
+        let mut builder = ExpositionBuilder::default();
+        builder.extend(&metrics::render_exporter(&reports));
+        for state in states {
+            builder.extend(&state.fragment);
+        }
+        if accounting {
+            let (families, problems) = (self.render_accounting)(&reports, &self.config.accounting);
+            builder.extend(&families);
+            let messages = problems
+                .iter()
+                .map(|p| format!("{} chain {}: {}", p.family, p.chain, p.message));
+            for message in self.logged.new_messages((None, "accounting"), messages) {
+                tracing::warn!("accounting rule left out: {message}");
+            }
+        }
+        Publication {
+            exposition: builder.finish(),
+            reports: reports.into_iter().cloned().collect(),
+            rounds,
+            gzip: Default::default(),
+        }
+    }
+}
+
+/// A collection of one source under way in a task of its own.
+struct Running {
+    target: Target,
+    started: Instant,
+    task: JoinHandle<()>,
+}
+
+/// Most new unparsed lines logged after one collection; the metric counts them all.
+const UNPARSED_LOGGED: usize = 20;
+
+/// The first `n` of `messages`, and how many more there were.
+fn first_of(mut messages: Vec<String>, n: usize) -> (Vec<String>, usize) {
+    let more = messages.len().saturating_sub(n);
+    messages.truncate(n);
+    (messages, more)
 }
 
 /// Runs `work` (parsing or rendering a dump of `command`) on a thread for blocking work.
@@ -279,31 +487,179 @@ async fn off_thread<T: Send + 'static>(
     })
 }
 
+/// What a group of log messages is about: a source (or none for views of all sources)
+/// and a topic.
+type Scope = (Option<Target>, &'static str);
+
 /// Remembers what the previous round logged per scope, so that a problem that persists is
 /// logged when it appears, not after every collection.
 #[derive(Default)]
-struct LogOnce(Mutex<BTreeMap<&'static str, HashSet<String>>>);
+struct LogOnce(Mutex<BTreeMap<Scope, HashSet<String>>>);
 
 impl LogOnce {
-    /// The messages of `current` that the previous call for `scope` did not have.
-    fn new_messages(
-        &self,
-        scope: &'static str,
-        current: impl Iterator<Item = String>,
-    ) -> Vec<String> {
-        let current: HashSet<String> = current.collect();
+    /// The messages of `current` that the previous call for `scope` did not have, in the
+    /// order of `current`, without repeats.
+    fn new_messages(&self, scope: Scope, current: impl Iterator<Item = String>) -> Vec<String> {
         let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let previous = seen.entry(scope).or_default();
-        let mut fresh: Vec<String> = current.difference(previous).cloned().collect();
-        fresh.sort();
-        *previous = current;
+        let previous = seen.remove(&scope).unwrap_or_default();
+        let mut now = HashSet::new();
+        let mut fresh = Vec::new();
+        for message in current {
+            if !previous.contains(&message) && !now.contains(&message) {
+                fresh.push(message.clone());
+            }
+            now.insert(message);
+        }
+        seen.insert(scope, now);
         fresh
+    }
+
+    /// `message` if the previous call for `scope` had another one or none: a message that
+    /// repeats is logged once, until it changes or goes away.
+    fn once(&self, scope: Scope, message: Option<String>) -> Option<String> {
+        self.new_messages(scope, message.into_iter()).pop()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{LogOnce, SourceError, off_thread};
+    use std::sync::Arc;
+    use std::task::Poll;
+    use std::time::Duration;
+
+    use super::{
+        CollectConfig, Collector, LogOnce, Publication, Selection, SourceError, first_of,
+        off_thread,
+    };
+    use crate::accounting::{self, AccountingConfig, Problem};
+    use crate::metrics::{MetricsConfig, SourceReport};
+    use crate::output::exposition::{Exposition, Format, Storage};
+    use crate::source::{CommandOutput, Target};
+
+    fn config() -> CollectConfig {
+        CollectConfig {
+            selection: Selection::Explicit(vec![Target::Iptables]),
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(5),
+            max_output_bytes: 1 << 20,
+            metrics: MetricsConfig::default(),
+            accounting: AccountingConfig::default(),
+            storage: Storage::Plain,
+        }
+    }
+
+    /// A run of iptables-save whose accounting chain counts one rule tagged `tag`.
+    fn dump(tag: &str) -> impl Future<Output = Result<CommandOutput, SourceError>> + use<> {
+        let stdout = format!(
+            "*filter\n:INPUT ACCEPT [0:0]\n:ACCT4 - [0:0]\n[5:500] -A INPUT -j ACCT4\n\
+             [3:300] -A ACCT4 -m comment --comment \"={tag}= web\"\nCOMMIT\n"
+        );
+        std::future::ready(Ok(CommandOutput {
+            stdout,
+            stderr: String::new(),
+            invalid_utf8_lines: 0,
+        }))
+    }
+
+    /// The accounting view with a bug: it panics on the tag `boom`.
+    fn render_with_a_bug(
+        reports: &[&SourceReport],
+        config: &AccountingConfig,
+    ) -> (Exposition, Vec<Problem>) {
+        let (families, problems) = accounting::render(reports, config);
+        let text = families.to_vec(Format::Text);
+        assert!(
+            memchr::memmem::find(&text, b"tag=\"boom\"").is_none(),
+            "a bug in the accounting view"
+        );
+        (families, problems)
+    }
+
+    fn lines(publication: &Publication) -> Vec<String> {
+        String::from_utf8(publication.exposition.to_vec(Format::Text))
+            .expect("UTF-8")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn has(publication: &Publication, line: &str) -> bool {
+        lines(publication).iter().any(|l| l == line)
+    }
+
+    #[tokio::test]
+    async fn a_panic_while_rendering_fails_the_collection_and_the_loop_goes_on() {
+        let collector = Collector::with_accounting_render(config(), render_with_a_bug);
+        let failed = collector.round(Target::Iptables, dump("boom")).await;
+        assert!(
+            has(&failed, "iptables_scrape_success 0"),
+            "{:?}",
+            lines(&failed)
+        );
+        assert!(has(
+            &failed,
+            "netfilter_exporter_collection_success{source=\"iptables\"} 0"
+        ));
+        assert!(
+            !lines(&failed)
+                .iter()
+                .any(|l| l.contains("netfilter_accounting")),
+            "{:?}",
+            lines(&failed)
+        );
+        let failures: Vec<_> = failed.failures().collect();
+        assert!(
+            matches!(
+                failures[..],
+                [(Target::Iptables, SourceError::Internal { .. })]
+            ),
+            "{failures:?}"
+        );
+        assert!(Arc::ptr_eq(&collector.subscribe().borrow(), &failed));
+        assert_eq!(failed.rounds.get(&Target::Iptables), Some(&1));
+
+        // The next turn of the loop collects and publishes as usual.
+        let next = collector.round(Target::Iptables, dump("web")).await;
+        assert!(
+            has(&next, "iptables_scrape_success 1"),
+            "{:?}",
+            lines(&next)
+        );
+        assert!(has(
+            &next,
+            "netfilter_accounting_packets_total{family=\"ipv4\",tag=\"web\"} 3"
+        ));
+        assert_eq!(next.failures().count(), 0);
+        assert_eq!(next.rounds.get(&Target::Iptables), Some(&2));
+        assert!(Arc::ptr_eq(&collector.subscribe().borrow(), &next));
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_a_collection_task_is_a_failed_collection() {
+        let collector = Collector::new(config());
+        let panicking = std::future::poll_fn(|_| -> Poll<Result<CommandOutput, SourceError>> {
+            panic!("a bug in a collection")
+        });
+        let failed = collector.round(Target::Iptables, panicking).await;
+        assert!(
+            has(&failed, "iptables_scrape_success 0"),
+            "{:?}",
+            lines(&failed)
+        );
+        let failures: Vec<_> = failed.failures().collect();
+        match failures[..] {
+            [(Target::Iptables, SourceError::Internal { reason, .. })] => {
+                assert!(reason.contains("a bug in a collection"), "{reason}")
+            }
+            _ => panic!("not a failed collection: {failures:?}"),
+        }
+        let next = collector.round(Target::Iptables, dump("web")).await;
+        assert!(
+            has(&next, "iptables_scrape_success 1"),
+            "{:?}",
+            lines(&next)
+        );
+    }
 
     #[tokio::test]
     async fn a_panic_while_processing_a_dump_is_a_failed_collection() {
@@ -321,11 +677,33 @@ mod tests {
     #[test]
     fn a_persisting_message_is_new_once_and_again_after_it_went_away() {
         let log = LogOnce::default();
-        let round = |msgs: &[&str]| log.new_messages("s", msgs.iter().map(|m| m.to_string()));
+        let round =
+            |msgs: &[&str]| log.new_messages((None, "s"), msgs.iter().map(|m| m.to_string()));
         assert_eq!(round(&["a", "b"]), ["a", "b"]);
         assert_eq!(round(&["a", "b"]), Vec::<String>::new());
         assert_eq!(round(&["b"]), Vec::<String>::new());
         assert_eq!(round(&["a", "b"]), ["a"]);
-        assert!(log.new_messages("other", ["a".to_owned()].into_iter()) == ["a"]);
+        assert!(log.new_messages((None, "other"), ["a".to_owned()].into_iter()) == ["a"]);
+        assert_eq!(round(&["c", "a", "c", "b", "d"]), ["c", "d"]);
+    }
+
+    #[test]
+    fn a_repeated_message_is_logged_once_until_it_changes() {
+        let log = LogOnce::default();
+        let once = |m: Option<&str>| log.once((None, "stderr"), m.map(str::to_owned));
+        assert_eq!(once(Some("warning")).as_deref(), Some("warning"));
+        assert_eq!(once(Some("warning")), None);
+        assert_eq!(once(Some("other")).as_deref(), Some("other"));
+        assert_eq!(once(None), None);
+        assert_eq!(once(Some("other")).as_deref(), Some("other"));
+    }
+
+    #[test]
+    fn at_most_the_first_messages_are_logged_with_the_count_of_the_rest() {
+        let messages = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>();
+        assert_eq!(first_of(messages(3), 20), (messages(3), 0));
+        assert_eq!(first_of(messages(20), 20), (messages(20), 0));
+        let (shown, more) = first_of(messages(25_000), 20);
+        assert_eq!((shown, more), (messages(20), 24_980));
     }
 }

@@ -79,6 +79,12 @@ impl Config {
     pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
         let interval = seconds("--collect-interval", cli.collect_interval)?;
         let timeout = seconds("--collect-timeout", cli.collect_timeout)?;
+        if cli.collect_max_output_bytes == 0 {
+            return Err(invalid(
+                "--collect-max-output-bytes",
+                "0 bytes leave no room for any dump",
+            ));
+        }
         let selection = if cli.scrape_targets.is_empty() {
             Selection::Auto
         } else {
@@ -144,6 +150,7 @@ impl Config {
                 selection,
                 interval,
                 timeout,
+                max_output_bytes: cli.collect_max_output_bytes,
                 metrics,
                 accounting: accounting_config(cli)?,
                 storage,
@@ -301,6 +308,7 @@ mod tests {
         let config = config(&[]).expect("valid");
         assert_eq!(config.collect.interval, Duration::from_secs(5));
         assert_eq!(config.collect.selection, Selection::Auto);
+        assert_eq!(config.collect.max_output_bytes, 1 << 30);
         assert_eq!(listen(&[]), vec!["0.0.0.0:9455".parse().expect("addr")]);
     }
 
@@ -356,6 +364,10 @@ mod tests {
             (&["-t", "nft"][..], "--scrape-targets"),
             (&["--collect-interval", "0"][..], "--collect-interval"),
             (&["--collect-timeout=-1"][..], "--collect-timeout"),
+            (
+                &["--collect-max-output-bytes", "0"][..],
+                "--collect-max-output-bytes",
+            ),
             (
                 &["--web.listen-address", "localhost"][..],
                 "--web.listen-address",

@@ -3,10 +3,12 @@
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
 use netfilter_exporter::cli::{Cli, LogFormat, LogLevel};
+use netfilter_exporter::collect::CollectConfig;
 use netfilter_exporter::collect::{Collector, Publication};
 use netfilter_exporter::config::{Config, Mode, ServeConfig};
 use netfilter_exporter::munin;
@@ -83,32 +85,56 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         }
         Mode::Munin { action } => Ok(answer_munin(&munin::Name::Bare, action).await),
         Mode::Textfile { path, once: false } => {
-            let mut publications = collector.subscribe();
-            collector.spawn_loops();
-            loop {
-                tokio::select! {
-                    changed = publications.changed() => {
-                        if changed.is_err() {
-                            return Ok(ExitCode::SUCCESS);
-                        }
-                    }
-                    () = serve::shutdown_signal() => return Ok(ExitCode::SUCCESS),
-                }
-                let publication = std::sync::Arc::clone(&publications.borrow_and_update());
-                let target = path.clone();
-                // Writing and syncing tens of megabytes blocks: keep it off the I/O threads.
-                let written = tokio::task::spawn_blocking(move || {
-                    textfile::write_atomically(&target, publication.exposition.chunks(Format::Text))
-                })
-                .await
-                .map_err(anyhow::Error::from)
-                .and_then(|written| written.map_err(anyhow::Error::from));
-                // A failed write is logged and retried at the next collection: a full disk
-                // must not stop the exporter.
-                if let Err(e) = written {
-                    tracing::error!(error = %e, "cannot write textfile");
+            write_textfile_until_stopped(&path, &config.collect, &collector).await;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Writes `path` whenever [`textfile::Cadence`] says so, until SIGTERM or SIGINT.
+async fn write_textfile_until_stopped(
+    path: &std::path::Path,
+    collect: &CollectConfig,
+    collector: &Arc<Collector>,
+) {
+    // One signal future for the whole loop: one made per turn would not be listening
+    // while the file is written, and a signal then would be lost.
+    let mut shutdown = std::pin::pin!(serve::shutdown_signal());
+    let mut publications = collector.subscribe();
+    let mut cadence = textfile::Cadence::new(collect.selection.targets(), collect.interval);
+    collector.spawn_loops();
+    loop {
+        let now = Instant::now();
+        let due = cadence.due(&publications.borrow_and_update().rounds, now);
+        if due.is_some_and(|at| at <= now) {
+            let publication = Arc::clone(&publications.borrow());
+            cadence.wrote(&publication.rounds, now);
+            let target = path.to_owned();
+            // Writing and syncing tens of megabytes blocks: keep it off the I/O threads.
+            let written = tokio::task::spawn_blocking(move || {
+                textfile::write_atomically(&target, publication.exposition.chunks(Format::Text))
+            })
+            .await
+            .map_err(anyhow::Error::from)
+            .and_then(|written| written.map_err(anyhow::Error::from));
+            // A failed write is logged and retried after the next collections: a full
+            // disk must not stop the exporter.
+            if let Err(e) = written {
+                tracing::error!(error = %e, "cannot write textfile");
+            }
+            continue;
+        }
+        let wake = tokio::time::Instant::from_std(due.unwrap_or(now));
+        tokio::select! {
+            // Shutdown first, so that the signals are listened for from the first turn on.
+            biased;
+            () = &mut shutdown => return,
+            changed = publications.changed() => {
+                if changed.is_err() {
+                    return;
                 }
             }
+            () = tokio::time::sleep_until(wake), if due.is_some() => {}
         }
     }
 }

@@ -256,6 +256,59 @@ fn a_line_the_parser_does_not_understand_loses_nothing_else() {
 }
 
 #[test]
+fn a_comment_that_is_not_utf8_loses_nothing_else() {
+    use std::os::unix::ffi::OsStrExt;
+
+    if !require_kernel(NETNS_PREFIX) {
+        return;
+    }
+    let ns = Netns::new(NETNS_PREFIX);
+    ns.restore("iptables-restore", &ruleset(Ip::V4));
+    // The byte \xe9 alone (Latin-1 é) is not UTF-8; iptables stores and prints it as it is.
+    let mut add = ns.command("iptables");
+    add.args(["-A", "INPUT", "-m", "comment", "--comment"])
+        .arg(std::ffi::OsStr::from_bytes(b"caf\xe9"))
+        .args(["-j", "ACCEPT"]);
+    common::run_capture(&mut add).expect("add the rule");
+    ns.ping(Ip::V4, PINGS as u32, PAYLOAD as u32);
+    let metrics = ns.dump_ok(&["-t", "iptables"]);
+    assert_eq!(
+        metrics.value(
+            "iptables_comment_packets_total",
+            &[
+                ("table", "filter"),
+                ("chain", "INPUT"),
+                ("comment", "caf\u{FFFD}")
+            ]
+        ),
+        PINGS as f64,
+        "the echo replies fall through to the new rule"
+    );
+    assert_eq!(
+        metrics.value(
+            "netfilter_exporter_invalid_utf8_lines",
+            &[("source", "iptables")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        metrics.value(
+            "netfilter_exporter_collection_success",
+            &[("source", "iptables")]
+        ),
+        1.0
+    );
+    // The rules before it are still exported exactly.
+    assert_eq!(
+        metrics.value(
+            "iptables_comment_packets_total",
+            &[("table", "filter"), ("chain", "INPUT"), ("comment", "icmp")]
+        ),
+        2.0 * PINGS as f64
+    );
+}
+
+#[test]
 fn a_missing_dump_command_fails_only_its_source() {
     if !require_kernel(NETNS_PREFIX) {
         return;

@@ -89,6 +89,8 @@ pub struct Collected {
     pub rules: usize,
     /// Lines of the dump the parser did not understand.
     pub unparsed: usize,
+    /// Lines of the dump that were not valid UTF-8 (read with U+FFFD in their place).
+    pub invalid_utf8_lines: usize,
 }
 
 impl Collected {
@@ -97,6 +99,7 @@ impl Collected {
         Collected {
             rules: ruleset.rule_count(),
             unparsed: ruleset.unparsed.len(),
+            invalid_utf8_lines: 0,
             ruleset: Arc::new(ruleset),
         }
     }
@@ -285,6 +288,9 @@ pub fn render_exporter(reports: &[&SourceReport]) -> Exposition {
     });
     per_source(&mut out, names::exporter::UNPARSED_LINES, &|r| {
         r.outcome.as_ref().ok().map(|c| c.unparsed as f64)
+    });
+    per_source(&mut out, names::exporter::INVALID_UTF8_LINES, &|r| {
+        r.outcome.as_ref().ok().map(|c| c.invalid_utf8_lines as f64)
     });
     per_source(&mut out, names::exporter::RULES, &|r| {
         r.outcome.as_ref().ok().map(|c| c.rules as f64)

@@ -87,6 +87,11 @@ pub mod exporter {
         "netfilter_exporter_unparsed_lines",
         "Lines of the last dump of a source that the parser did not understand.",
     );
+    /// Lines that were not UTF-8.
+    pub const INVALID_UTF8_LINES: (&str, &str) = (
+        "netfilter_exporter_invalid_utf8_lines",
+        "Lines of the last dump of a source that were not valid UTF-8, read with U+FFFD in place of the invalid bytes.",
+    );
     /// Rules read.
     pub const RULES: (&str, &str) = (
         "netfilter_exporter_rules",

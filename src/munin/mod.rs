@@ -309,12 +309,17 @@ async fn read(family: Family, settings: &Settings) -> Result<Ruleset, Unreadable
             failed: false,
         });
     };
-    let output = source::run(command, &["--counters"], DUMP_TIMEOUT)
-        .await
-        .map_err(|e| Unreadable {
-            reason: e.to_string(),
-            failed: true,
-        })?;
+    let output = source::run(
+        command,
+        &["--counters"],
+        DUMP_TIMEOUT,
+        source::DEFAULT_MAX_OUTPUT_BYTES,
+    )
+    .await
+    .map_err(|e| Unreadable {
+        reason: e.to_string(),
+        failed: true,
+    })?;
     let ruleset = iptables_save::parse(family, &output.stdout);
     if !ruleset.tables.iter().any(|t| t.chain(chain).is_some()) {
         return Err(Unreadable {

@@ -1,9 +1,17 @@
 //! Writes the exposition for node_exporter's textfile collector, atomically: the collector
-//! must never read a half-written file, so the text goes to a temporary file in the same
-//! directory, is synced, and is renamed over the target.
+//! must never read a half-written file, so the text goes to a temporary file of a unique
+//! name in the same directory, is synced, and is renamed over the target; the directory is
+//! synced too, so that the new name survives a crash. [`Cadence`] decides when the looping
+//! mode writes: the whole file is rewritten and synced each time, which for a large
+//! ruleset is not worth doing after every source's collection.
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::source::Target;
 
 /// Why the textfile could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -11,7 +19,7 @@ pub enum TextfileError {
     /// Creating, writing or syncing the temporary file failed.
     #[error("cannot write {path}: {source}")]
     Write {
-        /// The temporary file.
+        /// The temporary file, or its directory when it could not be created.
         path: PathBuf,
         /// The OS error.
         #[source]
@@ -28,44 +36,134 @@ pub enum TextfileError {
         #[source]
         source: std::io::Error,
     },
+    /// The file is in place, but syncing its directory failed: after a crash the old
+    /// file may be back.
+    #[error("cannot sync directory {path}: {source}")]
+    SyncDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Replaces `path` atomically with the concatenation of `chunks` (an exposition is
-/// written chunk by chunk, never copied into one buffer first).
+/// written chunk by chunk, never copied into one buffer first), readable by everyone
+/// (mode 0644) as node_exporter may run as another user. A failure leaves no temporary
+/// file behind.
 pub fn write_atomically<C: AsRef<[u8]>>(
     path: &Path,
     chunks: impl IntoIterator<Item = C>,
 ) -> Result<(), TextfileError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    // node_exporter reads only `*.prom`, so a leftover temporary file is never collected.
-    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
-        for chunk in chunks {
-            file.write_all(chunk.as_ref())?;
-        }
-        file.into_inner().map_err(|e| e.into_error())?.sync_all()
-    };
-    if let Err(source) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(TextfileError::Write { path: tmp, source });
-    }
-    std::fs::rename(&tmp, path).map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        TextfileError::Rename {
-            from: tmp.clone(),
-            to: path.to_owned(),
+    // node_exporter reads only `*.prom`, so the temporary file is never collected; the
+    // random part keeps two writers of one target from sharing it.
+    let tmp = tempfile::Builder::new()
+        .prefix(&format!(".{file_name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|source| TextfileError::Write {
+            path: dir.to_owned(),
             source,
+        })?;
+    let write = |file: &std::fs::File| -> std::io::Result<()> {
+        // Set on the open file, so the umask does not narrow it.
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        let mut out = std::io::BufWriter::new(file);
+        for chunk in chunks {
+            out.write_all(chunk.as_ref())?;
         }
-    })
+        out.flush()?;
+        file.sync_all()
+    };
+    // On every error below, dropping the temporary file removes it.
+    if let Err(source) = write(tmp.as_file()) {
+        return Err(TextfileError::Write {
+            path: tmp.path().to_owned(),
+            source,
+        });
+    }
+    let from = tmp.path().to_owned();
+    tmp.persist(path).map_err(|e| TextfileError::Rename {
+        from,
+        to: path.to_owned(),
+        source: e.error,
+    })?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| TextfileError::SyncDirectory {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+/// When the looping textfile mode writes: once every source has finished a collection
+/// since the last write (so that one write carries the news of all of them), and at most
+/// once per interval.
+#[derive(Debug)]
+pub struct Cadence {
+    targets: Vec<Target>,
+    interval: Duration,
+    written: Option<(Instant, BTreeMap<Target, u64>)>,
+}
+
+impl Cadence {
+    /// The cadence of collecting `targets` (every one that has a loop, found present or
+    /// not) once per `interval`.
+    pub fn new(targets: Vec<Target>, interval: Duration) -> Self {
+        Cadence {
+            targets,
+            interval,
+            written: None,
+        }
+    }
+
+    /// When a publication made after `rounds` (collections ended per source, see
+    /// [`crate::collect::Publication::rounds`]) is to be written, as seen at `now`;
+    /// `None` while a source has not finished a collection since the last write.
+    pub fn due(&self, rounds: &BTreeMap<Target, u64>, now: Instant) -> Option<Instant> {
+        let count = |map: Option<&BTreeMap<Target, u64>>, t: &Target| {
+            map.and_then(|m| m.get(t)).copied().unwrap_or(0)
+        };
+        let written = self.written.as_ref().map(|(_, rounds)| rounds);
+        let all_new = self
+            .targets
+            .iter()
+            .all(|t| count(Some(rounds), t) > count(written, t));
+        all_new.then(|| match &self.written {
+            Some((at, _)) => now.max(*at + self.interval),
+            None => now,
+        })
+    }
+
+    /// Records that the publication made after `rounds` was written at `now`.
+    pub fn wrote(&mut self, rounds: &BTreeMap<Target, u64>, now: Instant) {
+        self.written = Some((now, rounds.clone()));
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
 
     #[test]
     fn replaces_the_file_and_leaves_no_temporary() {
@@ -74,13 +172,96 @@ mod tests {
         std::fs::write(&path, "old").expect("write");
         write_atomically(&path, ["ne", "w\n"]).expect("written");
         assert_eq!(std::fs::read_to_string(&path).expect("read"), "new\n");
-        let entries: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
-        assert_eq!(entries.len(), 1);
+        assert_eq!(names(dir.path()), ["netfilter.prom"]);
+    }
+
+    #[test]
+    fn the_file_is_readable_by_everyone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("netfilter.prom");
+        write_atomically(&path, ["x\n"]).expect("written");
+        let mode = std::fs::metadata(&path)
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644, "{mode:o}");
     }
 
     #[test]
     fn missing_directory_is_a_write_error() {
         let err = write_atomically(Path::new("/nonexistent-dir/x.prom"), ["x"]).expect_err("fails");
         assert!(matches!(err, TextfileError::Write { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_failed_rename_leaves_no_temporary() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("netfilter.prom");
+        std::fs::create_dir(&path).expect("a directory where the file goes");
+        std::fs::write(path.join("inside"), "x").expect("write");
+        let err = write_atomically(&path, ["x\n"]).expect_err("fails");
+        assert!(matches!(err, TextfileError::Rename { .. }), "{err}");
+        assert_eq!(names(dir.path()), ["netfilter.prom"]);
+    }
+
+    #[test]
+    fn writers_of_one_target_do_not_share_a_temporary() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("netfilter.prom");
+        let contents = ["a\n".repeat(100_000), "b\n".repeat(100_000)];
+        std::thread::scope(|scope| {
+            for content in &contents {
+                let path = &path;
+                scope.spawn(move || {
+                    for _ in 0..30 {
+                        write_atomically(path, [content.as_bytes()]).expect("written");
+                    }
+                });
+            }
+        });
+        let last = std::fs::read_to_string(&path).expect("read");
+        assert!(contents.contains(&last), "a mix of both writers");
+        assert_eq!(names(dir.path()), ["netfilter.prom"]);
+    }
+
+    fn rounds(counts: &[(Target, u64)]) -> BTreeMap<Target, u64> {
+        counts.iter().copied().collect()
+    }
+
+    #[test]
+    fn the_first_write_waits_for_every_source() {
+        let cadence = Cadence::new(
+            vec![Target::Iptables, Target::Ip6tables],
+            Duration::from_secs(5),
+        );
+        let now = Instant::now();
+        assert_eq!(cadence.due(&rounds(&[]), now), None);
+        assert_eq!(cadence.due(&rounds(&[(Target::Iptables, 1)]), now), None);
+        assert_eq!(
+            cadence.due(
+                &rounds(&[(Target::Iptables, 1), (Target::Ip6tables, 1)]),
+                now
+            ),
+            Some(now)
+        );
+    }
+
+    #[test]
+    fn later_writes_wait_for_every_source_and_the_interval() {
+        let interval = Duration::from_secs(5);
+        let mut cadence = Cadence::new(vec![Target::Iptables, Target::Ip6tables], interval);
+        let start = Instant::now();
+        let first = rounds(&[(Target::Iptables, 1), (Target::Ip6tables, 1)]);
+        cadence.wrote(&first, start);
+        // Nothing new, or only one source again: no write, however late.
+        let later = start + 10 * interval;
+        assert_eq!(cadence.due(&first, later), None);
+        let one = rounds(&[(Target::Iptables, 3), (Target::Ip6tables, 1)]);
+        assert_eq!(cadence.due(&one, later), None);
+        // Both again: at the end of the interval, or now when that is past.
+        let both = rounds(&[(Target::Iptables, 3), (Target::Ip6tables, 2)]);
+        let soon = start + Duration::from_secs(1);
+        assert_eq!(cadence.due(&both, soon), Some(start + interval));
+        assert_eq!(cadence.due(&both, later), Some(later));
     }
 }

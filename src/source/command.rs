@@ -1,9 +1,19 @@
-//! Runs a dump command with a deadline and turns every way it can fail into a typed error.
+//! Runs a dump command with a deadline and bounded output, and turns every way it can fail
+//! into a typed error.
 
 use std::process::Stdio;
 use std::time::Duration;
 
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
+
+/// Default limit of a dump's standard output: far above what the largest rulesets print,
+/// so that only a command gone wrong reaches it.
+pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 1 << 30;
+
+/// How much of standard error is kept: the start holds what went wrong, and no warning of
+/// iptables comes near it.
+const STDERR_KEPT_BYTES: usize = 64 * 1024;
 
 /// What a dump command printed.
 #[derive(Debug, Clone)]
@@ -12,6 +22,10 @@ pub struct CommandOutput {
     pub stdout: String,
     /// Standard error, which a successful run may still use for warnings.
     pub stderr: String,
+    /// Lines of standard output that were not valid UTF-8; their invalid bytes are
+    /// U+FFFD in `stdout`. A rule comment can hold any bytes, and one such rule must not
+    /// cost the whole backend.
+    pub invalid_utf8_lines: usize,
 }
 
 /// Why a dump command gave no dump.
@@ -39,6 +53,22 @@ pub enum SourceError {
         /// The deadline it missed.
         timeout: Duration,
     },
+    /// Reading the command's output or waiting for it failed.
+    #[error("{command}: cannot read its output: {reason}")]
+    Read {
+        /// The command.
+        command: String,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// The command printed more than the limit on standard output and was killed.
+    #[error("{command}: output larger than {limit} bytes, killed")]
+    OutputTooLarge {
+        /// The command.
+        command: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// The command exited unsuccessfully.
     #[error("{command}: {status}: {stderr}")]
     Failed {
@@ -48,12 +78,6 @@ pub enum SourceError {
         status: String,
         /// What it printed on standard error (trimmed).
         stderr: String,
-    },
-    /// The command printed something that is not UTF-8 text.
-    #[error("{command}: output is not UTF-8 text")]
-    NotUtf8 {
-        /// The command.
-        command: String,
     },
     /// The exporter failed while processing the command's output: a bug in the exporter,
     /// reported as a failed collection rather than by serving the last numbers as current.
@@ -67,18 +91,20 @@ pub enum SourceError {
 }
 
 /// Runs `command args…` with no standard input, collecting its output, and kills it when
-/// it has not finished after `timeout`.
+/// it has not finished after `timeout` or when its standard output grows beyond
+/// `max_stdout` bytes. Of standard error only the first 64 KiB are kept.
 pub async fn run(
     command: &str,
     args: &[&str],
     timeout: Duration,
+    max_stdout: usize,
 ) -> Result<CommandOutput, SourceError> {
-    let child = Command::new(command)
+    let mut child = Command::new(command)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // Dropping the future on timeout must not leave a hung iptables-save behind.
+        // Dropping the future must not leave a hung iptables-save behind.
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| match e.kind() {
@@ -90,46 +116,127 @@ pub async fn run(
                 reason: e.to_string(),
             },
         })?;
-    let output = tokio::time::timeout(timeout, child.wait_with_output())
-        .await
-        .map_err(|_| SourceError::TimedOut {
+    let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(SourceError::Spawn {
             command: command.to_owned(),
-            timeout,
-        })?
-        .map_err(|e| SourceError::Spawn {
-            command: command.to_owned(),
-            reason: e.to_string(),
-        })?;
-    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-    if !output.status.success() {
+            reason: "its output is not a pipe".to_owned(),
+        });
+    };
+    let read_error = |e: std::io::Error| SourceError::Read {
+        command: command.to_owned(),
+        reason: e.to_string(),
+    };
+    let finished = tokio::time::timeout(timeout, async {
+        let stdout = async {
+            read_at_most(stdout, max_stdout)
+                .await
+                .map_err(read_error)?
+                .ok_or_else(|| SourceError::OutputTooLarge {
+                    command: command.to_owned(),
+                    limit: max_stdout,
+                })
+        };
+        let stderr = async {
+            let mut start = Vec::new();
+            (&mut stderr)
+                .take(STDERR_KEPT_BYTES as u64)
+                .read_to_end(&mut start)
+                .await
+                .map_err(read_error)?;
+            // The rest is read and dropped: a command blocked on a full pipe never ends.
+            tokio::io::copy(&mut stderr, &mut tokio::io::sink())
+                .await
+                .map_err(read_error)?;
+            Ok(start)
+        };
+        // An error of either (too much output) ends both at once, not at the deadline.
+        let (stdout, stderr) = tokio::try_join!(stdout, stderr)?;
+        let status = child.wait().await.map_err(read_error)?;
+        Ok((status, stdout, stderr))
+    })
+    .await;
+    let (status, stdout, stderr) = match finished {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => {
+            // Already gone is fine: the kill only has to make sure of it.
+            let _ = child.kill().await;
+            return Err(e);
+        }
+        Err(_) => {
+            let _ = child.kill().await;
+            return Err(SourceError::TimedOut {
+                command: command.to_owned(),
+                timeout,
+            });
+        }
+    };
+    let stderr = String::from_utf8_lossy(&stderr).trim().to_owned();
+    if !status.success() {
         return Err(SourceError::Failed {
             command: command.to_owned(),
-            status: output.status.to_string(),
+            status: status.to_string(),
             stderr,
         });
     }
-    let stdout = String::from_utf8(output.stdout).map_err(|_| SourceError::NotUtf8 {
-        command: command.to_owned(),
-    })?;
-    Ok(CommandOutput { stdout, stderr })
+    let (stdout, invalid_utf8_lines) = decode_lossily(stdout);
+    Ok(CommandOutput {
+        stdout,
+        stderr,
+        invalid_utf8_lines,
+    })
+}
+
+/// Everything `reader` yields if that is at most `limit` bytes; `None` as soon as it
+/// yields more.
+async fn read_at_most(
+    reader: impl AsyncRead + Unpin,
+    limit: usize,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let mut bytes = Vec::new();
+    let one_more = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    reader.take(one_more).read_to_end(&mut bytes).await?;
+    Ok((bytes.len() <= limit).then_some(bytes))
+}
+
+/// `bytes` as text with every invalid sequence replaced by U+FFFD, and how many lines
+/// held one. Valid output, the usual case, is taken over without a copy.
+fn decode_lossily(bytes: Vec<u8>) -> (String, usize) {
+    match String::from_utf8(bytes) {
+        Ok(text) => (text, 0),
+        Err(e) => {
+            let bytes = e.into_bytes();
+            let invalid = bytes
+                .split(|&b| b == b'\n')
+                .filter(|line| std::str::from_utf8(line).is_err())
+                .count();
+            (String::from_utf8_lossy(&bytes).into_owned(), invalid)
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const LIMIT: usize = DEFAULT_MAX_OUTPUT_BYTES;
+
     #[tokio::test]
     async fn missing_command_is_not_found() {
-        let err = run("/nonexistent/iptables-save", &[], Duration::from_secs(5))
-            .await
-            .expect_err("fails");
+        let err = run(
+            "/nonexistent/iptables-save",
+            &[],
+            Duration::from_secs(5),
+            LIMIT,
+        )
+        .await
+        .expect_err("fails");
         assert!(matches!(err, SourceError::NotFound { .. }), "{err}");
     }
 
     #[tokio::test]
     async fn hung_command_is_killed_at_the_deadline() {
         let started = std::time::Instant::now();
-        let err = run("sleep", &["30"], Duration::from_millis(200))
+        let err = run("sleep", &["30"], Duration::from_millis(200), LIMIT)
             .await
             .expect_err("fails");
         assert!(matches!(err, SourceError::TimedOut { .. }), "{err}");
@@ -142,6 +249,7 @@ mod tests {
             "sh",
             &["-c", "echo denied >&2; exit 4"],
             Duration::from_secs(5),
+            LIMIT,
         )
         .await
         .expect_err("fails");
@@ -158,6 +266,7 @@ mod tests {
             "sh",
             &["-c", "echo dump; echo warn >&2"],
             Duration::from_secs(5),
+            LIMIT,
         )
         .await
         .expect("runs");
@@ -168,10 +277,83 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn binary_output_is_rejected() {
-        let err = run("printf", &["\\377"], Duration::from_secs(5))
-            .await
-            .expect_err("fails");
-        assert!(matches!(err, SourceError::NotUtf8 { .. }), "{err}");
+    async fn invalid_utf8_is_replaced_and_its_lines_counted() {
+        let out = run(
+            "printf",
+            &["caf\\xe9\\n\\xe9t\\xe9\\nok\\n\\xff"],
+            Duration::from_secs(5),
+            LIMIT,
+        )
+        .await
+        .expect("runs");
+        assert_eq!(out.stdout, "caf\u{FFFD}\n\u{FFFD}t\u{FFFD}\nok\n\u{FFFD}");
+        assert_eq!(out.invalid_utf8_lines, 3);
+    }
+
+    #[tokio::test]
+    async fn output_up_to_the_limit_is_kept() {
+        let out = run(
+            "head",
+            &["-c", "1000", "/dev/zero"],
+            Duration::from_secs(5),
+            1000,
+        )
+        .await
+        .expect("runs");
+        assert_eq!(out.stdout.len(), 1000);
+    }
+
+    #[tokio::test]
+    async fn output_beyond_the_limit_fails_naming_it() {
+        let err = run(
+            "head",
+            &["-c", "1001", "/dev/zero"],
+            Duration::from_secs(5),
+            1000,
+        )
+        .await
+        .expect_err("fails");
+        assert!(
+            matches!(err, SourceError::OutputTooLarge { limit: 1000, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("1000 bytes"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn endless_output_is_killed_at_the_limit_not_the_deadline() {
+        let started = std::time::Instant::now();
+        let err = run(
+            "sh",
+            &["-c", "while :; do echo line; done"],
+            Duration::from_secs(60),
+            100_000,
+        )
+        .await
+        .expect_err("fails");
+        assert!(matches!(err, SourceError::OutputTooLarge { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    #[tokio::test]
+    async fn stderr_keeps_its_start_and_the_command_still_ends() {
+        let out = run(
+            "sh",
+            &[
+                "-c",
+                "echo first >&2; head -c 1000000 /dev/zero | tr '\\0' x >&2; echo dump",
+            ],
+            Duration::from_secs(30),
+            LIMIT,
+        )
+        .await
+        .expect("runs");
+        assert_eq!(out.stdout, "dump\n");
+        assert_eq!(out.stderr.len(), STDERR_KEPT_BYTES);
+        assert!(
+            out.stderr.starts_with("first\nxxx"),
+            "{}",
+            &out.stderr[..20]
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use crate::ruleset::Family;
 
-pub use command::{CommandOutput, SourceError, run};
+pub use command::{CommandOutput, DEFAULT_MAX_OUTPUT_BYTES, SourceError, run};
 
 /// One of the iptables backends the exporter can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

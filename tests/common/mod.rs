@@ -312,17 +312,8 @@ impl Netns {
 
     /// Starts a long-running `command` (built with [`Netns::command`]) whose standard
     /// error goes to `log`; the process is killed when the guard drops.
-    pub(crate) fn spawn(&self, mut command: Command, log: &Path) -> Process {
-        let log_file = std::fs::File::create(log).expect("create log file");
-        let child = command
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("start process");
-        Process {
-            child,
-            log: log.to_owned(),
-        }
+    pub(crate) fn spawn(&self, command: Command, log: &Path) -> Process {
+        spawn_logged(command, log)
     }
 
     /// Polls `curl url` inside the namespace until it answers, for up to `limit`.
@@ -476,6 +467,21 @@ pub(crate) fn accounting_example6() -> String {
 -A ACCT6 -s 2001:db8:f00d::1 -p tcp --sport 443 -m comment --comment "=web6ssl_up= dummy"
 "#;
     accounting_table("ACCT6", rules)
+}
+
+/// Starts a long-running `command` whose standard error goes to `log`; the process is
+/// killed when the guard drops.
+pub(crate) fn spawn_logged(mut command: Command, log: &Path) -> Process {
+    let log_file = std::fs::File::create(log).expect("create log file");
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .expect("start process");
+    Process {
+        child,
+        log: log.to_owned(),
+    }
 }
 
 /// A background process (exporter, Prometheus) that is killed when the guard drops.

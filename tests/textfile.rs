@@ -1,0 +1,81 @@
+//! The looping textfile mode against a stand-in `iptables-save` put first in `PATH`: what
+//! it does between writes needs no kernel, so these tests run anywhere.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{EXPORTER, FakePath, Process, spawn_logged};
+
+/// A dump of `rules` commented rules in one chain, big enough that writing its
+/// exposition takes a while.
+fn dump(rules: usize) -> String {
+    let mut text = String::from("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n");
+    for i in 0..rules {
+        text.push_str(&format!(
+            "[{i}:{}] -A INPUT -s 10.{}.{}.{}/32 -p tcp --dport {} -m comment --comment \"rule {i}\" -j ACCEPT\n",
+            i * 60,
+            i >> 16 & 255,
+            i >> 8 & 255,
+            i & 255,
+            i % 65_536
+        ));
+    }
+    text.push_str("COMMIT\n");
+    text
+}
+
+/// The exporter in textfile mode writing `path`, reading the stand-in `iptables-save` of
+/// `fake`, logging to `log`.
+fn start(fake: &FakePath, path: &Path, log: &Path, interval: &str) -> Process {
+    let mut command = Command::new(EXPORTER);
+    command
+        .args(["textfile", "-t", "iptables", "--collect-interval", interval])
+        .arg(path)
+        .env("PATH", fake.before_path());
+    spawn_logged(command, log)
+}
+
+/// Waits until a temporary file is in `dir`, that is until a write of the textfile is
+/// under way; panics after `limit`.
+fn wait_for_a_write(process: &mut Process, dir: &Path, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let writing = std::fs::read_dir(dir).expect("list directory").any(|e| {
+            e.expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".tmp")
+        });
+        if writing {
+            return;
+        }
+        process.assert_running();
+        assert!(Instant::now() < deadline, "no write:\n{}", process.log());
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+#[test]
+fn sigterm_while_writing_stops_the_textfile_loop() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let dump_file = dir.path().join("dump");
+    std::fs::write(&dump_file, dump(20_000)).expect("write dump");
+    let fake = FakePath::new().script(
+        "iptables-save",
+        &format!("exec cat '{}'", dump_file.display()),
+    );
+    let out = tempfile::tempdir().expect("temporary directory");
+    let path = out.path().join("netfilter.prom");
+    let mut process = start(&fake, &path, &dir.path().join("log"), "0.001");
+    // While the file is written, the loop waits for the write, not for a signal.
+    wait_for_a_write(&mut process, out.path(), Duration::from_secs(60));
+    let status = process.terminate(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\n{}",
+        process.log()
+    );
+}
