@@ -45,7 +45,8 @@ GEN="$ROOT/target/release/examples/generate_ruleset"
 
 in_ns() { ip netns exec "$NS" "$@"; }
 
-# Loads a generated ruleset of $1 rules into the namespace, replacing the nat and filter tables.
+# Loads a generated ruleset of $1 rules into the namespace, replacing its mangle, filter and nat
+# tables.
 load() {
     "$GEN" "$1" >"$WORK/rules-$1.txt"
     local start end

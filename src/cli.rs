@@ -60,7 +60,8 @@ pub struct Cli {
     #[arg(long, value_name = "PATH", global = true)]
     pub textfile: Option<PathBuf>,
 
-    /// Path under which metrics are served.
+    /// Path under which metrics are served: a literal URL path (no `{`, `}`, or segment
+    /// starting with `:` or `*`), neither / nor /-/healthy.
     #[arg(
         long = "web.telemetry-path",
         value_name = "PATH",

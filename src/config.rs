@@ -10,6 +10,7 @@ use crate::cli::{Cli, Command};
 use crate::collect::{CollectConfig, Selection};
 use crate::metrics::{MetricsConfig, NameFilter};
 use crate::output::exposition::Storage;
+use crate::serve::TelemetryPath;
 use crate::source::Target;
 
 /// The port iptables_exporter listened on, kept so that existing scrape configs work.
@@ -42,7 +43,7 @@ pub struct ServeConfig {
     /// Addresses to listen on.
     pub listen: Vec<SocketAddr>,
     /// Path of the metrics endpoint.
-    pub telemetry_path: String,
+    pub telemetry_path: TelemetryPath,
 }
 
 /// Every validated setting.
@@ -271,15 +272,11 @@ fn serve_config(cli: &Cli) -> Result<ServeConfig, ConfigError> {
         listen.push(SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)));
     }
     let path = &cli.web_telemetry_path;
-    if !path.starts_with('/') || path == "/" {
-        return Err(invalid(
-            "--web.telemetry-path",
-            format!("{path:?} must start with / and not be / itself (the landing page)"),
-        ));
-    }
+    let telemetry_path = TelemetryPath::new(path.clone())
+        .map_err(|e| invalid("--web.telemetry-path", format!("{path:?} {e}")))?;
     Ok(ServeConfig {
         listen,
-        telemetry_path: path.clone(),
+        telemetry_path,
     })
 }
 
@@ -376,11 +373,35 @@ mod tests {
                 &["--web.telemetry-path", "metrics"][..],
                 "--web.telemetry-path",
             ),
+            (&["--web.telemetry-path", "/"][..], "--web.telemetry-path"),
+            (
+                &["--web.telemetry-path", "/-/healthy"][..],
+                "--web.telemetry-path",
+            ),
+            (
+                &["--web.telemetry-path", "/{x}"][..],
+                "--web.telemetry-path",
+            ),
+            (
+                &["--web.telemetry-path", "/a/:b"][..],
+                "--web.telemetry-path",
+            ),
             (&["--chain-include", "("][..], "--chain-include"),
             (&["--table-exclude", "["][..], "--table-exclude"),
         ] {
             let err = config(args).expect_err("invalid").to_string();
             assert!(err.contains(flag), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_literal_telemetry_path_is_kept() {
+        match config(&["--web.telemetry-path", "/a/b:c%20d"])
+            .expect("valid")
+            .mode
+        {
+            Mode::Serve(serve) => assert_eq!(serve.telemetry_path.as_str(), "/a/b:c%20d"),
+            other => panic!("not serve: {other:?}"),
         }
     }
 

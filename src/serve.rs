@@ -24,18 +24,111 @@ pub struct AppState {
     /// The current publication.
     pub publications: watch::Receiver<Arc<Publication>>,
     /// Path of the metrics endpoint.
-    pub telemetry_path: String,
+    pub telemetry_path: TelemetryPath,
 }
 
-/// The application: `/` (landing page), the telemetry path, and `/-/healthy`.
+/// Path of the landing page.
+const LANDING_PATH: &str = "/";
+
+/// Path of the health check.
+const HEALTH_PATH: &str = "/-/healthy";
+
+/// The application: the landing page, the health check and the telemetry path. It cannot
+/// panic as axum's router does on some paths: a [`TelemetryPath`] is never one of them.
 pub fn router(state: AppState) -> Router {
     let path = state.telemetry_path.clone();
     Router::new()
-        .route("/", get(landing))
-        .route("/-/healthy", get(|| async { "OK\n" }))
-        .route(&path, get(metrics))
+        .route(LANDING_PATH, get(landing))
+        .route(HEALTH_PATH, get(|| async { "OK\n" }))
+        .route(path.as_str(), get(metrics))
         .fallback(not_found)
         .with_state(state)
+}
+
+/// Why a value cannot be the telemetry path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TelemetryPathError {
+    /// Routes are absolute paths.
+    #[error("does not start with /")]
+    NotAbsolute,
+    /// Another route of the application has this path.
+    #[error("is the path of the {0}")]
+    Taken(&'static str),
+    /// A character no URL path holds as such, so that no request would ever match.
+    #[error("holds {0:?}, which a URL path holds only percent-encoded")]
+    NotUrlPath(char),
+    /// A `%` that does not start an escape of two hex digits.
+    #[error("holds a % not followed by two hex digits")]
+    BadEscape,
+    /// `{` or `}`: axum's syntax of captures (`{name}`, `{*rest}`) and their escapes.
+    #[error("holds {0:?}, which routes use for captures")]
+    Capture(char),
+    /// A segment starting with `:` or `*`, the capture syntax of axum before 0.8, which
+    /// 0.8 refuses so that old routes do not silently become literal ones.
+    #[error("has a segment starting with {0:?}")]
+    OldCapture(char),
+}
+
+/// The path of the metrics endpoint: a literal route that requests can match and that
+/// takes no other route's place. Axum's router panics on some other values (`/-/healthy`,
+/// `/:x`) and silently makes captures of others (`/{x}`); [`router`] takes only this type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TelemetryPath(String);
+
+impl TelemetryPath {
+    /// Checks `path`.
+    pub fn new(path: String) -> Result<Self, TelemetryPathError> {
+        check_telemetry_path(&path)?;
+        Ok(Self(path))
+    }
+
+    /// The path, as routed.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TelemetryPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn check_telemetry_path(path: &str) -> Result<(), TelemetryPathError> {
+    if !path.starts_with('/') {
+        return Err(TelemetryPathError::NotAbsolute);
+    }
+    for (taken, what) in [
+        (LANDING_PATH, "landing page"),
+        (HEALTH_PATH, "health check"),
+    ] {
+        if path == taken {
+            return Err(TelemetryPathError::Taken(what));
+        }
+    }
+    let bytes = path.as_bytes();
+    for (i, c) in path.char_indices() {
+        match c {
+            '{' | '}' => return Err(TelemetryPathError::Capture(c)),
+            '%' => {
+                let hex = |j: usize| bytes.get(j).is_some_and(u8::is_ascii_hexdigit);
+                if !(hex(i + 1) && hex(i + 2)) {
+                    return Err(TelemetryPathError::BadEscape);
+                }
+            }
+            // RFC 3986's `pchar` (unreserved, sub-delims, `:` and `@`) and the separator.
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '.' | '_' | '~' => {}
+            '!' | '$' | '&' | '\'' | '(' | ')' | '*' | '+' | ',' | ';' | '=' | ':' | '@' | '/' => {}
+            _ => return Err(TelemetryPathError::NotUrlPath(c)),
+        }
+    }
+    if let Some(c) = path
+        .split('/')
+        .find_map(|segment| segment.chars().next().filter(|c| matches!(c, ':' | '*')))
+    {
+        return Err(TelemetryPathError::OldCapture(c));
+    }
+    Ok(())
 }
 
 /// A plain-text 404 that names the metrics path: the usual mistake is a wrong
@@ -51,7 +144,7 @@ async fn not_found(State(state): State<AppState>) -> (StatusCode, String) {
 }
 
 async fn landing(State(state): State<AppState>) -> Html<String> {
-    let path = html_escape(&state.telemetry_path);
+    let path = html_escape(state.telemetry_path.as_str());
     let sources: String = state
         .publications
         .borrow()
@@ -204,12 +297,25 @@ pub fn negotiate_format(accept: Option<&str>) -> Format {
     }
 }
 
-/// True when the client's `Accept-Encoding` allows gzip.
+/// True when the client's `Accept-Encoding` allows gzip. An entry for gzip decides over
+/// `*`, which stands only for the codings not listed (RFC 9110, 12.5.3): `gzip;q=0, *`
+/// refuses gzip.
 pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
-    accept_encoding.is_some_and(|h| {
-        weighted(h)
-            .any(|(value, _, q)| (value.eq_ignore_ascii_case("gzip") || value == "*") && q > 0.0)
-    })
+    let Some(header) = accept_encoding else {
+        return false;
+    };
+    let (mut gzip_q, mut any_q) = (None::<f32>, None::<f32>);
+    for (value, _, q) in weighted(header) {
+        let slot = if value.eq_ignore_ascii_case("gzip") {
+            &mut gzip_q
+        } else if value == "*" {
+            &mut any_q
+        } else {
+            continue;
+        };
+        *slot = Some(slot.map_or(q, |old| old.max(q)));
+    }
+    gzip_q.or(any_q).is_some_and(|q| q > 0.0)
 }
 
 fn html_escape(text: &str) -> String {

@@ -67,7 +67,7 @@ fn app_of(
     let (sender, publications) = watch::channel(Arc::new(publication));
     let router = router(AppState {
         publications,
-        telemetry_path: telemetry_path.to_owned(),
+        telemetry_path: TelemetryPath::new(telemetry_path.to_owned()).expect("valid path"),
     });
     (router, sender)
 }
@@ -165,6 +165,15 @@ fn accept_encoding_gzip() {
         (Some("gzip;q=0"), false),
         (Some("identity"), false),
         (Some("deflate, br"), false),
+        // An entry for gzip decides over `*`, in either order (RFC 9110, 12.5.3).
+        (Some("gzip;q=0, *"), false),
+        (Some("*, gzip;q=0"), false),
+        (Some("GZIP; q=0.000, *;q=1"), false),
+        (Some("*;q=0, gzip"), true),
+        (Some("gzip;q=0.5, *;q=0"), true),
+        (Some("*;q=0"), false),
+        (Some("deflate, *;q=0"), false),
+        (Some("deflate;q=0, *"), true),
     ] {
         assert_eq!(accepts_gzip(header), expected, "{header:?}");
     }
@@ -255,6 +264,19 @@ async fn gzip_round_trip_in_both_formats() {
         let expected = String::from_utf8(sender.borrow().exposition.to_vec(format)).expect("utf-8");
         assert_eq!(plain, expected, "{accept}");
     }
+}
+
+#[tokio::test]
+async fn gzip_refused_by_name_is_not_sent_even_under_a_star() {
+    let (router, sender) = app("/metrics");
+    let (status, headers, body) =
+        get(router, "/metrics", &[("accept-encoding", "gzip;q=0, *")]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers.get(header::CONTENT_ENCODING).is_none(),
+        "{headers:?}"
+    );
+    assert!(body == sender.borrow().exposition.to_vec(Format::Text));
 }
 
 /// A ruleset whose per-rule families span several compressed pieces.
@@ -359,7 +381,7 @@ async fn other_paths_are_not_found() {
 
 #[tokio::test]
 async fn landing_page_links_metrics_and_lists_sources() {
-    let (router, _sender) = app("/a<b");
+    let (router, _sender) = app("/a&b");
     let (status, headers, body) = get(router, "/", &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
@@ -367,7 +389,7 @@ async fn landing_page_links_metrics_and_lists_sources() {
         "{headers:?}"
     );
     let body = String::from_utf8(body).expect("utf-8");
-    assert!(body.contains("<a href=\"/a&lt;b\">Metrics</a>"), "{body}");
+    assert!(body.contains("<a href=\"/a&amp;b\">Metrics</a>"), "{body}");
     assert!(
         body.contains("<b>iptables</b>: ok, 1 rules, 0 unparsed lines"),
         "{body}"
@@ -391,4 +413,95 @@ async fn a_new_publication_is_served_at_once() {
     let (status, _, body) = get(router, "/metrics", &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.is_empty(), "{}", String::from_utf8_lossy(&body));
+}
+
+#[test]
+fn telemetry_paths_that_cannot_be_routed_are_refused() {
+    use TelemetryPathError::*;
+    for (path, error) in [
+        ("", NotAbsolute),
+        ("metrics", NotAbsolute),
+        ("/", Taken("landing page")),
+        ("/-/healthy", Taken("health check")),
+        ("/{x}", Capture('{')),
+        ("/metrics/{*rest}", Capture('{')),
+        ("/a{{b", Capture('{')),
+        ("/a}", Capture('}')),
+        ("/:x", OldCapture(':')),
+        ("/metrics/:x", OldCapture(':')),
+        ("/*x", OldCapture('*')),
+        ("/a/*", OldCapture('*')),
+        ("/a b", NotUrlPath(' ')),
+        ("/metrics?x=1", NotUrlPath('?')),
+        ("/metrics#x", NotUrlPath('#')),
+        ("/a<b", NotUrlPath('<')),
+        ("/m\u{e9}trics", NotUrlPath('\u{e9}')),
+        ("/a\nb", NotUrlPath('\n')),
+        ("/m%2", BadEscape),
+        ("/m%zz", BadEscape),
+        ("/100%", BadEscape),
+    ] {
+        assert_eq!(TelemetryPath::new(path.to_owned()), Err(error), "{path:?}");
+    }
+}
+
+/// Odd paths that pass the check, each built into a router and answered.
+#[tokio::test]
+async fn odd_telemetry_paths_are_routed_literally() {
+    for path in [
+        "/metrics",
+        "/metrics/x.y",
+        "/a-b_c~",
+        "/m%20x",
+        "/a:b",
+        "/a*b",
+        "/a/b:/c*",
+        "/metrics/",
+        "//metrics",
+        "/-/healthy/",
+        "/-/Healthy",
+        "/-",
+        "/@!$&'()+,;=",
+    ] {
+        let (router, _sender) = app(path);
+        let (status, _, _) = get(router, path, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{path:?}");
+    }
+}
+
+/// Every short path over the characters that matter to axum's router either fails the
+/// check or builds a router: the check leaves nothing that panics.
+#[test]
+fn no_path_that_passes_the_check_makes_the_router_panic() {
+    const ALPHABET: &[char] = &['/', ':', '*', '{', '}', '%', 'a', '2', '-', '.'];
+    let mut paths = vec![String::new()];
+    let mut start = 0;
+    for _ in 0..5 {
+        let end = paths.len();
+        for i in start..end {
+            for c in ALPHABET {
+                let path = format!("{}{c}", paths[i]);
+                paths.push(path);
+            }
+        }
+        start = end;
+    }
+    let (_sender, publications) = watch::channel(Arc::new(Publication::default()));
+    let mut passed = 0;
+    for path in paths {
+        let Ok(telemetry_path) = TelemetryPath::new(path.clone()) else {
+            continue;
+        };
+        passed += 1;
+        let state = AppState {
+            publications: publications.clone(),
+            telemetry_path,
+        };
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| router(state)));
+        assert!(built.is_ok(), "{path:?}");
+    }
+    assert!(
+        passed > 1000,
+        "{passed} paths passed: the alphabet tests too little"
+    );
 }

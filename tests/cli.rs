@@ -1,0 +1,39 @@
+//! The binary's start-up, run for real: a bad flag value ends it with status 2 and a
+//! message naming the flag, before it serves or collects anything, and never with a panic.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const EXPORTER: &str = env!("CARGO_BIN_EXE_netfilter_exporter");
+
+#[test]
+fn a_telemetry_path_the_router_owns_exits_with_status_2() {
+    let mut child = Command::new(EXPORTER)
+        .args([
+            "--web.telemetry-path",
+            "/-/healthy",
+            // Should the value pass, the server must not take the default port of a real one.
+            "--web.listen-address",
+            "127.0.0.1:0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the exporter");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().expect("wait for the exporter").is_none() {
+        if Instant::now() > deadline {
+            child.kill().expect("kill the exporter");
+            panic!("the exporter started serving");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child
+        .wait_with_output()
+        .expect("read the exporter's stderr");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--web.telemetry-path"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
