@@ -78,7 +78,7 @@ fn kube_proxy_chains_jump_only_to_declared_chains() {
                 *kinds.entry((table.name.as_str(), kind)).or_default() += 1;
             }
             for rule in &chain.rules {
-                let Some(target) = &rule.matches.target else {
+                let Some(target) = rule.matches.target() else {
                     panic!("{}: rule without a target: {}", chain.name, rule.text);
                 };
                 if target.starts_with("KUBE-") {

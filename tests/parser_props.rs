@@ -2,7 +2,7 @@
 //! iptables-save prints it parses back to exactly that ruleset, and no input makes the
 //! parser panic.
 
-use netfilter_exporter::ruleset::{Counters, Family, Matches, Param, Policy, Ruleset};
+use netfilter_exporter::ruleset::{Counters, Family, Match, Matches, Param, Policy, Ruleset};
 use netfilter_exporter::source::iptables_save;
 use proptest::prelude::*;
 
@@ -163,24 +163,30 @@ fn expected(tables: &[TableModel]) -> Vec<Item> {
         for part in &model.parts {
             match part {
                 Part::Param(option, negated, value) => {
-                    let param = Some(Param {
+                    let param = Param {
                         negated: *negated,
-                        value: value.clone(),
-                    });
+                        value: value.as_str().into(),
+                    };
                     match *option {
-                        "-s" => matches.source = param,
-                        "-d" => matches.destination = param,
-                        "-p" => matches.protocol = param,
-                        "--sport" | "--sports" => matches.source_port = param,
-                        "--dport" | "--dports" => matches.destination_port = param,
-                        "-i" => matches.in_interface = param,
-                        "-o" => matches.out_interface = param,
+                        "-s" => matches.set(Match::Source, param),
+                        "-d" => matches.set(Match::Destination, param),
+                        "-p" => matches.set(Match::Protocol, param),
+                        "--sport" | "--sports" => matches.set(Match::SourcePort, param),
+                        "--dport" | "--dports" => matches.set(Match::DestinationPort, param),
+                        "-i" => matches.set(Match::InInterface, param),
+                        "-o" => matches.set(Match::OutInterface, param),
                         other => panic!("generator made an unknown option {other}"),
                     }
                 }
                 Part::Opaque(_) => {}
                 Part::Comment(text) => comments.push(text.clone()),
-                Part::Target(_, target) => matches.target = Some(target.clone()),
+                Part::Target(_, target) => matches.set(
+                    Match::Target,
+                    Param {
+                        negated: false,
+                        value: target.as_str().into(),
+                    },
+                ),
             }
         }
         Item::Rule(Box::new(RuleItem {

@@ -11,27 +11,28 @@
 
 use super::series::{Series, SeriesSet};
 use super::{AccountingConfig, Problem};
-use crate::ruleset::{Family, Matches, Param, Ruleset};
+use crate::ruleset::{Family, Match, Matches, Param, Ruleset};
 
 /// `!value` for an inverted match.
 fn shown(param: &Param) -> String {
     if param.negated {
         format!("!{}", param.value)
     } else {
-        param.value.clone()
+        param.value.to_string()
     }
 }
 
 /// The labels of one rule, sorted by name.
 fn derive(family: Family, matches: &Matches) -> Vec<(String, String)> {
-    let (direction, address, port) =
-        if matches.destination.is_some() || matches.destination_port.is_some() {
-            ("in", &matches.destination, &matches.destination_port)
-        } else if matches.source.is_some() || matches.source_port.is_some() {
-            ("out", &matches.source, &matches.source_port)
-        } else {
-            ("all", &None, &None)
-        };
+    let side = |address, port| (matches.get(address), matches.get(port));
+    let (direction, (address, port)) = match (
+        side(Match::Destination, Match::DestinationPort),
+        side(Match::Source, Match::SourcePort),
+    ) {
+        (destination @ ((Some(_), _) | (_, Some(_))), _) => ("in", destination),
+        (_, source @ ((Some(_), _) | (_, Some(_)))) => ("out", source),
+        _ => ("all", (None, None)),
+    };
     let any = match family {
         Family::Ipv4 => "0.0.0.0/0",
         Family::Ipv6 => "::/0",
@@ -39,21 +40,17 @@ fn derive(family: Family, matches: &Matches) -> Vec<(String, String)> {
         Family::Inet | Family::Arp | Family::Bridge | Family::Netdev => "any",
     };
     let l3proto = matches
-        .protocol
-        .as_ref()
+        .get(Match::Protocol)
         .map_or_else(|| "all".to_owned(), |p| shown(p).to_ascii_lowercase());
     vec![
         (
             "address".to_owned(),
-            address.as_ref().map_or_else(|| any.to_owned(), shown),
+            address.map_or_else(|| any.to_owned(), shown),
         ),
         ("direction".to_owned(), direction.to_owned()),
         ("l2proto".to_owned(), family.as_str().to_owned()),
         ("l3proto".to_owned(), l3proto),
-        (
-            "port".to_owned(),
-            port.as_ref().map(shown).unwrap_or_default(),
-        ),
+        ("port".to_owned(), port.map(shown).unwrap_or_default()),
     ]
 }
 

@@ -11,7 +11,9 @@ use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
-use crate::output::exposition::{Exposition, ExpositionBuilder, FamilyWriter, MetricType, Storage};
+use crate::output::exposition::{
+    Exposition, ExpositionBuilder, FamilyWriter, Labels, MetricType, Storage,
+};
 use crate::ruleset::{Chain, Counters, Ruleset, Table};
 use crate::source::{SourceError, Target};
 
@@ -151,6 +153,7 @@ fn render_ruleset(
     let pair = |bytes, packets| CounterPair {
         bytes: family(bytes, MetricType::Counter),
         packets: family(packets, MetricType::Counter),
+        labels: Labels::default(),
     };
     let mut chain_pair = pair(names::backend::CHAIN_BYTES, names::backend::CHAIN_PACKETS);
     let mut rule_pair = config
@@ -214,12 +217,15 @@ fn render_ruleset(
 struct CounterPair {
     bytes: FamilyWriter,
     packets: FamilyWriter,
+    /// Scratch: the labels of the current sample, escaped once for both families.
+    labels: Labels,
 }
 
 impl CounterPair {
     fn sample(&mut self, labels: &[(&str, &str)], counters: Counters) {
-        self.bytes.sample(labels, counters.bytes);
-        self.packets.sample(labels, counters.packets);
+        self.labels.set(labels);
+        self.bytes.labelled_sample(&self.labels, counters.bytes);
+        self.packets.labelled_sample(&self.labels, counters.packets);
     }
 
     /// One sample per key of `sums`, labelled by table, chain and `key_label`.

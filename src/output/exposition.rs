@@ -68,9 +68,12 @@ impl Storage {
     };
 }
 
-/// Text per piece of a compressed family: large enough for compression to work, small
-/// enough that a piece being written or decompressed costs little memory.
+/// Text per piece of a family: large enough for compression to work, small enough that a
+/// piece being written or decompressed costs little memory.
 const PIECE_LEN: usize = 256 * 1024;
+
+/// Room past a piece's length for the line that crosses it.
+const LONG_LINE: usize = 4096;
 
 /// A piece of an exposition: its text, its compressed form, or both (never neither).
 #[derive(Debug, Clone)]
@@ -148,7 +151,7 @@ impl Recycler {
     /// more, else a new one.
     fn buffer(&mut self) -> Vec<u8> {
         // Room for any piece but one with a line longer than 4 KiB.
-        let new = || Vec::with_capacity(PIECE_LEN + 4096);
+        let new = || Vec::with_capacity(PIECE_LEN + LONG_LINE);
         let Some(oldest) = self.handed_out.pop_front() else {
             return new();
         };
@@ -392,7 +395,7 @@ impl FamilyWriter {
 
     /// Cuts the samples written so far into a piece once there is a piece's worth.
     fn cut_if_full(&mut self) {
-        if self.samples.len() >= PIECE_LEN && self.storage != Storage::Plain {
+        if self.samples.len() >= PIECE_LEN {
             self.cut();
         }
     }
@@ -412,7 +415,10 @@ impl FamilyWriter {
         };
         let keep = self.drop_text_over_limit() || segment.is_none();
         let plain = if keep {
-            Some(Bytes::from(std::mem::take(&mut self.samples)))
+            // A new piece's buffer at its size: a family grown in one buffer was copied
+            // at every doubling.
+            let next = Vec::with_capacity(PIECE_LEN + LONG_LINE);
+            Some(Bytes::from(std::mem::replace(&mut self.samples, next)))
         } else {
             // The buffer is written again rather than a new one faulted in: that is most
             // of what rendering a large family costs.
@@ -467,25 +473,49 @@ impl FamilyWriter {
     /// Writes one sample. Label names must be valid Prometheus label names; label values
     /// are escaped here.
     pub fn sample(&mut self, labels: &[(&str, &str)], value: impl SampleValue) {
+        let mut escaped = Labels::default();
+        escaped.set(labels);
+        self.labelled_sample(&escaped, value);
+    }
+
+    /// Writes one sample with labels already escaped, which several families can share
+    /// (the bytes and packets families of a rule carry the same labels).
+    pub fn labelled_sample(&mut self, labels: &Labels, value: impl SampleValue) {
         let out = &mut self.samples;
         out.extend_from_slice(self.name.as_bytes());
-        if !labels.is_empty() {
-            out.push(b'{');
-            for (i, (name, value)) in labels.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                out.extend_from_slice(name.as_bytes());
-                out.extend_from_slice(b"=\"");
-                escape_label_value(value, out);
-                out.push(b'"');
-            }
-            out.push(b'}');
-        }
+        out.extend_from_slice(&labels.0);
         out.push(b' ');
         value.write_to(out);
         out.push(b'\n');
         self.cut_if_full();
+    }
+}
+
+/// A set of labels, escaped and written as the exposition formats write them (`{a="1"}`,
+/// nothing for no label), for [`FamilyWriter::labelled_sample`]; reusable.
+#[derive(Debug, Default)]
+pub struct Labels(Vec<u8>);
+
+impl Labels {
+    /// Replaces the labels by `labels`, escaping their values. Label names must be valid
+    /// Prometheus label names.
+    pub fn set(&mut self, labels: &[(&str, &str)]) {
+        let out = &mut self.0;
+        out.clear();
+        if labels.is_empty() {
+            return;
+        }
+        out.push(b'{');
+        for (i, (name, value)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b"=\"");
+            escape_label_value(value, out);
+            out.push(b'"');
+        }
+        out.push(b'}');
     }
 }
 

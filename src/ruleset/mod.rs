@@ -375,28 +375,55 @@ pub struct Param {
     /// True when the match is inverted with `!`.
     pub negated: bool,
     /// The argument as printed (addresses carry their prefix length).
-    pub value: String,
+    pub value: Box<str>,
 }
 
-/// The match parameters of a rule that views interpret; everything else stays in the text.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Matches {
+/// Which of a rule's parameters a [`Param`] is: those views interpret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Match {
     /// `-s`: source address with prefix length.
-    pub source: Option<Param>,
+    Source,
     /// `-d`: destination address with prefix length.
-    pub destination: Option<Param>,
+    Destination,
     /// `-p`: protocol name or number.
-    pub protocol: Option<Param>,
+    Protocol,
     /// `--sport` or `--sports`: source port(s).
-    pub source_port: Option<Param>,
+    SourcePort,
     /// `--dport` or `--dports`: destination port(s).
-    pub destination_port: Option<Param>,
+    DestinationPort,
     /// `-i`: input interface.
-    pub in_interface: Option<Param>,
+    InInterface,
     /// `-o`: output interface.
-    pub out_interface: Option<Param>,
-    /// `-j` target or `-g` goto chain.
-    pub target: Option<String>,
+    OutInterface,
+    /// `-j` target or `-g` goto chain (never negated).
+    Target,
+}
+
+/// The match parameters of a rule that views interpret, at most one of each [`Match`];
+/// everything else stays in the text. Only the parameters a rule has take room: a field
+/// per kind made every rule of a snapshot several times larger.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Matches(Vec<(Match, Param)>);
+
+impl Matches {
+    /// The parameter of kind `kind`, if the rule has it.
+    pub fn get(&self, kind: Match) -> Option<&Param> {
+        self.0.iter().find(|(k, _)| *k == kind).map(|(_, p)| p)
+    }
+
+    /// Sets the parameter of kind `kind`, replacing one the rule already had (the last
+    /// one counts, as for iptables).
+    pub fn set(&mut self, kind: Match, param: Param) {
+        match self.0.binary_search_by_key(&kind, |(k, _)| *k) {
+            Ok(i) => self.0[i].1 = param,
+            Err(i) => self.0.insert(i, (kind, param)),
+        }
+    }
+
+    /// The target (`-j`) or goto chain (`-g`).
+    pub fn target(&self) -> Option<&str> {
+        self.get(Match::Target).map(|p| &*p.value)
+    }
 }
 
 /// Something a source read but did not understand (a line of a dump).
@@ -542,6 +569,24 @@ mod tests {
         assert_eq!(rule.label(), rule.text);
         rule.stripped = Some("-j ACCEPT".to_owned());
         assert_eq!(rule.label(), "-j ACCEPT");
+    }
+
+    #[test]
+    fn matches_keep_one_parameter_of_each_kind_whatever_the_order() {
+        let param = |value: &str| Param {
+            negated: false,
+            value: value.into(),
+        };
+        let mut a = Matches::default();
+        a.set(Match::Target, param("DROP"));
+        a.set(Match::Source, param("10.0.0.1/32"));
+        a.set(Match::Source, param("10.0.0.2/32"));
+        let mut b = Matches::default();
+        b.set(Match::Source, param("10.0.0.2/32"));
+        b.set(Match::Target, param("DROP"));
+        assert_eq!(a, b);
+        assert_eq!(a.get(Match::Source), Some(&param("10.0.0.2/32")));
+        assert_eq!((a.target(), a.get(Match::Protocol)), (Some("DROP"), None));
     }
 
     #[test]

@@ -15,8 +15,8 @@ use std::collections::hash_map::Entry;
 use memchr::memchr;
 
 use crate::ruleset::{
-    BaseChain, Chain, Counters, Family, Hook, LineError, Matches, Param, Rule, Ruleset, Table,
-    Unparsed,
+    BaseChain, Chain, Counters, Family, Hook, LineError, Match, Matches, Param, Rule, Ruleset,
+    Table, Unparsed,
 };
 use tokens::{Token, tokenize_line};
 
@@ -310,11 +310,9 @@ fn read_rule(text: &str, tokens: &[Token<'_>]) -> ReadRule {
             i += 2;
             continue;
         }
-        let param = |value: &str| {
-            Some(Param {
-                negated,
-                value: value.to_owned(),
-            })
+        let param = |value: &str| Param {
+            negated,
+            value: value.into(),
         };
         let mut consumed = 2;
         match (tokens[i].value.as_ref(), arg.map(|a| a.value.as_ref())) {
@@ -326,18 +324,24 @@ fn read_rule(text: &str, tokens: &[Token<'_>]) -> ReadRule {
             // A quoted `--comment` is some option's argument: never read what follows it as
             // an option either.
             (COMMENT_OPTION, Some(_)) => {}
-            ("-s" | "--source", Some(v)) => matches.source = param(v),
-            ("-d" | "--destination", Some(v)) => matches.destination = param(v),
-            ("-p" | "--protocol", Some(v)) => matches.protocol = param(v),
+            ("-s" | "--source", Some(v)) => matches.set(Match::Source, param(v)),
+            ("-d" | "--destination", Some(v)) => matches.set(Match::Destination, param(v)),
+            ("-p" | "--protocol", Some(v)) => matches.set(Match::Protocol, param(v)),
             ("--sport" | "--source-port" | "--sports" | "--source-ports", Some(v)) => {
-                matches.source_port = param(v)
+                matches.set(Match::SourcePort, param(v))
             }
             ("--dport" | "--destination-port" | "--dports" | "--destination-ports", Some(v)) => {
-                matches.destination_port = param(v)
+                matches.set(Match::DestinationPort, param(v))
             }
-            ("-i" | "--in-interface", Some(v)) => matches.in_interface = param(v),
-            ("-o" | "--out-interface", Some(v)) => matches.out_interface = param(v),
-            ("-j" | "--jump" | "-g" | "--goto", Some(v)) => matches.target = Some(v.to_owned()),
+            ("-i" | "--in-interface", Some(v)) => matches.set(Match::InInterface, param(v)),
+            ("-o" | "--out-interface", Some(v)) => matches.set(Match::OutInterface, param(v)),
+            ("-j" | "--jump" | "-g" | "--goto", Some(v)) => matches.set(
+                Match::Target,
+                Param {
+                    negated: false,
+                    value: v.into(),
+                },
+            ),
             _ => consumed = 1,
         }
         negated = false;

@@ -2,7 +2,7 @@
 //! have, and the rule details (comments, parameters) views depend on.
 
 use super::*;
-use crate::ruleset::{Policy, UnknownPolicy};
+use crate::ruleset::{Match, Policy, UnknownPolicy};
 
 /// A copy of a snapshot with each rule's label as a field, so that assertions can index
 /// and compare it plainly.
@@ -115,14 +115,14 @@ fn rule(text: &str) -> OwnedRule {
 fn param(value: &str) -> Option<Param> {
     Some(Param {
         negated: false,
-        value: value.to_owned(),
+        value: value.into(),
     })
 }
 
 fn negated(value: &str) -> Option<Param> {
     Some(Param {
         negated: true,
-        value: value.to_owned(),
+        value: value.into(),
     })
 }
 
@@ -170,7 +170,7 @@ fn whole_dump_keeps_tables_chains_and_rules_in_order() {
             bytes: 180
         }
     );
-    assert_eq!(input.rules[1].matches.target.as_deref(), Some("user"));
+    assert_eq!(input.rules[1].matches.target(), Some("user"));
     assert_eq!(super::parse(Family::Ipv4, DUMP).rule_count(), 4);
 }
 
@@ -213,7 +213,7 @@ fn crlf_line_ends_and_blank_lines_are_accepted() {
         parse_clean("*filter\r\n\r\n:INPUT ACCEPT [1:2]\r\n[3:4] -A INPUT -j DROP\r\nCOMMIT\r\n");
     let rule = &ruleset.tables[0].chains[0].rules[0];
     assert_eq!(rule.text, "-j DROP");
-    assert_eq!(rule.matches.target.as_deref(), Some("DROP"));
+    assert_eq!(rule.matches.target(), Some("DROP"));
 }
 
 #[test]
@@ -469,26 +469,35 @@ fn negations_of_address_and_port() {
     let r = rule(
         "! -s 10.0.0.0/8 ! -d 192.0.2.1/32 -p tcp -m tcp ! --dport 22 --sport 1024:65535 -j DROP",
     );
-    assert_eq!(r.matches.source, negated("10.0.0.0/8"));
-    assert_eq!(r.matches.destination, negated("192.0.2.1/32"));
-    assert_eq!(r.matches.protocol, param("tcp"));
-    assert_eq!(r.matches.destination_port, negated("22"));
-    assert_eq!(r.matches.source_port, param("1024:65535"));
-    assert_eq!(r.matches.target.as_deref(), Some("DROP"));
+    assert_eq!(r.matches.get(Match::Source).cloned(), negated("10.0.0.0/8"));
+    assert_eq!(
+        r.matches.get(Match::Destination).cloned(),
+        negated("192.0.2.1/32")
+    );
+    assert_eq!(r.matches.get(Match::Protocol).cloned(), param("tcp"));
+    assert_eq!(
+        r.matches.get(Match::DestinationPort).cloned(),
+        negated("22")
+    );
+    assert_eq!(
+        r.matches.get(Match::SourcePort).cloned(),
+        param("1024:65535")
+    );
+    assert_eq!(r.matches.target(), Some("DROP"));
 }
 
 #[test]
 fn negated_protocol_and_interfaces() {
     let r = rule("! -i lo ! -o eth0 ! -p udp -j REJECT");
-    assert_eq!(r.matches.in_interface, negated("lo"));
-    assert_eq!(r.matches.out_interface, negated("eth0"));
-    assert_eq!(r.matches.protocol, negated("udp"));
+    assert_eq!(r.matches.get(Match::InInterface).cloned(), negated("lo"));
+    assert_eq!(r.matches.get(Match::OutInterface).cloned(), negated("eth0"));
+    assert_eq!(r.matches.get(Match::Protocol).cloned(), negated("udp"));
 }
 
 #[test]
 fn negation_applies_to_the_next_parameter_only() {
     let r = rule("-m conntrack ! --ctstate NEW -s 10.0.0.1/32 -j ACCEPT");
-    assert_eq!(r.matches.source, param("10.0.0.1/32"));
+    assert_eq!(r.matches.get(Match::Source).cloned(), param("10.0.0.1/32"));
 }
 
 #[test]
@@ -496,19 +505,20 @@ fn match_parameters_are_extracted() {
     let r = rule(
         "-s 10.0.0.1/32 -d 10.0.0.2/32 -i eth0 -o eth1 -p tcp -m tcp --sport 1000 --dport 80 -j ACCEPT",
     );
-    assert_eq!(
-        r.matches,
-        Matches {
-            source: param("10.0.0.1/32"),
-            destination: param("10.0.0.2/32"),
-            protocol: param("tcp"),
-            source_port: param("1000"),
-            destination_port: param("80"),
-            in_interface: param("eth0"),
-            out_interface: param("eth1"),
-            target: Some("ACCEPT".to_owned()),
-        }
-    );
+    let mut expected = Matches::default();
+    for (kind, value) in [
+        (Match::Source, "10.0.0.1/32"),
+        (Match::Destination, "10.0.0.2/32"),
+        (Match::Protocol, "tcp"),
+        (Match::SourcePort, "1000"),
+        (Match::DestinationPort, "80"),
+        (Match::InInterface, "eth0"),
+        (Match::OutInterface, "eth1"),
+        (Match::Target, "ACCEPT"),
+    ] {
+        expected.set(kind, param(value).expect("a parameter"));
+    }
+    assert_eq!(r.matches, expected);
     assert_eq!(r.comments, Vec::<String>::new());
     assert_eq!(r.label, r.text);
 }
@@ -518,24 +528,27 @@ fn multiport_and_long_option_names() {
     let r = rule(
         "--source 2001:db8::/32 --destination ::1/128 --protocol udp -m multiport --sports 53,123 --dports 1000:2000,3000 --in-interface wg0 --out-interface wg1 --jump LOG",
     );
-    assert_eq!(r.matches.source, param("2001:db8::/32"));
-    assert_eq!(r.matches.destination, param("::1/128"));
-    assert_eq!(r.matches.protocol, param("udp"));
-    assert_eq!(r.matches.source_port, param("53,123"));
-    assert_eq!(r.matches.destination_port, param("1000:2000,3000"));
-    assert_eq!(r.matches.in_interface, param("wg0"));
-    assert_eq!(r.matches.out_interface, param("wg1"));
-    assert_eq!(r.matches.target.as_deref(), Some("LOG"));
+    assert_eq!(
+        r.matches.get(Match::Source).cloned(),
+        param("2001:db8::/32")
+    );
+    assert_eq!(r.matches.get(Match::Destination).cloned(), param("::1/128"));
+    assert_eq!(r.matches.get(Match::Protocol).cloned(), param("udp"));
+    assert_eq!(r.matches.get(Match::SourcePort).cloned(), param("53,123"));
+    assert_eq!(
+        r.matches.get(Match::DestinationPort).cloned(),
+        param("1000:2000,3000")
+    );
+    assert_eq!(r.matches.get(Match::InInterface).cloned(), param("wg0"));
+    assert_eq!(r.matches.get(Match::OutInterface).cloned(), param("wg1"));
+    assert_eq!(r.matches.target(), Some("LOG"));
 }
 
 #[test]
 fn goto_is_the_target() {
+    assert_eq!(rule("-g IN_public").matches.target(), Some("IN_public"));
     assert_eq!(
-        rule("-g IN_public").matches.target.as_deref(),
-        Some("IN_public")
-    );
-    assert_eq!(
-        rule("--goto FWD_public").matches.target.as_deref(),
+        rule("--goto FWD_public").matches.target(),
         Some("FWD_public")
     );
 }
@@ -543,8 +556,8 @@ fn goto_is_the_target() {
 #[test]
 fn rule_without_target() {
     let r = rule("-s 10.0.0.1/32");
-    assert_eq!(r.matches.target, None);
-    assert_eq!(r.matches.source, param("10.0.0.1/32"));
+    assert_eq!(r.matches.target(), None);
+    assert_eq!(r.matches.get(Match::Source).cloned(), param("10.0.0.1/32"));
 }
 
 #[test]
@@ -567,18 +580,18 @@ fn rule_with_no_arguments() {
 fn comment_that_looks_like_an_option_is_not_read_as_one() {
     let r = rule("-m comment --comment -s -j ACCEPT");
     assert_eq!(r.comments, ["-s"]);
-    assert_eq!(r.matches.source, None);
+    assert_eq!(r.matches.get(Match::Source).cloned(), None);
     assert_eq!(r.label, "-j ACCEPT");
 
     let r = rule("-p tcp -m comment --comment \"--dport 22 -j DROP\" -j ACCEPT");
     assert_eq!(r.comments, ["--dport 22 -j DROP"]);
-    assert_eq!(r.matches.destination_port, None);
-    assert_eq!(r.matches.target.as_deref(), Some("ACCEPT"));
+    assert_eq!(r.matches.get(Match::DestinationPort).cloned(), None);
+    assert_eq!(r.matches.target(), Some("ACCEPT"));
     assert_eq!(r.label, "-p tcp -j ACCEPT");
 
     let r = rule("-m comment --comment ! -s 10.0.0.1/32 -j ACCEPT");
     assert_eq!(r.comments, ["!"]);
-    assert_eq!(r.matches.source, param("10.0.0.1/32"));
+    assert_eq!(r.matches.get(Match::Source).cloned(), param("10.0.0.1/32"));
 }
 
 #[test]
@@ -588,7 +601,7 @@ fn several_comments_are_kept_in_order_and_all_stripped() {
     );
     assert_eq!(r.comments, ["first", "second one"]);
     assert_eq!(r.label, "-s 10.0.0.1/32 -p tcp -j ACCEPT");
-    assert_eq!(r.matches.protocol, param("tcp"));
+    assert_eq!(r.matches.get(Match::Protocol).cloned(), param("tcp"));
 }
 
 #[test]
@@ -638,7 +651,7 @@ fn quoted_non_comment_argument_is_left_in_the_text() {
     let r = rule(r#"-j LOG --log-prefix "[UFW BLOCK] ""#);
     assert_eq!(r.comments, Vec::<String>::new());
     assert_eq!(r.label, r#"-j LOG --log-prefix "[UFW BLOCK] ""#);
-    assert_eq!(r.matches.target.as_deref(), Some("LOG"));
+    assert_eq!(r.matches.target(), Some("LOG"));
 }
 
 #[test]
