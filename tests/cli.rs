@@ -37,3 +37,19 @@ fn a_telemetry_path_the_router_owns_exits_with_status_2() {
     assert!(stderr.contains("--web.telemetry-path"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// The allocator's options are part of the binary, not of the build directory's cargo
+/// settings: a `cargo install` build gives freed memory back as the repository's does.
+#[test]
+fn the_allocator_options_are_compiled_into_the_binary() {
+    let output = Command::new(EXPORTER)
+        .arg("--version")
+        .env("_RJEM_MALLOC_CONF", "stats_print:true")
+        .output()
+        .expect("run the exporter");
+    assert!(output.status.success());
+    let stats = String::from_utf8_lossy(&output.stderr);
+    for option in ["opt.dirty_decay_ms: 0 ", "opt.muzzy_decay_ms: 0 "] {
+        assert!(stats.contains(option), "{option:?} missing from:\n{stats}");
+    }
+}
