@@ -10,8 +10,6 @@
 //! pieces of the asked format between a header and a trailer, whose CRC is combined from
 //! the pieces' CRCs; the text and OpenMetrics formats share every piece but their headers.
 
-use std::sync::Mutex;
-
 use bytes::Bytes;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 
@@ -66,44 +64,15 @@ impl Default for Inflater {
 
 /// Compresses texts into [`Segment`]s, reusing one compressor's memory.
 pub struct Deflater {
-    /// Always there but while the deflater drops.
-    compress: Option<Compress>,
-}
-
-/// Compressors of dropped deflaters, for the next ones. Every family of every collection
-/// takes one, and a new compressor's state (hundreds of KiB) is memory the allocator
-/// faults in afresh each time, since it gives freed pages back at once: at 1k rules, that
-/// was three quarters of the server's render (docs/performance.md).
-static SPARE: Mutex<Vec<Compress>> = Mutex::new(Vec::new());
-
-/// Compressors kept spare at most: as many as one collection uses at once (four per-rule
-/// and per-comment families on each of two render threads).
-const SPARE_MAX: usize = 8;
-
-fn spare() -> std::sync::MutexGuard<'static, Vec<Compress>> {
-    // A poisoned lock only means a thread panicked while pushing or popping: the list of
-    // whole compressors is still usable.
-    SPARE.lock().unwrap_or_else(|e| e.into_inner())
+    compress: Compress,
 }
 
 impl Default for Deflater {
     fn default() -> Self {
-        let compress = spare().pop().unwrap_or_else(|| {
+        Deflater {
             // The fastest level: the exposition is compressed on every collection, and
             // level 1 already shrinks its repetitive lines about five times.
-            Compress::new(Compression::fast(), false)
-        });
-        Deflater {
-            compress: Some(compress),
-        }
-    }
-}
-
-impl Drop for Deflater {
-    fn drop(&mut self) {
-        let mut spare = spare();
-        if spare.len() < SPARE_MAX {
-            spare.extend(self.compress.take());
+            compress: Compress::new(Compression::fast(), false),
         }
     }
 }
@@ -118,7 +87,7 @@ impl Deflater {
     /// Compresses `text` into a segment that ends with a full flush; `None` if the
     /// compressor reported an error (the caller keeps the text instead).
     pub fn segment(&mut self, text: &[u8]) -> Option<Segment> {
-        let compress = self.compress.as_mut()?;
+        let compress = &mut self.compress;
         compress.reset();
         let mut out = Vec::with_capacity(text.len() / 4 + 64);
         let mut read = 0;
@@ -220,24 +189,19 @@ mod tests {
     }
 
     #[test]
-    fn a_compressor_given_back_compresses_like_a_new_one() {
+    fn a_deflater_reused_for_the_next_piece_compresses_like_a_new_one() {
         let texts = texts();
-        let fresh = Deflater {
-            compress: Some(Compress::new(Compression::fast(), false)),
+        let fresh = Deflater::default().segment(&texts[2]).expect("compresses");
+        let mut reused = Deflater::default();
+        for text in &texts {
+            reused.segment(text).expect("compresses");
         }
-        .segment(&texts[2])
-        .expect("compresses");
-        for _ in 0..2 * SPARE_MAX {
-            // Left in the middle of a stream, then dropped: its compressor goes spare.
-            let mut deflater = Deflater::default();
-            let mut half_done = Compress::new(Compression::fast(), false);
-            let _ = half_done.compress_vec(&texts[3], &mut Vec::new(), FlushCompress::None);
-            deflater.compress = Some(half_done);
-            drop(deflater);
-            let reused = Deflater::default().segment(&texts[2]).expect("compresses");
-            assert_eq!(reused.deflated, fresh.deflated);
-        }
-        assert!(spare().len() <= SPARE_MAX);
+        // Also when the previous stream was left in the middle.
+        let _ = reused
+            .compress
+            .compress_vec(&texts[3], &mut Vec::new(), FlushCompress::None);
+        let again = reused.segment(&texts[2]).expect("compresses");
+        assert_eq!(again.deflated, fresh.deflated);
     }
 
     #[test]
