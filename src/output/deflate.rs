@@ -1,7 +1,7 @@
 //! Compressed pieces of an exposition that join into one gzip stream without being
 //! compressed again.
 //!
-//! A 100k-rule exposition is 57 MB of text and about 9 MB compressed. Holding the text of
+//! A large exposition compresses to a fraction of its text. Holding the text of
 //! the current publication while the next one is rendered would cost more than the memory
 //! budget (docs/performance.md), so large families are kept compressed only. Each piece is
 //! raw deflate ended by a full flush: the compressor forgets its history and pads to a byte,

@@ -50,8 +50,8 @@ pub enum Storage {
     Plain,
     /// Compressed piece by piece while it is written (see [`deflate`]), with the text
     /// kept besides only for families of at most `keep_plain` bytes. For the long-running
-    /// modes: scrapes of small families cost no decompression, while a 100k-rule
-    /// exposition is held in about 9 MB instead of 57.
+    /// modes: scrapes of small families cost no decompression, while a large exposition
+    /// is held in a fraction of its text's size.
     Compressed {
         /// The largest family whose text is kept.
         keep_plain: usize,
@@ -59,9 +59,9 @@ pub enum Storage {
 }
 
 impl Storage {
-    /// What the long-running modes use. A 10k-rule ruleset's families stay below the
-    /// 8 MiB kept as text (plain scrapes of them cost no decompression); a 100k-rule one's
-    /// per-rule families (25 MB each) are kept compressed only, which keeps the server
+    /// What the long-running modes use: the families of rulesets of some thousand rules
+    /// keep their text too (plain scrapes of them cost no decompression); the per-rule
+    /// families of a kube-proxy node are kept compressed only, which keeps the server
     /// within its memory budget (docs/performance.md).
     pub const LONG_RUNNING: Storage = Storage::Compressed {
         keep_plain: 8 << 20,
@@ -136,9 +136,8 @@ const RECYCLED: usize = 8;
 
 /// Reuses the buffers of the pieces a reader of [`Exposition::chunks`] decompressed once
 /// the reader dropped them (a socket sent them, a file got them). The allocator gives freed
-/// pages back at once (docs/performance.md, "Memory"), so a new buffer per 256 KiB piece
-/// meant faulting in every page of a 57 MB text again: it doubled the time of a plain
-/// scrape at 100k rules.
+/// pages back at once (docs/performance.md, "Memory"), so a new buffer per piece meant
+/// faulting in every page of the whole text again on every plain scrape.
 #[derive(Default)]
 struct Recycler {
     /// The pieces handed out, oldest first.
@@ -213,8 +212,8 @@ impl Exposition {
     }
 
     /// The text of the exposition in `format`, in order, piece by piece. Pieces kept only
-    /// compressed are decompressed as the iterator reaches them, which takes CPU time
-    /// (about 0.1 ms per 256 KiB piece): iterate off the I/O threads when
+    /// compressed are decompressed as the iterator reaches them, which takes CPU time:
+    /// iterate off the I/O threads when
     /// [`Exposition::is_plain`] is false.
     pub fn chunks(&self, format: Format) -> impl Iterator<Item = Bytes> + '_ {
         let mut recycler = Recycler::default();
