@@ -139,11 +139,14 @@ impl Config {
                 action: action.unwrap_or(crate::munin::Action::Fetch),
             },
         };
-        // The one-shot modes write the exposition once and exit: compressing it would
-        // only cost time. The long-running ones hold it between collections.
+        // The one-shot modes keep no text while they hold the exposition: the peak of a
+        // large dump is then the snapshot and a compressed exposition instead of the
+        // snapshot and the whole text, for the time compressing takes (docs/performance.md).
         let storage = match mode {
             Mode::Serve(_) | Mode::Textfile { once: false, .. } => Storage::LONG_RUNNING,
-            Mode::Dump | Mode::Textfile { once: true, .. } | Mode::Munin { .. } => Storage::Plain,
+            Mode::Dump | Mode::Textfile { once: true, .. } | Mode::Munin { .. } => {
+                Storage::Compressed { keep_plain: 0 }
+            }
         };
         Ok(Config {
             mode,
