@@ -5,14 +5,11 @@
 
 use std::fmt::Write;
 use std::hint::black_box;
-use std::time::{Duration, SystemTime};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use netfilter_exporter::accounting::{self, AccountingConfig};
-use netfilter_exporter::metrics::{Collected, SourceReport};
 use netfilter_exporter::output::exposition::Format;
 use netfilter_exporter::ruleset::{Family, Ruleset};
-use netfilter_exporter::source::Target;
 use netfilter_exporter::source::iptables_save;
 
 const RULES: usize = 100_000;
@@ -71,15 +68,9 @@ fn bench(c: &mut Criterion) {
     group.bench_function("tag_view", |b| {
         b.iter(|| accounting::tag_view(black_box(&[(Family::Ipv4, &ruleset)]), &config))
     });
-    let report = SourceReport {
-        target: Target::Iptables,
-        outcome: Ok(Collected::new(ruleset)),
-        duration: Duration::from_millis(1),
-        finished_at: SystemTime::UNIX_EPOCH,
-    };
     group.bench_function("render", |b| {
         b.iter(|| {
-            accounting::render(black_box(&[&report]), &config)
+            accounting::render(black_box(&[(Family::Ipv4, &ruleset)]), &config)
                 .0
                 .to_vec(Format::Text)
         })

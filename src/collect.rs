@@ -22,7 +22,7 @@ use tokio::task::{JoinError, JoinHandle};
 use crate::accounting::{self, AccountingConfig};
 use crate::metrics::{self, Collected, MetricsConfig, SourceReport};
 use crate::output::exposition::{Exposition, ExpositionBuilder, Format, Storage};
-use crate::ruleset;
+use crate::ruleset::{Family, Ruleset};
 use crate::source::{self, CommandOutput, SourceError, Target, iptables_save};
 
 /// Which backends to read.
@@ -117,7 +117,7 @@ struct Sources {
 /// [`accounting::render`] in the program; a field so that a test can put a failing one in
 /// its place.
 type AccountingRender =
-    fn(&[&SourceReport], &AccountingConfig) -> (Exposition, Vec<accounting::Problem>);
+    fn(&[(Family, &Ruleset)], &AccountingConfig) -> (Exposition, Vec<accounting::Problem>);
 
 /// Owns the sources' last reports and publishes expositions.
 pub struct Collector {
@@ -333,7 +333,7 @@ impl Collector {
 
     /// Logs each bad line once, not on every collection that still finds it, and at most
     /// [`UNPARSED_LOGGED`] of them per collection: a dump of garbage must not flood the log.
-    fn log_new_unparsed(&self, target: Target, ruleset: &ruleset::Ruleset) {
+    fn log_new_unparsed(&self, target: Target, ruleset: &Ruleset) {
         let lines = ruleset.unparsed.iter().map(|u| u.to_string());
         let fresh = self.logged.new_messages((Some(target), "unparsed"), lines);
         let (shown, more) = first_of(fresh, UNPARSED_LOGGED);
@@ -436,7 +436,14 @@ impl Collector {
             builder.extend(&state.fragment);
         }
         if accounting {
-            let (families, problems) = (self.render_accounting)(&reports, &self.config.accounting);
+            let rulesets: Vec<(Family, &Ruleset)> = reports
+                .iter()
+                .filter_map(|r| {
+                    let collected = r.outcome.as_ref().ok()?;
+                    Some((r.target.family(), collected.ruleset.as_ref()))
+                })
+                .collect();
+            let (families, problems) = (self.render_accounting)(&rulesets, &self.config.accounting);
             builder.extend(&families);
             let messages = problems
                 .iter()
@@ -532,8 +539,9 @@ mod tests {
         off_thread,
     };
     use crate::accounting::{self, AccountingConfig, Problem};
-    use crate::metrics::{MetricsConfig, SourceReport};
+    use crate::metrics::MetricsConfig;
     use crate::output::exposition::{Exposition, Format, Storage};
+    use crate::ruleset::{Family, Ruleset};
     use crate::source::{CommandOutput, Target};
 
     fn config() -> CollectConfig {
@@ -563,10 +571,10 @@ mod tests {
 
     /// The accounting view with a bug: it panics on the tag `boom`.
     fn render_with_a_bug(
-        reports: &[&SourceReport],
+        rulesets: &[(Family, &Ruleset)],
         config: &AccountingConfig,
     ) -> (Exposition, Vec<Problem>) {
-        let (families, problems) = accounting::render(reports, config);
+        let (families, problems) = accounting::render(rulesets, config);
         let text = families.to_vec(Format::Text);
         assert!(
             memchr::memmem::find(&text, b"tag=\"boom\"").is_none(),

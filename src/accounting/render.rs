@@ -10,29 +10,15 @@ use std::collections::BTreeMap;
 
 use super::series::Series;
 use super::{AccountingConfig, ChainSet, Problem, Traffic, labels, params, tag_view};
-use crate::metrics::SourceReport;
 use crate::output::exposition::{Exposition, ExpositionBuilder, MetricType};
 use crate::ruleset::{Counters, Family, Ruleset};
 
-/// Renders the accounting families over every source's last report. Only successful
-/// reports count; two backends of one family reporting the same chain are summed (the
-/// nf_tables and legacy tables are distinct kernel tables, so both count real packets).
-/// Also returns every problem found, so that the caller can report them.
-pub fn render(reports: &[&SourceReport], config: &AccountingConfig) -> (Exposition, Vec<Problem>) {
-    let rulesets: Vec<(Family, &Ruleset)> = reports
-        .iter()
-        .filter_map(|r| {
-            r.outcome
-                .as_ref()
-                .ok()
-                .map(|collected| (r.target.family(), collected.ruleset.as_ref()))
-        })
-        .collect();
-    render_rulesets(&rulesets, config)
-}
-
-/// [`render`] over snapshots, for tests and benchmarks.
-pub(super) fn render_rulesets(
+/// Renders the accounting families over the snapshots of every source that was collected,
+/// each with the family of its backend. Two backends of one family reporting the same
+/// chain are summed (the nf_tables and legacy tables are distinct kernel tables, so both
+/// count real packets). Also returns every problem found, so that the caller can report
+/// them.
+pub fn render(
     rulesets: &[(Family, &Ruleset)],
     config: &AccountingConfig,
 ) -> (Exposition, Vec<Problem>) {

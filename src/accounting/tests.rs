@@ -1,6 +1,5 @@
 //! Whole-view tests over literal rulesets.
 
-use super::render::render_rulesets;
 use super::*;
 use crate::output::exposition::Format;
 fn parse(text: impl AsRef<str>) -> Ruleset {
@@ -36,7 +35,7 @@ fn c(packets: u64, bytes: u64) -> Counters {
 }
 
 fn text(rulesets: &[(Family, &Ruleset)], config: &AccountingConfig) -> String {
-    String::from_utf8(render_rulesets(rulesets, config).0.to_vec(Format::Text)).expect("utf-8")
+    String::from_utf8(render(rulesets, config).0.to_vec(Format::Text)).expect("utf-8")
 }
 
 fn chain(name: &str, rules: &str) -> Ruleset {
