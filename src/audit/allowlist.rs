@@ -305,7 +305,12 @@ mod go_differences {
     #[test]
     fn documented_differences_hold() {
         // Accepted by both engines alike.
-        for same in [r"\/", r"^-A KUBE-SEP-[A-Z0-9]{16} ", r"(?i)docker", r"[[:alpha:]]+"] {
+        for same in [
+            r"\/",
+            r"^-A KUBE-SEP-[A-Z0-9]{16} ",
+            r"(?i)docker",
+            r"[[:alpha:]]+",
+        ] {
             assert!(Regex::new(same).is_ok(), "{same}");
         }
         // Go accepts these; the regex crate refuses them (an error naming file and line).
