@@ -1,6 +1,7 @@
 //! The command line as the user types it. Each flag's doc comment is its `--help` text;
 //! combinations are checked once, in [`crate::config`].
 
+use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -218,6 +219,227 @@ pub enum Command {
         /// The plugin command; without one, print the current values.
         action: Option<crate::munin::Action>,
     },
+    /// Check every table's rules against allowlists of regular expressions, as
+    /// azure-iptables-monitor does (docs/audit.md). Also takes that tool's own flag
+    /// spellings (-input=DIR, -checkMap=true, -v 3, …).
+    Audit(AuditArgs),
+}
+
+/// Where the audit's default allowlists live: the original's defaults, where its
+/// DaemonSet mounts the ConfigMaps.
+pub const DEFAULT_AUDIT_INPUT: &str = "/etc/config/";
+/// The IPv6 allowlists' default directory.
+pub const DEFAULT_AUDIT_INPUT6: &str = "/etc/config6/";
+/// The original's default pinned BPF map.
+pub const DEFAULT_AUDIT_MAP_PATH: &str =
+    "/azure-block-iptables-bpf-map/iptables_block_event_counter";
+
+/// The flags of the audit command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AuditArgs {
+    /// Directory of the IPv4 allowlists: files filter, nat, mangle, raw, security, global.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_AUDIT_INPUT)]
+    pub input: PathBuf,
+
+    /// Directory of the IPv6 allowlists (read with --ipv6).
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_AUDIT_INPUT6)]
+    pub input6: PathBuf,
+
+    /// Seconds between checks.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub interval: u64,
+
+    /// Check the IPv6 rules (ip6tables) too, against the allowlists of --input6.
+    #[arg(long)]
+    pub ipv6: bool,
+
+    /// Create Kubernetes events for unexpected rules (not implemented yet: a warning).
+    #[arg(long)]
+    pub events: bool,
+
+    /// Exit with status 0 as soon as a check finds every table listed and every rule
+    /// allowed.
+    #[arg(long)]
+    pub terminate_on_success: bool,
+
+    /// Watch the pinned BPF map of --map-path for increases (not implemented yet: a
+    /// warning).
+    #[arg(long)]
+    pub check_map: bool,
+
+    /// The pinned BPF map to watch with --check-map.
+    #[arg(long, value_name = "PATH", default_value = DEFAULT_AUDIT_MAP_PATH)]
+    pub map_path: PathBuf,
+
+    /// Check once, print the findings and exit: 0 clean, 1 unexpected rules, 2 a
+    /// table or allowlist could not be read.
+    #[arg(long)]
+    pub once: bool,
+
+    /// Format of the findings printed by --once.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "text")]
+    pub output: AuditOutput,
+
+    /// Check this saved iptables-save file against --input instead of the live IPv4
+    /// rules; implies --once.
+    #[arg(long, value_name = "FILE")]
+    pub rules_file: Option<PathBuf>,
+
+    /// Check this saved ip6tables-save file against --input6 instead of the live IPv6
+    /// rules; implies --once.
+    #[arg(long, value_name = "FILE")]
+    pub rules_file6: Option<PathBuf>,
+
+    /// Serve the audit's metrics over HTTP at this address (host:port) while checking
+    /// every --interval; repeat for several. Without it nothing is served.
+    #[arg(long = "web.listen-address", value_name = "ADDRESS")]
+    pub web_listen_address: Vec<String>,
+}
+
+/// Formats of the audit's findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditOutput {
+    /// One `family table line` per unexpected line, then one line per failed family.
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+/// The original's flags that take a value, with the names they have here.
+const GO_VALUE_FLAGS: [(&str, &str); 4] = [
+    ("input", "--input"),
+    ("input6", "--input6"),
+    ("interval", "--interval"),
+    ("mapPath", "--map-path"),
+];
+
+/// The original's boolean flags, with the names they have here.
+const GO_BOOL_FLAGS: [(&str, &str); 4] = [
+    ("events", "--events"),
+    ("ipv6", "--ipv6"),
+    ("checkMap", "--check-map"),
+    ("terminateOnSuccess", "--terminate-on-success"),
+];
+
+/// Rewrites the arguments of the `audit` command from the spellings of azure-iptables-monitor
+/// (Go's flag package: `-name`, `-name=value`, `--name value`, booleans as `-flag` or
+/// `-flag=false`, camelCase names, klog's `-v 3`) into this program's, so that an existing
+/// DaemonSet's arguments work unchanged. Arguments of every other command, and everything
+/// after `--`, are left alone.
+pub fn normalise_args(args: Vec<OsString>) -> Vec<OsString> {
+    let Some(at) = subcommand_index(&args) else {
+        return args;
+    };
+    if args[at] != "audit" {
+        return args;
+    }
+    let mut out: Vec<OsString> = args[..=at].to_vec();
+    let mut rest = args[at + 1..].iter();
+    while let Some(arg) = rest.next() {
+        let Some(text) = arg.to_str() else {
+            out.push(arg.clone());
+            continue;
+        };
+        if text == "--" {
+            out.push(arg.clone());
+            out.extend(rest.cloned());
+            break;
+        }
+        let Some(flag) = text.strip_prefix("--").or_else(|| text.strip_prefix('-')) else {
+            out.push(arg.clone());
+            continue;
+        };
+        let (name, value) = match flag.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (flag, None),
+        };
+        if let Some((_, ours)) = GO_VALUE_FLAGS.iter().find(|(go, _)| *go == name) {
+            out.push(OsString::from(*ours));
+            match value {
+                Some(value) => out.push(value.into()),
+                None => out.extend(rest.next().cloned()),
+            }
+        } else if let Some((_, ours)) = GO_BOOL_FLAGS.iter().find(|(go, _)| *go == name) {
+            match value.map(go_bool) {
+                None | Some(Some(true)) => out.push(OsString::from(*ours)),
+                Some(Some(false)) => {}
+                // Left for clap to refuse, naming the flag.
+                Some(None) => out.push(format!("{ours}={}", value.unwrap_or_default()).into()),
+            }
+        } else if name == "v" {
+            let level = match value {
+                Some(value) => Some(value.to_owned()),
+                None => rest
+                    .clone()
+                    .next()
+                    .and_then(|next| next.to_str())
+                    .filter(|next| !next.is_empty() && next.bytes().all(|b| b.is_ascii_digit()))
+                    .map(str::to_owned)
+                    .inspect(|_| {
+                        rest.next();
+                    }),
+            };
+            match level.as_deref().map(str::parse::<u32>) {
+                None => out.push(arg.clone()),
+                Some(Ok(level)) => out.extend(klog_verbosity(level).map(OsString::from)),
+                Some(Err(_)) => out.push(arg.clone()),
+            }
+        } else {
+            out.push(arg.clone());
+        }
+    }
+    out
+}
+
+/// What Go's `strconv.ParseBool` accepts.
+fn go_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// A klog verbosity level as this program's -v count: levels 1 to 3 are debug, 4 and
+/// more trace (klog's own scale puts request-level detail at 4 and above).
+fn klog_verbosity(level: u32) -> Option<&'static str> {
+    match level {
+        0 => None,
+        1..=3 => Some("-v"),
+        _ => Some("-vv"),
+    }
+}
+
+/// Where the command's name is in `args`: the first argument that is neither a flag nor
+/// the value of one (flags before the command may take values, such as `-t iptables`).
+fn subcommand_index(args: &[OsString]) -> Option<usize> {
+    let command = <Cli as clap::CommandFactory>::command();
+    let takes_value = |token: &str| {
+        command.get_arguments().any(|arg| {
+            arg.get_action().takes_values()
+                && (arg
+                    .get_long()
+                    .is_some_and(|l| token.strip_prefix("--") == Some(l))
+                    || arg.get_short().is_some_and(|s| {
+                        token.strip_prefix('-') == Some(s.encode_utf8(&mut [0; 4]))
+                    }))
+        })
+    };
+    let mut i = 1;
+    while i < args.len() {
+        let token = args[i].to_str()?;
+        if token == "--" {
+            return None;
+        }
+        if !token.starts_with('-') || token == "-" {
+            return Some(i);
+        }
+        if takes_value(token) {
+            i += 1;
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Log levels.
@@ -242,4 +464,115 @@ pub enum LogFormat {
     Logfmt,
     /// One JSON object per line.
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn normalised(args: &[&str]) -> Vec<String> {
+        let args = std::iter::once("netfilter_exporter")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect();
+        normalise_args(args)
+            .into_iter()
+            .skip(1)
+            .map(|a| a.into_string().expect("utf-8"))
+            .collect()
+    }
+
+    #[test]
+    fn go_spellings_of_the_audit_flags_become_ours() {
+        assert_eq!(
+            normalised(&[
+                "audit",
+                "-input=/etc/config/",
+                "-input6",
+                "/etc/c6",
+                "--interval=60",
+                "-checkMap=true",
+                "-mapPath=/sys/fs/bpf/m",
+                "-terminateOnSuccess",
+                "-events=false",
+                "-ipv6=1",
+                "-v",
+                "3",
+            ]),
+            [
+                "audit",
+                "--input",
+                "/etc/config/",
+                "--input6",
+                "/etc/c6",
+                "--interval",
+                "60",
+                "--check-map",
+                "--map-path",
+                "/sys/fs/bpf/m",
+                "--terminate-on-success",
+                "--ipv6",
+                "-v",
+            ]
+        );
+    }
+
+    #[test]
+    fn klog_levels_and_our_own_verbosity() {
+        assert_eq!(normalised(&["audit", "-v", "0"]), ["audit"]);
+        assert_eq!(normalised(&["audit", "-v=2"]), ["audit", "-v"]);
+        assert_eq!(normalised(&["audit", "-v", "5"]), ["audit", "-vv"]);
+        assert_eq!(
+            normalised(&["audit", "-v", "--once"]),
+            ["audit", "-v", "--once"]
+        );
+        assert_eq!(normalised(&["audit", "-vv"]), ["audit", "-vv"]);
+    }
+
+    #[test]
+    fn only_the_audit_command_is_rewritten() {
+        for args in [
+            &["dump", "-events=true"][..],
+            &["-t", "audit", "dump", "-checkMap"][..],
+            &["--", "audit", "-checkMap"][..],
+            &["audit", "--", "-checkMap"][..],
+        ] {
+            assert_eq!(normalised(args), args, "{args:?}");
+        }
+        assert_eq!(
+            normalised(&["--collect-timeout", "5", "-q", "audit", "-events"]),
+            ["--collect-timeout", "5", "-q", "audit", "--events"]
+        );
+    }
+
+    #[test]
+    fn a_bad_boolean_is_left_for_clap_to_refuse() {
+        assert_eq!(
+            normalised(&["audit", "-events=maybe"]),
+            ["audit", "--events=maybe"]
+        );
+        let err = Cli::try_parse_from(normalise_args(
+            ["netfilter_exporter", "audit", "-events=maybe"]
+                .map(OsString::from)
+                .to_vec(),
+        ))
+        .expect_err("refused");
+        assert!(err.to_string().contains("--events"), "{err}");
+    }
+
+    #[test]
+    fn the_original_defaults() {
+        let cli = Cli::try_parse_from(["netfilter_exporter", "audit"]).expect("parses");
+        let Some(Command::Audit(audit)) = cli.command else {
+            panic!("not audit: {:?}", cli.command);
+        };
+        assert_eq!(audit.input, PathBuf::from("/etc/config/"));
+        assert_eq!(audit.input6, PathBuf::from("/etc/config6/"));
+        assert_eq!(audit.interval, 300);
+        assert_eq!(
+            audit.map_path,
+            PathBuf::from("/azure-block-iptables-bpf-map/iptables_block_event_counter")
+        );
+        assert!(!(audit.ipv6 || audit.events || audit.check_map || audit.terminate_on_success));
+    }
 }

@@ -80,6 +80,15 @@ pub struct Publication {
 }
 
 impl Publication {
+    /// A publication of `exposition` alone, for a mode that renders its own families
+    /// (the audit).
+    pub fn new(exposition: Exposition) -> Self {
+        Publication {
+            exposition,
+            ..Publication::default()
+        }
+    }
+
     /// The exposition in `format` as gzip chunks, put together on first use and kept;
     /// `None` if compression failed. Families kept compressed cost no compression here,
     /// and the two formats share them.

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::accounting::{AccountingConfig, ChainSet};
-use crate::cli::{Cli, Command};
+use crate::cli::{AuditArgs, AuditOutput, Cli, Command};
 use crate::collect::{CollectConfig, Selection};
 use crate::metrics::{MetricsConfig, NameFilter};
 use crate::output::exposition::Storage;
+use crate::ruleset::Family;
 use crate::serve::TelemetryPath;
 use crate::source::Target;
 
@@ -35,6 +36,51 @@ pub enum Mode {
         /// The plugin command.
         action: crate::munin::Action,
     },
+    /// Check the rules against allowlists.
+    Audit(AuditConfig),
+}
+
+/// Where the audit reads one family's rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditInput {
+    /// The live rules, from this backend's save command.
+    Live(Target),
+    /// A saved `iptables-save` file.
+    File(PathBuf),
+}
+
+/// One family the audit checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditFamily {
+    /// IPv4 or IPv6.
+    pub family: Family,
+    /// Its allowlist directory.
+    pub allowlist: PathBuf,
+    /// Where its rules come from.
+    pub input: AuditInput,
+}
+
+/// Validated audit settings.
+#[derive(Debug, Clone)]
+pub struct AuditConfig {
+    /// The families to check, IPv4 first.
+    pub families: Vec<AuditFamily>,
+    /// Time between checks.
+    pub interval: Duration,
+    /// Check once, print and exit.
+    pub once: bool,
+    /// Format of what --once prints.
+    pub output: AuditOutput,
+    /// Exit once a check is clean.
+    pub terminate_on_success: bool,
+    /// Asked for Kubernetes events (not implemented yet).
+    pub events: bool,
+    /// Asked to watch the pinned BPF map (not implemented yet).
+    pub check_map: bool,
+    /// Addresses to serve the audit's metrics on; none serves nothing.
+    pub listen: Vec<SocketAddr>,
+    /// Path of the metrics endpoint.
+    pub telemetry_path: TelemetryPath,
 }
 
 /// HTTP settings.
@@ -123,7 +169,15 @@ impl Config {
                 path: path.clone(),
                 once: true,
             },
-            (Some(Command::Serve | Command::Textfile { .. } | Command::Munin { .. }), Some(_)) => {
+            (
+                Some(
+                    Command::Serve
+                    | Command::Textfile { .. }
+                    | Command::Munin { .. }
+                    | Command::Audit(_),
+                ),
+                Some(_),
+            ) => {
                 return Err(invalid(
                     "--textfile",
                     "goes alone (write after every collection) or with dump (write once)",
@@ -138,15 +192,17 @@ impl Config {
             (Some(Command::Munin { action }), None) => Mode::Munin {
                 action: action.unwrap_or(crate::munin::Action::Fetch),
             },
+            (Some(Command::Audit(audit)), None) => Mode::Audit(audit_config(cli, audit)?),
         };
         // The one-shot modes keep no text while they hold the exposition: the peak of a
         // large dump is then the snapshot and a compressed exposition instead of the
         // snapshot and the whole text, for the time compressing takes (docs/performance.md).
         let storage = match mode {
             Mode::Serve(_) | Mode::Textfile { once: false, .. } => Storage::LONG_RUNNING,
-            Mode::Dump | Mode::Textfile { once: true, .. } | Mode::Munin { .. } => {
-                Storage::Compressed { keep_plain: 0 }
-            }
+            Mode::Dump
+            | Mode::Textfile { once: true, .. }
+            | Mode::Munin { .. }
+            | Mode::Audit(_) => Storage::Compressed { keep_plain: 0 },
         };
         Ok(Config {
             mode,
@@ -161,6 +217,65 @@ impl Config {
             },
         })
     }
+}
+
+/// Validates the flags of the audit command.
+fn audit_config(cli: &Cli, audit: &AuditArgs) -> Result<AuditConfig, ConfigError> {
+    if audit.interval == 0 || audit.interval > 86_400 {
+        return Err(invalid(
+            "--interval",
+            format!(
+                "{} is not a number of seconds between 1 and 86400",
+                audit.interval
+            ),
+        ));
+    }
+    let offline = audit.rules_file.is_some() || audit.rules_file6.is_some();
+    if offline && audit.ipv6 && audit.rules_file6.is_none() {
+        return Err(invalid(
+            "--rules-file6",
+            "--ipv6 with --rules-file checks saved rules only: give the IPv6 file too",
+        ));
+    }
+    let family = |family, allowlist: &PathBuf, file: &Option<PathBuf>, target| AuditFamily {
+        family,
+        allowlist: allowlist.clone(),
+        input: file
+            .clone()
+            .map_or(AuditInput::Live(target), AuditInput::File),
+    };
+    let mut families = Vec::new();
+    if !offline || audit.rules_file.is_some() {
+        families.push(family(
+            Family::Ipv4,
+            &audit.input,
+            &audit.rules_file,
+            Target::Iptables,
+        ));
+    }
+    if (!offline && audit.ipv6) || audit.rules_file6.is_some() {
+        families.push(family(
+            Family::Ipv6,
+            &audit.input6,
+            &audit.rules_file6,
+            Target::Ip6tables,
+        ));
+    }
+    let mut listen = Vec::new();
+    for address in &audit.web_listen_address {
+        listen.push(listen_address(address)?);
+    }
+    Ok(AuditConfig {
+        families,
+        interval: Duration::from_secs(audit.interval),
+        once: audit.once || offline,
+        output: audit.output,
+        terminate_on_success: audit.terminate_on_success,
+        events: audit.events,
+        check_map: audit.check_map,
+        listen,
+        telemetry_path: telemetry_path(cli)?,
+    })
 }
 
 // ---- Traffic accounting ----
@@ -258,12 +373,7 @@ fn seconds(flag: &'static str, value: f64) -> Result<Duration, ConfigError> {
 fn serve_config(cli: &Cli) -> Result<ServeConfig, ConfigError> {
     let mut listen = Vec::new();
     for address in &cli.web_listen_address {
-        listen.push(address.parse::<SocketAddr>().map_err(|e| {
-            invalid(
-                "--web.listen-address",
-                format!("{address:?}: {e} (expected host:port, [v6]:port)"),
-            )
-        })?);
+        listen.push(listen_address(address)?);
     }
     if cli.listen_address.is_some() || cli.listen_port.is_some() {
         let ip = cli
@@ -274,13 +384,25 @@ fn serve_config(cli: &Cli) -> Result<ServeConfig, ConfigError> {
     if listen.is_empty() {
         listen.push(SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)));
     }
-    let path = &cli.web_telemetry_path;
-    let telemetry_path = TelemetryPath::new(path.clone())
-        .map_err(|e| invalid("--web.telemetry-path", format!("{path:?} {e}")))?;
     Ok(ServeConfig {
         listen,
-        telemetry_path,
+        telemetry_path: telemetry_path(cli)?,
     })
+}
+
+fn listen_address(address: &str) -> Result<SocketAddr, ConfigError> {
+    address.parse::<SocketAddr>().map_err(|e| {
+        invalid(
+            "--web.listen-address",
+            format!("{address:?}: {e} (expected host:port, [v6]:port)"),
+        )
+    })
+}
+
+fn telemetry_path(cli: &Cli) -> Result<TelemetryPath, ConfigError> {
+    let path = &cli.web_telemetry_path;
+    TelemetryPath::new(path.clone())
+        .map_err(|e| invalid("--web.telemetry-path", format!("{path:?} {e}")))
 }
 
 #[cfg(test)]
@@ -432,6 +554,52 @@ mod tests {
         ] {
             let err = mode(args).expect_err("refused").to_string();
             assert!(err.contains("--textfile"), "{args:?}: {err}");
+        }
+    }
+
+    fn audit(args: &[&str]) -> Result<AuditConfig, ConfigError> {
+        let mut all = vec!["audit"];
+        all.extend_from_slice(args);
+        config(&all).map(|c| match c.mode {
+            Mode::Audit(audit) => audit,
+            other => panic!("not audit: {other:?}"),
+        })
+    }
+
+    #[test]
+    fn audit_families_live_and_offline() {
+        let live = |family, dir: &str, target| AuditFamily {
+            family,
+            allowlist: PathBuf::from(dir),
+            input: AuditInput::Live(target),
+        };
+        let v4 = live(Family::Ipv4, "/etc/config/", Target::Iptables);
+        let v6 = live(Family::Ipv6, "/etc/config6/", Target::Ip6tables);
+        let defaults = audit(&[]).expect("valid");
+        assert_eq!(defaults.families, std::slice::from_ref(&v4));
+        assert_eq!(
+            (defaults.interval, defaults.once),
+            (Duration::from_secs(300), false)
+        );
+        assert!(defaults.listen.is_empty());
+        assert_eq!(audit(&["--ipv6"]).expect("valid").families, [v4, v6]);
+        let offline = audit(&["--rules-file6", "/r6", "--input6", "/a6"]).expect("valid");
+        assert!(offline.once);
+        assert_eq!(
+            offline.families,
+            [AuditFamily {
+                family: Family::Ipv6,
+                allowlist: PathBuf::from("/a6"),
+                input: AuditInput::File(PathBuf::from("/r6")),
+            }]
+        );
+        for (args, flag) in [
+            (&["--interval", "0"][..], "--interval"),
+            (&["--rules-file", "/r", "--ipv6"][..], "--rules-file6"),
+            (&["--web.listen-address", "x"][..], "--web.listen-address"),
+        ] {
+            let err = audit(args).expect_err("invalid").to_string();
+            assert!(err.contains(flag), "{args:?}: {err}");
         }
     }
 

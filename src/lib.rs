@@ -7,9 +7,11 @@
 //! - [`metrics`] and [`accounting`] turn snapshots into metric families (pure functions);
 //! - [`collect`] schedules the sources and publishes complete expositions;
 //! - [`output`] holds the exposition encoder, the textfile writer and the Munin renderer,
-//!   [`serve`] the HTTP side and [`munin`] the Munin plugin mode.
+//!   [`serve`] the HTTP side and [`munin`] the Munin plugin mode;
+//! - [`audit`] checks the rules against allowlists (the audit mode).
 
 pub mod accounting;
+pub mod audit;
 pub mod cli;
 pub mod collect;
 pub mod config;

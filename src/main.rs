@@ -7,14 +7,17 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use netfilter_exporter::cli::{Cli, LogFormat, LogLevel};
+use netfilter_exporter::audit::{self, Allowlist, AuditError, Check, FamilyCheck, Verdict};
+use netfilter_exporter::cli::{self, AuditOutput, Cli, LogFormat, LogLevel};
 use netfilter_exporter::collect::CollectConfig;
 use netfilter_exporter::collect::{Collector, Publication};
-use netfilter_exporter::config::{Config, Mode, ServeConfig};
+use netfilter_exporter::config::{AuditConfig, AuditFamily, AuditInput, Config, Mode};
 use netfilter_exporter::munin;
 use netfilter_exporter::output::exposition::Format;
 use netfilter_exporter::output::textfile;
-use netfilter_exporter::serve::{self, AppState};
+use netfilter_exporter::serve::{self, AppState, TelemetryPath};
+use netfilter_exporter::source::{self, iptables_save};
+use tokio::sync::watch;
 
 /// jemalloc rather than glibc's malloc: glibc keeps the memory a collection freed in
 /// per-thread arenas, so the server's resident size grew to more than the sum of what it
@@ -42,7 +45,7 @@ fn main() -> ExitCode {
     if let Some(name) = args.next().as_deref().and_then(munin::plugin_name) {
         return munin_plugin(name, args.next().as_deref());
     }
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(cli::normalise_args(std::env::args_os().collect()));
     init_logging(&cli);
     let config = match Config::from_cli(&cli) {
         Ok(config) => config,
@@ -75,9 +78,19 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
     match config.mode {
         Mode::Serve(serve) => {
             collector.spawn_loops();
-            serve_http(&serve, &collector).await?;
+            serve_http(&serve.listen, &serve.telemetry_path, collector.subscribe()).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Mode::Audit(audit) if audit.once => {
+            let check = check_once(&audit, &config.collect).await;
+            print_check(&check, audit.output)?;
+            Ok(match check.verdict() {
+                Verdict::Clean => ExitCode::SUCCESS,
+                Verdict::Unexpected => ExitCode::from(1),
+                Verdict::Failed => ExitCode::from(2),
+            })
+        }
+        Mode::Audit(audit) => audit_until_stopped(&audit, &config.collect).await,
         Mode::Dump => {
             let publication = collector.collect_once().await;
             // Chunk by chunk: a 100k-rule exposition is tens of MB, not worth a second copy.
@@ -151,6 +164,135 @@ async fn write_textfile_until_stopped(
     }
 }
 
+/// Checks every family of `audit` once: each allowlist read again, each ruleset dumped
+/// (or read from its saved file) and parsed.
+async fn check_once(audit: &AuditConfig, collect: &CollectConfig) -> Check {
+    let mut families = Vec::new();
+    for family in &audit.families {
+        let outcome = check_family(family, collect).await;
+        families.push(FamilyCheck {
+            family: family.family,
+            outcome,
+        });
+    }
+    Check {
+        families,
+        finished_at: std::time::SystemTime::now(),
+    }
+}
+
+async fn check_family(
+    family: &AuditFamily,
+    collect: &CollectConfig,
+) -> Result<Vec<audit::TableFindings>, AuditError> {
+    let allowlist = Allowlist::load(&family.allowlist)?;
+    let dump = match &family.input {
+        AuditInput::Live(target) => {
+            // No counters: the lines checked are the rules' text only.
+            let output = source::run(
+                target.save_command(),
+                &[],
+                collect.timeout,
+                collect.max_output_bytes,
+            )
+            .await?;
+            output.stdout
+        }
+        AuditInput::File(path) => read_rules_file(path, collect.max_output_bytes)?,
+    };
+    audit::check_dump(&iptables_save::parse(family.family, &dump), &allowlist)
+}
+
+/// A saved dump, bounded as a dump command's output is, read lossily as a dump is (a
+/// comment may hold any bytes). Only `--once` reads one, so blocking here is fine.
+fn read_rules_file(path: &std::path::Path, limit: usize) -> Result<String, AuditError> {
+    use std::io::Read;
+    let error = |reason: String| AuditError::RulesFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(limit as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| error(e.to_string()))?;
+    if bytes.len() > limit {
+        return Err(error(format!(
+            "larger than {limit} bytes (--collect-max-output-bytes)"
+        )));
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn print_check(check: &Check, output: AuditOutput) -> anyhow::Result<()> {
+    let text = match output {
+        AuditOutput::Text => check.to_text(),
+        AuditOutput::Json => format!("{:#}\n", check.to_json()),
+    };
+    std::io::stdout()
+        .lock()
+        .write_all(text.as_bytes())
+        .context("cannot write to standard output")
+}
+
+/// Checks every interval until SIGTERM or SIGINT (or, with --terminate-on-success, until
+/// a check is clean), logging each unexpected line when it appears and when it goes, and
+/// serving the metrics of the last check when asked to.
+async fn audit_until_stopped(
+    audit: &AuditConfig,
+    collect: &CollectConfig,
+) -> anyhow::Result<ExitCode> {
+    if audit.events {
+        tracing::warn!("--events: Kubernetes events are not implemented yet; none are created");
+    }
+    if audit.check_map {
+        tracing::warn!("--check-map: the pinned BPF map is not read yet");
+    }
+    let (publish, publications) = watch::channel(Arc::new(Publication::default()));
+    let checks = async {
+        let mut shutdown = std::pin::pin!(serve::shutdown_signal());
+        let mut tracker = audit::Tracker::default();
+        loop {
+            let check = check_once(audit, collect).await;
+            log_check(&check, &mut tracker);
+            publish.send_replace(Arc::new(Publication::new(check.render())));
+            if audit.terminate_on_success && check.verdict() == Verdict::Clean {
+                tracing::info!("every rule is allowed; exiting (--terminate-on-success)");
+                return;
+            }
+            tokio::select! {
+                biased;
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(audit.interval) => {}
+            }
+        }
+    };
+    if audit.listen.is_empty() {
+        checks.await;
+    } else {
+        tokio::select! {
+            () = checks => {}
+            served = serve_http(&audit.listen, &audit.telemetry_path, publications) => served?,
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Logs what changed since the last check, and every failed family.
+fn log_check(check: &Check, tracker: &mut audit::Tracker) {
+    let changes = tracker.update(check);
+    for (family, table, rule) in &changes.appeared {
+        tracing::warn!(%family, table, rule, "unexpected rule appeared");
+    }
+    for (family, table, rule) in &changes.gone {
+        tracing::info!(%family, table, rule, "unexpected rule gone");
+    }
+    for family in &check.families {
+        if let Err(e) = &family.outcome {
+            tracing::error!(family = %family.family, error = %e, "audit check failed");
+        }
+    }
+}
+
 /// Runs as the Munin plugin named `name` with the command in `argument`.
 fn munin_plugin(
     name: Result<munin::Name, munin::BadName>,
@@ -220,18 +362,22 @@ fn report_failures(publication: &Publication) -> ExitCode {
     }
 }
 
-async fn serve_http(serve: &ServeConfig, collector: &Arc<Collector>) -> anyhow::Result<()> {
+async fn serve_http(
+    listen: &[std::net::SocketAddr],
+    telemetry_path: &TelemetryPath,
+    publications: watch::Receiver<Arc<Publication>>,
+) -> anyhow::Result<()> {
     let app = serve::router(AppState {
-        publications: collector.subscribe(),
-        telemetry_path: serve.telemetry_path.clone(),
+        publications,
+        telemetry_path: telemetry_path.clone(),
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
-    for address in &serve.listen {
+    for address in listen {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
-        tracing::info!(address = %address, path = %serve.telemetry_path, "listening");
+        tracing::info!(address = %address, path = %telemetry_path, "listening");
         let app = app.clone();
         let mut stop = stop_rx.clone();
         servers.spawn(async move {

@@ -230,3 +230,46 @@ fn legacy_duration_is_promtools_only_complaint() {
         );
     }
 }
+
+/// The audit's families over every fixture, IPv4 and IPv6 in one check, some lines
+/// allowed and one family failed: promtool finds nothing to complain about, and both
+/// formats hold the same samples.
+#[test]
+fn audit_metrics_pass_promtool() {
+    use netfilter_exporter::audit::{self, Allowlist, AuditError, Check, FamilyCheck};
+    let allowlist =
+        Allowlist::parse([(Path::new("global"), "^-P \n-j ACCEPT$\n")]).expect("valid allowlist");
+    let mut families: Vec<FamilyCheck> = cases()
+        .iter()
+        .map(|(_, text)| {
+            let ruleset = parse(text);
+            FamilyCheck {
+                family: target_of(text).family(),
+                outcome: audit::check_dump(&ruleset, &allowlist),
+            }
+        })
+        .collect();
+    families.truncate(2);
+    families.push(FamilyCheck {
+        family: netfilter_exporter::ruleset::Family::Ipv6,
+        outcome: Err(AuditError::RulesFile {
+            path: "/x".to_owned(),
+            reason: "gone".to_owned(),
+        }),
+    });
+    let check = Check {
+        families,
+        finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+    };
+    let text = String::from_utf8(check.render().to_vec(Format::Text)).expect("UTF-8");
+    assert!(
+        text.contains("netfilter_audit_unexpected_rules{family=\"ipv4\",table=\"filter\"}"),
+        "{text}"
+    );
+    assert!(text.contains("netfilter_audit_check_success 0\n"), "{text}");
+    let Some((ok, complaints)) = promtool(&text) else {
+        return;
+    };
+    assert!(ok, "promtool check metrics: {complaints}\n{text}");
+    assert_eq!(complaints.trim(), "");
+}

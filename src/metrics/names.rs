@@ -98,3 +98,22 @@ pub mod exporter {
         "Rules read in the last successful collection of a source.",
     );
 }
+
+/// The audit mode's families (docs/audit.md).
+pub mod audit {
+    /// Unexpected lines per table.
+    pub const UNEXPECTED_RULES: (&str, &str) = (
+        "netfilter_audit_unexpected_rules",
+        "Lines of a table, in iptables -S form, that no allowlist pattern matched at the last check that listed it.",
+    );
+    /// Success of the last check.
+    pub const CHECK_SUCCESS: (&str, &str) = (
+        "netfilter_audit_check_success",
+        "1 if the last check listed every table and read every allowlist, 0 if it failed.",
+    );
+    /// When the last check ended.
+    pub const LAST_CHECK_TIMESTAMP: (&str, &str) = (
+        "netfilter_audit_last_check_timestamp_seconds",
+        "Unix time at which the last check ended, successful or not.",
+    );
+}
