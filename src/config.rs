@@ -11,6 +11,7 @@ use crate::collect::{CollectConfig, Selection};
 use crate::metrics::{MetricsConfig, NameFilter};
 use crate::output::exposition::Storage;
 use crate::serve::TelemetryPath;
+use crate::serve::connections::Limits;
 use crate::source::Target;
 
 /// The port iptables_exporter listened on, kept so that existing scrape configs work.
@@ -44,6 +45,9 @@ pub struct ServeConfig {
     pub listen: Vec<SocketAddr>,
     /// Path of the metrics endpoint.
     pub telemetry_path: TelemetryPath,
+    /// Bounds on connections and requests; the connection cap is lowered at start when
+    /// the open-file limit leaves less room.
+    pub limits: Limits,
 }
 
 /// Every validated setting.
@@ -274,9 +278,22 @@ fn serve_config(cli: &Cli) -> Result<ServeConfig, ConfigError> {
     let path = &cli.web_telemetry_path;
     let telemetry_path = TelemetryPath::new(path.clone())
         .map_err(|e| invalid("--web.telemetry-path", format!("{path:?} {e}")))?;
+    let count = |flag: &'static str, value: usize| {
+        if value == 0 {
+            Err(invalid(flag, "0 would serve nothing"))
+        } else {
+            Ok(value)
+        }
+    };
     Ok(ServeConfig {
         listen,
         telemetry_path,
+        limits: Limits {
+            max_connections: count("--web.max-connections", cli.web_max_connections)?,
+            max_requests: count("--web.max-requests", cli.web_max_requests)?,
+            read_header_timeout: seconds("--web.read-header-timeout", cli.web_read_header_timeout)?,
+            idle_timeout: seconds("--web.idle-timeout", cli.web_idle_timeout)?,
+        },
     })
 }
 
@@ -387,6 +404,13 @@ mod tests {
                 "--web.telemetry-path",
             ),
             (&["--chain-include", "("][..], "--chain-include"),
+            (&["--web.max-connections", "0"][..], "--web.max-connections"),
+            (&["--web.max-requests", "0"][..], "--web.max-requests"),
+            (
+                &["--web.read-header-timeout", "0"][..],
+                "--web.read-header-timeout",
+            ),
+            (&["--web.idle-timeout=-1"][..], "--web.idle-timeout"),
             (&["--table-exclude", "["][..], "--table-exclude"),
         ] {
             let err = config(args).expect_err("invalid").to_string();

@@ -14,7 +14,7 @@ use netfilter_exporter::config::{Config, Mode, ServeConfig};
 use netfilter_exporter::munin;
 use netfilter_exporter::output::exposition::Format;
 use netfilter_exporter::output::textfile;
-use netfilter_exporter::serve::{self, AppState};
+use netfilter_exporter::serve::{self, AppState, connections, fds};
 
 /// jemalloc rather than glibc's malloc: glibc keeps the memory a collection freed in
 /// per-thread arenas, so the server's resident size grew to more than the sum of what it
@@ -213,35 +213,30 @@ async fn serve_http(serve: &ServeConfig, collector: &Arc<Collector>) -> anyhow::
         publications: collector.subscribe(),
         telemetry_path: serve.telemetry_path.clone(),
     });
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut servers = tokio::task::JoinSet::new();
+    let limit = fds::raise_open_file_limit();
+    let mut listeners = Vec::new();
     for address in &serve.listen {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
         tracing::info!(address = %address, path = %serve.telemetry_path, "listening");
-        let app = app.clone();
-        let mut stop = stop_rx.clone();
-        servers.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|stop| *stop).await;
-                })
-                .await
-        });
+        listeners.push(listener);
     }
-    tokio::select! {
-        () = serve::shutdown_signal() => {}
-        Some(result) = servers.join_next() => {
-            result.context("HTTP server task failed")?.context("HTTP server failed")?;
-        }
+    // Counted after the listeners and the collector's start, which hold descriptors too.
+    let open = fds::open_now().unwrap_or(0);
+    let max_connections = fds::connection_cap(serve.limits.max_connections, limit, open)?;
+    if max_connections < serve.limits.max_connections {
+        tracing::info!(
+            max_connections,
+            open_file_limit = limit,
+            "connection cap lowered to fit the open-file limit"
+        );
     }
-    let _ = stop_tx.send(true);
-    while let Some(result) = servers.join_next().await {
-        result
-            .context("HTTP server task failed")?
-            .context("HTTP server failed")?;
-    }
+    let limits = connections::Limits {
+        max_connections,
+        ..serve.limits
+    };
+    connections::serve(listeners, app, limits, serve::shutdown_signal()).await;
     Ok(())
 }
 
