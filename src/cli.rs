@@ -70,6 +70,32 @@ pub struct Cli {
     )]
     pub web_telemetry_path: String,
 
+    /// Connections open at once, at most; at the cap, the connection idle the longest is
+    /// closed to make room. Lowered at start when the open-file limit leaves less room.
+    #[arg(long = "web.max-connections", value_name = "N", default_value_t = 1024)]
+    pub web_max_connections: usize,
+
+    /// Requests in progress at once, at most; more are answered 503.
+    #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
+    pub web_max_requests: usize,
+
+    /// Seconds a client has to send a complete request header (from its connect, or from
+    /// the first byte of a later request on a kept-alive connection).
+    #[arg(
+        long = "web.read-header-timeout",
+        value_name = "SECONDS",
+        default_value_t = 10.0
+    )]
+    pub web_read_header_timeout: f64,
+
+    /// Seconds a kept-alive connection may wait for its next request.
+    #[arg(
+        long = "web.idle-timeout",
+        value_name = "SECONDS",
+        default_value_t = 90.0
+    )]
+    pub web_idle_timeout: f64,
+
     /// Leave out the per-rule series (*_rule_bytes_total, *_rule_packets_total).
     #[arg(long, global = true)]
     pub no_rule_metrics: bool,

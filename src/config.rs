@@ -12,6 +12,7 @@ use crate::metrics::{MetricsConfig, NameFilter};
 use crate::output::exposition::Storage;
 use crate::ruleset::Family;
 use crate::serve::TelemetryPath;
+use crate::serve::connections::Limits;
 use crate::source::Target;
 
 /// The port iptables_exporter listened on, kept so that existing scrape configs work.
@@ -81,6 +82,8 @@ pub struct AuditConfig {
     pub listen: Vec<SocketAddr>,
     /// Path of the metrics endpoint.
     pub telemetry_path: TelemetryPath,
+    /// Bounds on connections and requests when serving.
+    pub limits: Limits,
 }
 
 /// HTTP settings.
@@ -90,6 +93,9 @@ pub struct ServeConfig {
     pub listen: Vec<SocketAddr>,
     /// Path of the metrics endpoint.
     pub telemetry_path: TelemetryPath,
+    /// Bounds on connections and requests; the connection cap is lowered at start when
+    /// the open-file limit leaves less room.
+    pub limits: Limits,
 }
 
 /// Every validated setting.
@@ -275,6 +281,7 @@ fn audit_config(cli: &Cli, audit: &AuditArgs) -> Result<AuditConfig, ConfigError
         check_map: audit.check_map,
         listen,
         telemetry_path: telemetry_path(cli)?,
+        limits: limits(cli)?,
     })
 }
 
@@ -387,6 +394,7 @@ fn serve_config(cli: &Cli) -> Result<ServeConfig, ConfigError> {
     Ok(ServeConfig {
         listen,
         telemetry_path: telemetry_path(cli)?,
+        limits: limits(cli)?,
     })
 }
 
@@ -396,6 +404,23 @@ fn listen_address(address: &str) -> Result<SocketAddr, ConfigError> {
             "--web.listen-address",
             format!("{address:?}: {e} (expected host:port, [v6]:port)"),
         )
+    })
+}
+
+/// The bounds on serving (`--web.max-connections`, …), for every mode that serves.
+fn limits(cli: &Cli) -> Result<Limits, ConfigError> {
+    let count = |flag: &'static str, value: usize| {
+        if value == 0 {
+            Err(invalid(flag, "0 would serve nothing"))
+        } else {
+            Ok(value)
+        }
+    };
+    Ok(Limits {
+        max_connections: count("--web.max-connections", cli.web_max_connections)?,
+        max_requests: count("--web.max-requests", cli.web_max_requests)?,
+        read_header_timeout: seconds("--web.read-header-timeout", cli.web_read_header_timeout)?,
+        idle_timeout: seconds("--web.idle-timeout", cli.web_idle_timeout)?,
     })
 }
 
@@ -512,6 +537,13 @@ mod tests {
                 "--web.telemetry-path",
             ),
             (&["--chain-include", "("][..], "--chain-include"),
+            (&["--web.max-connections", "0"][..], "--web.max-connections"),
+            (&["--web.max-requests", "0"][..], "--web.max-requests"),
+            (
+                &["--web.read-header-timeout", "0"][..],
+                "--web.read-header-timeout",
+            ),
+            (&["--web.idle-timeout=-1"][..], "--web.idle-timeout"),
             (&["--table-exclude", "["][..], "--table-exclude"),
         ] {
             let err = config(args).expect_err("invalid").to_string();

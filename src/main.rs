@@ -15,7 +15,7 @@ use netfilter_exporter::config::{AuditConfig, AuditFamily, AuditInput, Config, M
 use netfilter_exporter::munin;
 use netfilter_exporter::output::exposition::Format;
 use netfilter_exporter::output::textfile;
-use netfilter_exporter::serve::{self, AppState, TelemetryPath};
+use netfilter_exporter::serve::{self, AppState, TelemetryPath, connections, fds};
 use netfilter_exporter::source::{self, iptables_save};
 use tokio::sync::watch;
 
@@ -78,7 +78,13 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
     match config.mode {
         Mode::Serve(serve) => {
             collector.spawn_loops();
-            serve_http(&serve.listen, &serve.telemetry_path, collector.subscribe()).await?;
+            serve_http(
+                &serve.listen,
+                &serve.telemetry_path,
+                serve.limits,
+                collector.subscribe(),
+            )
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Mode::Audit(audit) if audit.once => {
@@ -271,7 +277,7 @@ async fn audit_until_stopped(
     } else {
         tokio::select! {
             () = checks => {}
-            served = serve_http(&audit.listen, &audit.telemetry_path, publications) => served?,
+            served = serve_http(&audit.listen, &audit.telemetry_path, audit.limits, publications) => served?,
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -365,41 +371,37 @@ fn report_failures(publication: &Publication) -> ExitCode {
 async fn serve_http(
     listen: &[std::net::SocketAddr],
     telemetry_path: &TelemetryPath,
+    limits: connections::Limits,
     publications: watch::Receiver<Arc<Publication>>,
 ) -> anyhow::Result<()> {
     let app = serve::router(AppState {
         publications,
         telemetry_path: telemetry_path.clone(),
     });
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let mut servers = tokio::task::JoinSet::new();
+    let limit = fds::raise_open_file_limit();
+    let mut listeners = Vec::new();
     for address in listen {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
         tracing::info!(address = %address, path = %telemetry_path, "listening");
-        let app = app.clone();
-        let mut stop = stop_rx.clone();
-        servers.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|stop| *stop).await;
-                })
-                .await
-        });
+        listeners.push(listener);
     }
-    tokio::select! {
-        () = serve::shutdown_signal() => {}
-        Some(result) = servers.join_next() => {
-            result.context("HTTP server task failed")?.context("HTTP server failed")?;
-        }
+    // Counted after the listeners and the collector's start, which hold descriptors too.
+    let open = fds::open_now().unwrap_or(0);
+    let max_connections = fds::connection_cap(limits.max_connections, limit, open)?;
+    if max_connections < limits.max_connections {
+        tracing::info!(
+            max_connections,
+            open_file_limit = limit,
+            "connection cap lowered to fit the open-file limit"
+        );
     }
-    let _ = stop_tx.send(true);
-    while let Some(result) = servers.join_next().await {
-        result
-            .context("HTTP server task failed")?
-            .context("HTTP server failed")?;
-    }
+    let limits = connections::Limits {
+        max_connections,
+        ..limits
+    };
+    connections::serve(listeners, app, limits, serve::shutdown_signal()).await;
     Ok(())
 }
 

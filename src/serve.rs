@@ -18,6 +18,9 @@ use tokio::sync::watch;
 use crate::collect::Publication;
 use crate::output::exposition::Format;
 
+pub mod connections;
+pub mod fds;
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {

@@ -1,0 +1,539 @@
+//! The accept loop, with bounds. `axum::serve` keeps every connection for as long as the
+//! client likes and accepts until the process runs out of file descriptors, and then the
+//! collections cannot start `iptables-save` either. Here a connection that sends no
+//! complete request header in time, or stays idle between requests too long, is closed;
+//! the number of connections and of requests in progress is capped; and at the connection
+//! cap the connection idle the longest is closed to make room, so that a real scrape still
+//! gets in when slow clients hold every slot.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode};
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+/// How the server bounds its connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections open at once, at most.
+    pub max_connections: usize,
+    /// Requests in progress at once, at most; more get 503.
+    pub max_requests: usize,
+    /// Time a client has to send a complete request header: from the connection's
+    /// accept for its first request, from the first byte for a later one.
+    pub read_header_timeout: Duration,
+    /// Time a connection may wait for its next request after a response.
+    pub idle_timeout: Duration,
+}
+
+/// How long shutting down waits for responses in progress.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How long a new connection waits for an evicted one to close before it is refused.
+const EVICTION_WAIT: Duration = Duration::from_secs(1);
+
+/// The longest pause between two accepts that failed (out of descriptors, mostly).
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Serves `app` on `listeners` within `limits` until `shutdown` resolves, then closes the
+/// idle connections, lets those with a request in progress finish for a few seconds, and
+/// returns. Accept errors are not fatal: they are logged and retried after a pause.
+pub async fn serve(
+    listeners: Vec<TcpListener>,
+    app: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let registry = Arc::new(Registry::new(limits));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut accepting = tokio::task::JoinSet::new();
+    for listener in listeners {
+        accepting.spawn(accept_loop(
+            listener,
+            Arc::clone(&registry),
+            app.clone(),
+            stop_rx.clone(),
+        ));
+    }
+    shutdown.await;
+    accepting.abort_all();
+    let _ = stop_tx.send(true);
+    // Connections end within SHUTDOWN_GRACE; the margin is for their tasks to run.
+    let closed = tokio::time::timeout(SHUTDOWN_GRACE * 2, registry.all_closed()).await;
+    if closed.is_err() {
+        tracing::warn!("connections still open at shutdown");
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    app: Router,
+    stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::ZERO;
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Once per run of failures: the pause keeps it from spinning, not the log.
+                if backoff.is_zero() {
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                }
+                backoff = (backoff * 2).clamp(Duration::from_millis(5), MAX_ACCEPT_BACKOFF);
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        backoff = Duration::ZERO;
+        if !registry.make_room().await {
+            tracing::debug!("connection refused: every connection has a request in progress");
+            continue;
+        }
+        let (id, conn) = registry.insert();
+        let entry = Entry {
+            registry: Arc::clone(&registry),
+            id,
+        };
+        tokio::spawn(connection(
+            entry,
+            conn,
+            stream,
+            app.clone(),
+            registry.limits,
+            Arc::clone(&registry.requests),
+            stop.clone(),
+        ));
+    }
+}
+
+/// Serves one connection until it ends, is evicted, times out or the server stops.
+async fn connection(
+    _entry: Entry,
+    conn: Arc<Conn>,
+    stream: TcpStream,
+    app: Router,
+    limits: Limits,
+    requests: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let io = TokioIo::new(Tracked {
+        inner: stream,
+        conn: Arc::clone(&conn),
+    });
+    let service_conn = Arc::clone(&conn);
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let app = app.clone();
+        let conn = Arc::clone(&service_conn);
+        let permit = Arc::clone(&requests).try_acquire_owned();
+        async move {
+            let Ok(permit) = permit else {
+                return Ok::<_, Infallible>(too_many_requests());
+            };
+            let guard = InFlight::start(conn, permit);
+            let response = match app.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            Ok(response.map(|body| {
+                Body::new(Guarded {
+                    body,
+                    _guard: guard,
+                })
+            }))
+        }
+    });
+    let mut served = pin!(
+        hyper::server::conn::http1::Builder::new()
+            // The timeouts are kept below, where a keep-alive wait is told apart.
+            .header_read_timeout(None)
+            .serve_connection(io, service)
+    );
+    tokio::select! {
+        result = served.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection failed");
+            }
+            return;
+        }
+        // Dropping the connection closes its socket.
+        () = conn.evict.notified() => {
+            tracing::debug!("connection evicted to make room");
+            return;
+        }
+        () = expired(&conn, limits) => {
+            tracing::debug!("connection timed out");
+            return;
+        }
+        _ = stop.wait_for(|stop| *stop) => {}
+    }
+    if conn.state().in_flight == 0 {
+        return;
+    }
+    served.as_mut().graceful_shutdown();
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, served).await;
+}
+
+/// Resolves when the connection has waited longer than `limits` allow.
+async fn expired(conn: &Conn, limits: Limits) {
+    loop {
+        // Made before the state is read, so that a change in between is not missed.
+        let changed = conn.changed.notified();
+        let deadline = conn.state().deadline(limits);
+        match deadline {
+            Some(at) if at <= Instant::now() => return,
+            Some(at) => {
+                tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    () = changed => {}
+                }
+            }
+            None => changed.await,
+        }
+    }
+}
+
+fn too_many_requests() -> Response<Body> {
+    let mut response = Response::new(Body::from("too many requests in progress\n"));
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    response
+}
+
+/// The connections of every listener.
+struct Registry {
+    conns: Mutex<BTreeMap<u64, Arc<Conn>>>,
+    next_id: AtomicU64,
+    /// Notified (all waiters) whenever a connection ends.
+    closed: Notify,
+    limits: Limits,
+    requests: Arc<Semaphore>,
+}
+
+impl Registry {
+    fn new(limits: Limits) -> Self {
+        Self {
+            conns: Mutex::new(BTreeMap::new()),
+            next_id: AtomicU64::new(0),
+            closed: Notify::new(),
+            limits,
+            requests: Arc::new(Semaphore::new(limits.max_requests)),
+        }
+    }
+
+    fn conns(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<Conn>>> {
+        // The map stays consistent whatever panicked while holding it.
+        self.conns.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn insert(&self) -> (u64, Arc<Conn>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let conn = Arc::new(Conn::new());
+        self.conns().insert(id, Arc::clone(&conn));
+        (id, conn)
+    }
+
+    /// Makes sure a new connection fits under the cap: evicts the connection idle the
+    /// longest when needed and waits for it to close. False when every connection has a
+    /// request in progress, or the evicted one did not close in time.
+    async fn make_room(&self) -> bool {
+        let room = async {
+            loop {
+                let closed = self.closed.notified();
+                {
+                    let conns = self.conns();
+                    if conns.len() < self.limits.max_connections {
+                        return true;
+                    }
+                    let states: Vec<_> = conns.values().map(|c| (c, c.state())).collect();
+                    // One eviction at a time: the descriptors over the cap stay few.
+                    if !states.iter().any(|(_, s)| s.evicting) {
+                        let victim = states
+                            .into_iter()
+                            .filter(|(_, s)| s.in_flight == 0)
+                            .min_by_key(|(_, s)| s.idle_since);
+                        let Some((victim, mut state)) = victim else {
+                            return false;
+                        };
+                        state.evicting = true;
+                        victim.evict.notify_one();
+                    }
+                }
+                closed.await;
+            }
+        };
+        tokio::time::timeout(EVICTION_WAIT, room)
+            .await
+            .unwrap_or(false)
+    }
+
+    async fn all_closed(&self) {
+        loop {
+            let closed = self.closed.notified();
+            if self.conns().is_empty() {
+                return;
+            }
+            closed.await;
+        }
+    }
+}
+
+/// A connection's place in the [`Registry`], given up when its task ends.
+struct Entry {
+    registry: Arc<Registry>,
+    id: u64,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.registry.conns().remove(&self.id);
+        self.registry.closed.notify_waiters();
+    }
+}
+
+/// What the server knows of one connection.
+struct Conn {
+    state: Mutex<ConnState>,
+    /// Notified when the deadline may have moved: a request started or ended, or the
+    /// first byte of the next one came.
+    changed: Notify,
+    /// Notified to close the connection.
+    evict: Notify,
+}
+
+impl Conn {
+    fn new() -> Self {
+        let now = Instant::now();
+        Self {
+            state: Mutex::new(ConnState {
+                accepted: now,
+                idle_since: now,
+                first_byte: None,
+                in_flight: 0,
+                requests: 0,
+                evicting: false,
+            }),
+            changed: Notify::new(),
+            evict: Notify::new(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, ConnState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Bytes came from the client.
+    fn read_some(&self) {
+        let mut state = self.state();
+        if state.in_flight == 0 && state.first_byte.is_none() {
+            state.first_byte = Some(Instant::now());
+            drop(state);
+            self.changed.notify_one();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct ConnState {
+    accepted: Instant,
+    /// When the last request ended, or the accept.
+    idle_since: Instant,
+    /// The first byte read since `idle_since`.
+    first_byte: Option<Instant>,
+    in_flight: usize,
+    /// Requests started on this connection.
+    requests: u64,
+    evicting: bool,
+}
+
+impl ConnState {
+    /// When the connection times out; `None` while a request is in progress.
+    fn deadline(&self, limits: Limits) -> Option<Instant> {
+        if self.in_flight > 0 {
+            return None;
+        }
+        Some(match (self.requests, self.first_byte) {
+            (0, _) => self.accepted + limits.read_header_timeout,
+            (_, Some(first)) => first + limits.read_header_timeout,
+            (_, None) => self.idle_since + limits.idle_timeout,
+        })
+    }
+}
+
+/// A request in progress, until its response body has been sent (or dropped).
+struct InFlight {
+    conn: Arc<Conn>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl InFlight {
+    fn start(conn: Arc<Conn>, permit: OwnedSemaphorePermit) -> Self {
+        {
+            let mut state = conn.state();
+            state.in_flight += 1;
+            state.requests += 1;
+        }
+        conn.changed.notify_one();
+        Self {
+            conn,
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        {
+            let mut state = self.conn.state();
+            state.in_flight = state.in_flight.saturating_sub(1);
+            if state.in_flight == 0 {
+                state.idle_since = Instant::now();
+                state.first_byte = None;
+            }
+        }
+        self.conn.changed.notify_one();
+    }
+}
+
+/// A response body that keeps its request [`InFlight`] until it is dropped.
+struct Guarded {
+    body: Body,
+    _guard: InFlight,
+}
+
+impl http_body::Body for Guarded {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// A client stream that tells its [`Conn`] when bytes come.
+struct Tracked<S> {
+    inner: S,
+    conn: Arc<Conn>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.conn.read_some();
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            max_connections: 2,
+            max_requests: 1,
+            read_header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+        }
+    }
+
+    #[test]
+    fn deadlines_follow_the_connection_state() {
+        let limits = limits();
+        let conn = Arc::new(Conn::new());
+        let accepted = conn.state().accepted;
+        // A first request: the header timeout from the accept, bytes or not.
+        assert_eq!(
+            conn.state().deadline(limits),
+            Some(accepted + limits.read_header_timeout)
+        );
+        conn.read_some();
+        assert_eq!(
+            conn.state().deadline(limits),
+            Some(accepted + limits.read_header_timeout)
+        );
+        let semaphore = Arc::new(Semaphore::new(1));
+        let permit = Arc::clone(&semaphore).try_acquire_owned().expect("permit");
+        let request = InFlight::start(Arc::clone(&conn), permit);
+        assert_eq!(conn.state().deadline(limits), None);
+        assert_eq!(semaphore.available_permits(), 0);
+        drop(request);
+        assert_eq!(semaphore.available_permits(), 1);
+        // Kept alive: the idle timeout until a byte comes, then the header timeout.
+        let idle = conn.state().idle_since;
+        assert!(idle >= accepted);
+        assert_eq!(
+            conn.state().deadline(limits),
+            Some(idle + limits.idle_timeout)
+        );
+        conn.read_some();
+        let first = conn.state().first_byte.expect("first byte seen");
+        assert_eq!(
+            conn.state().deadline(limits),
+            Some(first + limits.read_header_timeout)
+        );
+    }
+}

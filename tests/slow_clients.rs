@@ -1,0 +1,189 @@
+//! Slow clients against the real binary under a 1,024 open-file limit, with a stand-in
+//! `iptables-save` first in `PATH`: 2,000 connections that send half a request header and
+//! wait must neither keep a scrape out nor make a collection fail for lack of descriptors.
+//! Only 127.0.0.1 is connected to; every loop is bounded in count and time.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{EXPORTER, Exposition, FakePath, Process, spawn_logged};
+
+/// Idle connections opened against the exporter.
+const SLOW_CLIENTS: usize = 2_000;
+
+/// The whole test's budget for connecting; it stops early rather than run on.
+const CONNECT_BUDGET: Duration = Duration::from_secs(60);
+
+/// A generous bound on one scrape, so that a loaded machine does not fail the test; the
+/// delay itself is measured and reported in docs/performance.md, not asserted.
+const SCRAPE_DEADLINE: Duration = Duration::from_secs(10);
+
+const DUMP: &str = "*filter\n:INPUT ACCEPT [1:2]\n[3:4] -A INPUT -j ACCEPT\nCOMMIT\n";
+
+/// A free port on 127.0.0.1.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+/// Raises this process's soft open-file limit to its hard one, for the slow clients.
+fn raise_own_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        },
+    )
+    .expect("raise the open-file limit");
+    let raised = getrlimit(Resource::Nofile).current;
+    assert!(
+        raised.is_none_or(|n| n > SLOW_CLIENTS as u64 + 100),
+        "the test needs more than {SLOW_CLIENTS} descriptors, the hard limit is {raised:?}"
+    );
+}
+
+/// One plain GET of the metrics, its status line and body, and how long it took; None
+/// when it did not complete within [`SCRAPE_DEADLINE`].
+fn scrape(address: SocketAddr) -> Option<(String, String, Duration)> {
+    let start = Instant::now();
+    let mut stream = TcpStream::connect_timeout(&address, SCRAPE_DEADLINE).ok()?;
+    stream.set_read_timeout(Some(SCRAPE_DEADLINE)).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        .ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    let took = start.elapsed();
+    let response = String::from_utf8(response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.lines().next()?.to_owned();
+    (took <= SCRAPE_DEADLINE).then(|| (status, body.to_owned(), took))
+}
+
+/// Scrapes until the exporter answers 200 with a first collection in it.
+fn wait_for_metrics(address: SocketAddr, process: &mut Process) -> Exposition {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some((status, body, _)) = scrape(address)
+            && status.contains(" 200 ")
+            && body.contains("netfilter_exporter_collection_success")
+        {
+            return Exposition::parse(&body);
+        }
+        process.assert_running();
+        assert!(Instant::now() < deadline, "no metrics:\n{}", process.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn collection(exposition: &Exposition) -> (f64, f64) {
+    let target = [("source", "iptables")];
+    (
+        exposition.value("netfilter_exporter_collection_success", &target),
+        exposition.value("netfilter_exporter_collection_timestamp_seconds", &target),
+    )
+}
+
+#[test]
+fn two_thousand_slow_clients_under_1024_descriptors_keep_no_scrape_out() {
+    raise_own_limit();
+    let fake = FakePath::new().script("iptables-save", &format!("printf '{}'", DUMP));
+    let port = free_port();
+    let address: SocketAddr = ([127, 0, 0, 1], port).into();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut command = Command::new("sh");
+    command
+        .args([
+            "-c",
+            r#"ulimit -n 1024 && exec "$0" "$@""#,
+            EXPORTER,
+            "-t",
+            "iptables",
+            "--collect-interval",
+            "0.2",
+            // Longer than the test: no slow client times out, room is made by eviction.
+            "--web.read-header-timeout",
+            "120",
+            "--web.listen-address",
+        ])
+        .arg(address.to_string())
+        .env("PATH", fake.before_path());
+    let mut process = spawn_logged(command, &dir.path().join("log"));
+    wait_for_metrics(address, &mut process);
+    let (_, _, unloaded) = scrape(address).expect("a scrape without slow clients");
+
+    let started = Instant::now();
+    let mut slow = Vec::with_capacity(SLOW_CLIENTS);
+    for _ in 0..SLOW_CLIENTS {
+        if started.elapsed() > CONNECT_BUDGET {
+            break;
+        }
+        // Connections the exporter closed to make room fail here or later; the client
+        // goes on, as an attacker would.
+        if let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(2)) {
+            let _ = stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+            slow.push(stream);
+        }
+    }
+    let connected = slow.len();
+    process.assert_running();
+
+    let (status, body, loaded) = scrape(address).unwrap_or_else(|| {
+        panic!(
+            "no scrape within {SCRAPE_DEADLINE:?} behind {connected} slow clients:\n{}",
+            process.log()
+        )
+    });
+    assert!(status.contains(" 200 "), "{status}\n{body}");
+    let first = Exposition::parse(&body);
+    let (success, stamp) = collection(&first);
+    assert_eq!(success, 1.0, "{}\n{}", first.text, process.log());
+
+    // A collection that ends while the slow clients still hold their connections.
+    let deadline = Instant::now() + SCRAPE_DEADLINE;
+    let later = loop {
+        let (status, body, _) = scrape(address).expect("a later scrape");
+        assert!(status.contains(" 200 "), "{status}\n{body}");
+        let later = Exposition::parse(&body);
+        if collection(&later).1 > stamp {
+            break later;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no newer collection:\n{}",
+            process.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        collection(&later).0,
+        1.0,
+        "{}\n{}",
+        later.text,
+        process.log()
+    );
+    assert!(
+        !process.log().contains("Too many open files"),
+        "{}",
+        process.log()
+    );
+    println!(
+        "{connected} slow clients connected in {:?}; scrape without them {unloaded:?}, \
+         behind them {loaded:?}",
+        started.elapsed()
+    );
+    drop(slow);
+    let status = process.terminate(Duration::from_secs(10));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\n{}",
+        process.log()
+    );
+}
