@@ -264,8 +264,8 @@ pub struct AuditArgs {
     #[arg(long)]
     pub terminate_on_success: bool,
 
-    /// Watch the pinned BPF map of --map-path for increases (not implemented yet: a
-    /// warning).
+    /// Read the pinned BPF map of --map-path on every check: its counters become metrics,
+    /// and a rise of the blocked count is logged.
     #[arg(long)]
     pub check_map: bool,
 

@@ -75,8 +75,8 @@ pub struct AuditConfig {
     pub terminate_on_success: bool,
     /// Asked for Kubernetes events (not implemented yet).
     pub events: bool,
-    /// Asked to watch the pinned BPF map (not implemented yet).
-    pub check_map: bool,
+    /// The pinned BPF map to read on every check (`--check-map`), if any.
+    pub map_path: Option<PathBuf>,
     /// Addresses to serve the audit's metrics on; none serves nothing.
     pub listen: Vec<SocketAddr>,
     /// Path of the metrics endpoint.
@@ -271,7 +271,7 @@ fn audit_config(cli: &Cli, audit: &AuditArgs) -> Result<AuditConfig, ConfigError
         output: audit.output,
         terminate_on_success: audit.terminate_on_success,
         events: audit.events,
-        check_map: audit.check_map,
+        map_path: audit.check_map.then(|| audit.map_path.clone()),
         listen,
         telemetry_path: telemetry_path(cli)?,
     })

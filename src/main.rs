@@ -163,8 +163,12 @@ async fn check_once(audit: &AuditConfig, collect: &CollectConfig) -> Check {
             outcome,
         });
     }
+    // Read each check, so that a map pinned again is found; blocking, but one small
+    // system call per key.
+    let map = audit.map_path.as_deref().map(audit::bpf::read);
     Check {
         families,
+        map,
         finished_at: std::time::SystemTime::now(),
     }
 }
@@ -232,16 +236,17 @@ async fn audit_until_stopped(
     if audit.events {
         tracing::warn!("--events: Kubernetes events are not implemented yet; none are created");
     }
-    if audit.check_map {
-        tracing::warn!("--check-map: the pinned BPF map is not read yet");
-    }
     let (publish, publications) = watch::channel(Arc::new(Publication::default()));
     let checks = async {
         let mut shutdown = std::pin::pin!(serve::shutdown_signal());
         let mut tracker = audit::Tracker::default();
+        let mut blocks = audit::bpf::BlockWatch::default();
         loop {
             let check = check_once(audit, collect).await;
             log_check(&check, &mut tracker);
+            if let Some(map) = &check.map {
+                log_map(map, &mut blocks);
+            }
             publish.send_replace(Arc::new(Publication::new(check.render())));
             if audit.terminate_on_success && check.verdict() == Verdict::Clean {
                 tracing::info!("every rule is allowed; exiting (--terminate-on-success)");
@@ -278,6 +283,23 @@ fn log_check(check: &Check, tracker: &mut audit::Tracker) {
         if let Err(e) = &family.outcome {
             tracing::error!(family = %family.family, error = %e, "audit check failed");
         }
+    }
+}
+
+/// Logs a failed read of the BPF map, and a rise of its blocked count since the last read
+/// (the original's `BlockedIPTablesRule` event, until events exist).
+fn log_map(
+    map: &Result<audit::bpf::MapValues, audit::bpf::BpfError>,
+    blocks: &mut audit::bpf::BlockWatch,
+) {
+    if let Err(e) = map {
+        tracing::warn!(error = %e, "cannot read the BPF map");
+    }
+    if let Some(rise) = blocks.observe(map) {
+        tracing::warn!(
+            rise,
+            "attempts to add iptables rules were blocked since the last check"
+        );
     }
 }
 

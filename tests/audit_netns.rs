@@ -433,3 +433,159 @@ fn terminate_on_success_exits_once_clean() {
         audit.log()
     );
 }
+
+/// A bpffs mounted on a temporary directory for one test, unmounted when dropped.
+struct Bpffs {
+    dir: tempfile::TempDir,
+}
+
+impl Bpffs {
+    fn mount() -> Bpffs {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "cannot mount a bpffs");
+        Bpffs { dir }
+    }
+
+    /// Sets `key` of the u64 array map `map` to `value` with bpftool.
+    fn set(&self, map: &Path, key: u8, value: u64) {
+        let mut args: Vec<String> = ["map", "update", "pinned"].map(String::from).to_vec();
+        args.push(map.display().to_string());
+        args.push("key".to_owned());
+        args.extend([key, 0, 0, 0].map(|b| b.to_string()));
+        args.push("value".to_owned());
+        args.extend(value.to_le_bytes().map(|b| b.to_string()));
+        common::run_capture(std::process::Command::new("bpftool").args(&args))
+            .expect("bpftool map update");
+    }
+}
+
+impl Drop for Bpffs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn the_pinned_bpf_map_is_read_every_check() {
+    if !(require_kernel(NETNS_PREFIX) && require_command("bpftool") && require_command("curl")) {
+        return;
+    }
+    let ns = Netns::new(NETNS_PREFIX);
+    let bpffs = Bpffs::mount();
+    let map = bpffs.dir.path().join("iptables_block_event_counter");
+    common::run_capture(
+        std::process::Command::new("bpftool")
+            .args(["map", "create"])
+            .arg(&map)
+            .args([
+                "type",
+                "array",
+                "key",
+                "4",
+                "value",
+                "8",
+                "entries",
+                "2",
+                "name",
+                "nfe_audit",
+            ]),
+    )
+    .expect("bpftool map create");
+    bpffs.set(&map, 0, 5);
+    bpffs.set(&map, 1, 11);
+    let all = tempfile::tempdir().expect("tempdir");
+    std::fs::write(all.path().join("global"), ".\n").expect("write");
+    let input = format!("-input={}", all.path().display());
+    let map_path = format!("-mapPath={}", map.display());
+
+    // --once: the values in JSON, and a missing map does not fail the check.
+    let mut command = ns.exporter(&[
+        "audit",
+        "--once",
+        "--output",
+        "json",
+        &input,
+        "-checkMap=true",
+        &map_path,
+    ]);
+    let output = output_within(command, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(
+        value["bpf_map"],
+        serde_json::json!({"blocked": 5, "allowed": 11})
+    );
+    command = ns.exporter(&[
+        "audit",
+        "--once",
+        "--output",
+        "json",
+        &input,
+        "-checkMap",
+        "-mapPath=/nonexistent/map",
+    ]);
+    let output = output_within(command, Duration::from_secs(60));
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert!(
+        value["bpf_map"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("/nonexistent/map")),
+        "{value}"
+    );
+
+    // Running: the blocks before the start are the baseline, a rise is logged once.
+    let logs = tempfile::tempdir().expect("tempdir");
+    let command = ns.exporter(&[
+        "--log.format",
+        "json",
+        "audit",
+        &input,
+        "-checkMap",
+        &map_path,
+        "-interval=1",
+        "--web.listen-address",
+        "127.0.0.1:9467",
+    ]);
+    let mut audit = ns.spawn(command, &logs.path().join("audit.log"));
+    let metric = |value: u64| format!("netfilter_audit_bpf_blocked_attempts_total {value}\n");
+    let served = |text: &str| {
+        ns.try_curl(&["http://127.0.0.1:9467/metrics"])
+            .is_some_and(|m| m.contains(text))
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || served(&metric(5))),
+        "{}",
+        audit.log()
+    );
+    let rises = |p: &common::Process| -> Vec<u64> {
+        p.log()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter_map(|v| v["fields"]["rise"].as_u64())
+            .collect()
+    };
+    assert!(rises(&audit).is_empty(), "{}", audit.log());
+    bpffs.set(&map, 0, 8);
+    assert!(
+        wait_until(Duration::from_secs(30), || served(&metric(8))),
+        "{}",
+        audit.log()
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || !rises(&audit).is_empty()),
+        "{}",
+        audit.log()
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(rises(&audit), [3], "{}", audit.log());
+    assert!(served("netfilter_audit_bpf_allowed_attempts_total 11\n"));
+    audit.assert_running();
+}
