@@ -264,10 +264,17 @@ fn audit_config(cli: &Cli, audit: &AuditArgs) -> Result<AuditConfig, ConfigError
     for address in &audit.web_listen_address {
         listen.push(listen_address(address)?);
     }
+    let once = audit.once || offline;
+    if once && !listen.is_empty() {
+        return Err(invalid(
+            "--web.listen-address",
+            "serves the metrics of the running audit; --once and the rules files print them instead",
+        ));
+    }
     Ok(AuditConfig {
         families,
         interval: Duration::from_secs(audit.interval),
-        once: audit.once || offline,
+        once,
         output: audit.output,
         terminate_on_success: audit.terminate_on_success,
         events: audit.events,
@@ -596,6 +603,10 @@ mod tests {
             (&["--interval", "0"][..], "--interval"),
             (&["--rules-file", "/r", "--ipv6"][..], "--rules-file6"),
             (&["--web.listen-address", "x"][..], "--web.listen-address"),
+            (
+                &["--once", "--web.listen-address", "127.0.0.1:1"][..],
+                "--web.listen-address",
+            ),
         ] {
             let err = audit(args).expect_err("invalid").to_string();
             assert!(err.contains(flag), "{args:?}: {err}");
