@@ -71,7 +71,11 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         }
         Mode::Audit(audit) if audit.once => {
             let check = check_once(&audit, &config.collect).await;
-            print_check(&check, audit.output)?;
+            // Status 2, not the 1 of a failed mode: 1 means unexpected rules here.
+            if let Err(e) = print_check(&check, audit.output) {
+                eprintln!("netfilter_exporter: {e:#}");
+                return Ok(ExitCode::from(2));
+            }
             Ok(match check.verdict() {
                 Verdict::Clean => ExitCode::SUCCESS,
                 Verdict::Unexpected => ExitCode::from(1),
@@ -192,7 +196,19 @@ async fn check_family(
         }
         AuditInput::File(path) => read_rules_file(path, collect.max_output_bytes)?,
     };
-    audit::check_dump(&iptables_save::parse(family.family, &dump), &allowlist)
+    // Parsing 100k rules takes CPU time: off the I/O threads that also serve the metrics.
+    // A panic there is a bug, shown as a failed check of this family, not the end of the
+    // loop.
+    let kind = family.family;
+    tokio::task::spawn_blocking(move || {
+        audit::check_dump(&iptables_save::parse(kind, &dump), &allowlist)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(AuditError::Internal {
+            reason: e.to_string(),
+        })
+    })
 }
 
 /// A saved dump, bounded as a dump command's output is, read lossily as a dump is (a

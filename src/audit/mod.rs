@@ -94,6 +94,13 @@ pub enum AuditError {
         /// The operating system's reason.
         reason: String,
     },
+    /// Checking failed inside the program (a panic): a bug to report, shown as a failed
+    /// check rather than ending the audit.
+    #[error("checking failed, a bug to report: {reason}")]
+    Internal {
+        /// What went wrong.
+        reason: String,
+    },
     /// The dump held lines the parser did not understand, which may be rules: the
     /// tables were not listed completely.
     #[error("{count} lines of the dump were not understood, the first: {first}")]
