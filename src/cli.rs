@@ -10,7 +10,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// Prometheus exporter for iptables, ip6tables and their legacy backends: per-rule,
 /// per-chain and per-comment counters, served from memory.
 #[derive(Debug, Parser)]
-#[command(name = "netfilter_exporter", version, about, long_about = None)]
+// The last of a repeated flag wins, as in Go's flag package: a DaemonSet's arguments
+// may repeat one (the audit command takes azure-iptables-monitor's arguments unchanged).
+#[command(name = "netfilter_exporter", version, about, long_about = None, args_override_self = true)]
 pub struct Cli {
     /// What to do; without a command the exporter serves metrics over HTTP.
     #[command(subcommand)]
@@ -288,8 +290,8 @@ pub struct AuditArgs {
     #[arg(long)]
     pub terminate_on_success: bool,
 
-    /// Watch the pinned BPF map of --map-path for increases (not implemented yet: a
-    /// warning).
+    /// Read the pinned BPF map of --map-path on every check: its counters become metrics,
+    /// and a rise of the blocked count is logged.
     #[arg(long)]
     pub check_map: bool,
 
@@ -584,6 +586,28 @@ mod tests {
         ))
         .expect_err("refused");
         assert!(err.to_string().contains("--events"), "{err}");
+    }
+
+    #[test]
+    fn the_last_of_a_repeated_flag_wins_as_in_go() {
+        let cli = Cli::try_parse_from(normalise_args(
+            [
+                "netfilter_exporter",
+                "audit",
+                "-input=/a",
+                "-input",
+                "/b",
+                "-interval=5",
+                "--interval=6",
+            ]
+            .map(OsString::from)
+            .to_vec(),
+        ))
+        .expect("parses");
+        let Some(Command::Audit(audit)) = cli.command else {
+            panic!("not audit: {:?}", cli.command);
+        };
+        assert_eq!((audit.input, audit.interval), (PathBuf::from("/b"), 6));
     }
 
     #[test]

@@ -76,8 +76,8 @@ pub struct AuditConfig {
     pub terminate_on_success: bool,
     /// Asked for Kubernetes events (not implemented yet).
     pub events: bool,
-    /// Asked to watch the pinned BPF map (not implemented yet).
-    pub check_map: bool,
+    /// The pinned BPF map to read on every check (`--check-map`), if any.
+    pub map_path: Option<PathBuf>,
     /// Addresses to serve the audit's metrics on; none serves nothing.
     pub listen: Vec<SocketAddr>,
     /// Path of the metrics endpoint.
@@ -271,14 +271,21 @@ fn audit_config(cli: &Cli, audit: &AuditArgs) -> Result<AuditConfig, ConfigError
     for address in &audit.web_listen_address {
         listen.push(listen_address(address)?);
     }
+    let once = audit.once || offline;
+    if once && !listen.is_empty() {
+        return Err(invalid(
+            "--web.listen-address",
+            "serves the metrics of the running audit; --once and the rules files print them instead",
+        ));
+    }
     Ok(AuditConfig {
         families,
         interval: Duration::from_secs(audit.interval),
-        once: audit.once || offline,
+        once,
         output: audit.output,
         terminate_on_success: audit.terminate_on_success,
         events: audit.events,
-        check_map: audit.check_map,
+        map_path: audit.check_map.then(|| audit.map_path.clone()),
         listen,
         telemetry_path: telemetry_path(cli)?,
         limits: limits(cli)?,
@@ -629,6 +636,10 @@ mod tests {
             (&["--interval", "0"][..], "--interval"),
             (&["--rules-file", "/r", "--ipv6"][..], "--rules-file6"),
             (&["--web.listen-address", "x"][..], "--web.listen-address"),
+            (
+                &["--once", "--web.listen-address", "127.0.0.1:1"][..],
+                "--web.listen-address",
+            ),
         ] {
             let err = audit(args).expect_err("invalid").to_string();
             assert!(err.contains(flag), "{args:?}: {err}");

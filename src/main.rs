@@ -89,7 +89,11 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
         }
         Mode::Audit(audit) if audit.once => {
             let check = check_once(&audit, &config.collect).await;
-            print_check(&check, audit.output)?;
+            // Status 2, not the 1 of a failed mode: 1 means unexpected rules here.
+            if let Err(e) = print_check(&check, audit.output) {
+                eprintln!("netfilter_exporter: {e:#}");
+                return Ok(ExitCode::from(2));
+            }
             Ok(match check.verdict() {
                 Verdict::Clean => ExitCode::SUCCESS,
                 Verdict::Unexpected => ExitCode::from(1),
@@ -181,8 +185,12 @@ async fn check_once(audit: &AuditConfig, collect: &CollectConfig) -> Check {
             outcome,
         });
     }
+    // Read each check, so that a map pinned again is found; blocking, but one small
+    // system call per key.
+    let map = audit.map_path.as_deref().map(audit::bpf::read);
     Check {
         families,
+        map,
         finished_at: std::time::SystemTime::now(),
     }
 }
@@ -206,7 +214,19 @@ async fn check_family(
         }
         AuditInput::File(path) => read_rules_file(path, collect.max_output_bytes)?,
     };
-    audit::check_dump(&iptables_save::parse(family.family, &dump), &allowlist)
+    // Parsing 100k rules takes CPU time: off the I/O threads that also serve the metrics.
+    // A panic there is a bug, shown as a failed check of this family, not the end of the
+    // loop.
+    let kind = family.family;
+    tokio::task::spawn_blocking(move || {
+        audit::check_dump(&iptables_save::parse(kind, &dump), &allowlist)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(AuditError::Internal {
+            reason: e.to_string(),
+        })
+    })
 }
 
 /// A saved dump, bounded as a dump command's output is, read lossily as a dump is (a
@@ -250,16 +270,17 @@ async fn audit_until_stopped(
     if audit.events {
         tracing::warn!("--events: Kubernetes events are not implemented yet; none are created");
     }
-    if audit.check_map {
-        tracing::warn!("--check-map: the pinned BPF map is not read yet");
-    }
     let (publish, publications) = watch::channel(Arc::new(Publication::default()));
     let checks = async {
         let mut shutdown = std::pin::pin!(serve::shutdown_signal());
         let mut tracker = audit::Tracker::default();
+        let mut blocks = audit::bpf::BlockWatch::default();
         loop {
             let check = check_once(audit, collect).await;
             log_check(&check, &mut tracker);
+            if let Some(map) = &check.map {
+                log_map(map, &mut blocks);
+            }
             publish.send_replace(Arc::new(Publication::new(check.render())));
             if audit.terminate_on_success && check.verdict() == Verdict::Clean {
                 tracing::info!("every rule is allowed; exiting (--terminate-on-success)");
@@ -296,6 +317,23 @@ fn log_check(check: &Check, tracker: &mut audit::Tracker) {
         if let Err(e) = &family.outcome {
             tracing::error!(family = %family.family, error = %e, "audit check failed");
         }
+    }
+}
+
+/// Logs a failed read of the BPF map, and a rise of its blocked count since the last read
+/// (the original's `BlockedIPTablesRule` event, until events exist).
+fn log_map(
+    map: &Result<audit::bpf::MapValues, audit::bpf::BpfError>,
+    blocks: &mut audit::bpf::BlockWatch,
+) {
+    if let Err(e) = map {
+        tracing::warn!(error = %e, "cannot read the BPF map");
+    }
+    if let Some(rise) = blocks.observe(map) {
+        tracing::warn!(
+            rise,
+            "attempts to add iptables rules were blocked since the last check"
+        );
     }
 }
 

@@ -259,6 +259,10 @@ fn audit_metrics_pass_promtool() {
     });
     let check = Check {
         families,
+        map: Some(Ok(audit::bpf::MapValues {
+            blocked: 3,
+            allowed: Some(1),
+        })),
         finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
     };
     let text = String::from_utf8(check.render().to_vec(Format::Text)).expect("UTF-8");

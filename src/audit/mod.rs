@@ -2,11 +2,12 @@
 //! azure-iptables-monitor, who list every table with `iptables -S`, match each line against
 //! allowlists of regular expressions, and flag a node that has a line no pattern allows.
 //!
-//! Everything here is pure but [`Allowlist::load`]: the lines are derived from a
+//! Everything here is pure but [`Allowlist::load`] and [`bpf::read`]: the lines are derived from a
 //! [`Ruleset`] snapshot (the same model the exporter reads), the check is a function of
 //! a snapshot and an allowlist, and the metrics are rendered fresh from one check.
 
 pub mod allowlist;
+pub mod bpf;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
@@ -93,6 +94,13 @@ pub enum AuditError {
         /// The operating system's reason.
         reason: String,
     },
+    /// Checking failed inside the program (a panic): a bug to report, shown as a failed
+    /// check rather than ending the audit.
+    #[error("checking failed, a bug to report: {reason}")]
+    Internal {
+        /// What went wrong.
+        reason: String,
+    },
     /// The dump held lines the parser did not understand, which may be rules: the
     /// tables were not listed completely.
     #[error("{count} lines of the dump were not understood, the first: {first}")]
@@ -132,6 +140,8 @@ pub struct FamilyCheck {
 pub struct Check {
     /// The families in the order they were checked (IPv4 first).
     pub families: Vec<FamilyCheck>,
+    /// The pinned BPF map, when the check read it (`--check-map`).
+    pub map: Option<Result<bpf::MapValues, bpf::BpfError>>,
     /// When the check ended.
     pub finished_at: SystemTime,
 }
@@ -211,7 +221,17 @@ impl Check {
             Verdict::Unexpected => "unexpected",
             Verdict::Failed => "failed",
         };
-        serde_json::json!({ "verdict": verdict, "families": families })
+        let mut out = serde_json::json!({ "verdict": verdict, "families": families });
+        if let Some(map) = &self.map {
+            out["bpf_map"] = match map {
+                Ok(values) => serde_json::json!({
+                    "blocked": values.blocked,
+                    "allowed": values.allowed,
+                }),
+                Err(e) => serde_json::json!({ "error": e.to_string() }),
+            };
+        }
+        out
     }
 
     /// The audit's metric families.
@@ -235,6 +255,21 @@ impl Check {
         if let Ok(at) = self.finished_at.duration_since(SystemTime::UNIX_EPOCH) {
             out.family(name, help, MetricType::Gauge)
                 .sample(&[], at.as_secs_f64());
+        }
+        if let Some(map) = &self.map {
+            let (name, help) = names::audit::BPF_MAP_READ_SUCCESS;
+            out.family(name, help, MetricType::Gauge)
+                .sample(&[], u64::from(map.is_ok()));
+            if let Ok(values) = map {
+                let (name, help) = names::audit::BPF_BLOCKED;
+                out.family(name, help, MetricType::Counter)
+                    .sample(&[], values.blocked);
+                if let Some(allowed) = values.allowed {
+                    let (name, help) = names::audit::BPF_ALLOWED;
+                    out.family(name, help, MetricType::Counter)
+                        .sample(&[], allowed);
+                }
+            }
         }
         out.finish()
     }

@@ -100,6 +100,7 @@ fn table_patterns_do_not_allow_other_tables() {
 fn check(families: Vec<FamilyCheck>) -> Check {
     Check {
         families,
+        map: None,
         finished_at: SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_500),
     }
 }
@@ -235,4 +236,45 @@ fn each_line_is_reported_once_when_it_appears_and_once_when_it_goes() {
     let changes = tracker.update(&third);
     assert!(changes.appeared.is_empty());
     assert_eq!(changes.gone, [line(Family::Ipv6, "nat", "-N Y")]);
+}
+
+#[test]
+fn the_bpf_map_in_metrics_and_json() {
+    let mut c = check(vec![family(Family::Ipv4, &[])]);
+    c.map = Some(Ok(bpf::MapValues {
+        blocked: 7,
+        allowed: Some(2),
+    }));
+    let text = String::from_utf8(c.render().to_vec(crate::output::exposition::Format::Text))
+        .expect("utf-8");
+    for line in [
+        "netfilter_audit_check_success 1\n",
+        "netfilter_audit_bpf_map_read_success 1\n",
+        "# TYPE netfilter_audit_bpf_blocked_attempts_total counter\n",
+        "netfilter_audit_bpf_blocked_attempts_total 7\n",
+        "netfilter_audit_bpf_allowed_attempts_total 2\n",
+    ] {
+        assert!(text.contains(line), "{line}{text}");
+    }
+    assert_eq!(
+        c.to_json()["bpf_map"],
+        serde_json::json!({"blocked": 7, "allowed": 2})
+    );
+    // A missing map is reported, and the check still succeeds.
+    c.map = Some(Err(bpf::BpfError::Open {
+        path: "/m".into(),
+        reason: "gone".to_owned(),
+    }));
+    assert_eq!(c.verdict(), Verdict::Clean);
+    let text = String::from_utf8(c.render().to_vec(crate::output::exposition::Format::Text))
+        .expect("utf-8");
+    assert!(
+        text.contains("netfilter_audit_bpf_map_read_success 0\n"),
+        "{text}"
+    );
+    assert!(!text.contains("attempts_total"), "{text}");
+    assert_eq!(
+        c.to_json()["bpf_map"]["error"],
+        "cannot open pinned BPF map /m: gone"
+    );
 }

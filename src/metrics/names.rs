@@ -116,4 +116,19 @@ pub mod audit {
         "netfilter_audit_last_check_timestamp_seconds",
         "Unix time at which the last check ended, successful or not.",
     );
+    /// Success of the last read of the pinned BPF map.
+    pub const BPF_MAP_READ_SUCCESS: (&str, &str) = (
+        "netfilter_audit_bpf_map_read_success",
+        "1 if the last check read the pinned BPF map of --map-path, 0 if it could not.",
+    );
+    /// Key 0 of the map.
+    pub const BPF_BLOCKED: (&str, &str) = (
+        "netfilter_audit_bpf_blocked_attempts_total",
+        "Attempts to add iptables rules that the BPF blocking program refused (key 0 of the pinned map).",
+    );
+    /// Key 1 of the map.
+    pub const BPF_ALLOWED: (&str, &str) = (
+        "netfilter_audit_bpf_allowed_attempts_total",
+        "Attempts to add iptables rules that the BPF blocking program let through (key 1 of the pinned map, when it has one).",
+    );
 }

@@ -509,6 +509,12 @@ impl Process {
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -TERM failed");
+        self.wait(limit)
+    }
+
+    /// Waits up to `limit` for the process to exit; its exit status, or None when it is
+    /// still running.
+    pub(crate) fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait for process") {

@@ -3,7 +3,7 @@
 //!
 //! It never fails as a whole: a line it does not understand is recorded in
 //! [`Ruleset::unparsed`] with its line number and the rest of the dump is still read.
-//! Each rule is split into arguments once ([`tokens`]); its comments, its `rule` label (the
+//! Each rule is split into arguments once (module `tokens`); its comments, its `rule` label (the
 //! text without its comment matches) and the match parameters views read all come from
 //! those arguments.
 
