@@ -45,6 +45,8 @@ pub struct ServeConfig {
     pub listen: Vec<SocketAddr>,
     /// Path of the metrics endpoint.
     pub telemetry_path: TelemetryPath,
+    /// The `--web.config.file`, read when the server starts.
+    pub web_config_file: Option<PathBuf>,
     /// Bounds on connections and requests; the connection cap is lowered at start when
     /// the open-file limit leaves less room.
     pub limits: Limits,
@@ -288,6 +290,7 @@ fn serve_config(cli: &Cli) -> Result<ServeConfig, ConfigError> {
     Ok(ServeConfig {
         listen,
         telemetry_path,
+        web_config_file: cli.web_config_file.clone(),
         limits: Limits {
             max_connections: count("--web.max-connections", cli.web_max_connections)?,
             max_requests: count("--web.max-requests", cli.web_max_requests)?,

@@ -14,6 +14,7 @@ use netfilter_exporter::config::{Config, Mode, ServeConfig};
 use netfilter_exporter::munin;
 use netfilter_exporter::output::exposition::Format;
 use netfilter_exporter::output::textfile;
+use netfilter_exporter::serve::web_config::WebConfigFile;
 use netfilter_exporter::serve::{self, AppState, connections, fds};
 
 /// jemalloc rather than glibc's malloc: glibc keeps the memory a collection freed in
@@ -39,6 +40,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Read before anything starts: a file that does not load is the user's to fix.
+    let web = match &config.mode {
+        Mode::Serve(serve) => match serve.web_config_file.clone().map(WebConfigFile::open) {
+            Some(Ok(file)) => Some(Arc::new(file)),
+            Some(Err(e)) => {
+                eprintln!("netfilter_exporter: --web.config.file: {e}");
+                return ExitCode::from(2);
+            }
+            None => None,
+        },
+        _ => None,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -49,7 +62,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, web)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("netfilter_exporter: {e:#}");
@@ -58,12 +71,12 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<ExitCode> {
+async fn run(config: Config, web: Option<Arc<WebConfigFile>>) -> anyhow::Result<ExitCode> {
     let collector = Collector::new(config.collect.clone());
     match config.mode {
         Mode::Serve(serve) => {
             collector.spawn_loops();
-            serve_http(&serve, &collector).await?;
+            serve_http(&serve, &collector, web).await?;
             Ok(ExitCode::SUCCESS)
         }
         Mode::Dump => {
@@ -208,7 +221,11 @@ fn report_failures(publication: &Publication) -> ExitCode {
     }
 }
 
-async fn serve_http(serve: &ServeConfig, collector: &Arc<Collector>) -> anyhow::Result<()> {
+async fn serve_http(
+    serve: &ServeConfig,
+    collector: &Arc<Collector>,
+    web: Option<Arc<WebConfigFile>>,
+) -> anyhow::Result<()> {
     let app = serve::router(AppState {
         publications: collector.subscribe(),
         telemetry_path: serve.telemetry_path.clone(),
@@ -236,7 +253,7 @@ async fn serve_http(serve: &ServeConfig, collector: &Arc<Collector>) -> anyhow::
         max_connections,
         ..serve.limits
     };
-    connections::serve(listeners, app, limits, serve::shutdown_signal()).await;
+    connections::serve(listeners, app, limits, web, serve::shutdown_signal()).await;
     Ok(())
 }
 
