@@ -335,3 +335,43 @@ fn a_broken_file_at_start_exits_with_status_2_naming_it() {
     assert!(stderr.contains("missing.crt"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn what_rustls_cannot_do_is_refused_at_start_by_name() {
+    if !require_command("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    make_ca(dir.path(), "ca");
+    make_cert(dir.path(), "ca", "tls", "serverAuth");
+    let tls = "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n";
+    for (extra, named) in [
+        ("  min_version: TLS11\n", "min_version"),
+        (
+            "  client_auth_type: RequestClientCert\n  client_ca_file: ca.crt\n",
+            "client_auth_type",
+        ),
+        (
+            "  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n",
+            "cipher_suites",
+        ),
+        (
+            "  client_auth_type: RequireAndVerifyClientCert\n",
+            "client_ca_file",
+        ),
+    ] {
+        let path = dir.path().join("web.yml");
+        std::fs::write(&path, format!("{tls}{extra}")).expect("write web.yml");
+        let mut command = Command::new(EXPORTER);
+        command
+            .args(["--web.listen-address", "127.0.0.1:0", "--web.config.file"])
+            .arg(&path);
+        let output = common::output_within(command, Duration::from_secs(20));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{extra}: {stderr}");
+        assert!(
+            stderr.contains(named) && stderr.contains("web.yml"),
+            "{extra}: {stderr}"
+        );
+    }
+}
