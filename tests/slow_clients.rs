@@ -83,6 +83,18 @@ fn wait_for_metrics(address: SocketAddr, process: &mut Process) -> Exposition {
     }
 }
 
+/// The resident size of process `pid`, as /proc shows it, for the report.
+fn rss(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().to_owned()))
+        })
+        .unwrap_or_default()
+}
+
 fn collection(exposition: &Exposition) -> (f64, f64) {
     let target = [("source", "iptables")];
     (
@@ -118,6 +130,7 @@ fn two_thousand_slow_clients_under_1024_descriptors_keep_no_scrape_out() {
     let mut process = spawn_logged(command, &dir.path().join("log"));
     wait_for_metrics(address, &mut process);
     let (_, _, unloaded) = scrape(address).expect("a scrape without slow clients");
+    let rss_before = rss(process.id());
 
     let started = Instant::now();
     let mut slow = Vec::with_capacity(SLOW_CLIENTS);
@@ -176,8 +189,9 @@ fn two_thousand_slow_clients_under_1024_descriptors_keep_no_scrape_out() {
     );
     println!(
         "{connected} slow clients connected in {:?}; scrape without them {unloaded:?}, \
-         behind them {loaded:?}",
-        started.elapsed()
+         behind them {loaded:?}; exporter RSS {rss_before} before, {} behind them",
+        started.elapsed(),
+        rss(process.id())
     );
     drop(slow);
     let status = process.terminate(Duration::from_secs(10));

@@ -1,11 +1,12 @@
 //! Basic authentication against the bcrypt hashes of the web config. bcrypt is slow on
 //! purpose, so a password once verified is remembered (by a SHA-256 of the user, the
 //! password and the hash, never the password itself) and later requests cost a hash, not
-//! a bcrypt round; an unknown user is checked against a dummy hash so that a refusal takes
-//! as long whether the user exists or not.
+//! a bcrypt round. An unknown user's password is checked against a configured user's hash,
+//! the result thrown away, so that a refusal takes as long whether the user exists or not
+//! (a dummy hash of its own would have a cost of its own).
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::http::HeaderValue;
 use base64::Engine;
@@ -17,14 +18,6 @@ const CACHE_ENTRIES: usize = 1024;
 #[derive(Debug, Default)]
 pub struct Authenticator {
     verified: Mutex<HashSet<[u8; 32]>>,
-}
-
-/// A bcrypt hash of no one's password, of the toolkit's default cost.
-fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| {
-        bcrypt::hash("netfilter_exporter dummy", bcrypt::DEFAULT_COST).unwrap_or_default()
-    })
 }
 
 /// User and password of an `Authorization: Basic` header.
@@ -66,9 +59,14 @@ impl Authenticator {
             return false;
         };
         let (known, hash) = match users.get(&user) {
-            Some(hash) => (true, hash.clone()),
-            None => (false, dummy_hash().to_owned()),
+            Some(hash) => (true, hash),
+            // Not empty, see above.
+            None => match users.values().next() {
+                Some(hash) => (false, hash),
+                None => return false,
+            },
         };
+        let hash = hash.clone();
         let key = cache_key(&user, &password, &hash);
         if known && self.verified().contains(&key) {
             return true;
