@@ -1,6 +1,8 @@
 //! Slow clients against the real binary under a 1,024 open-file limit, with a stand-in
 //! `iptables-save` first in `PATH`: 2,000 connections that send half a request header and
-//! wait must neither keep a scrape out nor make a collection fail for lack of descriptors.
+//! wait must neither keep a scrape out nor make a collection fail for lack of descriptors;
+//! a half-sent header is closed after the header timeout, a kept-alive connection after the
+//! idle timeout and not before.
 //! Only 127.0.0.1 is connected to; every loop is bounded in count and time.
 
 mod common;
@@ -200,4 +202,59 @@ fn two_thousand_slow_clients_under_1024_descriptors_keep_no_scrape_out() {
         "{status:?}\n{}",
         process.log()
     );
+}
+
+/// Reads from `stream` until the server closes it; how long that took, or None when it
+/// stayed open for `limit`.
+fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    stream.set_read_timeout(Some(limit)).expect("read timeout");
+    let mut buf = [0; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(start.elapsed()),
+            Ok(_) if start.elapsed() < limit => {}
+            Ok(_) => return None,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(start.elapsed());
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+#[test]
+fn half_sent_headers_and_idle_keep_alives_are_closed_in_time() {
+    let fake = FakePath::new().script("iptables-save", &format!("printf '{}'", DUMP));
+    let address: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut command = Command::new(EXPORTER);
+    command
+        .args([
+            "-t",
+            "iptables",
+            "--web.read-header-timeout",
+            "0.5",
+            "--web.idle-timeout",
+            "1",
+            "--web.listen-address",
+        ])
+        .arg(address.to_string())
+        .env("PATH", fake.before_path());
+    let mut process = spawn_logged(command, &dir.path().join("log"));
+    wait_for_metrics(address, &mut process);
+
+    let mut half = TcpStream::connect(address).expect("connect");
+    half.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .expect("send half a header");
+    let took = closed_within(&mut half, Duration::from_secs(10));
+    assert!(took.is_some(), "a half-sent header kept its connection");
+
+    // A kept-alive connection: one whole request, then silence.
+    let mut kept = TcpStream::connect(address).expect("connect");
+    kept.write_all(b"GET /-/healthy HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("send a request");
+    let took = closed_within(&mut kept, Duration::from_secs(10)).expect("idle connection closed");
+    // Not before the idle timeout: the header timeout does not apply between requests.
+    assert!(took >= Duration::from_millis(900), "closed after {took:?}");
 }
