@@ -72,6 +72,11 @@ pub struct Cli {
     )]
     pub web_telemetry_path: String,
 
+    /// Web config file in the Prometheus exporter-toolkit format: TLS, basic
+    /// authentication, response headers. Re-read when it changes.
+    #[arg(long = "web.config.file", value_name = "PATH")]
+    pub web_config_file: Option<PathBuf>,
+
     /// Connections open at once, at most; at the cap, the connection idle the longest is
     /// closed to make room. Lowered at start when the open-file limit leaves less room.
     #[arg(long = "web.max-connections", value_name = "N", default_value_t = 1024)]

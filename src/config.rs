@@ -93,6 +93,8 @@ pub struct ServeConfig {
     pub listen: Vec<SocketAddr>,
     /// Path of the metrics endpoint.
     pub telemetry_path: TelemetryPath,
+    /// The `--web.config.file`, read when the server starts.
+    pub web_config_file: Option<PathBuf>,
     /// Bounds on connections and requests; the connection cap is lowered at start when
     /// the open-file limit leaves less room.
     pub limits: Limits,
@@ -401,6 +403,7 @@ fn serve_config(cli: &Cli) -> Result<ServeConfig, ConfigError> {
     Ok(ServeConfig {
         listen,
         telemetry_path: telemetry_path(cli)?,
+        web_config_file: cli.web_config_file.clone(),
         limits: limits(cli)?,
     })
 }

@@ -15,6 +15,7 @@ use netfilter_exporter::config::{AuditConfig, AuditFamily, AuditInput, Config, M
 use netfilter_exporter::munin;
 use netfilter_exporter::output::exposition::Format;
 use netfilter_exporter::output::textfile;
+use netfilter_exporter::serve::web_config::WebConfigFile;
 use netfilter_exporter::serve::{self, AppState, TelemetryPath, connections, fds};
 use netfilter_exporter::source::{self, iptables_save};
 use tokio::sync::watch;
@@ -54,6 +55,18 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Read before anything starts: a file that does not load is the user's to fix.
+    let web = match &config.mode {
+        Mode::Serve(serve) => match serve.web_config_file.clone().map(WebConfigFile::open) {
+            Some(Ok(file)) => Some(Arc::new(file)),
+            Some(Err(e)) => {
+                eprintln!("netfilter_exporter: --web.config.file: {e}");
+                return ExitCode::from(2);
+            }
+            None => None,
+        },
+        _ => None,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -64,7 +77,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, web)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("netfilter_exporter: {e:#}");
@@ -73,7 +86,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> anyhow::Result<ExitCode> {
+async fn run(config: Config, web: Option<Arc<WebConfigFile>>) -> anyhow::Result<ExitCode> {
     let collector = Collector::new(config.collect.clone());
     match config.mode {
         Mode::Serve(serve) => {
@@ -82,6 +95,7 @@ async fn run(config: Config) -> anyhow::Result<ExitCode> {
                 &serve.listen,
                 &serve.telemetry_path,
                 serve.limits,
+                web,
                 collector.subscribe(),
             )
             .await?;
@@ -298,7 +312,7 @@ async fn audit_until_stopped(
     } else {
         tokio::select! {
             () = checks => {}
-            served = serve_http(&audit.listen, &audit.telemetry_path, audit.limits, publications) => served?,
+            served = serve_http(&audit.listen, &audit.telemetry_path, audit.limits, None, publications) => served?,
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -410,6 +424,7 @@ async fn serve_http(
     listen: &[std::net::SocketAddr],
     telemetry_path: &TelemetryPath,
     limits: connections::Limits,
+    web: Option<Arc<WebConfigFile>>,
     publications: watch::Receiver<Arc<Publication>>,
 ) -> anyhow::Result<()> {
     let app = serve::router(AppState {
@@ -439,7 +454,7 @@ async fn serve_http(
         max_connections,
         ..limits
     };
-    connections::serve(listeners, app, limits, serve::shutdown_signal()).await;
+    connections::serve(listeners, app, limits, web, serve::shutdown_signal()).await;
     Ok(())
 }
 

@@ -18,8 +18,10 @@ use tokio::sync::watch;
 use crate::collect::Publication;
 use crate::output::exposition::Format;
 
+pub mod auth;
 pub mod connections;
 pub mod fds;
+pub mod web_config;
 
 /// What the handlers share.
 #[derive(Clone)]

@@ -1,6 +1,8 @@
 //! Slow clients against the real binary under a 1,024 open-file limit, with a stand-in
 //! `iptables-save` first in `PATH`: 2,000 connections that send half a request header and
-//! wait must neither keep a scrape out nor make a collection fail for lack of descriptors.
+//! wait must neither keep a scrape out nor make a collection fail for lack of descriptors;
+//! a half-sent header is closed after the header timeout, a kept-alive connection after the
+//! idle timeout and not before.
 //! Only 127.0.0.1 is connected to; every loop is bounded in count and time.
 
 mod common;
@@ -83,6 +85,18 @@ fn wait_for_metrics(address: SocketAddr, process: &mut Process) -> Exposition {
     }
 }
 
+/// The resident size of process `pid`, as /proc shows it, for the report.
+fn rss(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().to_owned()))
+        })
+        .unwrap_or_default()
+}
+
 fn collection(exposition: &Exposition) -> (f64, f64) {
     let target = [("source", "iptables")];
     (
@@ -118,6 +132,7 @@ fn two_thousand_slow_clients_under_1024_descriptors_keep_no_scrape_out() {
     let mut process = spawn_logged(command, &dir.path().join("log"));
     wait_for_metrics(address, &mut process);
     let (_, _, unloaded) = scrape(address).expect("a scrape without slow clients");
+    let rss_before = rss(process.id());
 
     let started = Instant::now();
     let mut slow = Vec::with_capacity(SLOW_CLIENTS);
@@ -176,8 +191,9 @@ fn two_thousand_slow_clients_under_1024_descriptors_keep_no_scrape_out() {
     );
     println!(
         "{connected} slow clients connected in {:?}; scrape without them {unloaded:?}, \
-         behind them {loaded:?}",
-        started.elapsed()
+         behind them {loaded:?}; exporter RSS {rss_before} before, {} behind them",
+        started.elapsed(),
+        rss(process.id())
     );
     drop(slow);
     let status = process.terminate(Duration::from_secs(10));
@@ -186,4 +202,59 @@ fn two_thousand_slow_clients_under_1024_descriptors_keep_no_scrape_out() {
         "{status:?}\n{}",
         process.log()
     );
+}
+
+/// Reads from `stream` until the server closes it; how long that took, or None when it
+/// stayed open for `limit`.
+fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    stream.set_read_timeout(Some(limit)).expect("read timeout");
+    let mut buf = [0; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(start.elapsed()),
+            Ok(_) if start.elapsed() < limit => {}
+            Ok(_) => return None,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return Some(start.elapsed());
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
+#[test]
+fn half_sent_headers_and_idle_keep_alives_are_closed_in_time() {
+    let fake = FakePath::new().script("iptables-save", &format!("printf '{}'", DUMP));
+    let address: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut command = Command::new(EXPORTER);
+    command
+        .args([
+            "-t",
+            "iptables",
+            "--web.read-header-timeout",
+            "0.5",
+            "--web.idle-timeout",
+            "1",
+            "--web.listen-address",
+        ])
+        .arg(address.to_string())
+        .env("PATH", fake.before_path());
+    let mut process = spawn_logged(command, &dir.path().join("log"));
+    wait_for_metrics(address, &mut process);
+
+    let mut half = TcpStream::connect(address).expect("connect");
+    half.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .expect("send half a header");
+    let took = closed_within(&mut half, Duration::from_secs(10));
+    assert!(took.is_some(), "a half-sent header kept its connection");
+
+    // A kept-alive connection: one whole request, then silence.
+    let mut kept = TcpStream::connect(address).expect("connect");
+    kept.write_all(b"GET /-/healthy HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("send a request");
+    let took = closed_within(&mut kept, Duration::from_secs(10)).expect("idle connection closed");
+    // Not before the idle timeout: the header timeout does not apply between requests.
+    assert!(took >= Duration::from_millis(900), "closed after {took:?}");
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, Response, StatusCode};
+use axum::http::{HeaderValue, Request, Response, StatusCode, header};
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -27,6 +27,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
+
+use super::auth::Authenticator;
+use super::web_config::{WebConfig, WebConfigFile};
 
 /// How the server bounds its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,23 +54,24 @@ const EVICTION_WAIT: Duration = Duration::from_secs(1);
 /// The longest pause between two accepts that failed (out of descriptors, mostly).
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
-/// Serves `app` on `listeners` within `limits` until `shutdown` resolves, then closes the
-/// idle connections, lets those with a request in progress finish for a few seconds, and
-/// returns. Accept errors are not fatal: they are logged and retried after a pause.
+/// Serves `app` on `listeners` within `limits`, with the TLS, authentication and headers
+/// of `web` when given, until `shutdown` resolves; then closes the idle connections, lets
+/// those with a request in progress finish for a few seconds, and returns. Accept errors
+/// are not fatal: they are logged and retried after a pause.
 pub async fn serve(
     listeners: Vec<TcpListener>,
     app: Router,
     limits: Limits,
+    web: Option<Arc<WebConfigFile>>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let registry = Arc::new(Registry::new(limits));
+    let registry = Arc::new(Registry::new(app, limits, web));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut accepting = tokio::task::JoinSet::new();
     for listener in listeners {
         accepting.spawn(accept_loop(
             listener,
             Arc::clone(&registry),
-            app.clone(),
             stop_rx.clone(),
         ));
     }
@@ -81,12 +85,7 @@ pub async fn serve(
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    registry: Arc<Registry>,
-    app: Router,
-    stop: watch::Receiver<bool>,
-) {
+async fn accept_loop(listener: TcpListener, registry: Arc<Registry>, stop: watch::Receiver<bool>) {
     let mut backoff = Duration::ZERO;
     loop {
         let stream = match listener.accept().await {
@@ -111,46 +110,85 @@ async fn accept_loop(
             registry: Arc::clone(&registry),
             id,
         };
-        tokio::spawn(connection(
-            entry,
-            conn,
-            stream,
-            app.clone(),
-            registry.limits,
-            Arc::clone(&registry.requests),
-            stop.clone(),
-        ));
+        tokio::spawn(connection(entry, conn, stream, stop.clone()));
     }
 }
 
-/// Serves one connection until it ends, is evicted, times out or the server stops.
+/// Serves one connection until it ends, is evicted, times out or the server stops: the
+/// TLS handshake first when the web config asks for TLS, within the header timeout.
 async fn connection(
-    _entry: Entry,
+    entry: Entry,
     conn: Arc<Conn>,
     stream: TcpStream,
-    app: Router,
-    limits: Limits,
-    requests: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let shared = Arc::clone(&entry.registry);
+    let web = shared
+        .web
+        .as_ref()
+        .map(|file| file.current())
+        .unwrap_or_default();
+    let Some(tls) = web.tls.clone() else {
+        return serve_on(entry, conn, stream, web, stop).await;
+    };
+    let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+    let stream = tokio::select! {
+        done = tokio::time::timeout(shared.limits.read_header_timeout, handshake) => match done {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("TLS handshake timed out");
+                return;
+            }
+        },
+        () = conn.evict.notified() => return,
+        _ = stop.wait_for(|stop| *stop) => return,
+    };
+    serve_on(entry, conn, stream, web, stop).await;
+}
+
+/// Serves HTTP/1 on `stream` with the settings of `web`.
+async fn serve_on<S>(
+    entry: Entry,
+    conn: Arc<Conn>,
+    stream: S,
+    web: Arc<WebConfig>,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let shared = Arc::clone(&entry.registry);
+    let limits = shared.limits;
     let io = TokioIo::new(Tracked {
         inner: stream,
         conn: Arc::clone(&conn),
     });
     let service_conn = Arc::clone(&conn);
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let app = app.clone();
+        let shared = Arc::clone(&shared);
+        let web = Arc::clone(&web);
         let conn = Arc::clone(&service_conn);
-        let permit = Arc::clone(&requests).try_acquire_owned();
+        let permit = Arc::clone(&shared.requests).try_acquire_owned();
         async move {
             let Ok(permit) = permit else {
                 return Ok::<_, Infallible>(too_many_requests());
             };
             let guard = InFlight::start(conn, permit);
-            let response = match app.oneshot(request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
+            let authorization = request.headers().get(header::AUTHORIZATION);
+            let mut response = if shared.auth.allows(&web.users, authorization).await {
+                match shared.app.clone().oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                }
+            } else {
+                unauthorized()
             };
+            for (name, value) in &web.headers {
+                response.headers_mut().insert(name.clone(), value.clone());
+            }
             Ok(response.map(|body| {
                 Body::new(Guarded {
                     body,
@@ -190,6 +228,15 @@ async fn connection(
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, served).await;
 }
 
+fn unauthorized() -> Response<Body> {
+    let mut response = Response::new(Body::from("Unauthorized\n"));
+    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+    response
+}
+
 /// Resolves when the connection has waited longer than `limits` allow.
 async fn expired(conn: &Conn, limits: Limits) {
     loop {
@@ -215,8 +262,11 @@ fn too_many_requests() -> Response<Body> {
     response
 }
 
-/// The connections of every listener.
+/// The connections of every listener, and what they share.
 struct Registry {
+    app: Router,
+    web: Option<Arc<WebConfigFile>>,
+    auth: Arc<Authenticator>,
     conns: Mutex<BTreeMap<u64, Arc<Conn>>>,
     next_id: AtomicU64,
     /// Notified (all waiters) whenever a connection ends.
@@ -226,8 +276,11 @@ struct Registry {
 }
 
 impl Registry {
-    fn new(limits: Limits) -> Self {
+    fn new(app: Router, limits: Limits, web: Option<Arc<WebConfigFile>>) -> Self {
         Self {
+            app,
+            web,
+            auth: Arc::new(Authenticator::default()),
             conns: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(0),
             closed: Notify::new(),

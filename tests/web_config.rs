@@ -1,0 +1,377 @@
+//! `--web.config.file` against the real binary, with certificates the test makes with the
+//! openssl CLI and a real TLS client (curl): the deploy/ example as written, checked by
+//! `promtool check web-config` and then served; refusals of a wrong or missing password,
+//! of an untrusted client certificate and of plain HTTP; a change of the file taking effect
+//! without a restart, a broken change keeping the last good settings, and a broken file at
+//! start ending the program with status 2. Connects only to 127.0.0.1.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{EXPORTER, FakePath, Process, require_command, run_capture, spawn_logged};
+
+const DUMP: &str = "*filter\n:INPUT ACCEPT [1:2]\n[3:4] -A INPUT -j ACCEPT\nCOMMIT\n";
+
+/// The password whose hash is in deploy/web-config.yml.
+const EXAMPLE_PASSWORD: &str = "prometheus:change me";
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    run_capture(Command::new("openssl").current_dir(dir).args(args))
+        .unwrap_or_else(|e| panic!("openssl: {e}"));
+}
+
+/// A CA `name`.crt/.key.
+fn make_ca(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+        ],
+    );
+}
+
+/// A certificate `name`.crt/.key signed by the CA `ca`, for `usage` (serverAuth or
+/// clientAuth).
+fn make_cert(dir: &Path, ca: &str, name: &str, usage: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            &format!("/CN={name}"),
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.csr"),
+        ],
+    );
+    let ext = format!("{name}.ext");
+    std::fs::write(
+        dir.join(&ext),
+        format!("subjectAltName=IP:127.0.0.1\nextendedKeyUsage={usage}\n"),
+    )
+    .expect("write extensions");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            &format!("{ca}.crt"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+            "-out",
+            &format!("{name}.crt"),
+        ],
+    );
+}
+
+/// What curl got: whether it succeeded, and the response (headers, then body).
+fn curl(dir: &Path, args: &[&str]) -> (bool, String) {
+    let output = Command::new("curl")
+        .current_dir(dir)
+        .args(["-s", "-i", "--max-time", "10"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run curl");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+struct Server {
+    dir: tempfile::TempDir,
+    url: String,
+    process: Process,
+    _fake: FakePath,
+}
+
+impl Server {
+    /// curl with the trusted client certificate and `user_password`.
+    fn scrape(&self, user_password: &str) -> (bool, String) {
+        curl(
+            self.dir.path(),
+            &[
+                "--cacert",
+                "ca.crt",
+                "--cert",
+                "client.crt",
+                "--key",
+                "client.key",
+                "-u",
+                user_password,
+                &self.url,
+            ],
+        )
+    }
+
+    fn wait_for_metrics(&mut self, user_password: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, response) = self.scrape(user_password);
+            if response.starts_with("HTTP/1.1 200")
+                && response.contains("netfilter_exporter_collection_success")
+            {
+                return response;
+            }
+            self.process.assert_running();
+            assert!(
+                Instant::now() < deadline,
+                "no metrics: {response}\n{}",
+                self.process.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// Certificates, the deploy example as web.yml next to them, and the exporter serving it.
+fn start() -> Option<Server> {
+    if !(require_command("openssl") && require_command("curl") && require_command("promtool")) {
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    make_ca(dir.path(), "ca");
+    make_cert(dir.path(), "ca", "tls", "serverAuth");
+    make_cert(dir.path(), "ca", "client", "clientAuth");
+    make_ca(dir.path(), "other-ca");
+    make_cert(dir.path(), "other-ca", "stranger", "clientAuth");
+    std::fs::copy(dir.path().join("ca.crt"), dir.path().join("client-ca.crt")).expect("copy CA");
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/web-config.yml");
+    std::fs::copy(example, dir.path().join("web.yml")).expect("copy the example");
+
+    let fake = FakePath::new().script("iptables-save", &format!("printf '{DUMP}'"));
+    let port = free_port();
+    let mut command = Command::new(EXPORTER);
+    command
+        .args([
+            "-t",
+            "iptables",
+            "--collect-interval",
+            "0.5",
+            "--web.config.file",
+        ])
+        .arg(dir.path().join("web.yml"))
+        .arg("--web.listen-address")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("PATH", fake.before_path());
+    let process = spawn_logged(command, &dir.path().join("log"));
+    Some(Server {
+        dir,
+        url: format!("https://127.0.0.1:{port}/metrics"),
+        process,
+        _fake: fake,
+    })
+}
+
+#[test]
+fn the_deploy_example_passes_promtool() {
+    let Some(server) = start() else { return };
+    let check = run_capture(
+        Command::new("promtool")
+            .args(["check", "web-config"])
+            .arg(server.dir.path().join("web.yml")),
+    );
+    assert!(check.is_ok(), "{check:?}");
+}
+
+#[test]
+fn a_trusted_client_with_the_password_scrapes_and_others_are_refused() {
+    let Some(mut server) = start() else { return };
+    let response = server.wait_for_metrics(EXAMPLE_PASSWORD);
+    assert!(
+        response.contains("netfilter_exporter_collection_success{source=\"iptables\"} 1"),
+        "{response}"
+    );
+    let lower = response.to_ascii_lowercase();
+    assert!(lower.contains("x-frame-options: deny"), "{response}");
+    assert!(
+        lower.contains("strict-transport-security: max-age=31536000"),
+        "{response}"
+    );
+
+    for user_password in ["prometheus:wrong", "nobody:change me"] {
+        let (_, refused) = server.scrape(user_password);
+        assert!(
+            refused.starts_with("HTTP/1.1 401"),
+            "{user_password}: {refused}"
+        );
+        assert!(
+            refused
+                .to_ascii_lowercase()
+                .contains("www-authenticate: basic"),
+            "{refused}"
+        );
+        assert!(!refused.contains("netfilter_exporter_"), "{refused}");
+    }
+    let dir = server.dir.path();
+    let (_, anonymous) = curl(
+        dir,
+        &[
+            "--cacert",
+            "ca.crt",
+            "--cert",
+            "client.crt",
+            "--key",
+            "client.key",
+            &server.url,
+        ],
+    );
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+
+    // TLS refusals: no HTTP response at all, so no metrics.
+    for args in [
+        // A certificate of a CA the server does not trust.
+        &[
+            "--cacert",
+            "ca.crt",
+            "--cert",
+            "stranger.crt",
+            "--key",
+            "stranger.key",
+        ][..],
+        // No client certificate.
+        &["--cacert", "ca.crt"][..],
+    ] {
+        let (ok, refused) = curl(
+            dir,
+            &[args, &["-u", EXAMPLE_PASSWORD, &server.url]].concat(),
+        );
+        assert!(!ok && !refused.contains("HTTP/1.1"), "{args:?}: {refused}");
+    }
+    let plain = server.url.replace("https://", "http://");
+    let (ok, refused) = curl(dir, &["-u", EXAMPLE_PASSWORD, &plain]);
+    assert!(!ok && !refused.contains("netfilter_exporter_"), "{refused}");
+    server.process.assert_running();
+}
+
+#[test]
+fn a_changed_file_takes_effect_and_a_broken_one_keeps_the_last_good() {
+    let Some(mut server) = start() else { return };
+    server.wait_for_metrics(EXAMPLE_PASSWORD);
+    let path = server.dir.path().join("web.yml");
+    let example = std::fs::read_to_string(&path).expect("read web.yml");
+    let hash = bcrypt::hash("new secret", 4).expect("hash");
+    let (head, _) = example
+        .split_once("basic_auth_users:")
+        .expect("users section");
+    std::fs::write(
+        &path,
+        format!("{head}basic_auth_users:\n  grafana: {hash}\n"),
+    )
+    .expect("rewrite web.yml");
+    let (_, refused) = server.scrape(EXAMPLE_PASSWORD);
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    server.wait_for_metrics("grafana:new secret");
+
+    std::fs::write(&path, "tls_server_config: [broken\n").expect("break web.yml");
+    server.wait_for_metrics("grafana:new secret");
+    let (_, refused) = server.scrape(EXAMPLE_PASSWORD);
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    let log = server.process.log();
+    assert!(log.contains("web config not reloaded"), "{log}");
+    assert!(log.contains("web.yml"), "{log}");
+}
+
+#[test]
+fn a_broken_file_at_start_exits_with_status_2_naming_it() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("broken-web.yml");
+    std::fs::write(
+        &path,
+        "tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n",
+    )
+    .expect("write web.yml");
+    let output = common::output_within(
+        {
+            let mut command = Command::new(EXPORTER);
+            command
+                .args(["--web.listen-address", "127.0.0.1:0", "--web.config.file"])
+                .arg(&path);
+            command
+        },
+        Duration::from_secs(20),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("missing.crt"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn what_rustls_cannot_do_is_refused_at_start_by_name() {
+    if !require_command("openssl") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    make_ca(dir.path(), "ca");
+    make_cert(dir.path(), "ca", "tls", "serverAuth");
+    let tls = "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n";
+    for (extra, named) in [
+        ("  min_version: TLS11\n", "min_version"),
+        (
+            "  client_auth_type: RequestClientCert\n  client_ca_file: ca.crt\n",
+            "client_auth_type",
+        ),
+        (
+            "  cipher_suites: [TLS_RSA_WITH_RC4_128_SHA]\n",
+            "cipher_suites",
+        ),
+        (
+            "  client_auth_type: RequireAndVerifyClientCert\n",
+            "client_ca_file",
+        ),
+    ] {
+        let path = dir.path().join("web.yml");
+        std::fs::write(&path, format!("{tls}{extra}")).expect("write web.yml");
+        let mut command = Command::new(EXPORTER);
+        command
+            .args(["--web.listen-address", "127.0.0.1:0", "--web.config.file"])
+            .arg(&path);
+        let output = common::output_within(command, Duration::from_secs(20));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{extra}: {stderr}");
+        assert!(
+            stderr.contains(named) && stderr.contains("web.yml"),
+            "{extra}: {stderr}"
+        );
+    }
+}
