@@ -360,6 +360,8 @@ pub struct FamilyWriter {
     /// Length of the text of `pieces`.
     cut_len: usize,
     deflater: Option<Deflater>,
+    /// Scratch for [`FamilyWriter::sample`].
+    labels: Labels,
 }
 
 impl FamilyWriter {
@@ -385,6 +387,7 @@ impl FamilyWriter {
             pieces: Vec::new(),
             cut_len: 0,
             deflater: None,
+            labels: Labels::default(),
         }
     }
 
@@ -472,9 +475,12 @@ impl FamilyWriter {
     /// Writes one sample. Label names must be valid Prometheus label names; label values
     /// are escaped here.
     pub fn sample(&mut self, labels: &[(&str, &str)], value: impl SampleValue) {
-        let mut escaped = Labels::default();
+        // The writer's own scratch: a family of one sample per chain would otherwise
+        // allocate once per line.
+        let mut escaped = std::mem::take(&mut self.labels);
         escaped.set(labels);
         self.labelled_sample(&escaped, value);
+        self.labels = escaped;
     }
 
     /// Writes one sample with labels already escaped, which several families can share
