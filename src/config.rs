@@ -222,6 +222,7 @@ impl Config {
                 metrics,
                 accounting: accounting_config(cli)?,
                 storage,
+                set_elements_limit: cli.nftables_set_elements_limit,
             },
         })
     }
