@@ -184,6 +184,17 @@ pub struct Cli {
     )]
     pub accounting_ipv6_chains: Vec<String>,
 
+    /// nftables accounting chains, as TABLE/CHAIN (the table of any family), or `all`.
+    /// Repeat the flag or separate with commas.
+    #[arg(
+        long = "accounting.nftables-chain",
+        value_name = "TABLE/CHAIN",
+        value_delimiter = ',',
+        default_value = crate::accounting::DEFAULT_NFTABLES_CHAIN,
+        global = true
+    )]
+    pub accounting_nftables_chains: Vec<String>,
+
     /// Comment grammars read in the accounting chains: `tags` (`=tag= description`, Munin
     /// traffic_accounting), `labels` (`nft(key=value;...)`, nfprom), both, or `none`.
     #[arg(

@@ -19,7 +19,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle};
 
-use crate::accounting::{self, AccountingConfig};
+use crate::accounting::{self, AccountingConfig, Origin};
 use crate::metrics::{self, Collected, MetricsConfig, SourceReport};
 use crate::output::exposition::{Exposition, ExpositionBuilder, Format, Storage};
 use crate::ruleset::{Family, Ruleset};
@@ -152,7 +152,7 @@ struct Sources {
 /// [`accounting::render`] in the program; a field so that a test can put a failing one in
 /// its place.
 type AccountingRender =
-    fn(&[(Family, &Ruleset)], &AccountingConfig) -> (Exposition, Vec<accounting::Problem>);
+    fn(&[(Origin, &Ruleset)], &AccountingConfig) -> (Exposition, Vec<accounting::Problem>);
 
 /// Owns the sources' last reports and publishes expositions.
 pub struct Collector {
@@ -370,7 +370,8 @@ impl Collector {
         // of a snapshot (tens of MB at 100k rules) is not kept until the next collection.
         if let Ok(collected) = &mut report.outcome {
             let accounting = &self.config.accounting;
-            collected.keep_only(|table, chain| accounting.reads(table.family, &chain.name));
+            let origin = origin(target);
+            collected.keep_only(|table, chain| accounting.reads(origin, table, chain));
         }
         self.replace(target, SourceState { report, fragment });
     }
@@ -493,11 +494,11 @@ impl Collector {
             builder.extend(&state.fragment);
         }
         if accounting {
-            let rulesets: Vec<(Family, &Ruleset)> = reports
+            let rulesets: Vec<(Origin, &Ruleset)> = reports
                 .iter()
                 .filter_map(|r| {
                     let collected = r.outcome.as_ref().ok()?;
-                    Some((r.target.family()?, collected.ruleset.as_ref()))
+                    Some((origin(r.target), collected.ruleset.as_ref()))
                 })
                 .collect();
             let (families, problems) = (self.render_accounting)(&rulesets, &self.config.accounting);
@@ -515,6 +516,14 @@ impl Collector {
             rounds,
             gzip: Default::default(),
         }
+    }
+}
+
+/// The kind of source `target` is, for the accounting view.
+fn origin(target: Target) -> Origin {
+    match target {
+        Target::Nftables => Origin::Nftables,
+        _ => Origin::Iptables,
     }
 }
 
@@ -595,10 +604,11 @@ mod tests {
         CollectConfig, Collector, Dump, LogOnce, Publication, Selection, SourceError, first_of,
         off_thread,
     };
+    use crate::accounting::Origin;
     use crate::accounting::{self, AccountingConfig, Problem};
     use crate::metrics::MetricsConfig;
     use crate::output::exposition::{Exposition, Format, Storage};
-    use crate::ruleset::{Family, Ruleset};
+    use crate::ruleset::Ruleset;
     use crate::source::{CommandOutput, Target};
 
     fn config() -> CollectConfig {
@@ -629,7 +639,7 @@ mod tests {
 
     /// The accounting view with a bug: it panics on the tag `boom`.
     fn render_with_a_bug(
-        rulesets: &[(Family, &Ruleset)],
+        rulesets: &[(Origin, &Ruleset)],
         config: &AccountingConfig,
     ) -> (Exposition, Vec<Problem>) {
         let (families, problems) = accounting::render(rulesets, config);
