@@ -13,15 +13,31 @@ pub(crate) fn nftables_ruleset(rules: usize, set_elements: usize) -> String {
     let mut out = String::with_capacity(rules * 120 + set_elements * 16);
     out.push_str("table inet bench {\n");
     for i in 0..16 {
-        let _ = writeln!(out, "  counter c{i} {{ packets {} bytes {} }}", i * 7, i * 700);
-        let _ = writeln!(out, "  quota q{i} {{ over {} mbytes used {} kbytes }}", 100 + i, i);
+        let _ = writeln!(
+            out,
+            "  counter c{i} {{ packets {} bytes {} }}",
+            i * 7,
+            i * 700
+        );
+        let _ = writeln!(
+            out,
+            "  quota q{i} {{ over {} mbytes used {} kbytes }}",
+            100 + i,
+            i
+        );
     }
     out.push_str("  set blocked {\n    type ipv4_addr\n");
     if set_elements > 0 {
         out.push_str("    elements = { ");
         for e in 0..set_elements {
             let sep = if e == 0 { "" } else { ", " };
-            let _ = write!(out, "{sep}10.{}.{}.{}", e >> 16 & 255, e >> 8 & 255, e & 255);
+            let _ = write!(
+                out,
+                "{sep}10.{}.{}.{}",
+                e >> 16 & 255,
+                e >> 8 & 255,
+                e & 255
+            );
         }
         out.push_str(" }\n");
     }
@@ -40,8 +56,14 @@ pub(crate) fn nftables_ruleset(rules: usize, set_elements: usize) -> String {
             s >> 8 & 255,
             s & 255
         );
-        let _ = writeln!(out, "    ct state established counter accept comment \"svc{s} established\"");
-        let _ = writeln!(out, "    counter drop comment \"=svc{s}= service {s} refused\"");
+        let _ = writeln!(
+            out,
+            "    ct state established counter accept comment \"svc{s} established\""
+        );
+        let _ = writeln!(
+            out,
+            "    counter drop comment \"=svc{s}= service {s} refused\""
+        );
         out.push_str("  }\n");
     }
     out.push_str("}\n");
