@@ -38,6 +38,11 @@ pub struct Cli {
     #[arg(long = "nftables.set-elements-limit", value_name = "ELEMENTS", default_value_t = crate::source::nftables::DEFAULT_SET_ELEMENTS_LIMIT, global = true)]
     pub nftables_set_elements_limit: u64,
 
+    /// Always run iptables-save / ip6tables-save for the iptables and ip6tables sources,
+    /// instead of reading their nf_tables tables over netlink with cached rule texts.
+    #[arg(long = "no-iptables-netlink", global = true)]
+    pub no_iptables_netlink: bool,
+
     /// Source to read: iptables, ip6tables, iptables-legacy, ip6tables-legacy or nftables.
     /// Repeat the flag or separate names with commas. Default: every backend whose save
     /// command exists and that reports at least one table, and nftables when the kernel

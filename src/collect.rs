@@ -23,7 +23,8 @@ use crate::accounting::{self, AccountingConfig, Origin};
 use crate::metrics::{self, Collected, MetricsConfig, SourceReport};
 use crate::output::exposition::{Exposition, ExpositionBuilder, Format, Storage};
 use crate::ruleset::{Family, Ruleset};
-use crate::source::nftables::{self, ReadConfig};
+use crate::source::iptables_nft::{self, RuleTexts};
+use crate::source::nftables::{self, ReadConfig, Tables};
 use crate::source::{self, CommandOutput, SourceError, Target, iptables_save};
 
 /// Which backends to read.
@@ -80,6 +81,9 @@ pub struct CollectConfig {
     pub storage: Storage,
     /// [`ReadConfig::set_elements_limit`] of the nftables source.
     pub set_elements_limit: u64,
+    /// Read the iptables and ip6tables sources over netlink when they use nf_tables
+    /// ([`iptables_nft`]); `false` runs `iptables-save` for every collection.
+    pub iptables_netlink: bool,
 }
 
 /// What reading a source gave.
@@ -89,6 +93,8 @@ pub enum Dump {
     Text(CommandOutput),
     /// A snapshot read over netlink.
     Snapshot(nftables::Snapshot),
+    /// An iptables source on nf_tables, read over netlink with cached rule texts.
+    Iptables(iptables_nft::Collection),
 }
 
 /// One complete exposition with the reports it was rendered from.
@@ -165,6 +171,8 @@ pub struct Collector {
     publishing: tokio::sync::Mutex<()>,
     logged: LogOnce,
     publications: watch::Sender<Arc<Publication>>,
+    /// The rule texts of the iptables and ip6tables sources' netlink reads.
+    rule_texts: [Arc<Mutex<RuleTexts>>; 2],
 }
 
 impl Collector {
@@ -186,6 +194,7 @@ impl Collector {
             publishing: tokio::sync::Mutex::new(()),
             logged: LogOnce::default(),
             publications,
+            rule_texts: Default::default(),
         });
         // Without sources this is a few fixed lines, cheap enough for any thread.
         let first = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -248,13 +257,25 @@ impl Collector {
         let (timeout, limit) = (self.config.timeout, self.config.max_output_bytes);
         let netlink = ReadConfig {
             timeout,
-            leave_to_iptables: self.config.selection.read_by_iptables(),
+            tables: Tables::Native {
+                leave_to_iptables: self.config.selection.read_by_iptables(),
+            },
             set_elements_limit: self.config.set_elements_limit,
         };
+        let texts = match target {
+            Target::Iptables if self.config.iptables_netlink => Some(&self.rule_texts[0]),
+            Target::Ip6tables if self.config.iptables_netlink => Some(&self.rule_texts[1]),
+            _ => None,
+        }
+        .cloned();
         async move {
+            let save = source::run(target.reader(), &["--counters"], timeout, limit);
+            if let (Some(texts), Some(family)) = (texts, target.family()) {
+                let collection = iptables_nft::collect(family, texts, timeout, save).await;
+                return collection.map(Dump::Iptables);
+            }
             if target != Target::Nftables {
-                let output = source::run(target.reader(), &["--counters"], timeout, limit).await;
-                return output.map(Dump::Text);
+                return save.await.map(Dump::Text);
             }
             let read = tokio::task::spawn_blocking(move || nftables::read(&netlink));
             match read.await {
@@ -332,21 +353,17 @@ impl Collector {
                 }
                 Ok(Collected::new(snapshot.ruleset))
             }
-            Ok(Dump::Text(output)) => {
-                // Some iptables versions warn on every run: say it once, again if it changes.
-                let stderr = (!output.stderr.is_empty()).then(|| output.stderr.clone());
-                if let Some(stderr) = self.logged.once((Some(target), "stderr"), stderr) {
-                    tracing::warn!(source = %target, stderr = %stderr, "dump command wrote to stderr");
-                }
-                self.log_invalid_utf8(target, output.invalid_utf8_lines);
+            Ok(Dump::Iptables(iptables_nft::Collection::Netlink(ruleset, stats))) => {
                 Ok(Collected {
-                    invalid_utf8_lines: output.invalid_utf8_lines,
-                    ..Collected::new(iptables_save::parse(
-                        target.family().unwrap_or(Family::Ipv4),
-                        &output.stdout,
-                    ))
+                    text_stats: Some(stats),
+                    ..Collected::new(ruleset)
                 })
             }
+            Ok(Dump::Iptables(iptables_nft::Collection::Saved(output, stats))) => Ok(Collected {
+                text_stats: stats,
+                ..self.parse_output(target, output)
+            }),
+            Ok(Dump::Text(output)) => Ok(self.parse_output(target, output)),
             Err(e) => {
                 tracing::warn!(source = %target, error = %e, "collection failed");
                 Err(e)
@@ -374,6 +391,22 @@ impl Collector {
             collected.keep_only(|table, chain| accounting.reads(origin, table, chain));
         }
         self.replace(target, SourceState { report, fragment });
+    }
+
+    /// Parses the output of `target`'s save command, logging what it wrote to stderr
+    /// and its invalid UTF-8.
+    fn parse_output(&self, target: Target, output: CommandOutput) -> Collected {
+        // Some iptables versions warn on every run: say it once, again if it changes.
+        let stderr = (!output.stderr.is_empty()).then(|| output.stderr.clone());
+        if let Some(stderr) = self.logged.once((Some(target), "stderr"), stderr) {
+            tracing::warn!(source = %target, stderr = %stderr, "dump command wrote to stderr");
+        }
+        self.log_invalid_utf8(target, output.invalid_utf8_lines);
+        let family = target.family().unwrap_or(Family::Ipv4);
+        Collected {
+            invalid_utf8_lines: output.invalid_utf8_lines,
+            ..Collected::new(iptables_save::parse(family, &output.stdout))
+        }
     }
 
     /// Makes `target`'s state a failed collection with `error` that took `duration`.
@@ -621,6 +654,7 @@ mod tests {
             accounting: AccountingConfig::default(),
             storage: Storage::Plain,
             set_elements_limit: 0,
+            iptables_netlink: false,
         }
     }
 

@@ -223,6 +223,7 @@ impl Config {
                 accounting: accounting_config(cli)?,
                 storage,
                 set_elements_limit: cli.nftables_set_elements_limit,
+                iptables_netlink: !cli.no_iptables_netlink,
             },
         })
     }

@@ -16,6 +16,7 @@ use crate::output::exposition::{
     Exposition, ExpositionBuilder, FamilyWriter, Labels, MetricType, Storage,
 };
 use crate::ruleset::{Chain, Counters, Ruleset, Table};
+use crate::source::iptables_nft::TextStats;
 use crate::source::{SourceError, Target};
 
 /// Which series to write: the user's cardinality controls.
@@ -94,6 +95,8 @@ pub struct Collected {
     pub unparsed: usize,
     /// Lines of the dump that were not valid UTF-8 (read with U+FFFD in their place).
     pub invalid_utf8_lines: usize,
+    /// For an iptables source read over netlink, how it got its rule texts.
+    pub text_stats: Option<TextStats>,
 }
 
 impl Collected {
@@ -103,6 +106,7 @@ impl Collected {
             rules: ruleset.rule_count(),
             unparsed: ruleset.unparsed.len(),
             invalid_utf8_lines: 0,
+            text_stats: None,
             ruleset: Arc::new(ruleset),
         }
     }
@@ -310,6 +314,18 @@ pub fn render_exporter(reports: &[&SourceReport]) -> Exposition {
     per_source(&mut out, names::exporter::RULES, &|r| {
         r.outcome.as_ref().ok().map(|c| c.rules as f64)
     });
+    let text_stats = |r: &SourceReport| r.outcome.as_ref().ok()?.text_stats;
+    per_source(&mut out, names::exporter::UNCACHED_RULES, &|r| {
+        text_stats(r).map(|s| s.uncached_rules as f64)
+    });
+    let (name, help) = names::exporter::SAVE_RUNS;
+    let mut runs = out.family(name, help, MetricType::Counter);
+    for report in reports {
+        if let Some(stats) = text_stats(report) {
+            runs.sample(&[("source", report.target.name())], stats.save_runs);
+        }
+    }
+    drop(runs);
     out.finish()
 }
 

@@ -96,6 +96,16 @@ pub mod exporter {
         "netfilter_exporter_invalid_utf8_lines",
         "Lines of the last dump of a source that were not valid UTF-8, read with U+FFFD in place of the invalid bytes.",
     );
+    /// Rules without a cached text.
+    pub const UNCACHED_RULES: (&str, &str) = (
+        "netfilter_exporter_uncached_rules",
+        "Rules of the last netlink read of an iptables source on nf_tables whose text was not cached, so that iptables-save ran (0: netlink alone).",
+    );
+    /// Runs of iptables-save by the netlink path.
+    pub const SAVE_RUNS: (&str, &str) = (
+        "netfilter_exporter_iptables_save_runs_total",
+        "Runs of iptables-save by an iptables source read over netlink, to learn rule texts or the backend.",
+    );
     /// Rules read.
     pub const RULES: (&str, &str) = (
         "netfilter_exporter_rules",
