@@ -22,6 +22,12 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0, global = true)]
     pub collect_interval: f64,
 
+    /// Share of one core a source's collections may use on average (0.05 = 5%): a
+    /// collection that costs more CPU time stretches the pause before the next one
+    /// (netfilter_exporter_collection_interval_seconds). 0 turns the budget off.
+    #[arg(long, value_name = "SHARE", default_value_t = crate::budget::DEFAULT_SHARE, global = true)]
+    pub collect_cpu_budget: f64,
+
     /// Seconds a dump command (iptables-save …) may run before it is killed and the
     /// collection counts as failed.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0, global = true)]

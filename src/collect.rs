@@ -20,6 +20,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle};
 
 use crate::accounting::{self, AccountingConfig, Origin};
+use crate::budget::{self, Budget};
 use crate::metrics::{self, Collected, MetricsConfig, SourceReport};
 use crate::output::exposition::{Exposition, ExpositionBuilder, Format, Storage};
 use crate::ruleset::{Family, Ruleset};
@@ -84,6 +85,8 @@ pub struct CollectConfig {
     /// Read the iptables and ip6tables sources over netlink when they use nf_tables
     /// ([`iptables_nft`]); `false` runs `iptables-save` for every collection.
     pub iptables_netlink: bool,
+    /// Share of one core a source's collections may use ([`Budget`]); 0: no budget.
+    pub cpu_budget: f64,
 }
 
 /// What reading a source gave.
@@ -152,6 +155,19 @@ struct Sources {
     states: BTreeMap<Target, Arc<SourceState>>,
     /// How many collections of each source have ended.
     rounds: BTreeMap<Target, u64>,
+    /// The cost of each source's last collection and the pause it leads to.
+    cadence: BTreeMap<Target, Cadence>,
+}
+
+/// What the CPU budget made of a source's last collection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cadence {
+    /// CPU time the collection cost.
+    pub cost: Duration,
+    /// The pause before the next one.
+    pub pause: Duration,
+    /// The pause last said in the log.
+    logged: Duration,
 }
 
 /// Renders the accounting view over the last report of every source. Nothing but
@@ -225,28 +241,82 @@ impl Collector {
     }
 
     /// Starts one background loop per selected source; they run until the runtime stops.
+    /// Each waits `--collect-interval` after a collection, or longer when the collection
+    /// cost more CPU time than the budget allows ([`Budget`]).
     pub fn spawn_loops(self: &Arc<Self>) {
         for target in self.config.selection.targets() {
             let collector = Arc::clone(self);
             tokio::spawn(async move {
                 loop {
                     collector.round(target, collector.dump(target)).await;
-                    tokio::time::sleep(collector.config.interval).await;
+                    let pause = collector
+                        .lock_sources()
+                        .cadence
+                        .get(&target)
+                        .map(|c| c.pause);
+                    tokio::time::sleep(pause.unwrap_or(collector.config.interval)).await;
                 }
             });
         }
     }
 
-    /// One turn of a source's loop: collects `target` from `dump` and publishes. A panic
-    /// anywhere in it is a failed collection of `target`, never the end of the loop.
+    /// One turn of a source's loop: collects `target` from `dump`, notes its CPU cost and
+    /// the pause that follows, and publishes. A panic anywhere in it is a failed
+    /// collection of `target`, never the end of the loop.
     async fn round(
         self: &Arc<Self>,
         target: Target,
         dump: impl Future<Output = Result<Dump, SourceError>> + Send + 'static,
     ) -> Arc<Publication> {
+        let before = budget::cpu_time();
         let collection = self.start(target, dump);
         self.finish(collection).await;
+        if let (Some(before), Some(after)) = (before, budget::cpu_time()) {
+            self.note_cost(target, after.saturating_sub(before));
+        }
         self.publish(&[target]).await
+    }
+
+    /// Records that `target`'s last collection cost `cost` of CPU time, and says in the
+    /// log when the pause this leads to moved away from the last one said (by a tenth or
+    /// more), or came back to the configured interval.
+    fn note_cost(&self, target: Target, cost: Duration) {
+        let budget = Budget {
+            interval: self.config.interval,
+            share: self.config.cpu_budget,
+        };
+        let pause = budget.pause(cost);
+        let mut sources = self.lock_sources();
+        let logged = sources
+            .cadence
+            .get(&target)
+            .map_or(budget.interval, |c| c.logged);
+        let moved =
+            pause.abs_diff(logged) > logged / 10 || (pause == budget.interval && logged != pause);
+        let logged = if moved {
+            if pause == budget.interval {
+                tracing::info!(source = %target, interval = ?pause, "collections back at the configured interval");
+            } else {
+                tracing::info!(
+                    source = %target,
+                    cost = ?cost,
+                    interval = ?pause,
+                    budget = budget.share,
+                    "collections cost more CPU time than --collect-cpu-budget allows at --collect-interval; the pause is stretched"
+                );
+            }
+            pause
+        } else {
+            logged
+        };
+        sources.cadence.insert(
+            target,
+            Cadence {
+                cost,
+                pause,
+                logged,
+            },
+        );
     }
 
     /// The read of `target`: its dump command, or netlink on a thread that may block.
@@ -503,13 +573,25 @@ impl Collector {
         self: &Arc<Self>,
         accounting: bool,
     ) -> Result<Publication, JoinError> {
-        let (states, rounds) = {
+        let (states, rounds, cadence) = {
             let sources = self.lock_sources();
             let states: Vec<_> = sources.states.values().cloned().collect();
-            (states, sources.rounds.clone())
+            (states, sources.rounds.clone(), sources.cadence.clone())
         };
         let collector = Arc::clone(self);
-        tokio::task::spawn_blocking(move || collector.render(&states, rounds, accounting)).await
+        tokio::task::spawn_blocking(move || {
+            let mut publication = collector.render(&states, rounds, accounting);
+            if !cadence.is_empty() {
+                let mut builder = ExpositionBuilder::default();
+                builder.extend(&publication.exposition);
+                builder.extend(&metrics::render_cadence(
+                    cadence.iter().map(|(t, c)| (*t, c.cost, c.pause)),
+                ));
+                publication.exposition = builder.finish();
+            }
+            publication
+        })
+        .await
     }
 
     /// The publication of `states` after `rounds`, with the accounting view when
@@ -655,6 +737,7 @@ mod tests {
             storage: Storage::Plain,
             set_elements_limit: 0,
             iptables_netlink: false,
+            cpu_budget: 0.0,
         }
     }
 

@@ -134,6 +134,15 @@ impl Config {
     pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
         let interval = seconds("--collect-interval", cli.collect_interval)?;
         let timeout = seconds("--collect-timeout", cli.collect_timeout)?;
+        let cpu_budget = cli.collect_cpu_budget;
+        if !(0.0..=1024.0).contains(&cpu_budget) {
+            return Err(invalid(
+                "--collect-cpu-budget",
+                format!(
+                    "{cpu_budget} is not a share of a core between 0 (off) and the machine's cores"
+                ),
+            ));
+        }
         if cli.collect_max_output_bytes == 0 {
             return Err(invalid(
                 "--collect-max-output-bytes",
@@ -224,6 +233,7 @@ impl Config {
                 storage,
                 set_elements_limit: cli.nftables_set_elements_limit,
                 iptables_netlink: !cli.no_iptables_netlink,
+                cpu_budget,
             },
         })
     }

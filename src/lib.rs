@@ -12,6 +12,7 @@
 
 pub mod accounting;
 pub mod audit;
+pub mod budget;
 pub mod cli;
 pub mod collect;
 pub mod config;

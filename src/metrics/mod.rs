@@ -277,6 +277,25 @@ impl<'a> Sums<'a> {
     }
 }
 
+/// Renders the cadence of each source: the CPU time its last collection cost and the
+/// pause before its next one.
+pub fn render_cadence(
+    cadence: impl Iterator<Item = (Target, Duration, Duration)> + Clone,
+) -> Exposition {
+    let mut out = ExpositionBuilder::default();
+    for ((name, help), pick) in [
+        (names::exporter::COLLECTION_CPU, 0),
+        (names::exporter::COLLECTION_INTERVAL, 1),
+    ] {
+        let mut family = out.family(name, help, MetricType::Gauge);
+        for (target, cost, pause) in cadence.clone() {
+            let value = if pick == 0 { cost } else { pause };
+            family.sample(&[("source", target.name())], value.as_secs_f64());
+        }
+    }
+    out.finish()
+}
+
 /// Renders the exporter's own families over every source's last collection.
 pub fn render_exporter(reports: &[&SourceReport]) -> Exposition {
     let mut out = ExpositionBuilder::default();

@@ -96,6 +96,16 @@ pub mod exporter {
         "netfilter_exporter_invalid_utf8_lines",
         "Lines of the last dump of a source that were not valid UTF-8, read with U+FFFD in place of the invalid bytes.",
     );
+    /// CPU cost of the last collection.
+    pub const COLLECTION_CPU: (&str, &str) = (
+        "netfilter_exporter_collection_cpu_seconds",
+        "CPU time (user and system, child processes included) of the exporter while the last collection of a source ran.",
+    );
+    /// The effective collection interval.
+    pub const COLLECTION_INTERVAL: (&str, &str) = (
+        "netfilter_exporter_collection_interval_seconds",
+        "Pause before the next collection of a source: --collect-interval, or longer to keep collections within --collect-cpu-budget.",
+    );
     /// Rules without a cached text.
     pub const UNCACHED_RULES: (&str, &str) = (
         "netfilter_exporter_uncached_rules",

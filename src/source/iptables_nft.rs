@@ -108,12 +108,15 @@ pub async fn collect(
             lock(&texts).backend = Backend::Legacy;
             return Ok(Collection::Saved(save.await?, None));
         }
-        Ok(Err(e)) => return Err(e.into()),
+        // Whatever keeps netlink from giving a snapshot (a ruleset that changed during
+        // every read, an error), iptables-save still can.
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "netlink read failed; running iptables-save");
+            return Ok(Collection::Saved(save.await?, None));
+        }
         Err(e) => {
-            return Err(SourceError::Internal {
-                command: "netlink".to_owned(),
-                reason: e.to_string(),
-            });
+            tracing::debug!(error = %e, "netlink read failed; running iptables-save");
+            return Ok(Collection::Saved(save.await?, None));
         }
     };
     if backend == Backend::NfTables {
