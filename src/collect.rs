@@ -12,16 +12,15 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle};
 
 use crate::accounting::{self, AccountingConfig};
 use crate::metrics::{self, Collected, MetricsConfig, SourceReport};
-use crate::output::exposition::{Exposition, ExpositionBuilder, Format, Storage};
+use crate::output::exposition::{Exposition, ExpositionBuilder, Storage};
 use crate::ruleset::{Family, Ruleset};
 use crate::source::{self, CommandOutput, SourceError, Target, iptables_save};
 
@@ -76,7 +75,6 @@ pub struct Publication {
     /// report or (automatic selection) finding the source absent: a reader can tell when
     /// every source has been collected again.
     pub rounds: BTreeMap<Target, u64>,
-    gzip: [OnceLock<Option<Vec<Bytes>>>; 2],
 }
 
 impl Publication {
@@ -87,17 +85,6 @@ impl Publication {
             exposition,
             ..Publication::default()
         }
-    }
-
-    /// The exposition in `format` as gzip chunks, put together on first use and kept;
-    /// `None` if compression failed. Families kept compressed cost no compression here,
-    /// and the two formats share them.
-    pub fn gzip(&self, format: Format) -> Option<Vec<Bytes>> {
-        let slot = match format {
-            Format::Text => &self.gzip[0],
-            Format::OpenMetrics => &self.gzip[1],
-        };
-        slot.get_or_init(|| self.exposition.gzip(format)).clone()
     }
 
     /// The sources whose last collection failed, with their errors.
@@ -465,7 +452,6 @@ impl Collector {
             exposition: builder.finish(),
             reports: reports.into_iter().cloned().collect(),
             rounds,
-            gzip: Default::default(),
         }
     }
 }

@@ -32,7 +32,7 @@ use super::auth::Authenticator;
 use super::web_config::{WebConfig, WebConfigFile};
 
 /// How the server bounds its connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Connections open at once, at most.
     pub max_connections: usize,
