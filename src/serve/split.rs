@@ -210,6 +210,8 @@ pub struct ServerStart {
 impl ServerStart {
     /// Reads the sockets and the first messages from standard input, blocking.
     pub fn receive() -> Result<Self, SplitError> {
+        // Started through /proc/self/exe, the process would be named "exe" in ps and top.
+        let _ = rustix::thread::set_name(c"nfe-web-server");
         let stdin = std::io::stdin()
             .as_fd()
             .try_clone_to_owned()
