@@ -297,7 +297,10 @@ impl ServerStart {
             self_metrics: Some(SelfMetrics::Server(stats)),
         });
         let serving = super::serve_listeners(listeners, app, self.settings.limits, web, async {
-            let _ = stop.await;
+            // Dropped unused when the socket ended: that is the other branch below.
+            if stop.await.is_err() {
+                std::future::pending::<()>().await;
+            }
         });
         tokio::select! {
             served = serving => Ok(served?),
