@@ -114,6 +114,15 @@ pub struct Cli {
     )]
     pub web_idle_timeout: f64,
 
+    /// Seconds a response may wait for the client to take any more of it; a client that
+    /// stops reading is then disconnected, and its request no longer counts.
+    #[arg(
+        long = "web.write-timeout",
+        value_name = "SECONDS",
+        default_value_t = 30.0
+    )]
+    pub web_write_timeout: f64,
+
     /// Leave out the per-rule series (*_rule_bytes_total, *_rule_packets_total).
     #[arg(long, global = true)]
     pub no_rule_metrics: bool,

@@ -447,6 +447,7 @@ fn limits(cli: &Cli) -> Result<Limits, ConfigError> {
         max_requests: count("--web.max-requests", cli.web_max_requests)?,
         read_header_timeout: seconds("--web.read-header-timeout", cli.web_read_header_timeout)?,
         idle_timeout: seconds("--web.idle-timeout", cli.web_idle_timeout)?,
+        write_timeout: seconds("--web.write-timeout", cli.web_write_timeout)?,
     })
 }
 
