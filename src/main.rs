@@ -150,45 +150,16 @@ async fn run(
             } else {
                 bind(&serve.listen, &serve.telemetry_path).await?
             };
-            // Raised here too, so that the server process inherits the raised limit.
-            fds::raise_open_file_limit();
-            if !privileges::is_privileged() {
-                if serve.web_user.is_some() {
-                    tracing::warn!(
-                        "--web.user has no effect: the exporter runs unprivileged, in one process"
-                    );
-                }
-                collector.spawn_loops();
-                serve_http(
-                    listeners,
-                    &serve.telemetry_path,
-                    serve.limits,
-                    web,
-                    collector.subscribe(),
-                )
-                .await?;
-                return Ok(ExitCode::SUCCESS);
-            }
-            let settings = split::ServerSettings {
-                telemetry_path: serve.telemetry_path.to_string(),
-                limits: serve.limits,
-                user: web_user(serve.web_user.as_deref())?,
-                log_level: tracing::level_filters::LevelFilter::current().to_string(),
-                log_format: format!("{log_format:?}").to_lowercase(),
-                web_config: web.is_some(),
-            };
             collector.spawn_loops();
-            split::run_collector_side(
-                listeners
-                    .into_iter()
-                    .map(std::os::fd::OwnedFd::from)
-                    .collect(),
-                settings,
+            let http = Http {
+                listeners,
+                telemetry_path: serve.telemetry_path,
+                limits: serve.limits,
                 web,
-                collector.subscribe(),
-                serve::shutdown_signal(),
-            )
-            .await?;
+                web_user: serve.web_user,
+                log_format,
+            };
+            serve_until_stopped(http, collector.subscribe()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Mode::Audit(audit) if audit.once => {
@@ -204,7 +175,7 @@ async fn run(
                 Verdict::Failed => ExitCode::from(2),
             })
         }
-        Mode::Audit(audit) => audit_until_stopped(&audit, &config.collect).await,
+        Mode::Audit(audit) => audit_until_stopped(&audit, &config.collect, log_format).await,
         Mode::Dump => {
             let publication = collector.collect_once().await;
             // Chunk by chunk: a 100k-rule exposition is tens of MB, not worth a second copy.
@@ -370,6 +341,7 @@ fn print_check(check: &Check, output: AuditOutput) -> anyhow::Result<()> {
 async fn audit_until_stopped(
     audit: &AuditConfig,
     collect: &CollectConfig,
+    log_format: LogFormat,
 ) -> anyhow::Result<ExitCode> {
     if audit.events {
         tracing::warn!("--events: Kubernetes events are not implemented yet; none are created");
@@ -403,7 +375,15 @@ async fn audit_until_stopped(
         tokio::select! {
             () = checks => {}
             served = async {
-                serve_http(bind(&audit.listen, &audit.telemetry_path).await?, &audit.telemetry_path, audit.limits, None, publications).await
+                let http = Http {
+                    listeners: bind(&audit.listen, &audit.telemetry_path).await?,
+                    telemetry_path: audit.telemetry_path.clone(),
+                    limits: audit.limits,
+                    web: None,
+                    web_user: None,
+                    log_format,
+                };
+                serve_until_stopped(http, publications).await
             } => served?,
         }
     }
@@ -547,25 +527,67 @@ async fn bind(
     Ok(listeners)
 }
 
-/// Serves in this process: the exporter runs unprivileged, or this is the audit's server.
-async fn serve_http(
+/// What serving the publications over HTTP takes.
+struct Http {
     listeners: Vec<std::net::TcpListener>,
-    telemetry_path: &TelemetryPath,
+    telemetry_path: TelemetryPath,
     limits: connections::Limits,
     web: Option<Arc<WebConfigFile>>,
+    /// `--web.user`, when given.
+    web_user: Option<String>,
+    log_format: LogFormat,
+}
+
+/// Serves `publications` until SIGTERM or SIGINT: from a server process of its own when
+/// this one is privileged ([`split`]), else in this process, where there is nothing to
+/// keep from the HTTP side.
+async fn serve_until_stopped(
+    http: Http,
     publications: watch::Receiver<Arc<Publication>>,
 ) -> anyhow::Result<()> {
+    // Raised here, so that the server process inherits the raised limit.
+    fds::raise_open_file_limit();
+    if privileges::is_privileged() {
+        let settings = split::ServerSettings {
+            telemetry_path: http.telemetry_path.to_string(),
+            limits: http.limits,
+            user: web_user(http.web_user.as_deref())?,
+            log_level: tracing::level_filters::LevelFilter::current().to_string(),
+            log_format: format!("{:?}", http.log_format).to_lowercase(),
+            web_config: http.web.is_some(),
+        };
+        let listeners = http.listeners.into_iter().map(std::os::fd::OwnedFd::from);
+        split::run_collector_side(
+            listeners.collect(),
+            settings,
+            http.web,
+            publications,
+            serve::shutdown_signal(),
+        )
+        .await?;
+        return Ok(());
+    }
+    if http.web_user.is_some() {
+        tracing::warn!("--web.user has no effect: the exporter runs unprivileged, in one process");
+    }
     let app = serve::router(AppState {
         publications: served::served(publications),
-        telemetry_path: telemetry_path.clone(),
+        telemetry_path: http.telemetry_path,
         self_metrics: Some(served::SelfMetrics::OneProcess),
     });
-    let mut tokio_listeners = Vec::new();
-    for listener in listeners {
+    let mut listeners = Vec::new();
+    for listener in http.listeners {
         listener.set_nonblocking(true)?;
-        tokio_listeners.push(tokio::net::TcpListener::from_std(listener)?);
+        listeners.push(tokio::net::TcpListener::from_std(listener)?);
     }
-    serve::serve_listeners(tokio_listeners, app, limits, web, serve::shutdown_signal()).await?;
+    serve::serve_listeners(
+        listeners,
+        app,
+        http.limits,
+        http.web,
+        serve::shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }
 
