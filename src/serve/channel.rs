@@ -13,8 +13,8 @@ use super::served::{Served, SourceStatus};
 use super::web_config::WebConfigBundle;
 use crate::output::exposition::Exposition;
 
-/// The longest message: far above any exposition kept (a publication of a million rules
-/// is kept in a few hundred MB at most, docs/performance.md).
+/// The longest message: far above what any exposition is kept in (docs/performance.md has
+/// the sizes).
 pub const MAX_MESSAGE: u64 = 4 << 30;
 
 /// A message of the collector.
