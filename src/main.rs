@@ -72,6 +72,17 @@ fn main() -> ExitCode {
         },
         _ => None,
     };
+    // Before the runtime's threads start, as taking them changes the environment.
+    let systemd_sockets = match &config.mode {
+        Mode::Serve(serve) if serve.systemd_socket => match systemd::listeners() {
+            Ok(listeners) => Some(listeners),
+            Err(e) => {
+                eprintln!("netfilter_exporter: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -82,7 +93,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, web, cli.log_format)) {
+    match runtime.block_on(run(config, web, systemd_sockets, cli.log_format)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("netfilter_exporter: {e:#}");
@@ -136,13 +147,13 @@ fn web_server() -> ExitCode {
 async fn run(
     config: Config,
     web: Option<Arc<WebConfigFile>>,
+    systemd_sockets: Option<Vec<std::net::TcpListener>>,
     log_format: LogFormat,
 ) -> anyhow::Result<ExitCode> {
     let collector = Collector::new(config.collect.clone());
     match config.mode {
         Mode::Serve(serve) => {
-            let listeners = if serve.systemd_socket {
-                let listeners = systemd::listeners()?;
+            let listeners = if let Some(listeners) = systemd_sockets {
                 for listener in &listeners {
                     tracing::info!(address = ?listener.local_addr().ok(), path = %serve.telemetry_path, "listening on a socket from systemd");
                 }

@@ -21,8 +21,9 @@ pub enum SystemdSocketError {
     },
 }
 
-/// Takes every socket passed by systemd, as TCP listeners; the environment variables are
-/// removed so that the dump commands do not see them.
+/// Takes every socket passed by systemd, as TCP listeners, closed on exec so that the dump
+/// commands do not inherit them; the environment variables are removed. Call it before
+/// threads start: removing a variable races with other threads reading the environment.
 pub fn listeners() -> Result<Vec<std::net::TcpListener>, SystemdSocketError> {
     let mut passed = listenfd::ListenFd::from_env();
     if passed.len() == 0 {
@@ -33,6 +34,10 @@ pub fn listeners() -> Result<Vec<std::net::TcpListener>, SystemdSocketError> {
         let listener = passed
             .take_tcp_listener(index)
             .and_then(|l| l.ok_or_else(|| std::io::Error::other("already taken")))
+            .and_then(|l| {
+                rustix::io::fcntl_setfd(&l, rustix::io::FdFlags::CLOEXEC)?;
+                Ok(l)
+            })
             .map_err(|source| SystemdSocketError::NotTcp {
                 fd: index + 3,
                 source,
