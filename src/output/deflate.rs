@@ -137,11 +137,6 @@ const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 /// non-final, as every segment's are.
 const FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
 
-/// A gzip stream of `segments` in order, as chunks to send one after the other.
-pub fn gzip<'s>(segments: impl IntoIterator<Item = &'s Segment>) -> Vec<Bytes> {
-    OpenGzip::new(segments).close(std::iter::empty())
-}
-
 /// The start of a gzip stream: its header and segments, with their CRC and length, kept so
 /// that a small tail (the exporter's process metrics, fresh on every scrape) can end it
 /// without compressing the start again.
@@ -254,16 +249,19 @@ mod tests {
             .map(|t| deflater.segment(t).expect("compresses"))
             .collect();
         let expected: Vec<u8> = texts.concat();
-        assert_eq!(gunzip(&gzip(&segments)), expected);
+        assert_eq!(gunzip(&OpenGzip::new(&segments).close([])), expected);
         // Any order and any subset, as formats pick their own headers.
         let picked = [&segments[3], &segments[0], &segments[3]];
         let expected = [&texts[3][..], &texts[0], &texts[3]].concat();
-        assert_eq!(gunzip(&gzip(picked)), expected);
+        assert_eq!(gunzip(&OpenGzip::new(picked).close([])), expected);
+        // A start closed with a tail is the stream of both.
+        let start = OpenGzip::new(&segments[..2]);
+        assert_eq!(gunzip(&start.close(&segments[2..])), texts.concat());
     }
 
     #[test]
     fn no_segment_is_an_empty_gzip_stream() {
-        assert_eq!(gunzip(&gzip([])), b"");
+        assert_eq!(gunzip(&OpenGzip::new([]).close([])), b"");
     }
 
     #[test]
