@@ -11,7 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install-missing.sh \
     iptables=iptables nft=nftables ip=iproute2 ping=iputils-ping nc=netcat-openbsd \
     curl=curl openssl=openssl prometheus=prometheus munin-run=munin-node bpftool=bpftool \
-    cc=gcc make=make
+    systemd-socket-activate=systemd setpriv=util-linux cc=gcc make=make
 
 # rustup installs into ~/.cargo/bin, which a non-login shell may not have in PATH.
 if ! command -v cargo >/dev/null 2>&1 && [[ -f "${CARGO_HOME:-$HOME/.cargo}/env" ]]; then

@@ -36,18 +36,9 @@ impl Budget {
 /// process's, so that work running beside a collection counts towards it: the budget errs
 /// on the side of waiting longer.
 pub fn cpu_time() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name in parentheses may hold spaces: fields count from after it.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    // utime, stime, cutime, cstime are fields 14 to 17 of proc(5); after the name, the
-    // state is field 3, so they are at 11 to 14 here.
-    let ticks: u64 = fields
-        .get(11..15)?
-        .iter()
-        .map(|f| f.parse::<u64>().ok())
-        .sum::<Option<u64>>()?;
-    let per_second = rustix::param::clock_ticks_per_second().max(1);
-    Some(Duration::from_secs_f64(ticks as f64 / per_second as f64))
+    let stat = crate::procfs::self_stat()?;
+    let seconds = crate::procfs::seconds(stat.cpu_ticks + stat.children_cpu_ticks);
+    Some(Duration::from_secs_f64(seconds))
 }
 
 #[cfg(test)]

@@ -95,6 +95,17 @@ pub struct Cli {
     #[arg(long = "web.config.file", value_name = "PATH")]
     pub web_config_file: Option<PathBuf>,
 
+    /// Take the listening sockets from systemd socket activation (LISTEN_FDS) instead of
+    /// binding --web.listen-address.
+    #[arg(long = "web.systemd-socket")]
+    pub web_systemd_socket: bool,
+
+    /// User the HTTP server process runs as when the exporter starts as root (a name or a
+    /// numeric uid; default nobody). Started as another user with capabilities, the
+    /// server keeps that user and drops the capabilities.
+    #[arg(long = "web.user", value_name = "USER")]
+    pub web_user: Option<String>,
+
     /// Connections open at once, at most; at the cap, the connection idle the longest is
     /// closed to make room. Lowered at start when the open-file limit leaves less room.
     #[arg(long = "web.max-connections", value_name = "N", default_value_t = 1024)]
@@ -120,6 +131,15 @@ pub struct Cli {
         default_value_t = 90.0
     )]
     pub web_idle_timeout: f64,
+
+    /// Seconds a response may wait for the client to take any more of it; a client that
+    /// stops reading is then disconnected, and its request no longer counts.
+    #[arg(
+        long = "web.write-timeout",
+        value_name = "SECONDS",
+        default_value_t = 30.0
+    )]
+    pub web_write_timeout: f64,
 
     /// Leave out the per-rule series (*_rule_bytes_total, *_rule_packets_total).
     #[arg(long, global = true)]

@@ -12,17 +12,16 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle};
 
 use crate::accounting::{self, AccountingConfig, Origin};
 use crate::budget::{self, Budget};
 use crate::metrics::{self, Collected, MetricsConfig, SourceReport};
-use crate::output::exposition::{Exposition, ExpositionBuilder, Format, Storage};
+use crate::output::exposition::{Exposition, ExpositionBuilder, Storage};
 use crate::ruleset::{Family, Ruleset};
 use crate::source::iptables_nft::{self, RuleTexts};
 use crate::source::nftables::{self, ReadConfig, Tables};
@@ -111,7 +110,6 @@ pub struct Publication {
     /// report or (automatic selection) finding the source absent: a reader can tell when
     /// every source has been collected again.
     pub rounds: BTreeMap<Target, u64>,
-    gzip: [OnceLock<Option<Vec<Bytes>>>; 2],
 }
 
 impl Publication {
@@ -122,17 +120,6 @@ impl Publication {
             exposition,
             ..Publication::default()
         }
-    }
-
-    /// The exposition in `format` as gzip chunks, put together on first use and kept;
-    /// `None` if compression failed. Families kept compressed cost no compression here,
-    /// and the two formats share them.
-    pub fn gzip(&self, format: Format) -> Option<Vec<Bytes>> {
-        let slot = match format {
-            Format::Text => &self.gzip[0],
-            Format::OpenMetrics => &self.gzip[1],
-        };
-        slot.get_or_init(|| self.exposition.gzip(format)).clone()
     }
 
     /// The sources whose last collection failed, with their errors.
@@ -629,7 +616,6 @@ impl Collector {
             exposition: builder.finish(),
             reports: reports.into_iter().cloned().collect(),
             rounds,
-            gzip: Default::default(),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod config;
 pub mod metrics;
 pub mod munin;
 pub mod output;
+pub mod procfs;
 pub mod ruleset;
 pub mod serve;
 pub mod source;

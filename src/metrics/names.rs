@@ -157,6 +157,34 @@ pub mod audit {
     );
 }
 
+/// The exporter's own processes, named as Prometheus' client libraries name them so that
+/// dashboards for any exporter work; labelled by `process` (`collector`, and `server`
+/// when the HTTP side runs in a process of its own).
+pub mod process {
+    /// CPU time.
+    pub const CPU_SECONDS: (&str, &str) = (
+        "process_cpu_seconds_total",
+        "Total user and system CPU time spent in seconds.",
+    );
+    /// Resident set size.
+    pub const RESIDENT_MEMORY: (&str, &str) = (
+        "process_resident_memory_bytes",
+        "Resident memory size in bytes.",
+    );
+    /// Open file descriptors.
+    pub const OPEN_FDS: (&str, &str) = ("process_open_fds", "Number of open file descriptors.");
+    /// The soft open-file limit.
+    pub const MAX_FDS: (&str, &str) = (
+        "process_max_fds",
+        "Maximum number of open file descriptors.",
+    );
+    /// Start time.
+    pub const START_TIME: (&str, &str) = (
+        "process_start_time_seconds",
+        "Start time of the process since unix epoch in seconds.",
+    );
+}
+
 /// The nftables source's families (labels in README).
 pub mod nftables {
     /// Rule bytes.
