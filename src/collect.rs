@@ -139,6 +139,8 @@ pub struct Collector {
     publishing: tokio::sync::Mutex<()>,
     logged: LogOnce,
     publications: watch::Sender<Arc<Publication>>,
+    /// The families of the audit when it runs inside the exporter, from its last check.
+    audit: Mutex<Option<Arc<Exposition>>>,
 }
 
 impl Collector {
@@ -160,10 +162,11 @@ impl Collector {
             publishing: tokio::sync::Mutex::new(()),
             logged: LogOnce::default(),
             publications,
+            audit: Mutex::new(None),
         });
         // Without sources this is a few fixed lines, cheap enough for any thread.
         let first = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            collector.render(&[], BTreeMap::new(), true)
+            collector.render(&[], BTreeMap::new(), None, true)
         }));
         collector
             .publications
@@ -187,6 +190,18 @@ impl Collector {
             self.finish(collection).await;
         }
         self.publish(&targets).await
+    }
+
+    /// Makes `families` (the audit's, after a check) part of every publication from now
+    /// on, after the sources' families, and publishes.
+    pub async fn publish_audit(self: &Arc<Self>, families: Exposition) {
+        let previous = self
+            .audit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(Arc::new(families));
+        drop(previous);
+        self.publish(&[]).await;
     }
 
     /// Starts one background loop per selected source; they run until the runtime stops.
@@ -426,16 +441,21 @@ impl Collector {
             let states: Vec<_> = sources.states.values().cloned().collect();
             (states, sources.rounds.clone())
         };
+        let audit = self.audit.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let collector = Arc::clone(self);
-        tokio::task::spawn_blocking(move || collector.render(&states, rounds, accounting)).await
+        tokio::task::spawn_blocking(move || {
+            collector.render(&states, rounds, audit.as_deref(), accounting)
+        })
+        .await
     }
 
-    /// The publication of `states` after `rounds`, with the accounting view when
-    /// `accounting` is set.
+    /// The publication of `states` after `rounds`, with the `audit`'s families when it
+    /// runs, and with the accounting view when `accounting` is set.
     fn render(
         &self,
         states: &[Arc<SourceState>],
         rounds: BTreeMap<Target, u64>,
+        audit: Option<&Exposition>,
         accounting: bool,
     ) -> Publication {
         let reports: Vec<&SourceReport> = states.iter().map(|s| &s.report).collect();
@@ -443,6 +463,9 @@ impl Collector {
         builder.extend(&metrics::render_exporter(&reports));
         for state in states {
             builder.extend(&state.fragment);
+        }
+        if let Some(audit) = audit {
+            builder.extend(audit);
         }
         if accounting {
             let rulesets: Vec<(Family, &Ruleset)> = reports
