@@ -818,6 +818,115 @@ mod tests {
     }
 
     #[test]
+    fn the_audit_inside_serve_takes_the_audit_commands_settings() {
+        let serve = |args: &[&str]| {
+            config(args).map(|c| match c.mode {
+                Mode::Serve(serve) => serve.audit,
+                other => panic!("not serve: {other:?}"),
+            })
+        };
+        assert!(serve(&[]).expect("valid").is_none());
+        let audit = serve(&[
+            "--audit.input",
+            "/a",
+            "--audit.ipv6",
+            "--audit.interval",
+            "60",
+        ])
+        .expect("valid")
+        .expect("audit on");
+        assert_eq!(
+            audit
+                .families
+                .iter()
+                .map(|f| f.allowlist.clone())
+                .collect::<Vec<_>>(),
+            [PathBuf::from("/a"), PathBuf::from("/etc/config6/")]
+        );
+        assert_eq!(audit.interval, Duration::from_secs(60));
+        assert!(!(audit.once || audit.terminate_on_success));
+        for (args, flag) in [
+            (&["--audit.ipv6"][..], "--audit.ipv6"),
+            (
+                &["--audit.input", "/a", "--audit.interval", "0"][..],
+                "--audit.interval",
+            ),
+            (
+                &["--audit.input", "/a", "--audit.events"][..],
+                "--audit.events",
+            ),
+            (&["--audit.input", "/a", "dump"][..], "--audit.input"),
+        ] {
+            let err = config(args).expect_err("invalid").to_string();
+            assert!(err.contains(flag), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn kubernetes_from_the_pod_or_the_flags() {
+        let cli = |args: &[&str]| {
+            Cli::try_parse_from(
+                [
+                    "netfilter_exporter",
+                    "audit",
+                    "--kubernetes.node-name",
+                    "node-1",
+                ]
+                .iter()
+                .chain(args),
+            )
+            .expect("flags parse")
+        };
+        let pod = |name: &str| match name {
+            "KUBERNETES_SERVICE_HOST" => Some("fd00::1".to_owned()),
+            "KUBERNETES_SERVICE_PORT" => Some("6443".to_owned()),
+            _ => None,
+        };
+        let settings = kubernetes_settings(&cli(&[]), pod)
+            .expect("valid")
+            .expect("on");
+        assert_eq!(
+            (
+                settings.node.as_str(),
+                settings.host.as_str(),
+                settings.port
+            ),
+            ("node-1", "fd00::1", 6443)
+        );
+        assert_eq!(
+            settings.token_file,
+            PathBuf::from("/var/run/secrets/kubernetes.io/serviceaccount/token")
+        );
+        let flagged = kubernetes_settings(
+            &cli(&["--kubernetes.api-server", "https://[::1]:8443"]),
+            |_| None,
+        )
+        .expect("valid")
+        .expect("on");
+        assert_eq!((flagged.host.as_str(), flagged.port), ("::1", 8443));
+        for args in [
+            &[][..],
+            &["--kubernetes.api-server", "http://127.0.0.1:1"][..],
+            &["--kubernetes.api-server", "https://h/path"][..],
+        ] {
+            let err = kubernetes_settings(&cli(args), |_| None).expect_err("invalid");
+            assert!(err.to_string().contains("--kubernetes.api-server"), "{err}");
+        }
+        let bad = Cli::try_parse_from([
+            "netfilter_exporter",
+            "audit",
+            "--kubernetes.node-name",
+            "Node_1",
+        ])
+        .expect("flags parse");
+        let err = kubernetes_settings(&bad, pod).expect_err("invalid");
+        assert!(err.to_string().contains("--kubernetes.node-name"), "{err}");
+        let none = Cli::try_parse_from(["netfilter_exporter", "audit", "--kubernetes.node-name="])
+            .expect("flags parse");
+        assert!(kubernetes_settings(&none, pod).expect("valid").is_none());
+    }
+
+    #[test]
     fn cardinality_flags() {
         let config = config(&["--no-rule-metrics", "--chain-exclude", "KUBE-.*"]).expect("valid");
         assert!(!config.collect.metrics.rule_series);

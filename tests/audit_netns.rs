@@ -589,3 +589,87 @@ fn the_pinned_bpf_map_is_read_every_check() {
     assert!(served("netfilter_audit_bpf_allowed_attempts_total 11\n"));
     audit.assert_running();
 }
+
+#[test]
+fn serve_runs_the_audit_and_serves_its_metrics_with_the_exporters() {
+    if !(require_kernel(NETNS_PREFIX)
+        && require_command("ip6tables-restore")
+        && require_command("curl"))
+    {
+        return;
+    }
+    let ns = loaded_namespace();
+    let lists = Allowlists::new();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let (v4, v6) = (lists.v4(), lists.v6());
+    let mut command = ns.exporter(&[
+        "--log.format",
+        "json",
+        "--web.listen-address",
+        "127.0.0.1:9467",
+        "--audit.input",
+        &v4,
+        "--audit.input6",
+        &v6,
+        "--audit.ipv6",
+        "--audit.interval",
+        "1",
+    ]);
+    // Without a node name Kubernetes is not told (the client has its own tests).
+    command.env_remove("NODE_NAME");
+    let mut serve = ns.spawn(command, &logs.path().join("serve.log"));
+    ns.wait_for_http("http://127.0.0.1:9467/metrics", Duration::from_secs(30));
+    let scrape = || common::Exposition::parse(&ns.curl(&["http://127.0.0.1:9467/metrics"]));
+    let unexpected = |metrics: &common::Exposition, family: &str, table: &str| {
+        metrics
+            .find(
+                "netfilter_audit_unexpected_rules",
+                &[("family", family), ("table", table)],
+            )
+            .first()
+            .map(|s| s.value)
+    };
+    let mut metrics = scrape();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            metrics = scrape();
+            unexpected(&metrics, "ipv4", "filter").is_some()
+        }),
+        "{}",
+        serve.log()
+    );
+    assert_eq!(unexpected(&metrics, "ipv4", "filter"), Some(2.0));
+    assert_eq!(unexpected(&metrics, "ipv4", "nat"), Some(1.0));
+    assert_eq!(unexpected(&metrics, "ipv6", "filter"), Some(6.0));
+    assert_eq!(metrics.value("netfilter_audit_check_success", &[]), 1.0);
+    // The exporter's own families are in the same exposition.
+    assert_eq!(metrics.value("iptables_scrape_success", &[]), 1.0);
+
+    // A rule added is counted at a later check, the exporter serving all along.
+    ns.run(
+        "iptables",
+        &[
+            "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT",
+        ],
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            unexpected(&scrape(), "ipv4", "filter") == Some(3.0)
+        }),
+        "{}",
+        serve.log()
+    );
+    let appeared = logged(&serve.log(), "unexpected rule appeared");
+    assert!(
+        appeared
+            .iter()
+            .any(|l| l == "ipv4 filter -A INPUT -p tcp -m tcp --dport 8080 -j ACCEPT"),
+        "{appeared:?}"
+    );
+    serve.assert_running();
+    assert!(
+        serve
+            .terminate(Duration::from_secs(10))
+            .is_some_and(|s| s.success())
+    );
+}
