@@ -638,6 +638,56 @@ async fn a_name_taken_is_tried_again_with_another() {
 }
 
 #[tokio::test]
+async fn the_test_server_refuses_a_strategic_merge_patch_as_custom_resources_do() {
+    if !(require_command("openssl") && require_command("curl")) {
+        return;
+    }
+    let pki = Pki::new();
+    let token = Token::new("t");
+    let server = ApiServer::start(local_listener(), &pki, &token.path);
+    server
+        .state()
+        .ciliumnodes
+        .insert(NODE.to_owned(), BTreeMap::new());
+    let url = format!(
+        "https://127.0.0.1:{}/apis/cilium.io/v2/ciliumnodes/{NODE}",
+        server.port
+    );
+    let ca = pki.path("ca.crt");
+    let output = tokio::process::Command::new("curl")
+        .args([
+            "--silent",
+            "--show-error",
+            "--max-time",
+            "10",
+            "-X",
+            "PATCH",
+        ])
+        .args(["-H", "Content-Type: application/strategic-merge-patch+json"])
+        .args([
+            "-H",
+            "Authorization: Bearer t",
+            "--data",
+            r#"{"metadata":{"labels":{"a":"true"}}}"#,
+        ])
+        .arg("--cacert")
+        .arg(&ca)
+        .args(["--write-out", "\n%{http_code}", &url])
+        .output()
+        .await
+        .expect("run curl");
+    let stdout = String::from_utf8(output.stdout).expect("UTF-8");
+    let (body, code) = stdout.rsplit_once('\n').expect("status code");
+    assert_eq!(code, "415", "{stdout}");
+    let status: serde_json::Value = serde_json::from_str(body).expect("a Status object");
+    assert_eq!(
+        (status["kind"].as_str(), status["code"].as_u64()),
+        (Some("Status"), Some(415))
+    );
+    assert_eq!(server.label(NODE), None);
+}
+
+#[tokio::test]
 async fn a_server_the_ca_did_not_sign_is_refused() {
     if !require_command("openssl") {
         return;
