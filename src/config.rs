@@ -235,6 +235,7 @@ impl Config {
                 metrics,
                 accounting: accounting_config(cli)?,
                 storage,
+                set_elements_limit: cli.nftables_set_elements_limit,
             },
         })
     }
@@ -436,6 +437,24 @@ fn accounting_config(cli: &Cli) -> Result<AccountingConfig, ConfigError> {
     Ok(AccountingConfig {
         ipv4_chains: chains("--accounting.ipv4-chains", &cli.accounting_ipv4_chains)?,
         ipv6_chains: chains("--accounting.ipv6-chains", &cli.accounting_ipv6_chains)?,
+        nftables_chains: match chains(
+            "--accounting.nftables-chain",
+            &cli.accounting_nftables_chains,
+        )? {
+            ChainSet::Named(names) => {
+                if let Some(bad) = names.iter().find(|n| {
+                    !n.split_once('/')
+                        .is_some_and(|(t, c)| !t.is_empty() && !c.is_empty())
+                }) {
+                    return Err(invalid(
+                        "--accounting.nftables-chain",
+                        format!("{bad:?} is not TABLE/CHAIN"),
+                    ));
+                }
+                ChainSet::Named(names)
+            }
+            ChainSet::All => ChainSet::All,
+        },
         tag_comments,
         label_comments,
         rule_params_chain: cli.accounting_rule_params_chain.clone(),

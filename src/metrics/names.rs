@@ -137,3 +137,57 @@ pub mod audit {
         "Kubernetes API requests of an operation that failed (refused, unanswered, or no TLS).",
     );
 }
+
+/// The nftables source's families (labels in README).
+pub mod nftables {
+    /// Rule bytes.
+    pub const RULE_BYTES: (&str, &str) = (
+        "nftables_rule_bytes_total",
+        "Bytes counted by the counter expressions of an nftables rule (summed when it has several).",
+    );
+    /// Rule packets.
+    pub const RULE_PACKETS: (&str, &str) = (
+        "nftables_rule_packets_total",
+        "Packets counted by the counter expressions of an nftables rule (summed when it has several).",
+    );
+    /// Rules per chain.
+    pub const CHAIN_RULES: (&str, &str) = (
+        "nftables_chain_rules",
+        "Number of rules in an nftables chain.",
+    );
+    /// Base chain settings.
+    pub const CHAIN_INFO: (&str, &str) = (
+        "nftables_chain_info",
+        "An nftables base chain with its type, hook, priority and policy; always 1.",
+    );
+    /// The ruleset generation.
+    pub const GENERATION: (&str, &str) = (
+        "nftables_ruleset_generation",
+        "Generation id of the nf_tables ruleset that was read; it changes with every change of the ruleset.",
+    );
+    /// Named counter bytes.
+    pub const COUNTER_BYTES: (&str, &str) = (
+        "nftables_counter_bytes_total",
+        "Bytes counted by a named nftables counter.",
+    );
+    /// Named counter packets.
+    pub const COUNTER_PACKETS: (&str, &str) = (
+        "nftables_counter_packets_total",
+        "Packets counted by a named nftables counter.",
+    );
+    /// Quota use.
+    pub const QUOTA_USED: (&str, &str) = (
+        "nftables_quota_used_bytes",
+        "Bytes a named nftables quota has used.",
+    );
+    /// Quota limit.
+    pub const QUOTA_LIMIT: (&str, &str) = (
+        "nftables_quota_limit_bytes",
+        "Limit of a named nftables quota, in bytes.",
+    );
+    /// Set sizes.
+    pub const SET_ELEMENTS: (&str, &str) = (
+        "nftables_set_elements",
+        "Elements of a named nftables set or map (an interval counts once).",
+    );
+}
