@@ -734,6 +734,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_audits_families_join_every_publication_after_it_published() {
+        let collector = Collector::new(config());
+        let families = |value: u64| {
+            let mut out = crate::output::exposition::ExpositionBuilder::default();
+            out.family(
+                "netfilter_audit_check_success",
+                "help",
+                crate::output::exposition::MetricType::Gauge,
+            )
+            .sample(&[], value);
+            out.finish()
+        };
+        collector.publish_audit(families(0)).await;
+        assert!(has(
+            &collector.subscribe().borrow(),
+            "netfilter_audit_check_success 0"
+        ));
+        // A collection publishes again, with the audit's last families.
+        let next = collector.round(Target::Iptables, dump("web")).await;
+        assert!(
+            has(&next, "netfilter_audit_check_success 0"),
+            "{:?}",
+            lines(&next)
+        );
+        assert!(has(&next, "iptables_scrape_success 1"));
+        collector.publish_audit(families(1)).await;
+        let last = collector.subscribe().borrow().clone();
+        assert!(
+            has(&last, "netfilter_audit_check_success 1"),
+            "{:?}",
+            lines(&last)
+        );
+        assert!(!has(&last, "netfilter_audit_check_success 0"));
+        assert!(has(&last, "iptables_scrape_success 1"));
+    }
+
+    #[tokio::test]
     async fn a_panic_in_a_collection_task_is_a_failed_collection() {
         let collector = Collector::new(config());
         let panicking = std::future::poll_fn(|_| -> Poll<Result<Dump, SourceError>> {
