@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{FakePath, Netns, output_within, require_command, require_kernel};
+use common::{Bpffs, FakePath, Netns, output_within, require_command, require_kernel};
 
 /// Prefix of this binary's namespaces (see [`require_kernel`]).
 const NETNS_PREFIX: &str = "nfe-audit";
@@ -434,44 +434,6 @@ fn terminate_on_success_exits_once_clean() {
     );
 }
 
-/// A bpffs mounted on a temporary directory for one test, unmounted when dropped.
-struct Bpffs {
-    dir: tempfile::TempDir,
-}
-
-impl Bpffs {
-    fn mount() -> Bpffs {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let status = std::process::Command::new("mount")
-            .args(["-t", "bpf", "bpf"])
-            .arg(dir.path())
-            .status()
-            .expect("run mount");
-        assert!(status.success(), "cannot mount a bpffs");
-        Bpffs { dir }
-    }
-
-    /// Sets `key` of the u64 array map `map` to `value` with bpftool.
-    fn set(&self, map: &Path, key: u8, value: u64) {
-        let mut args: Vec<String> = ["map", "update", "pinned"].map(String::from).to_vec();
-        args.push(map.display().to_string());
-        args.push("key".to_owned());
-        args.extend([key, 0, 0, 0].map(|b| b.to_string()));
-        args.push("value".to_owned());
-        args.extend(value.to_le_bytes().map(|b| b.to_string()));
-        common::run_capture(std::process::Command::new("bpftool").args(&args))
-            .expect("bpftool map update");
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
 #[test]
 fn the_pinned_bpf_map_is_read_every_check() {
     if !(require_kernel(NETNS_PREFIX) && require_command("bpftool") && require_command("curl")) {
@@ -479,25 +441,7 @@ fn the_pinned_bpf_map_is_read_every_check() {
     }
     let ns = Netns::new(NETNS_PREFIX);
     let bpffs = Bpffs::mount();
-    let map = bpffs.dir.path().join("iptables_block_event_counter");
-    common::run_capture(
-        std::process::Command::new("bpftool")
-            .args(["map", "create"])
-            .arg(&map)
-            .args([
-                "type",
-                "array",
-                "key",
-                "4",
-                "value",
-                "8",
-                "entries",
-                "2",
-                "name",
-                "nfe_audit",
-            ]),
-    )
-    .expect("bpftool map create");
+    let map = bpffs.array_map("iptables_block_event_counter");
     bpffs.set(&map, 0, 5);
     bpffs.set(&map, 1, 11);
     let all = tempfile::tempdir().expect("tempdir");

@@ -23,7 +23,7 @@ use netfilter_exporter::output::exposition::Format;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use common::{Netns, require_command, require_kernel, run_capture};
+use common::{Bpffs, Netns, require_command, require_kernel, run_capture};
 
 const NODE: &str = "node-a";
 const NODE_UID: &str = "6f1c2b4e-0000-4000-8000-00000000000a";
@@ -983,4 +983,61 @@ async fn a_check_that_fails_never_labels_the_node_clean() {
     audit.assert_running();
     assert!(run.server.seen().is_empty(), "{:?}", run.server.seen());
     assert_eq!(run.server.label(NODE), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rise_of_the_bpf_count_is_an_event_and_old_blocks_are_not() {
+    if !(require_kernel(NETNS_PREFIX) && require_command("openssl") && require_command("bpftool")) {
+        return;
+    }
+    let run = Run::new();
+    run.server
+        .state()
+        .ciliumnodes
+        .insert(NODE.to_owned(), BTreeMap::new());
+    let bpffs = Bpffs::mount();
+    let map = bpffs.array_map("iptables_block_event_counter");
+    bpffs.set(&map, 0, 5);
+    let map_path = format!("-mapPath={}", map.display());
+    let log = tempfile::NamedTempFile::new().expect("log");
+    let command = run.audit(&["-events", "-checkMap", &map_path]);
+    let mut audit = run.ns.spawn(command, log.path());
+    // Clean: labelled false; the five blocks from before the start are no event.
+    assert!(
+        wait_until(Duration::from_secs(20), || run
+            .server
+            .label(NODE)
+            .as_deref()
+            == Some("false")),
+        "{}",
+        audit.log()
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        run.server.state().events.is_empty(),
+        "{:?}",
+        run.server.state().events
+    );
+    bpffs.set(&map, 0, 7);
+    assert!(
+        wait_until(Duration::from_secs(20), || !run
+            .server
+            .state()
+            .events
+            .is_empty()),
+        "{}",
+        audit.log()
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    let events: Vec<serde_json::Value> = run.server.state().events.values().cloned().collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["reason"], "BlockedIPTablesRule");
+    assert!(
+        events[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("2 attempts")),
+        "{}",
+        events[0]
+    );
+    audit.assert_running();
 }
