@@ -596,6 +596,15 @@ fn is_dns_subdomain(name: &str) -> bool {
 }
 
 fn listen_address(address: &str) -> Result<SocketAddr, ConfigError> {
+    // `:9830`, as Go programs (nfprom, the exporter toolkit) take it: every IPv4 address.
+    let full;
+    let address = match address.strip_prefix(':') {
+        Some(port) if !port.contains(':') => {
+            full = format!("0.0.0.0:{port}");
+            &full
+        }
+        _ => address,
+    };
     address.parse::<SocketAddr>().map_err(|e| {
         invalid(
             "--web.listen-address",
@@ -670,6 +679,34 @@ mod tests {
             listen(&["-l", "::1", "-p", "1"]),
             vec!["[::1]:1".parse().expect("addr")]
         );
+    }
+
+    #[test]
+    fn a_go_style_port_only_address_listens_on_every_ipv4_address() {
+        assert_eq!(
+            listen(&["--web.listen-address", ":9830"]),
+            vec!["0.0.0.0:9830".parse().expect("addr")]
+        );
+        assert!(config(&["--web.listen-address", ":x"]).is_err());
+    }
+
+    #[test]
+    fn nftables_accounting_chains_are_table_slash_chain() {
+        let chains = |args: &[&str]| config(args).map(|c| c.collect.accounting.nftables_chains);
+        assert_eq!(
+            chains(&[]).expect("valid"),
+            ChainSet::Named(vec!["firewall/accounting".to_owned()])
+        );
+        assert_eq!(
+            chains(&["--accounting.nftables-chain", "all"]).expect("valid"),
+            ChainSet::All
+        );
+        for bad in ["accounting", "/x", "x/", ""] {
+            assert!(
+                chains(&["--accounting.nftables-chain", bad]).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,10 @@
 //!   `untyped` (as the `_total` suffix is reserved for counters of typed families, and
 //!   `promtool check metrics` accepts it on untyped ones), which no query can tell apart from
 //!   the gauge iptables_exporter declared.
+//!
+//! The named counters of nftables are `nftables_object_{bytes,packets}_total`, not
+//! `nftables_counter_…`: `promtool check metrics` refuses a counter (typed or untyped)
+//! whose name holds the word `counter`.
 //! - `*_scrape_duration_milliseconds` is not in base units; it can be switched off with
 //!   `--no-legacy-duration-metric`, and `netfilter_exporter_collection_duration_seconds` carries the
 //!   same figure in seconds.
@@ -167,13 +171,13 @@ pub mod nftables {
     );
     /// Named counter bytes.
     pub const COUNTER_BYTES: (&str, &str) = (
-        "nftables_counter_bytes_total",
-        "Bytes counted by a named nftables counter.",
+        "nftables_object_bytes_total",
+        "Bytes counted by a named nftables counter object.",
     );
     /// Named counter packets.
     pub const COUNTER_PACKETS: (&str, &str) = (
-        "nftables_counter_packets_total",
-        "Packets counted by a named nftables counter.",
+        "nftables_object_packets_total",
+        "Packets counted by a named nftables counter object.",
     );
     /// Quota use.
     pub const QUOTA_USED: (&str, &str) = (

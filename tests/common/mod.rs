@@ -177,7 +177,8 @@ impl Netns {
         Ok(netns)
     }
 
-    /// The namespace's name, as `ip netns` knows it (its file in /run/netns).
+    /// The namespace's name, as `ip netns` knows it: for `ip netns exec` from another
+    /// thread, or its file in /run/netns.
     pub(crate) fn name(&self) -> &str {
         &self.name
     }
