@@ -3,6 +3,8 @@
 //! the arguments read them, and the ClusterRole granting exactly the requests the client
 //! makes (from its own list of operations, so that the two cannot drift apart).
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -124,7 +126,9 @@ fn the_daemonset_runs_the_exporter_and_the_audit_on_the_host_network() {
     let capabilities = &container["securityContext"]["capabilities"];
     assert_eq!(strings(&capabilities["drop"]), ["ALL"]);
     let added: BTreeSet<String> = strings(&capabilities["add"]).into_iter().collect();
-    let needed: BTreeSet<String> = ["NET_ADMIN", "NET_RAW", "BPF"].map(str::to_owned).into();
+    let needed: BTreeSet<String> = ["NET_ADMIN", "NET_RAW", "BPF", "SETUID", "SETGID", "SETPCAP"]
+        .map(str::to_owned)
+        .into();
     assert_eq!(added, needed);
     assert_eq!(
         container["securityContext"]["allowPrivilegeEscalation"].as_bool(),
@@ -194,6 +198,64 @@ fn the_daemonset_runs_the_exporter_and_the_audit_on_the_host_network() {
     let map_path: PathBuf = audit.map_path.expect("--audit.check-map");
     let volume = volume_at(map_path.parent().expect("map directory"));
     assert!(volume["hostPath"]["path"].as_str().is_some(), "{volume:?}");
+}
+
+/// The capabilities the DaemonSet's container adds, as `setpriv` names them.
+fn container_capabilities() -> Vec<String> {
+    let daemonset = documents("daemonset.yaml");
+    let pod = &one(&daemonset, "DaemonSet")["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    strings(&container["securityContext"]["capabilities"]["add"])
+        .iter()
+        .map(|c| c.to_lowercase())
+        .collect()
+}
+
+#[test]
+fn the_containers_capabilities_are_enough_to_collect_and_to_split() {
+    if !common::require_kernel("nfe-k8s") || !common::require_command("setpriv") {
+        return;
+    }
+    let ns = common::Netns::new("nfe-k8s");
+    ns.run(
+        "iptables",
+        &[
+            "-A",
+            "INPUT",
+            "-m",
+            "comment",
+            "--comment",
+            "k8s",
+            "-j",
+            "ACCEPT",
+        ],
+    );
+    // Root with the container's bounding set and nothing else, as the runtime starts it.
+    let bounding: Vec<String> = container_capabilities()
+        .iter()
+        .map(|c| format!("+{c}"))
+        .collect();
+    let mut command = ns.command("setpriv");
+    command
+        .arg(format!("--bounding-set=-all,{}", bounding.join(",")))
+        .args(["--inh-caps=-all", "--", common::EXPORTER])
+        .args(["-t", "iptables", "--web.listen-address", "127.0.0.1:9455"]);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut process = common::spawn_logged(command, &dir.path().join("log"));
+    ns.wait_for_http(
+        "http://127.0.0.1:9455/metrics",
+        std::time::Duration::from_secs(30),
+    );
+    let text = ns.curl(&["-s", "http://127.0.0.1:9455/metrics"]);
+    assert!(
+        text.contains(
+            "iptables_comment_packets_total{table=\"filter\",chain=\"INPUT\",comment=\"k8s\"}"
+        ),
+        "{text}\n{}",
+        process.log()
+    );
+    process.assert_running();
+    process.terminate(std::time::Duration::from_secs(10));
 }
 
 fn pod_namespace(daemonset: &[Value]) -> Value {
