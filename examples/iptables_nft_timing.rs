@@ -67,7 +67,7 @@ fn main() -> ExitCode {
             let (texts, netlink_only) = (Arc::clone(&texts), Arc::clone(&netlink_only));
             async move {
                 if change {
-                    let comment = format!("bench change {run}");
+                    let comment = format!("bench change {} {run}", std::process::id());
                     let status = std::process::Command::new("iptables")
                         .args(["-I", "INPUT", "-m", "comment", "--comment", &comment, "-j", "ACCEPT"])
                         .status()
@@ -78,13 +78,18 @@ fn main() -> ExitCode {
                     Collection::Netlink(..) => {
                         netlink_only.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
-                    Collection::Saved(..) => {}
+                    Collection::Saved { .. } => {}
                 }
             }
         })
         .await;
         println!("iptables-save --counters  wall {:.3} s  cpu {:.3} s", saved.0.as_secs_f64(), saved.1.as_secs_f64());
-        println!("netlink collection        wall {:.3} s  cpu {:.3} s  ({} of {runs} without iptables-save)", netlink_only.load(std::sync::atomic::Ordering::Relaxed), netlink.0.as_secs_f64(), netlink.1.as_secs_f64());
+        println!(
+            "netlink collection        wall {:.3} s  cpu {:.3} s  ({} of {runs} without iptables-save)",
+            netlink.0.as_secs_f64(),
+            netlink.1.as_secs_f64(),
+            netlink_only.load(std::sync::atomic::Ordering::Relaxed)
+        );
         println!(
             "iptables-save / netlink: {:.1}x wall, {:.1}x cpu",
             saved.0.as_secs_f64() / netlink.0.as_secs_f64(),

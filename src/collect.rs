@@ -431,11 +431,15 @@ impl Collector {
                     ..Collected::new(ruleset)
                 })
             }
-            Ok(Dump::Iptables(iptables_nft::Collection::Saved(output, stats))) => Ok(Collected {
+            Ok(Dump::Iptables(iptables_nft::Collection::Saved {
+                output,
+                parsed,
+                stats,
+            })) => Ok(Collected {
                 text_stats: stats,
-                ..self.parse_output(target, output)
+                ..self.parse_output(target, output, parsed)
             }),
-            Ok(Dump::Text(output)) => Ok(self.parse_output(target, output)),
+            Ok(Dump::Text(output)) => Ok(self.parse_output(target, output, None)),
             Err(e) => {
                 tracing::warn!(source = %target, error = %e, "collection failed");
                 Err(e)
@@ -465,9 +469,14 @@ impl Collector {
         self.replace(target, SourceState { report, fragment });
     }
 
-    /// Parses the output of `target`'s save command, logging what it wrote to stderr
-    /// and its invalid UTF-8.
-    fn parse_output(&self, target: Target, output: CommandOutput) -> Collected {
+    /// Parses the output of `target`'s save command (unless `parsed` is its parse
+    /// already), logging what it wrote to stderr and its invalid UTF-8.
+    fn parse_output(
+        &self,
+        target: Target,
+        output: CommandOutput,
+        parsed: Option<Ruleset>,
+    ) -> Collected {
         // Some iptables versions warn on every run: say it once, again if it changes.
         let stderr = (!output.stderr.is_empty()).then(|| output.stderr.clone());
         if let Some(stderr) = self.logged.once((Some(target), "stderr"), stderr) {
@@ -477,7 +486,7 @@ impl Collector {
         let family = target.family().unwrap_or(Family::Ipv4);
         Collected {
             invalid_utf8_lines: output.invalid_utf8_lines,
-            ..Collected::new(iptables_save::parse(family, &output.stdout))
+            ..Collected::new(parsed.unwrap_or_else(|| iptables_save::parse(family, &output.stdout)))
         }
     }
 

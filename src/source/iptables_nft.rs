@@ -77,9 +77,17 @@ pub struct TextStats {
 pub enum Collection {
     /// Netlink alone: every rule's text was cached.
     Netlink(Ruleset, TextStats),
-    /// `iptables-save` ran: its output, to parse as the iptables-save path does, and
-    /// figures when a netlink read came with it.
-    Saved(CommandOutput, Option<TextStats>),
+    /// `iptables-save` ran: its output, parsed already when the texts were learnt from
+    /// it (else to parse as the iptables-save path does), and figures when a netlink read
+    /// came with it.
+    Saved {
+        /// What iptables-save printed.
+        output: CommandOutput,
+        /// Its parse, when one was made.
+        parsed: Option<Ruleset>,
+        /// How the texts were got.
+        stats: Option<TextStats>,
+    },
 }
 
 /// Collects the iptables source of `family`: a netlink read, and `save` (a run of
@@ -93,7 +101,11 @@ pub async fn collect(
 ) -> Result<Collection, SourceError> {
     let backend = lock(&texts).backend;
     if backend == Backend::Legacy {
-        return Ok(Collection::Saved(save.await?, None));
+        return Ok(Collection::Saved {
+            output: save.await?,
+            parsed: None,
+            stats: None,
+        });
     }
     let config = ReadConfig {
         timeout,
@@ -106,17 +118,29 @@ pub async fn collect(
         // No nf_tables at all: this iptables can only be legacy.
         Ok(Err(nftables::ReadError::Unavailable(_))) => {
             lock(&texts).backend = Backend::Legacy;
-            return Ok(Collection::Saved(save.await?, None));
+            return Ok(Collection::Saved {
+                output: save.await?,
+                parsed: None,
+                stats: None,
+            });
         }
         // Whatever keeps netlink from giving a snapshot (a ruleset that changed during
         // every read, an error), iptables-save still can.
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "netlink read failed; running iptables-save");
-            return Ok(Collection::Saved(save.await?, None));
+            return Ok(Collection::Saved {
+                output: save.await?,
+                parsed: None,
+                stats: None,
+            });
         }
         Err(e) => {
             tracing::debug!(error = %e, "netlink read failed; running iptables-save");
-            return Ok(Collection::Saved(save.await?, None));
+            return Ok(Collection::Saved {
+                output: save.await?,
+                parsed: None,
+                stats: None,
+            });
         }
     };
     if backend == Backend::NfTables {
@@ -138,29 +162,35 @@ pub async fn collect(
         .await
         .ok()
         .flatten();
-    let texts = Arc::clone(&texts);
-    let family_output = output.clone();
-    let stats = tokio::task::spawn_blocking(move || {
+    let learning = tokio::task::spawn_blocking(move || {
         let mut texts = lock(&texts);
         texts.save_runs += 1;
-        texts.backend = backend_of(&family_output.stdout).unwrap_or(texts.backend);
+        texts.backend = backend_of(&output.stdout).unwrap_or(texts.backend);
         let uncached = snapshot
             .keys
             .iter()
             .filter(|k| !texts.by_key.contains_key(*k))
             .count();
-        if texts.backend == Backend::NfTables && after.is_some() && after == generation {
-            let parsed = crate::source::iptables_save::parse(family, &family_output.stdout);
-            learn(&mut texts, &parsed, &snapshot);
+        let same_state = after.is_some() && after == generation;
+        let parsed = (texts.backend == Backend::NfTables && same_state)
+            .then(|| crate::source::iptables_save::parse(family, &output.stdout));
+        if let Some(parsed) = &parsed {
+            learn(&mut texts, parsed, &snapshot);
         }
-        TextStats {
+        let stats = TextStats {
             uncached_rules: uncached,
             save_runs: texts.save_runs,
+        };
+        Collection::Saved {
+            output,
+            parsed,
+            stats: Some(stats),
         }
+    });
+    learning.await.map_err(|e| SourceError::Internal {
+        command: "iptables-save".to_owned(),
+        reason: e.to_string(),
     })
-    .await
-    .ok();
-    Ok(Collection::Saved(output, stats))
 }
 
 fn lock(texts: &Mutex<RuleTexts>) -> std::sync::MutexGuard<'_, RuleTexts> {
@@ -187,11 +217,16 @@ fn backend_of(dump: &str) -> Option<Backend> {
 fn learn(texts: &mut RuleTexts, parsed: &Ruleset, snapshot: &Snapshot) {
     let mut keys = snapshot.keys.iter();
     let mut seen: HashMap<RuleKey, Arc<Text>> = HashMap::with_capacity(snapshot.keys.len());
+    // Looked up by name: tens of thousands of chains, searched one by one, would cost
+    // time quadratic in their number.
+    let printed_chains: HashMap<(&str, &str), &Chain> = parsed
+        .chains()
+        .map(|(table, chain)| ((table.name.as_str(), chain.name.as_str()), chain))
+        .collect();
     for (table, chain) in snapshot.ruleset.chains() {
         let chain_keys: Vec<&RuleKey> = keys.by_ref().take(chain.rules.len()).collect();
-        let printed = parsed
-            .table(&table.name)
-            .and_then(|t| t.chain(&chain.name))
+        let printed = printed_chains
+            .get(&(table.name.as_str(), chain.name.as_str()))
             .filter(|printed| printed.rules.len() == chain_keys.len());
         for (i, &key) in chain_keys.iter().enumerate() {
             let text = match printed {
@@ -259,7 +294,11 @@ fn build(snapshot: &Snapshot, texts: &RuleTexts) -> Option<Ruleset> {
                 })
                 .collect();
             let rules = rules?;
-            match table.chains.iter_mut().find(|c| c.name == chain.name) {
+            // Only the built-in chains, pushed first, can be there already.
+            let builtin = table.chains[..builtins.len()]
+                .iter_mut()
+                .find(|c| c.name == chain.name);
+            match builtin {
                 Some(builtin) => builtin.rules = rules,
                 None => table.chains.push(Chain {
                     name: chain.name.clone(),
