@@ -177,6 +177,8 @@ fn dashboard_queries() -> Vec<(String, Vec<String>)> {
         .filter(|panel| panel["type"] != "row")
         .map(|panel| {
             let title = panel["title"].as_str().expect("a panel title").to_owned();
+            // The data source chosen on import, not one of the author's.
+            assert_eq!(panel["datasource"]["uid"], "${datasource}", "{title}");
             let exprs: Vec<String> = panel["targets"]
                 .as_array()
                 .into_iter()
