@@ -7,6 +7,7 @@ use std::fmt::Write;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use netfilter_exporter::accounting::Origin;
 use netfilter_exporter::accounting::{self, AccountingConfig};
 use netfilter_exporter::output::exposition::Format;
 use netfilter_exporter::ruleset::{Family, Ruleset};
@@ -60,17 +61,17 @@ fn bench(c: &mut Criterion) {
     let ruleset: Ruleset = iptables_save::parse(Family::Ipv4, &dump());
     assert_eq!(ruleset.rule_count(), RULES + 1);
     let config = AccountingConfig::default();
-    let view = accounting::tag_view(&[(Family::Ipv4, &ruleset)], &config);
+    let view = accounting::tag_view(&[(Origin::Iptables, &ruleset)], &config);
     assert_eq!((view.entities.len(), view.problems.len()), (TAGS, 0));
 
     let mut group = c.benchmark_group("accounting_100k_rules_10k_tagged");
     group.throughput(Throughput::Elements(RULES as u64));
     group.bench_function("tag_view", |b| {
-        b.iter(|| accounting::tag_view(black_box(&[(Family::Ipv4, &ruleset)]), &config))
+        b.iter(|| accounting::tag_view(black_box(&[(Origin::Iptables, &ruleset)]), &config))
     });
     group.bench_function("render", |b| {
         b.iter(|| {
-            accounting::render(black_box(&[(Family::Ipv4, &ruleset)]), &config)
+            accounting::render(black_box(&[(Origin::Iptables, &ruleset)]), &config)
                 .0
                 .to_vec(Format::Text)
         })

@@ -32,9 +32,16 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES", default_value_t = crate::source::DEFAULT_MAX_OUTPUT_BYTES, global = true)]
     pub collect_max_output_bytes: usize,
 
-    /// Backend to read: iptables, ip6tables, iptables-legacy or ip6tables-legacy. Repeat
-    /// the flag or separate names with commas. Default: every backend whose save command
-    /// exists and that reports at least one table.
+    /// Most elements of one nftables set counted by reading them, for a kernel that does
+    /// not send a set's element count itself (Linux before 6.x); a larger set is exported
+    /// without its count. 0: never read set elements.
+    #[arg(long = "nftables.set-elements-limit", value_name = "ELEMENTS", default_value_t = crate::source::nftables::DEFAULT_SET_ELEMENTS_LIMIT, global = true)]
+    pub nftables_set_elements_limit: u64,
+
+    /// Source to read: iptables, ip6tables, iptables-legacy, ip6tables-legacy or nftables.
+    /// Repeat the flag or separate names with commas. Default: every backend whose save
+    /// command exists and that reports at least one table, and nftables when the kernel
+    /// has nf_tables tables that are not iptables-nft's.
     #[arg(
         short = 't',
         long = "scrape-targets",
@@ -176,6 +183,17 @@ pub struct Cli {
         global = true
     )]
     pub accounting_ipv6_chains: Vec<String>,
+
+    /// nftables accounting chains, as TABLE/CHAIN (the table of any family), or `all`.
+    /// Repeat the flag or separate with commas.
+    #[arg(
+        long = "accounting.nftables-chain",
+        value_name = "TABLE/CHAIN",
+        value_delimiter = ',',
+        default_value = crate::accounting::DEFAULT_NFTABLES_CHAIN,
+        global = true
+    )]
+    pub accounting_nftables_chains: Vec<String>,
 
     /// Comment grammars read in the accounting chains: `tags` (`=tag= description`, Munin
     /// traffic_accounting), `labels` (`nft(key=value;...)`, nfprom), both, or `none`.

@@ -19,10 +19,11 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle};
 
-use crate::accounting::{self, AccountingConfig};
+use crate::accounting::{self, AccountingConfig, Origin};
 use crate::metrics::{self, Collected, MetricsConfig, SourceReport};
 use crate::output::exposition::{Exposition, ExpositionBuilder, Format, Storage};
 use crate::ruleset::{Family, Ruleset};
+use crate::source::nftables::{self, ReadConfig};
 use crate::source::{self, CommandOutput, SourceError, Target, iptables_save};
 
 /// Which backends to read.
@@ -42,6 +43,20 @@ impl Selection {
             Selection::Auto => Target::ALL.to_vec(),
             Selection::Explicit(targets) => targets.clone(),
         }
+    }
+
+    /// The families whose iptables-nft tables an iptables source reads, and the nftables
+    /// source therefore leaves out.
+    pub fn read_by_iptables(&self) -> Vec<Family> {
+        let targets = self.targets();
+        [
+            (Target::Iptables, Family::Ipv4),
+            (Target::Ip6tables, Family::Ipv6),
+        ]
+        .into_iter()
+        .filter(|(target, _)| targets.contains(target))
+        .map(|(_, family)| family)
+        .collect()
     }
 }
 
@@ -63,6 +78,17 @@ pub struct CollectConfig {
     pub accounting: AccountingConfig,
     /// How each source's families are kept between collections.
     pub storage: Storage,
+    /// [`ReadConfig::set_elements_limit`] of the nftables source.
+    pub set_elements_limit: u64,
+}
+
+/// What reading a source gave.
+#[derive(Debug)]
+pub enum Dump {
+    /// The output of an iptables backend's save command, to parse.
+    Text(CommandOutput),
+    /// A snapshot read over netlink.
+    Snapshot(nftables::Snapshot),
 }
 
 /// One complete exposition with the reports it was rendered from.
@@ -126,7 +152,7 @@ struct Sources {
 /// [`accounting::render`] in the program; a field so that a test can put a failing one in
 /// its place.
 type AccountingRender =
-    fn(&[(Family, &Ruleset)], &AccountingConfig) -> (Exposition, Vec<accounting::Problem>);
+    fn(&[(Origin, &Ruleset)], &AccountingConfig) -> (Exposition, Vec<accounting::Problem>);
 
 /// Owns the sources' last reports and publishes expositions.
 pub struct Collector {
@@ -207,20 +233,38 @@ impl Collector {
     async fn round(
         self: &Arc<Self>,
         target: Target,
-        dump: impl Future<Output = Result<CommandOutput, SourceError>> + Send + 'static,
+        dump: impl Future<Output = Result<Dump, SourceError>> + Send + 'static,
     ) -> Arc<Publication> {
         let collection = self.start(target, dump);
         self.finish(collection).await;
         self.publish(&[target]).await
     }
 
-    /// The run of `target`'s dump command.
+    /// The read of `target`: its dump command, or netlink on a thread that may block.
     fn dump(
         &self,
         target: Target,
-    ) -> impl Future<Output = Result<CommandOutput, SourceError>> + Send + 'static {
+    ) -> impl Future<Output = Result<Dump, SourceError>> + Send + 'static {
         let (timeout, limit) = (self.config.timeout, self.config.max_output_bytes);
-        async move { source::run(target.save_command(), &["--counters"], timeout, limit).await }
+        let netlink = ReadConfig {
+            timeout,
+            leave_to_iptables: self.config.selection.read_by_iptables(),
+            set_elements_limit: self.config.set_elements_limit,
+        };
+        async move {
+            if target != Target::Nftables {
+                let output = source::run(target.reader(), &["--counters"], timeout, limit).await;
+                return output.map(Dump::Text);
+            }
+            let read = tokio::task::spawn_blocking(move || nftables::read(&netlink));
+            match read.await {
+                Ok(snapshot) => snapshot.map(Dump::Snapshot).map_err(SourceError::from),
+                Err(e) => Err(SourceError::Internal {
+                    command: target.reader().to_owned(),
+                    reason: e.to_string(),
+                }),
+            }
+        }
     }
 
     /// Starts collecting `target` from `dump` in a task of its own, so that a panic
@@ -228,13 +272,13 @@ impl Collector {
     fn start(
         self: &Arc<Self>,
         target: Target,
-        dump: impl Future<Output = Result<CommandOutput, SourceError>> + Send + 'static,
+        dump: impl Future<Output = Result<Dump, SourceError>> + Send + 'static,
     ) -> Running {
         let started = Instant::now();
         let collector = Arc::clone(self);
         let task = tokio::spawn(async move {
             let result = dump.await;
-            let command = target.save_command();
+            let command = target.reader();
             // Parsing and rendering take CPU time in proportion to the ruleset: off the I/O
             // threads.
             let processing = Arc::clone(&collector);
@@ -255,7 +299,7 @@ impl Collector {
     /// failed report all the same.
     async fn finish(&self, collection: Running) {
         if let Err(e) = collection.task.await {
-            let command = collection.target.save_command();
+            let command = collection.target.reader();
             tracing::error!(source = %collection.target, error = %e, "collection failed");
             let error = SourceError::Internal {
                 command: command.to_owned(),
@@ -272,12 +316,7 @@ impl Collector {
 
     /// Turns the dump command's `result` into `target`'s new state: parses, logs what is
     /// new, renders the source's families. Runs on a thread for blocking work.
-    fn process(
-        &self,
-        target: Target,
-        result: Result<CommandOutput, SourceError>,
-        started: Instant,
-    ) {
+    fn process(&self, target: Target, result: Result<Dump, SourceError>, started: Instant) {
         let auto = self.config.selection == Selection::Auto;
         if let Err(e) = &result {
             tracing::debug!(source = %target, error = %e, "dump command failed");
@@ -287,7 +326,13 @@ impl Collector {
             return;
         }
         let outcome = match result {
-            Ok(output) => {
+            Ok(Dump::Snapshot(snapshot)) => {
+                if snapshot.attempts > 1 {
+                    tracing::debug!(source = %target, attempts = snapshot.attempts, "the ruleset changed during a read; read again");
+                }
+                Ok(Collected::new(snapshot.ruleset))
+            }
+            Ok(Dump::Text(output)) => {
                 // Some iptables versions warn on every run: say it once, again if it changes.
                 let stderr = (!output.stderr.is_empty()).then(|| output.stderr.clone());
                 if let Some(stderr) = self.logged.once((Some(target), "stderr"), stderr) {
@@ -296,7 +341,10 @@ impl Collector {
                 self.log_invalid_utf8(target, output.invalid_utf8_lines);
                 Ok(Collected {
                     invalid_utf8_lines: output.invalid_utf8_lines,
-                    ..Collected::new(iptables_save::parse(target.family(), &output.stdout))
+                    ..Collected::new(iptables_save::parse(
+                        target.family().unwrap_or(Family::Ipv4),
+                        &output.stdout,
+                    ))
                 })
             }
             Err(e) => {
@@ -322,7 +370,8 @@ impl Collector {
         // of a snapshot (tens of MB at 100k rules) is not kept until the next collection.
         if let Ok(collected) = &mut report.outcome {
             let accounting = &self.config.accounting;
-            collected.keep_only(|table, chain| accounting.reads(table.family, &chain.name));
+            let origin = origin(target);
+            collected.keep_only(|table, chain| accounting.reads(origin, table, chain));
         }
         self.replace(target, SourceState { report, fragment });
     }
@@ -395,7 +444,7 @@ impl Collector {
                 tracing::error!(error = %e, "rendering the exposition failed, a bug to report");
                 for &target in triggers {
                     let error = SourceError::Internal {
-                        command: target.save_command().to_owned(),
+                        command: target.reader().to_owned(),
                         reason: e.to_string(),
                     };
                     let duration = self
@@ -445,11 +494,11 @@ impl Collector {
             builder.extend(&state.fragment);
         }
         if accounting {
-            let rulesets: Vec<(Family, &Ruleset)> = reports
+            let rulesets: Vec<(Origin, &Ruleset)> = reports
                 .iter()
                 .filter_map(|r| {
                     let collected = r.outcome.as_ref().ok()?;
-                    Some((r.target.family(), collected.ruleset.as_ref()))
+                    Some((origin(r.target), collected.ruleset.as_ref()))
                 })
                 .collect();
             let (families, problems) = (self.render_accounting)(&rulesets, &self.config.accounting);
@@ -467,6 +516,14 @@ impl Collector {
             rounds,
             gzip: Default::default(),
         }
+    }
+}
+
+/// The kind of source `target` is, for the accounting view.
+fn origin(target: Target) -> Origin {
+    match target {
+        Target::Nftables => Origin::Nftables,
+        _ => Origin::Iptables,
     }
 }
 
@@ -544,13 +601,14 @@ mod tests {
     use std::time::Duration;
 
     use super::{
-        CollectConfig, Collector, LogOnce, Publication, Selection, SourceError, first_of,
+        CollectConfig, Collector, Dump, LogOnce, Publication, Selection, SourceError, first_of,
         off_thread,
     };
+    use crate::accounting::Origin;
     use crate::accounting::{self, AccountingConfig, Problem};
     use crate::metrics::MetricsConfig;
     use crate::output::exposition::{Exposition, Format, Storage};
-    use crate::ruleset::{Family, Ruleset};
+    use crate::ruleset::Ruleset;
     use crate::source::{CommandOutput, Target};
 
     fn config() -> CollectConfig {
@@ -562,25 +620,26 @@ mod tests {
             metrics: MetricsConfig::default(),
             accounting: AccountingConfig::default(),
             storage: Storage::Plain,
+            set_elements_limit: 0,
         }
     }
 
     /// A run of iptables-save whose accounting chain counts one rule tagged `tag`.
-    fn dump(tag: &str) -> impl Future<Output = Result<CommandOutput, SourceError>> + use<> {
+    fn dump(tag: &str) -> impl Future<Output = Result<Dump, SourceError>> + use<> {
         let stdout = format!(
             "*filter\n:INPUT ACCEPT [0:0]\n:ACCT4 - [0:0]\n[5:500] -A INPUT -j ACCT4\n\
              [3:300] -A ACCT4 -m comment --comment \"={tag}= web\"\nCOMMIT\n"
         );
-        std::future::ready(Ok(CommandOutput {
+        std::future::ready(Ok(Dump::Text(CommandOutput {
             stdout,
             stderr: String::new(),
             invalid_utf8_lines: 0,
-        }))
+        })))
     }
 
     /// The accounting view with a bug: it panics on the tag `boom`.
     fn render_with_a_bug(
-        rulesets: &[(Family, &Ruleset)],
+        rulesets: &[(Origin, &Ruleset)],
         config: &AccountingConfig,
     ) -> (Exposition, Vec<Problem>) {
         let (families, problems) = accounting::render(rulesets, config);
@@ -654,7 +713,7 @@ mod tests {
     #[tokio::test]
     async fn a_panic_in_a_collection_task_is_a_failed_collection() {
         let collector = Collector::new(config());
-        let panicking = std::future::poll_fn(|_| -> Poll<Result<CommandOutput, SourceError>> {
+        let panicking = std::future::poll_fn(|_| -> Poll<Result<Dump, SourceError>> {
             panic!("a bug in a collection")
         });
         let failed = collector.round(Target::Iptables, panicking).await;

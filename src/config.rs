@@ -222,6 +222,7 @@ impl Config {
                 metrics,
                 accounting: accounting_config(cli)?,
                 storage,
+                set_elements_limit: cli.nftables_set_elements_limit,
             },
         })
     }
@@ -346,6 +347,24 @@ fn accounting_config(cli: &Cli) -> Result<AccountingConfig, ConfigError> {
     Ok(AccountingConfig {
         ipv4_chains: chains("--accounting.ipv4-chains", &cli.accounting_ipv4_chains)?,
         ipv6_chains: chains("--accounting.ipv6-chains", &cli.accounting_ipv6_chains)?,
+        nftables_chains: match chains(
+            "--accounting.nftables-chain",
+            &cli.accounting_nftables_chains,
+        )? {
+            ChainSet::Named(names) => {
+                if let Some(bad) = names.iter().find(|n| {
+                    !n.split_once('/')
+                        .is_some_and(|(t, c)| !t.is_empty() && !c.is_empty())
+                }) {
+                    return Err(invalid(
+                        "--accounting.nftables-chain",
+                        format!("{bad:?} is not TABLE/CHAIN"),
+                    ));
+                }
+                ChainSet::Named(names)
+            }
+            ChainSet::All => ChainSet::All,
+        },
         tag_comments,
         label_comments,
         rule_params_chain: cli.accounting_rule_params_chain.clone(),
@@ -409,6 +428,15 @@ fn serve_config(cli: &Cli) -> Result<ServeConfig, ConfigError> {
 }
 
 fn listen_address(address: &str) -> Result<SocketAddr, ConfigError> {
+    // `:9830`, as Go programs (nfprom, the exporter toolkit) take it: every IPv4 address.
+    let full;
+    let address = match address.strip_prefix(':') {
+        Some(port) if !port.contains(':') => {
+            full = format!("0.0.0.0:{port}");
+            &full
+        }
+        _ => address,
+    };
     address.parse::<SocketAddr>().map_err(|e| {
         invalid(
             "--web.listen-address",
@@ -483,6 +511,34 @@ mod tests {
             listen(&["-l", "::1", "-p", "1"]),
             vec!["[::1]:1".parse().expect("addr")]
         );
+    }
+
+    #[test]
+    fn a_go_style_port_only_address_listens_on_every_ipv4_address() {
+        assert_eq!(
+            listen(&["--web.listen-address", ":9830"]),
+            vec!["0.0.0.0:9830".parse().expect("addr")]
+        );
+        assert!(config(&["--web.listen-address", ":x"]).is_err());
+    }
+
+    #[test]
+    fn nftables_accounting_chains_are_table_slash_chain() {
+        let chains = |args: &[&str]| config(args).map(|c| c.collect.accounting.nftables_chains);
+        assert_eq!(
+            chains(&[]).expect("valid"),
+            ChainSet::Named(vec!["firewall/accounting".to_owned()])
+        );
+        assert_eq!(
+            chains(&["--accounting.nftables-chain", "all"]).expect("valid"),
+            ChainSet::All
+        );
+        for bad in ["accounting", "/x", "x/", ""] {
+            assert!(
+                chains(&["--accounting.nftables-chain", bad]).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

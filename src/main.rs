@@ -218,7 +218,7 @@ async fn check_family(
         AuditInput::Live(target) => {
             // No counters: the lines checked are the rules' text only.
             let output = source::run(
-                target.save_command(),
+                target.reader(),
                 &[],
                 collect.timeout,
                 collect.max_output_bytes,

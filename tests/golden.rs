@@ -56,7 +56,7 @@ fn target_of(text: &str) -> Target {
 
 /// Parses a fixture as the source of its backend does.
 fn parse(text: &str) -> Ruleset {
-    iptables_save::parse(target_of(text).family(), text)
+    iptables_save::parse(target_of(text).family().expect("an iptables backend"), text)
 }
 
 /// Renders a dump as the exporter would, with a fixed duration and end time.
@@ -244,7 +244,7 @@ fn audit_metrics_pass_promtool() {
         .map(|(_, text)| {
             let ruleset = parse(text);
             FamilyCheck {
-                family: target_of(text).family(),
+                family: target_of(text).family().expect("an iptables backend"),
                 outcome: audit::check_dump(&ruleset, &allowlist),
             }
         })

@@ -18,6 +18,11 @@
 use std::collections::BTreeMap;
 use std::fmt::{Display, Write};
 
+#[allow(dead_code)]
+mod nft;
+#[allow(unused_imports)]
+pub(crate) use nft::nftables_ruleset;
+
 /// Rules written whatever the requested size: the fixed plumbing kube-proxy installs.
 pub(crate) const BASE_RULES: usize = FILTER_PLUMBING.len() + NAT_PLUMBING.len() + 1;
 

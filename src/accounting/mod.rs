@@ -19,7 +19,7 @@ mod render;
 mod series;
 mod tags;
 
-use crate::ruleset::{Chain, Counters, Family, Rule, Ruleset};
+use crate::ruleset::{Chain, Counters, Family, Rule, Ruleset, Table};
 
 pub use render::render;
 pub use tags::tag_view;
@@ -41,6 +41,17 @@ impl ChainSet {
             ChainSet::Named(names) => names.iter().any(|n| n == name),
         }
     }
+
+    /// True when the set holds `TABLE/CHAIN` (the nftables accounting chains, named with
+    /// their table).
+    pub fn contains_qualified(&self, table: &str, chain: &str) -> bool {
+        match self {
+            ChainSet::All => true,
+            ChainSet::Named(names) => names
+                .iter()
+                .any(|n| n.split_once('/') == Some((table, chain))),
+        }
+    }
 }
 
 /// Settings of the accounting view. The defaults are those of the Munin plugin (chains
@@ -51,6 +62,8 @@ pub struct AccountingConfig {
     pub ipv4_chains: ChainSet,
     /// Accounting chains of the IPv6 rulesets.
     pub ipv6_chains: ChainSet,
+    /// Accounting chains of the nftables ruleset, as `TABLE/CHAIN`.
+    pub nftables_chains: ChainSet,
     /// Whether `=tag= description` comments are read.
     pub tag_comments: bool,
     /// Whether `nft(key=value;…)` comments are read.
@@ -71,6 +84,8 @@ pub struct AccountingConfig {
 pub const DEFAULT_PREFIX: &str = "netfilter_accounting";
 /// Default of [`AccountingConfig::labels_prefix`].
 pub const DEFAULT_LABELS_PREFIX: &str = "netfilter_accounting_labeled";
+/// Default of [`AccountingConfig::nftables_chains`]: nfprom's table and chain.
+pub const DEFAULT_NFTABLES_CHAIN: &str = "firewall/accounting";
 /// Default of [`AccountingConfig::rule_params_prefix`].
 pub const DEFAULT_RULE_PARAMS_PREFIX: &str = "netfilter_accounting_rule";
 
@@ -79,6 +94,7 @@ impl Default for AccountingConfig {
         Self {
             ipv4_chains: ChainSet::Named(vec!["ACCT4".to_owned()]),
             ipv6_chains: ChainSet::Named(vec!["ACCT6".to_owned()]),
+            nftables_chains: ChainSet::Named(vec![DEFAULT_NFTABLES_CHAIN.to_owned()]),
             tag_comments: true,
             label_comments: true,
             rule_params_chain: None,
@@ -90,20 +106,29 @@ impl Default for AccountingConfig {
 }
 
 impl AccountingConfig {
-    /// The accounting chains of `family`.
-    pub fn chains(&self, family: Family) -> &ChainSet {
-        const NONE: &ChainSet = &ChainSet::Named(Vec::new());
-        match family {
-            Family::Ipv4 => &self.ipv4_chains,
-            Family::Ipv6 => &self.ipv6_chains,
-            Family::Inet | Family::Arp | Family::Bridge | Family::Netdev => NONE,
+    /// True when `chain` of `table`, read by a source of `origin`, is an accounting
+    /// chain whose comments the tag and label views read.
+    pub fn accounts(&self, origin: Origin, table: &Table, chain: &Chain) -> bool {
+        match (origin, table.family) {
+            (Origin::Iptables, Family::Ipv4) => self.ipv4_chains.contains(&chain.name),
+            (Origin::Iptables, Family::Ipv6) => self.ipv6_chains.contains(&chain.name),
+            (Origin::Iptables, _) => false,
+            (Origin::Nftables, _) => self
+                .nftables_chains
+                .contains_qualified(&table.name, &chain.name),
         }
     }
 
-    /// True when a view of accounting reads the chain called `name` of a `family`
-    /// ruleset: what the collector keeps of a snapshot between collections.
-    pub fn reads(&self, family: Family, name: &str) -> bool {
-        self.chains(family).contains(name) || self.rule_params_chain.as_deref() == Some(name)
+    /// True when the rule-parameter view reads `chain` (iptables rules only: its labels
+    /// come from iptables match parameters).
+    pub fn derives(&self, origin: Origin, chain: &Chain) -> bool {
+        origin == Origin::Iptables && self.rule_params_chain.as_deref() == Some(&chain.name)
+    }
+
+    /// True when a view of accounting reads `chain`: what the collector keeps of a
+    /// snapshot between collections.
+    pub fn reads(&self, origin: Origin, table: &Table, chain: &Chain) -> bool {
+        self.accounts(origin, table, chain) || self.derives(origin, chain)
     }
 
     /// True when a comment belongs to an active comment grammar (valid or not): such a
@@ -162,6 +187,16 @@ pub struct TagView {
     pub problems: Vec<Problem>,
 }
 
+/// Which kind of source read a snapshot: the accounting chains of iptables are named by
+/// family, those of nftables by table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// An iptables backend.
+    Iptables,
+    /// The nftables source.
+    Nftables,
+}
+
 /// One rule of a selected chain, with where it lives (for problem messages).
 struct Located<'a> {
     family: Family,
@@ -186,29 +221,28 @@ impl Located<'_> {
     }
 }
 
-/// Every rule of the chains `select` picks, ipv4 rulesets first (stable otherwise), in
+/// Every rule of the chains `select` picks, by family (ipv4 first; stable otherwise), in
 /// kernel order.
 fn rules<'a>(
-    rulesets: &'a [(Family, &'a Ruleset)],
-    select: impl Fn(Family, &str) -> bool + Copy + 'a,
+    rulesets: &'a [(Origin, &'a Ruleset)],
+    select: impl Fn(Origin, &Table, &Chain) -> bool,
 ) -> impl Iterator<Item = Located<'a>> + 'a {
-    let mut order: Vec<usize> = (0..rulesets.len()).collect();
-    order.sort_by_key(|&i| rulesets[i].0);
-    order.into_iter().flat_map(move |source| {
-        let (family, ruleset) = rulesets[source];
-        ruleset
-            .chains()
-            .filter(move |(_, chain)| select(family, &chain.name))
-            .flat_map(move |(table, chain)| {
-                chain.rules.iter().map(move |rule| Located {
-                    family,
+    let mut located: Vec<Located<'a>> = Vec::new();
+    for (source, &(origin, ruleset)) in rulesets.iter().enumerate() {
+        for (table, chain) in ruleset.chains() {
+            if select(origin, table, chain) {
+                located.extend(chain.rules.iter().map(|rule| Located {
+                    family: table.family,
                     source,
                     table: &table.name,
                     chain,
                     rule,
-                })
-            })
-    })
+                }));
+            }
+        }
+    }
+    located.sort_by_key(|l| l.family);
+    located.into_iter()
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use super::series::Series;
-use super::{AccountingConfig, ChainSet, Problem, Traffic, labels, params, tag_view};
+use super::{AccountingConfig, ChainSet, Origin, Problem, Traffic, labels, params, tag_view};
 use crate::output::exposition::{Exposition, ExpositionBuilder, MetricType};
 use crate::ruleset::{Counters, Family, Ruleset};
 
@@ -19,7 +19,7 @@ use crate::ruleset::{Counters, Family, Ruleset};
 /// count real packets). Also returns every problem found, so that the caller can report
 /// them.
 pub fn render(
-    rulesets: &[(Family, &Ruleset)],
+    rulesets: &[(Origin, &Ruleset)],
     config: &AccountingConfig,
 ) -> (Exposition, Vec<Problem>) {
     let tags = tag_view(rulesets, config);
@@ -142,18 +142,22 @@ fn write_series(
 /// Problems per chain: every named accounting chain and the rule-parameter chain that
 /// exist get a series (0 when clean); with `all`, only chains that had a problem.
 fn rejected_counts<'a>(
-    rulesets: &'a [(Family, &'a Ruleset)],
+    rulesets: &'a [(Origin, &'a Ruleset)],
     config: &'a AccountingConfig,
     problems: &'a [Problem],
 ) -> BTreeMap<(Family, &'a str), u64> {
     let mut counts: BTreeMap<(Family, &str), u64> = BTreeMap::new();
-    for (family, ruleset) in rulesets {
-        for (_, chain) in ruleset.chains() {
-            let name = chain.name.as_str();
-            let named = matches!(config.chains(*family), ChainSet::Named(_))
-                && config.chains(*family).contains(name);
-            if named || config.rule_params_chain.as_deref() == Some(name) {
-                counts.entry((*family, name)).or_default();
+    let named = |origin: Origin, family: Family| match (origin, family) {
+        (Origin::Iptables, Family::Ipv4) => &config.ipv4_chains,
+        (Origin::Iptables, Family::Ipv6) => &config.ipv6_chains,
+        _ => &config.nftables_chains,
+    };
+    for &(origin, ruleset) in rulesets {
+        for (table, chain) in ruleset.chains() {
+            let listed = matches!(named(origin, table.family), ChainSet::Named(_))
+                && config.accounts(origin, table, chain);
+            if listed || config.derives(origin, chain) {
+                counts.entry((table.family, &chain.name)).or_default();
             }
         }
     }

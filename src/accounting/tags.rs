@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use super::{AccountingConfig, TagEntity, TagView, Traffic};
+use super::{AccountingConfig, Origin, TagEntity, TagView, Traffic};
 use crate::ruleset::{Counters, Family, Ruleset};
 
 /// True when a comment is meant for this grammar: it starts with `=`.
@@ -58,14 +58,14 @@ fn split_pair(tag: &str) -> (&str, Option<Half>) {
 /// chain). When a plain tag and a pair share a base name (`web` and `web_up`), the form met
 /// first wins and the rules of the other form are reported and left out: both would be the
 /// same Munin graph and the same `tag` label. Returns nothing when tag comments are off.
-pub fn tag_view(rulesets: &[(Family, &Ruleset)], config: &AccountingConfig) -> TagView {
+pub fn tag_view(rulesets: &[(Origin, &Ruleset)], config: &AccountingConfig) -> TagView {
     let mut view = TagView::default();
     if !config.tag_comments {
         return view;
     }
     let mut index: HashMap<(Family, &str), usize> = HashMap::new();
-    for located in super::rules(rulesets, |family, chain| {
-        config.chains(family).contains(chain)
+    for located in super::rules(rulesets, |origin, table, chain| {
+        config.accounts(origin, table, chain)
     }) {
         let Some(comment) = located.rule.comments.iter().find(|c| is_tag_shaped(c)) else {
             continue;

@@ -3,6 +3,7 @@
 //! collections, so a rule that disappeared cannot leave a stale series behind.
 
 pub mod names;
+mod nftables;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -124,6 +125,14 @@ pub fn render_source(
     let prefix = report.target.metric_prefix();
     let name = |suffix: &str| format!("{prefix}_{suffix}");
     let mut out = ExpositionBuilder::new(storage);
+    if report.target == Target::Nftables {
+        // A new source: no iptables_exporter names to keep; its success and duration are
+        // the exporter's per-source families.
+        if let Ok(collected) = &report.outcome {
+            nftables::render(&mut out, &collected.ruleset, config);
+        }
+        return out.finish();
+    }
     if let Ok(collected) = &report.outcome {
         render_ruleset(&mut out, prefix, &collected.ruleset, config);
     }

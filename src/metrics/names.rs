@@ -7,6 +7,10 @@
 //!   `untyped` (as the `_total` suffix is reserved for counters of typed families, and
 //!   `promtool check metrics` accepts it on untyped ones), which no query can tell apart from
 //!   the gauge iptables_exporter declared.
+//!
+//! The named counters of nftables are `nftables_object_{bytes,packets}_total`, not
+//! `nftables_counter_…`: `promtool check metrics` refuses a counter (typed or untyped)
+//! whose name holds the word `counter`.
 //! - `*_scrape_duration_milliseconds` is not in base units; it can be switched off with
 //!   `--no-legacy-duration-metric`, and `netfilter_exporter_collection_duration_seconds` carries the
 //!   same figure in seconds.
@@ -130,5 +134,59 @@ pub mod audit {
     pub const BPF_ALLOWED: (&str, &str) = (
         "netfilter_audit_bpf_allowed_attempts_total",
         "Attempts to add iptables rules that the BPF blocking program let through (key 1 of the pinned map, when it has one).",
+    );
+}
+
+/// The nftables source's families (labels in README).
+pub mod nftables {
+    /// Rule bytes.
+    pub const RULE_BYTES: (&str, &str) = (
+        "nftables_rule_bytes_total",
+        "Bytes counted by the counter expressions of an nftables rule (summed when it has several).",
+    );
+    /// Rule packets.
+    pub const RULE_PACKETS: (&str, &str) = (
+        "nftables_rule_packets_total",
+        "Packets counted by the counter expressions of an nftables rule (summed when it has several).",
+    );
+    /// Rules per chain.
+    pub const CHAIN_RULES: (&str, &str) = (
+        "nftables_chain_rules",
+        "Number of rules in an nftables chain.",
+    );
+    /// Base chain settings.
+    pub const CHAIN_INFO: (&str, &str) = (
+        "nftables_chain_info",
+        "An nftables base chain with its type, hook, priority and policy; always 1.",
+    );
+    /// The ruleset generation.
+    pub const GENERATION: (&str, &str) = (
+        "nftables_ruleset_generation",
+        "Generation id of the nf_tables ruleset that was read; it changes with every change of the ruleset.",
+    );
+    /// Named counter bytes.
+    pub const COUNTER_BYTES: (&str, &str) = (
+        "nftables_object_bytes_total",
+        "Bytes counted by a named nftables counter object.",
+    );
+    /// Named counter packets.
+    pub const COUNTER_PACKETS: (&str, &str) = (
+        "nftables_object_packets_total",
+        "Packets counted by a named nftables counter object.",
+    );
+    /// Quota use.
+    pub const QUOTA_USED: (&str, &str) = (
+        "nftables_quota_used_bytes",
+        "Bytes a named nftables quota has used.",
+    );
+    /// Quota limit.
+    pub const QUOTA_LIMIT: (&str, &str) = (
+        "nftables_quota_limit_bytes",
+        "Limit of a named nftables quota, in bytes.",
+    );
+    /// Set sizes.
+    pub const SET_ELEMENTS: (&str, &str) = (
+        "nftables_set_elements",
+        "Elements of a named nftables set or map (an interval counts once).",
     );
 }

@@ -9,7 +9,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::accounting::{AccountingConfig, ChainSet, tag_view};
+use crate::accounting::{AccountingConfig, ChainSet, Origin, tag_view};
 use crate::output::munin::{self as render, Layout, PLUGIN_NAME, Unit};
 use crate::ruleset::{Family, Ruleset};
 use crate::source::{self, iptables_save};
@@ -242,7 +242,10 @@ pub async fn run(name: &Name, action: Action, settings: &Settings) -> Outcome {
         ipv6_chains: ChainSet::Named(settings.chain6.iter().cloned().collect()),
         ..AccountingConfig::default()
     };
-    let borrowed: Vec<(Family, &Ruleset)> = rulesets.iter().map(|(f, r)| (*f, r)).collect();
+    let borrowed: Vec<(Origin, &Ruleset)> = rulesets
+        .iter()
+        .map(|(_, r)| (Origin::Iptables, r))
+        .collect();
     let view = tag_view(&borrowed, &config);
     outcome.messages.extend(
         view.problems
@@ -279,7 +282,7 @@ pub async fn run(name: &Name, action: Action, settings: &Settings) -> Outcome {
             let graphs = render::graphs(&view, settings.unit, &layout);
             if let Layout::Single { family, tag } = &layout
                 && graphs.is_empty()
-                && borrowed.iter().any(|(f, _)| f == family)
+                && rulesets.iter().any(|(f, _)| f == family)
             {
                 let chain = settings.dump_of(*family).map_or("", |(chain, _)| chain);
                 outcome

@@ -45,6 +45,19 @@ pub enum Family {
 }
 
 impl Family {
+    /// The family's name as `nft` writes it (`ip`, `ip6`, `inet`, …): the `family` label
+    /// of the nftables families.
+    pub fn nft_name(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ip",
+            Family::Ipv6 => "ip6",
+            Family::Inet => "inet",
+            Family::Arp => "arp",
+            Family::Bridge => "bridge",
+            Family::Netdev => "netdev",
+        }
+    }
+
     /// The label value used in accounting series and Munin names: `ipv4` and `ipv6` as
     /// the Munin plugin and nfprom name them, the nftables family name otherwise.
     pub fn as_str(self) -> &'static str {
@@ -190,6 +203,9 @@ pub struct Ruleset {
     pub tables: Vec<Table>,
     /// What the source read but could not understand; everything else is in the tables.
     pub unparsed: Vec<Unparsed>,
+    /// The kernel's ruleset generation the snapshot is of, when the source reads it
+    /// (nf_tables over netlink).
+    pub generation: Option<u32>,
 }
 
 impl Ruleset {
@@ -351,6 +367,9 @@ pub struct Rule {
     pub handle: Option<u64>,
     /// What the rule counted.
     pub counters: Counters,
+    /// True when the rule counts at all: every iptables rule does, an nftables rule only
+    /// with a `counter` expression (its `counters` are then the sum of them all).
+    pub counted: bool,
     /// The rule's text after `-A CHAIN `, as `iptables-save` and `iptables -S` print it.
     pub text: String,
     /// The text without its comment matches, when it has any ([`Rule::label`]).
@@ -544,7 +563,7 @@ mod tests {
         nat.chains = vec![chain("PREROUTING", None)];
         let mut ruleset = Ruleset {
             tables: vec![filter, nat],
-            unparsed: Vec::new(),
+            ..Ruleset::default()
         };
         ruleset.retain_chains(|table, chain| table.name == "filter" && chain.name == "ACCT4");
         let kept: Vec<(&str, &str)> = ruleset
@@ -561,6 +580,7 @@ mod tests {
             position: 1,
             handle: None,
             counters: Counters::default(),
+            counted: true,
             text: "-m comment --comment x -j ACCEPT".to_owned(),
             stripped: None,
             comments: Vec::new(),

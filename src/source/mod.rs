@@ -4,6 +4,8 @@
 
 mod command;
 pub mod iptables_save;
+pub mod netlink;
+pub mod nftables;
 
 use std::fmt;
 use std::str::FromStr;
@@ -24,15 +26,19 @@ pub enum Target {
     IptablesLegacy,
     /// `ip6tables-legacy-save`: IPv6 rules of the legacy `ip6_tables` backend.
     Ip6tablesLegacy,
+    /// Every nf_tables table that is not iptables-nft's, of every family, read over
+    /// netlink ([`nftables`]).
+    Nftables,
 }
 
 impl Target {
     /// Every target, in the order their families appear in the exposition.
-    pub const ALL: [Target; 4] = [
+    pub const ALL: [Target; 5] = [
         Target::Iptables,
         Target::Ip6tables,
         Target::IptablesLegacy,
         Target::Ip6tablesLegacy,
+        Target::Nftables,
     ];
 
     /// The name used on the command line and in the `source` label.
@@ -42,16 +48,19 @@ impl Target {
             Target::Ip6tables => "ip6tables",
             Target::IptablesLegacy => "iptables-legacy",
             Target::Ip6tablesLegacy => "ip6tables-legacy",
+            Target::Nftables => "nftables",
         }
     }
 
-    /// The command that dumps this backend's rules.
-    pub fn save_command(self) -> &'static str {
+    /// What reads this source: the command that dumps an iptables backend's rules, or
+    /// the kernel interface. Errors name it.
+    pub fn reader(self) -> &'static str {
         match self {
             Target::Iptables => "iptables-save",
             Target::Ip6tables => "ip6tables-save",
             Target::IptablesLegacy => "iptables-legacy-save",
             Target::Ip6tablesLegacy => "ip6tables-legacy-save",
+            Target::Nftables => "nf_tables netlink",
         }
     }
 
@@ -62,14 +71,17 @@ impl Target {
             Target::Ip6tables => "ip6tables",
             Target::IptablesLegacy => "iptables_legacy",
             Target::Ip6tablesLegacy => "ip6tables_legacy",
+            Target::Nftables => "nftables",
         }
     }
 
-    /// The address family of the rules this backend holds.
-    pub fn family(self) -> Family {
+    /// The address family of an iptables backend's rules; `None` for nftables, whose
+    /// tables each have their own.
+    pub fn family(self) -> Option<Family> {
         match self {
-            Target::Iptables | Target::IptablesLegacy => Family::Ipv4,
-            Target::Ip6tables | Target::Ip6tablesLegacy => Family::Ipv6,
+            Target::Iptables | Target::IptablesLegacy => Some(Family::Ipv4),
+            Target::Ip6tables | Target::Ip6tablesLegacy => Some(Family::Ipv6),
+            Target::Nftables => None,
         }
     }
 }
@@ -83,7 +95,7 @@ impl fmt::Display for Target {
 /// A scrape target name that is none of the known backends.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown scrape target {0:?} (expected iptables, ip6tables, iptables-legacy or ip6tables-legacy)"
+    "unknown scrape target {0:?} (expected iptables, ip6tables, iptables-legacy, ip6tables-legacy or nftables)"
 )]
 pub struct UnknownTarget(pub String);
 
@@ -108,19 +120,17 @@ mod tests {
             assert_eq!(target.name().parse::<Target>(), Ok(target));
         }
         assert_eq!(
-            "nftables".parse::<Target>(),
-            Err(UnknownTarget("nftables".to_owned()))
+            "nft".parse::<Target>(),
+            Err(UnknownTarget("nft".to_owned()))
         );
     }
 
     #[test]
     fn prefixes_and_families() {
         assert_eq!(Target::Ip6tablesLegacy.metric_prefix(), "ip6tables_legacy");
-        assert_eq!(
-            Target::Ip6tablesLegacy.save_command(),
-            "ip6tables-legacy-save"
-        );
-        assert_eq!(Target::IptablesLegacy.family(), Family::Ipv4);
-        assert_eq!(Target::Ip6tables.family(), Family::Ipv6);
+        assert_eq!(Target::Ip6tablesLegacy.reader(), "ip6tables-legacy-save");
+        assert_eq!(Target::IptablesLegacy.family(), Some(Family::Ipv4));
+        assert_eq!(Target::Ip6tables.family(), Some(Family::Ipv6));
+        assert_eq!(Target::Nftables.family(), None);
     }
 }

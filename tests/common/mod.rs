@@ -177,6 +177,11 @@ impl Netns {
         Ok(netns)
     }
 
+    /// The namespace's name, for `ip netns exec` from another thread.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
     /// `program args…` inside the namespace, not yet started.
     pub(crate) fn command(&self, program: impl AsRef<OsStr>) -> Command {
         let mut command = Command::new(ip_command());

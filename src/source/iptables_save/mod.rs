@@ -161,6 +161,7 @@ impl<'a> Parser<'a> {
             position: chain.rules.len() as u32 + 1,
             handle: None,
             counters,
+            counted: true,
             text: text.to_owned(),
             stripped: read.stripped,
             comments: read.comments,

@@ -1,0 +1,219 @@
+//! The kernel's numbers, named as the kernel names them.
+
+/// `include/uapi/linux/netlink.h`.
+pub mod netlink {
+    /// `NLM_F_REQUEST`: a request.
+    pub const NLM_F_REQUEST: u16 = 0x1;
+    /// `NLM_F_ACK`: answer with an acknowledgement (an `NLMSG_ERROR` of 0).
+    pub const NLM_F_ACK: u16 = 0x4;
+    /// `NLM_F_DUMP` (`NLM_F_ROOT | NLM_F_MATCH`): every object the request selects.
+    pub const NLM_F_DUMP: u16 = 0x300;
+    /// `NLM_F_DUMP_INTR`: the dump was interrupted by a change, its parts may disagree.
+    pub const NLM_F_DUMP_INTR: u16 = 0x10;
+    /// `NLMSG_ERROR`: an error, or with error 0 an acknowledgement.
+    pub const NLMSG_ERROR: u16 = 2;
+    /// `NLMSG_DONE`: the end of a dump.
+    pub const NLMSG_DONE: u16 = 3;
+    /// `NLA_TYPE_MASK`: an attribute's type without the nested and byte-order flags.
+    pub const NLA_TYPE_MASK: u16 = 0x3fff;
+}
+
+/// `include/uapi/linux/netfilter/nfnetlink.h`.
+pub mod nfnetlink {
+    /// `NFNL_SUBSYS_NFTABLES`: the subsystem of nf_tables messages.
+    pub const NFNL_SUBSYS_NFTABLES: u16 = 10;
+    /// `NFNETLINK_V0`: the only version of the nfnetlink header.
+    pub const NFNETLINK_V0: u8 = 0;
+    /// `NFPROTO_UNSPEC`: every family, in a dump request.
+    pub const NFPROTO_UNSPEC: u8 = 0;
+}
+
+/// `enum nf_tables_msg_types`, `include/uapi/linux/netfilter/nf_tables.h`. Only the GET
+/// requests: the reader never sends a request that changes or resets anything.
+pub mod msg {
+    /// `NFT_MSG_NEWTABLE`: a table (the reply to a table dump).
+    pub const NEWTABLE: u16 = 0;
+    /// `NFT_MSG_GETTABLE`.
+    pub const GETTABLE: u16 = 1;
+    /// `NFT_MSG_NEWCHAIN`.
+    pub const NEWCHAIN: u16 = 3;
+    /// `NFT_MSG_GETCHAIN`.
+    pub const GETCHAIN: u16 = 4;
+    /// `NFT_MSG_NEWRULE`.
+    pub const NEWRULE: u16 = 6;
+    /// `NFT_MSG_GETRULE` (not `NFT_MSG_GETRULE_RESET`, which zeroes counters).
+    pub const GETRULE: u16 = 7;
+    /// `NFT_MSG_NEWSET`.
+    pub const NEWSET: u16 = 9;
+    /// `NFT_MSG_GETSET`.
+    pub const GETSET: u16 = 10;
+    /// `NFT_MSG_NEWSETELEM`.
+    pub const NEWSETELEM: u16 = 12;
+    /// `NFT_MSG_GETSETELEM` (not `NFT_MSG_GETSETELEM_RESET`).
+    pub const GETSETELEM: u16 = 13;
+    /// `NFT_MSG_NEWGEN`: the generation (the reply to `NFT_MSG_GETGEN`).
+    pub const NEWGEN: u16 = 15;
+    /// `NFT_MSG_GETGEN`.
+    pub const GETGEN: u16 = 16;
+    /// `NFT_MSG_NEWOBJ`.
+    pub const NEWOBJ: u16 = 18;
+    /// `NFT_MSG_GETOBJ` (not `NFT_MSG_GETOBJ_RESET`, which zeroes counters and quotas).
+    pub const GETOBJ: u16 = 19;
+}
+
+/// `enum nft_table_attributes`.
+pub mod table {
+    /// `NFTA_TABLE_NAME` (string).
+    pub const NAME: u16 = 1;
+}
+
+/// `enum nft_chain_attributes`.
+pub mod chain {
+    /// `NFTA_CHAIN_TABLE` (string).
+    pub const TABLE: u16 = 1;
+    /// `NFTA_CHAIN_NAME` (string).
+    pub const NAME: u16 = 3;
+    /// `NFTA_CHAIN_HOOK` (nested, [`super::hook`]).
+    pub const HOOK: u16 = 4;
+    /// `NFTA_CHAIN_POLICY` (u32, big endian: `NF_DROP` 0, `NF_ACCEPT` 1).
+    pub const POLICY: u16 = 5;
+    /// `NFTA_CHAIN_TYPE` (string: filter, nat, route).
+    pub const TYPE: u16 = 7;
+    /// `NFTA_CHAIN_COUNTERS` (nested, [`super::counter`]).
+    pub const COUNTERS: u16 = 8;
+}
+
+/// `enum nft_hook_attributes`.
+pub mod hook {
+    /// `NFTA_HOOK_HOOKNUM` (u32, big endian).
+    pub const HOOKNUM: u16 = 1;
+    /// `NFTA_HOOK_PRIORITY` (i32, big endian).
+    pub const PRIORITY: u16 = 2;
+}
+
+/// `enum nft_rule_attributes`.
+pub mod rule {
+    /// `NFTA_RULE_TABLE` (string).
+    pub const TABLE: u16 = 1;
+    /// `NFTA_RULE_CHAIN` (string).
+    pub const CHAIN: u16 = 2;
+    /// `NFTA_RULE_HANDLE` (u64, big endian).
+    pub const HANDLE: u16 = 3;
+    /// `NFTA_RULE_EXPRESSIONS` (nested list of [`super::list::ELEM`]).
+    pub const EXPRESSIONS: u16 = 4;
+    /// `NFTA_RULE_USERDATA` (bytes: libnftnl's TLVs, [`super::udata`]).
+    pub const USERDATA: u16 = 7;
+}
+
+/// `enum nft_list_attributes`.
+pub mod list {
+    /// `NFTA_LIST_ELEM` (nested).
+    pub const ELEM: u16 = 1;
+}
+
+/// `enum nft_expr_attributes`.
+pub mod expr {
+    /// `NFTA_EXPR_NAME` (string).
+    pub const NAME: u16 = 1;
+    /// `NFTA_EXPR_DATA` (nested, by expression).
+    pub const DATA: u16 = 2;
+}
+
+/// `enum nft_counter_attributes`, of `counter` expressions, named counters and chain
+/// counters.
+pub mod counter {
+    /// `NFTA_COUNTER_BYTES` (u64, big endian).
+    pub const BYTES: u16 = 1;
+    /// `NFTA_COUNTER_PACKETS` (u64, big endian).
+    pub const PACKETS: u16 = 2;
+}
+
+/// The TLVs libnftnl and nft write into a rule's user data (`enum nftnl_udata_rule_types`,
+/// libnftnl's `include/libnftnl/udata.h`): one byte of type, one of length, the value.
+pub mod udata {
+    /// `NFTNL_UDATA_RULE_COMMENT`: the comment, NUL-terminated.
+    pub const RULE_COMMENT: u8 = 0;
+}
+
+/// `enum nft_set_attributes`.
+pub mod set {
+    /// `NFTA_SET_TABLE` (string).
+    pub const TABLE: u16 = 1;
+    /// `NFTA_SET_NAME` (string).
+    pub const NAME: u16 = 2;
+    /// `NFTA_SET_FLAGS` (u32, big endian; [`super::set_flags`]).
+    pub const FLAGS: u16 = 3;
+    /// `NFTA_SET_COUNT` (u32, big endian): elements, an interval counted once; sent by
+    /// recent kernels only.
+    pub const COUNT: u16 = 20;
+}
+
+/// `enum nft_set_flags`.
+pub mod set_flags {
+    /// `NFT_SET_ANONYMOUS`: a set nft made for one rule (`{ 22, 80 }`).
+    pub const ANONYMOUS: u32 = 0x1;
+    /// `NFT_SET_MAP`: a verdict or data map.
+    pub const MAP: u32 = 0x8;
+    /// `NFT_SET_OBJECT`: an object map.
+    pub const OBJECT: u32 = 0x40;
+}
+
+/// `enum nft_set_elem_list_attributes` and `enum nft_set_elem_attributes`.
+pub mod set_elem {
+    /// `NFTA_SET_ELEM_LIST_TABLE` (string).
+    pub const LIST_TABLE: u16 = 1;
+    /// `NFTA_SET_ELEM_LIST_SET` (string).
+    pub const LIST_SET: u16 = 2;
+    /// `NFTA_SET_ELEM_LIST_ELEMENTS` (nested list of [`super::list::ELEM`]).
+    pub const LIST_ELEMENTS: u16 = 3;
+    /// `NFTA_SET_ELEM_FLAGS` (u32, big endian).
+    pub const FLAGS: u16 = 3;
+    /// `NFT_SET_ELEM_INTERVAL_END`: the element ends an interval, it is not one.
+    pub const F_INTERVAL_END: u32 = 0x1;
+}
+
+/// `enum nft_object_attributes`.
+pub mod obj {
+    /// `NFTA_OBJ_TABLE` (string).
+    pub const TABLE: u16 = 1;
+    /// `NFTA_OBJ_NAME` (string).
+    pub const NAME: u16 = 2;
+    /// `NFTA_OBJ_TYPE` (u32, big endian).
+    pub const TYPE: u16 = 3;
+    /// `NFTA_OBJ_DATA` (nested, by type).
+    pub const DATA: u16 = 4;
+    /// `NFT_OBJECT_COUNTER`.
+    pub const TYPE_COUNTER: u32 = 1;
+    /// `NFT_OBJECT_QUOTA`.
+    pub const TYPE_QUOTA: u32 = 2;
+}
+
+/// `enum nft_quota_attributes`.
+pub mod quota {
+    /// `NFTA_QUOTA_BYTES` (u64, big endian): the limit.
+    pub const BYTES: u16 = 1;
+    /// `NFTA_QUOTA_CONSUMED` (u64, big endian).
+    pub const CONSUMED: u16 = 4;
+}
+
+/// `enum nft_gen_attributes`.
+pub mod generation {
+    /// `NFTA_GEN_ID` (u32, big endian).
+    pub const ID: u16 = 1;
+}
+
+/// `include/uapi/linux/netfilter.h`: `NFPROTO_*`.
+pub mod nfproto {
+    /// `NFPROTO_INET`.
+    pub const INET: u8 = 1;
+    /// `NFPROTO_IPV4`.
+    pub const IPV4: u8 = 2;
+    /// `NFPROTO_ARP`.
+    pub const ARP: u8 = 3;
+    /// `NFPROTO_NETDEV`.
+    pub const NETDEV: u8 = 5;
+    /// `NFPROTO_BRIDGE`.
+    pub const BRIDGE: u8 = 7;
+    /// `NFPROTO_IPV6`.
+    pub const IPV6: u8 = 10;
+}

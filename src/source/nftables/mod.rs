@@ -1,0 +1,390 @@
+//! The nftables source: every nf_tables table of every family, read from the kernel over
+//! netlink (no `nft` binary), as one consistent snapshot.
+//!
+//! The kernel rebuilds each ~32 KiB chunk of a dump by walking its lists from the start,
+//! so one dump of every rule costs time quadratic in the ruleset; a dump per chain costs
+//! the walk of one chain. The reader therefore dumps tables, chains, sets and objects
+//! once each and then the rules chain by chain. Between the generation id read before
+//! and after, and the generation every reply carries, a snapshot that spans a ruleset
+//! change is detected and read again; only GET requests are sent, never the `*_RESET`
+//! ones, which zero counters.
+
+mod decode;
+mod ownership;
+
+use std::collections::HashMap;
+use std::io;
+use std::time::{Duration, Instant};
+
+use crate::ruleset::{Chain, Family, Ruleset, Table};
+use crate::source::netlink::consts::netlink::{NLM_F_ACK, NLM_F_DUMP};
+use crate::source::netlink::consts::nfnetlink::NFPROTO_UNSPEC;
+use crate::source::netlink::consts::{msg, rule, set_elem};
+use crate::source::netlink::{self, Message, NetlinkError, Socket};
+use crate::source::{SourceError, Target};
+
+pub use ownership::is_iptables_nft;
+
+/// Reads of one collection before it gives up on a ruleset that keeps changing.
+pub const ATTEMPTS: u32 = 4;
+
+/// Default of [`ReadConfig::set_elements_limit`].
+pub const DEFAULT_SET_ELEMENTS_LIMIT: u64 = 100_000;
+
+/// How to read.
+#[derive(Debug, Clone)]
+pub struct ReadConfig {
+    /// Deadline of the whole read, all attempts together.
+    pub timeout: Duration,
+    /// Families whose iptables-nft tables ([`is_iptables_nft`]) are left out, because an
+    /// iptables source exports them.
+    pub leave_to_iptables: Vec<Family>,
+    /// For a set whose element count the kernel does not send, most elements counted by
+    /// dumping them; a larger set is reported without a count. 0: never dump elements.
+    pub set_elements_limit: u64,
+}
+
+/// One consistent snapshot.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// The tables read, in the kernel's order, with the ruleset's generation.
+    pub ruleset: Ruleset,
+    /// Tables left to the iptables sources.
+    pub left_to_iptables: usize,
+    /// Reads it took (1 when the ruleset did not change during the first).
+    pub attempts: u32,
+}
+
+/// Why no snapshot was read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The kernel has no nf_tables (no module, or netlink's netfilter family missing).
+    #[error("nf_tables is not available: {0}")]
+    Unavailable(NetlinkError),
+    /// Talking to the kernel failed.
+    #[error(transparent)]
+    Netlink(NetlinkError),
+    /// The ruleset changed during every attempt.
+    #[error("the ruleset changed during each of {0} reads; no snapshot of a single ruleset")]
+    Changed(u32),
+    /// The deadline passed.
+    #[error("no complete read within {0:?}")]
+    TimedOut(Duration),
+}
+
+impl From<ReadError> for SourceError {
+    fn from(e: ReadError) -> Self {
+        let command = Target::Nftables.reader().to_owned();
+        match e {
+            ReadError::Unavailable(_) => SourceError::NotFound { command },
+            ReadError::TimedOut(timeout) => SourceError::TimedOut { command, timeout },
+            e => SourceError::Read {
+                command,
+                reason: e.to_string(),
+            },
+        }
+    }
+}
+
+/// Reads the whole nf_tables ruleset, again when it changed during the read, up to
+/// [`ATTEMPTS`] times. Blocking: run it on a thread that may block.
+pub fn read(config: &ReadConfig) -> Result<Snapshot, ReadError> {
+    let deadline = Instant::now() + config.timeout;
+    for attempt in 1..=ATTEMPTS {
+        match Reader::new(config, deadline).and_then(Reader::read) {
+            Ok(Some((ruleset, left_to_iptables))) => {
+                return Ok(Snapshot {
+                    ruleset,
+                    left_to_iptables,
+                    attempts: attempt,
+                });
+            }
+            Ok(None) | Err(NetlinkError::Interrupted) => continue,
+            // An object listed a moment ago and gone now: the ruleset changed.
+            Err(NetlinkError::Kernel(e)) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(NetlinkError::TimedOut(_)) => return Err(ReadError::TimedOut(config.timeout)),
+            Err(NetlinkError::Io(e)) | Err(NetlinkError::Kernel(e)) if unavailable(&e) => {
+                return Err(ReadError::Unavailable(NetlinkError::Io(e)));
+            }
+            Err(e) => return Err(ReadError::Netlink(e)),
+        }
+    }
+    Err(ReadError::Changed(ATTEMPTS))
+}
+
+/// True for the errors of a kernel without nf_tables.
+fn unavailable(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EPROTONOSUPPORT | libc::EAFNOSUPPORT | libc::EOPNOTSUPP)
+    )
+}
+
+/// One attempt at a snapshot.
+struct Reader<'a> {
+    config: &'a ReadConfig,
+    deadline: Instant,
+    socket: Socket,
+    /// The socket of set element dumps, which may be abandoned mid-dump.
+    elements: Option<Socket>,
+    /// The generation the snapshot is of; every reply carries its low 16 bits.
+    generation: u32,
+    build: Build,
+}
+
+/// The snapshot being put together.
+#[derive(Default)]
+struct Build {
+    tables: Vec<Table>,
+    index: HashMap<(Family, String), usize>,
+    /// Set when a reply shows that the ruleset changed after the first generation read.
+    changed: bool,
+}
+
+impl Build {
+    fn push_table(&mut self, table: Table) {
+        self.index
+            .insert((table.family, table.name.clone()), self.tables.len());
+        self.tables.push(table);
+    }
+
+    fn table_mut(&mut self, family: Family, name: &str) -> Option<&mut Table> {
+        let &i = self.index.get(&(family, name.to_owned()))?;
+        self.tables.get_mut(i)
+    }
+
+    /// Leaves out the tables `leave` selects; returns how many.
+    fn leave(&mut self, leave: impl Fn(&Table) -> bool) -> usize {
+        let tables = std::mem::take(&mut self.tables);
+        let before = tables.len();
+        self.index.clear();
+        for table in tables.into_iter().filter(|t| !leave(t)) {
+            self.push_table(table);
+        }
+        before - self.tables.len()
+    }
+}
+
+impl<'a> Reader<'a> {
+    fn new(config: &'a ReadConfig, deadline: Instant) -> Result<Self, NetlinkError> {
+        let mut socket = Socket::open(remaining(deadline)?)?;
+        let generation = read_generation(&mut socket)?;
+        Ok(Reader {
+            config,
+            deadline,
+            socket,
+            elements: None,
+            generation,
+            build: Build::default(),
+        })
+    }
+
+    /// The snapshot and the number of tables left out, or `None` when the ruleset changed.
+    fn read(mut self) -> Result<Option<(Ruleset, usize)>, NetlinkError> {
+        self.dump(msg::GETTABLE, |build, message, family| {
+            if message.kind == msg::NEWTABLE {
+                build.push_table(Table::new(family, decode::table_name(message.attrs)?));
+            }
+            Ok(())
+        })?;
+        self.dump(msg::GETCHAIN, |build, message, family| {
+            if message.kind == msg::NEWCHAIN {
+                let chain = decode::chain(family, message.attrs)?;
+                match build.table_mut(family, &chain.table) {
+                    Some(table) => table.chains.push(Chain {
+                        name: chain.name,
+                        base: chain.base,
+                        rules: Vec::new(),
+                    }),
+                    None => build.changed = true,
+                }
+            }
+            Ok(())
+        })?;
+        let leave = &self.config.leave_to_iptables;
+        let left = self
+            .build
+            .leave(|t| leave.contains(&t.family) && is_iptables_nft(t));
+        self.dump(msg::GETSET, |build, message, family| {
+            if message.kind == msg::NEWSET {
+                let set = decode::set(message.attrs)?;
+                if let (false, Some(table)) = (set.anonymous, build.table_mut(family, &set.table)) {
+                    table.objects.sets.push(set.set);
+                }
+            }
+            Ok(())
+        })?;
+        self.dump(msg::GETOBJ, |build, message, family| {
+            if message.kind == msg::NEWOBJ {
+                let (table, object) = decode::object(message.attrs)?;
+                if let (Some(object), Some(table)) = (object, build.table_mut(family, &table)) {
+                    match object {
+                        decode::Object::Counter(c) => table.objects.counters.push(c),
+                        decode::Object::Quota(q) => table.objects.quotas.push(q),
+                    }
+                }
+            }
+            Ok(())
+        })?;
+        self.read_rules()?;
+        self.count_set_elements()?;
+        if self.build.changed || read_generation(&mut self.socket)? != self.generation {
+            return Ok(None);
+        }
+        let ruleset = Ruleset {
+            tables: self.build.tables,
+            unparsed: Vec::new(),
+            generation: Some(self.generation),
+        };
+        Ok(Some((ruleset, left)))
+    }
+
+    /// The rules of every chain, one dump per chain.
+    fn read_rules(&mut self) -> Result<(), NetlinkError> {
+        let mut attrs = Vec::new();
+        for table in &mut self.build.tables {
+            let family = decode::nfproto(table.family);
+            for chain in &mut table.chains {
+                remaining(self.deadline)?;
+                attrs.clear();
+                netlink::push_str(&mut attrs, rule::TABLE, &table.name);
+                netlink::push_str(&mut attrs, rule::CHAIN, &chain.name);
+                let rules = &mut chain.rules;
+                request(
+                    &mut self.socket,
+                    msg::GETRULE,
+                    family,
+                    &attrs,
+                    self.generation,
+                    |message| {
+                        if message.kind == msg::NEWRULE {
+                            let mut decoded = decode::rule(message.attrs)?;
+                            decoded.rule.position = rules.len() as u32 + 1;
+                            rules.push(decoded.rule);
+                        }
+                        Ok(())
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Element counts the kernel did not send, by dumping the elements, up to the limit.
+    fn count_set_elements(&mut self) -> Result<(), NetlinkError> {
+        let limit = self.config.set_elements_limit;
+        if limit == 0 {
+            return Ok(());
+        }
+        let mut attrs = Vec::new();
+        for table in &mut self.build.tables {
+            let family = decode::nfproto(table.family);
+            for set in table
+                .objects
+                .sets
+                .iter_mut()
+                .filter(|s| s.elements.is_none())
+            {
+                remaining(self.deadline)?;
+                attrs.clear();
+                netlink::push_str(&mut attrs, set_elem::LIST_TABLE, &table.name);
+                netlink::push_str(&mut attrs, set_elem::LIST_SET, &set.name);
+                let mut socket = match self.elements.take() {
+                    Some(socket) => socket,
+                    None => Socket::open(remaining(self.deadline)?)?,
+                };
+                let mut count = 0u64;
+                let counted = request(
+                    &mut socket,
+                    msg::GETSETELEM,
+                    family,
+                    &attrs,
+                    self.generation,
+                    |message| {
+                        if message.kind == msg::NEWSETELEM {
+                            count += decode::set_elements(message.attrs)?;
+                        }
+                        if count > limit {
+                            Err(NetlinkError::Stopped)
+                        } else {
+                            Ok(())
+                        }
+                    },
+                );
+                match counted {
+                    Ok(()) => {
+                        set.elements = Some(count);
+                        self.elements = Some(socket);
+                    }
+                    // Left uncounted; the socket, which still holds the rest of the dump,
+                    // is closed.
+                    Err(NetlinkError::Stopped) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Dumps `kind` of every family, handing each reply of a family the model knows to
+    /// `each`.
+    fn dump(
+        &mut self,
+        kind: u16,
+        mut each: impl FnMut(&mut Build, Message<'_>, Family) -> Result<(), NetlinkError>,
+    ) -> Result<(), NetlinkError> {
+        remaining(self.deadline)?;
+        let build = &mut self.build;
+        request(
+            &mut self.socket,
+            kind,
+            NFPROTO_UNSPEC,
+            &[],
+            self.generation,
+            |message| match decode::family(message.family) {
+                Some(family) => each(build, message, family),
+                None => Ok(()),
+            },
+        )
+    }
+}
+
+/// Dumps `kind` of `family` selected by `attrs` on `socket`; a reply read from another
+/// generation than `generation` is [`NetlinkError::Interrupted`].
+fn request(
+    socket: &mut Socket,
+    kind: u16,
+    family: u8,
+    attrs: &[u8],
+    generation: u32,
+    mut each: impl FnMut(Message<'_>) -> Result<(), NetlinkError>,
+) -> Result<(), NetlinkError> {
+    let expected = generation as u16;
+    socket.request(kind, family, NLM_F_DUMP, attrs, |message| {
+        if message.res_id != expected {
+            return Err(NetlinkError::Interrupted);
+        }
+        each(message)
+    })
+}
+
+/// The generation id of the ruleset now.
+fn read_generation(socket: &mut Socket) -> Result<u32, NetlinkError> {
+    let mut generation = None;
+    socket.request(msg::GETGEN, NFPROTO_UNSPEC, NLM_F_ACK, &[], |message| {
+        if message.kind == msg::NEWGEN {
+            generation = Some(decode::generation(message.attrs)?);
+        }
+        Ok(())
+    })?;
+    generation.ok_or(netlink::Malformed("no generation in the answer").into())
+}
+
+/// Time left until `deadline`, or the timeout error once it passed.
+fn remaining(deadline: Instant) -> Result<Duration, NetlinkError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(NetlinkError::TimedOut(Duration::ZERO));
+    }
+    Ok(left)
+}
