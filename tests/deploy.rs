@@ -249,9 +249,12 @@ fn capability_mask(capabilities: &BTreeSet<String>) -> u64 {
 /// Echo requests sent through the counted rules.
 const PINGS: u32 = 6;
 
+/// The sources the emulated service reads: iptables-save of both backends, and netlink.
+const SOURCES: [&str; 3] = ["iptables", "iptables-legacy", "nftables"];
+
 /// The exporter started as the unit `files` starts it, serving the namespace `ns`, in which
 /// [`PINGS`] echo requests went through one counted rule per backend; returns the exposition
-/// once both sources have been collected, and the exporter's log.
+/// once every one of [`SOURCES`] has been collected, and the exporter's log.
 fn scrape_as_the_unit(ns: &Netns, files: &[&str]) -> (Exposition, String) {
     let capabilities = unit_capabilities(files);
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -265,7 +268,7 @@ fn scrape_as_the_unit(ns: &Netns, files: &[&str]) -> (Exposition, String) {
             "--collect-interval",
             "0.2",
             "-t",
-            "iptables,iptables-legacy",
+            "iptables,iptables-legacy,nftables",
         ]);
     let mut exporter = ns.spawn(command, &dir.path().join("exporter.log"));
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -275,7 +278,7 @@ fn scrape_as_the_unit(ns: &Netns, files: &[&str]) -> (Exposition, String) {
             .try_curl(&["http://127.0.0.1:9455/metrics"])
             .map(|body| Exposition::parse(&body));
         if let Some(metrics) = metrics.filter(|m| {
-            ["iptables", "iptables-legacy"].iter().all(|source| {
+            SOURCES.iter().all(|source| {
                 !m.find(
                     "netfilter_exporter_collection_timestamp_seconds",
                     &[("source", source)],
@@ -287,7 +290,7 @@ fn scrape_as_the_unit(ns: &Netns, files: &[&str]) -> (Exposition, String) {
         }
         assert!(
             Instant::now() < deadline,
-            "no collection of both sources within 30 s:\n{}",
+            "no collection of every source within 30 s:\n{}",
             exporter.log()
         );
         std::thread::sleep(Duration::from_millis(100));
@@ -320,7 +323,7 @@ fn input_rule_packets(metrics: &Exposition, prefix: &str) -> f64 {
 
 #[test]
 fn the_units_capabilities_read_real_counters_as_a_user_that_is_not_root() {
-    if !require_kernel(NETNS_PREFIX) || !require_command("setpriv") {
+    if !require_kernel(NETNS_PREFIX) || !require_command("setpriv") || !require_command("nft") {
         return;
     }
     let ns = Netns::new(NETNS_PREFIX);
@@ -333,10 +336,15 @@ fn the_units_capabilities_read_real_counters_as_a_user_that_is_not_root() {
                  -A INPUT -p icmp --icmp-type echo-request -j ACCEPT\nCOMMIT\n";
     ns.restore("iptables-restore", rules);
     ns.restore("iptables-legacy-restore", rules);
+    let native = "table inet native {\n chain input {\n  type filter hook input priority 10;\n  \
+                  icmp type echo-request counter comment \"pings\"\n }\n}\n";
+    let out = ns.output("nft", &["-f", "-"], native);
+    assert!(out.status.success(), "nft -f: {}", text(&out.stderr));
     ns.ping(Ip::V4, PINGS, 56);
     let pings = f64::from(PINGS);
 
-    // The unit: nf_tables is read; the legacy backend fails with a message that says why.
+    // The unit: nf_tables is read, by iptables-save and over netlink; the legacy backend
+    // fails with a message that says why.
     let (metrics, log) = scrape_as_the_unit(&ns, &[SERVICE]);
     let success = |source: &str| {
         metrics.value(
@@ -346,15 +354,17 @@ fn the_units_capabilities_read_real_counters_as_a_user_that_is_not_root() {
     };
     assert_eq!(success("iptables"), 1.0, "{log}");
     assert_eq!(input_rule_packets(&metrics, "iptables"), pings);
+    assert_eq!(success("nftables"), 1.0, "{log}");
+    assert_eq!(native_rule_packets(&metrics), pings);
     assert_eq!(success("iptables-legacy"), 0.0, "{log}");
     assert!(
         log.contains("/proc/net/ip_tables_names: Permission denied"),
         "{log}"
     );
 
-    // With the legacy drop-in both backends are read.
+    // With the legacy drop-in every source is read.
     let (metrics, log) = scrape_as_the_unit(&ns, &[SERVICE, LEGACY_DROP_IN]);
-    for source in ["iptables", "iptables-legacy"] {
+    for source in SOURCES {
         assert_eq!(
             metrics.value(
                 "netfilter_exporter_collection_success",
@@ -366,6 +376,15 @@ fn the_units_capabilities_read_real_counters_as_a_user_that_is_not_root() {
     }
     assert_eq!(input_rule_packets(&metrics, "iptables"), pings);
     assert_eq!(input_rule_packets(&metrics, "iptables_legacy"), pings);
+    assert_eq!(native_rule_packets(&metrics), pings);
+}
+
+/// The packets of the one rule of the native table loaded by the test above.
+fn native_rule_packets(metrics: &Exposition) -> f64 {
+    metrics.value(
+        "nftables_rule_packets_total",
+        &[("table", "native"), ("comment", "pings")],
+    )
 }
 
 #[test]

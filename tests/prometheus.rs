@@ -206,7 +206,7 @@ fn query_result(ns: &Netns, query: &str) -> Option<Vec<serde_json::Value>> {
 
 #[test]
 fn every_dashboard_query_returns_data_from_the_deployed_scrape_config() {
-    if !require_kernel(NETNS_PREFIX) || !require_command("prometheus") {
+    if !require_kernel(NETNS_PREFIX) || !require_command("prometheus") || !require_command("nft") {
         return;
     }
     let panels = dashboard_queries();
@@ -221,6 +221,26 @@ fn every_dashboard_query_returns_data_from_the_deployed_scrape_config() {
 ",
     );
     ns.restore("iptables-restore", &rules);
+    // A native table with what the nftables panels show: rule counters, a named counter, a
+    // quota and a set.
+    let native = "table inet native {
+    counter pings { }
+    quota budget { over 100 mbytes }
+    set local { type ipv4_addr; elements = { 127.0.0.1 } }
+    chain input {
+        type filter hook input priority 10; policy accept;
+        ip saddr @local icmp type echo-request counter name pings
+        icmp type echo-request counter comment \"echo requests\"
+        quota name budget
+    }
+}
+";
+    let out = ns.output("nft", &["-f", "-"], native);
+    assert!(
+        out.status.success(),
+        "nft -f: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     ns.ping(Ip::V4, PINGS, 56);
 
     // The deployed configuration, scraping and evaluating every second.
@@ -247,7 +267,7 @@ fn every_dashboard_query_returns_data_from_the_deployed_scrape_config() {
     let allowlists = dir.path().join("allowlists");
     std::fs::create_dir(&allowlists).expect("create the allowlist directory");
     let exporter = ns.spawn(
-        ns.exporter(&["--collect-interval", "0.5", "-t", "iptables"]),
+        ns.exporter(&["--collect-interval", "0.5", "-t", "iptables,nftables"]),
         &dir.path().join("exporter.log"),
     );
     let mut audit = ns.command(EXPORTER);
