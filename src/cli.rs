@@ -22,6 +22,12 @@ pub struct Cli {
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0, global = true)]
     pub collect_interval: f64,
 
+    /// Share of one core a source's collections may use on average (0.05 = 5%): a
+    /// collection that costs more CPU time stretches the pause before the next one
+    /// (netfilter_exporter_collection_interval_seconds). 0 turns the budget off.
+    #[arg(long, value_name = "SHARE", default_value_t = crate::budget::DEFAULT_SHARE, global = true)]
+    pub collect_cpu_budget: f64,
+
     /// Seconds a dump command (iptables-save …) may run before it is killed and the
     /// collection counts as failed.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0, global = true)]
@@ -37,6 +43,11 @@ pub struct Cli {
     /// without its count. 0: never read set elements.
     #[arg(long = "nftables.set-elements-limit", value_name = "ELEMENTS", default_value_t = crate::source::nftables::DEFAULT_SET_ELEMENTS_LIMIT, global = true)]
     pub nftables_set_elements_limit: u64,
+
+    /// Always run iptables-save / ip6tables-save for the iptables and ip6tables sources,
+    /// instead of reading their nf_tables tables over netlink with cached rule texts.
+    #[arg(long = "no-iptables-netlink", global = true)]
+    pub no_iptables_netlink: bool,
 
     /// Source to read: iptables, ip6tables, iptables-legacy, ip6tables-legacy or nftables.
     /// Repeat the flag or separate names with commas. Default: every backend whose save
@@ -84,6 +95,17 @@ pub struct Cli {
     #[arg(long = "web.config.file", value_name = "PATH")]
     pub web_config_file: Option<PathBuf>,
 
+    /// Take the listening sockets from systemd socket activation (LISTEN_FDS) instead of
+    /// binding --web.listen-address.
+    #[arg(long = "web.systemd-socket")]
+    pub web_systemd_socket: bool,
+
+    /// User the HTTP server process runs as when the exporter starts as root (a name or a
+    /// numeric uid; default nobody). Started as another user with capabilities, the
+    /// server keeps that user and drops the capabilities.
+    #[arg(long = "web.user", value_name = "USER")]
+    pub web_user: Option<String>,
+
     /// Connections open at once, at most; at the cap, the connection idle the longest is
     /// closed to make room. Lowered at start when the open-file limit leaves less room.
     #[arg(long = "web.max-connections", value_name = "N", default_value_t = 1024)]
@@ -109,6 +131,15 @@ pub struct Cli {
         default_value_t = 90.0
     )]
     pub web_idle_timeout: f64,
+
+    /// Seconds a response may wait for the client to take any more of it; a client that
+    /// stops reading is then disconnected, and its request no longer counts.
+    #[arg(
+        long = "web.write-timeout",
+        value_name = "SECONDS",
+        default_value_t = 30.0
+    )]
+    pub web_write_timeout: f64,
 
     /// Leave out the per-rule series (*_rule_bytes_total, *_rule_packets_total).
     #[arg(long, global = true)]

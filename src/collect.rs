@@ -12,18 +12,19 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle};
 
 use crate::accounting::{self, AccountingConfig, Origin};
+use crate::budget::{self, Budget};
 use crate::metrics::{self, Collected, MetricsConfig, SourceReport};
-use crate::output::exposition::{Exposition, ExpositionBuilder, Format, Storage};
+use crate::output::exposition::{Exposition, ExpositionBuilder, Storage};
 use crate::ruleset::{Family, Ruleset};
-use crate::source::nftables::{self, ReadConfig};
+use crate::source::iptables_nft::{self, RuleTexts};
+use crate::source::nftables::{self, ReadConfig, Tables};
 use crate::source::{self, CommandOutput, SourceError, Target, iptables_save};
 
 /// Which backends to read.
@@ -80,6 +81,11 @@ pub struct CollectConfig {
     pub storage: Storage,
     /// [`ReadConfig::set_elements_limit`] of the nftables source.
     pub set_elements_limit: u64,
+    /// Read the iptables and ip6tables sources over netlink when they use nf_tables
+    /// ([`iptables_nft`]); `false` runs `iptables-save` for every collection.
+    pub iptables_netlink: bool,
+    /// Share of one core a source's collections may use ([`Budget`]); 0: no budget.
+    pub cpu_budget: f64,
 }
 
 /// What reading a source gave.
@@ -89,6 +95,8 @@ pub enum Dump {
     Text(CommandOutput),
     /// A snapshot read over netlink.
     Snapshot(nftables::Snapshot),
+    /// An iptables source on nf_tables, read over netlink with cached rule texts.
+    Iptables(iptables_nft::Collection),
 }
 
 /// One complete exposition with the reports it was rendered from.
@@ -102,7 +110,6 @@ pub struct Publication {
     /// report or (automatic selection) finding the source absent: a reader can tell when
     /// every source has been collected again.
     pub rounds: BTreeMap<Target, u64>,
-    gzip: [OnceLock<Option<Vec<Bytes>>>; 2],
 }
 
 impl Publication {
@@ -113,17 +120,6 @@ impl Publication {
             exposition,
             ..Publication::default()
         }
-    }
-
-    /// The exposition in `format` as gzip chunks, put together on first use and kept;
-    /// `None` if compression failed. Families kept compressed cost no compression here,
-    /// and the two formats share them.
-    pub fn gzip(&self, format: Format) -> Option<Vec<Bytes>> {
-        let slot = match format {
-            Format::Text => &self.gzip[0],
-            Format::OpenMetrics => &self.gzip[1],
-        };
-        slot.get_or_init(|| self.exposition.gzip(format)).clone()
     }
 
     /// The sources whose last collection failed, with their errors.
@@ -146,6 +142,19 @@ struct Sources {
     states: BTreeMap<Target, Arc<SourceState>>,
     /// How many collections of each source have ended.
     rounds: BTreeMap<Target, u64>,
+    /// The cost of each source's last collection and the pause it leads to.
+    cadence: BTreeMap<Target, Cadence>,
+}
+
+/// What the CPU budget made of a source's last collection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cadence {
+    /// CPU time the collection cost.
+    pub cost: Duration,
+    /// The pause before the next one.
+    pub pause: Duration,
+    /// The pause last said in the log.
+    logged: Duration,
 }
 
 /// Renders the accounting view over the last report of every source. Nothing but
@@ -165,6 +174,8 @@ pub struct Collector {
     publishing: tokio::sync::Mutex<()>,
     logged: LogOnce,
     publications: watch::Sender<Arc<Publication>>,
+    /// The rule texts of the iptables and ip6tables sources' netlink reads.
+    rule_texts: [Arc<Mutex<RuleTexts>>; 2],
 }
 
 impl Collector {
@@ -186,6 +197,7 @@ impl Collector {
             publishing: tokio::sync::Mutex::new(()),
             logged: LogOnce::default(),
             publications,
+            rule_texts: Default::default(),
         });
         // Without sources this is a few fixed lines, cheap enough for any thread.
         let first = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -216,28 +228,82 @@ impl Collector {
     }
 
     /// Starts one background loop per selected source; they run until the runtime stops.
+    /// Each waits `--collect-interval` after a collection, or longer when the collection
+    /// cost more CPU time than the budget allows ([`Budget`]).
     pub fn spawn_loops(self: &Arc<Self>) {
         for target in self.config.selection.targets() {
             let collector = Arc::clone(self);
             tokio::spawn(async move {
                 loop {
                     collector.round(target, collector.dump(target)).await;
-                    tokio::time::sleep(collector.config.interval).await;
+                    let pause = collector
+                        .lock_sources()
+                        .cadence
+                        .get(&target)
+                        .map(|c| c.pause);
+                    tokio::time::sleep(pause.unwrap_or(collector.config.interval)).await;
                 }
             });
         }
     }
 
-    /// One turn of a source's loop: collects `target` from `dump` and publishes. A panic
-    /// anywhere in it is a failed collection of `target`, never the end of the loop.
+    /// One turn of a source's loop: collects `target` from `dump`, notes its CPU cost and
+    /// the pause that follows, and publishes. A panic anywhere in it is a failed
+    /// collection of `target`, never the end of the loop.
     async fn round(
         self: &Arc<Self>,
         target: Target,
         dump: impl Future<Output = Result<Dump, SourceError>> + Send + 'static,
     ) -> Arc<Publication> {
+        let before = budget::cpu_time();
         let collection = self.start(target, dump);
         self.finish(collection).await;
+        if let (Some(before), Some(after)) = (before, budget::cpu_time()) {
+            self.note_cost(target, after.saturating_sub(before));
+        }
         self.publish(&[target]).await
+    }
+
+    /// Records that `target`'s last collection cost `cost` of CPU time, and says in the
+    /// log when the pause this leads to moved away from the last one said (by a tenth or
+    /// more), or came back to the configured interval.
+    fn note_cost(&self, target: Target, cost: Duration) {
+        let budget = Budget {
+            interval: self.config.interval,
+            share: self.config.cpu_budget,
+        };
+        let pause = budget.pause(cost);
+        let mut sources = self.lock_sources();
+        let logged = sources
+            .cadence
+            .get(&target)
+            .map_or(budget.interval, |c| c.logged);
+        let moved =
+            pause.abs_diff(logged) > logged / 10 || (pause == budget.interval && logged != pause);
+        let logged = if moved {
+            if pause == budget.interval {
+                tracing::info!(source = %target, interval = ?pause, "collections back at the configured interval");
+            } else {
+                tracing::info!(
+                    source = %target,
+                    cost = ?cost,
+                    interval = ?pause,
+                    budget = budget.share,
+                    "collections cost more CPU time than --collect-cpu-budget allows at --collect-interval; the pause is stretched"
+                );
+            }
+            pause
+        } else {
+            logged
+        };
+        sources.cadence.insert(
+            target,
+            Cadence {
+                cost,
+                pause,
+                logged,
+            },
+        );
     }
 
     /// The read of `target`: its dump command, or netlink on a thread that may block.
@@ -248,13 +314,25 @@ impl Collector {
         let (timeout, limit) = (self.config.timeout, self.config.max_output_bytes);
         let netlink = ReadConfig {
             timeout,
-            leave_to_iptables: self.config.selection.read_by_iptables(),
+            tables: Tables::Native {
+                leave_to_iptables: self.config.selection.read_by_iptables(),
+            },
             set_elements_limit: self.config.set_elements_limit,
         };
+        let texts = match target {
+            Target::Iptables if self.config.iptables_netlink => Some(&self.rule_texts[0]),
+            Target::Ip6tables if self.config.iptables_netlink => Some(&self.rule_texts[1]),
+            _ => None,
+        }
+        .cloned();
         async move {
+            let save = source::run(target.reader(), &["--counters"], timeout, limit);
+            if let (Some(texts), Some(family)) = (texts, target.family()) {
+                let collection = iptables_nft::collect(family, texts, timeout, save).await;
+                return collection.map(Dump::Iptables);
+            }
             if target != Target::Nftables {
-                let output = source::run(target.reader(), &["--counters"], timeout, limit).await;
-                return output.map(Dump::Text);
+                return save.await.map(Dump::Text);
             }
             let read = tokio::task::spawn_blocking(move || nftables::read(&netlink));
             match read.await {
@@ -332,21 +410,17 @@ impl Collector {
                 }
                 Ok(Collected::new(snapshot.ruleset))
             }
-            Ok(Dump::Text(output)) => {
-                // Some iptables versions warn on every run: say it once, again if it changes.
-                let stderr = (!output.stderr.is_empty()).then(|| output.stderr.clone());
-                if let Some(stderr) = self.logged.once((Some(target), "stderr"), stderr) {
-                    tracing::warn!(source = %target, stderr = %stderr, "dump command wrote to stderr");
-                }
-                self.log_invalid_utf8(target, output.invalid_utf8_lines);
+            Ok(Dump::Iptables(iptables_nft::Collection::Netlink(ruleset, stats))) => {
                 Ok(Collected {
-                    invalid_utf8_lines: output.invalid_utf8_lines,
-                    ..Collected::new(iptables_save::parse(
-                        target.family().unwrap_or(Family::Ipv4),
-                        &output.stdout,
-                    ))
+                    text_stats: Some(stats),
+                    ..Collected::new(ruleset)
                 })
             }
+            Ok(Dump::Iptables(iptables_nft::Collection::Saved(output, stats))) => Ok(Collected {
+                text_stats: stats,
+                ..self.parse_output(target, output)
+            }),
+            Ok(Dump::Text(output)) => Ok(self.parse_output(target, output)),
             Err(e) => {
                 tracing::warn!(source = %target, error = %e, "collection failed");
                 Err(e)
@@ -374,6 +448,22 @@ impl Collector {
             collected.keep_only(|table, chain| accounting.reads(origin, table, chain));
         }
         self.replace(target, SourceState { report, fragment });
+    }
+
+    /// Parses the output of `target`'s save command, logging what it wrote to stderr
+    /// and its invalid UTF-8.
+    fn parse_output(&self, target: Target, output: CommandOutput) -> Collected {
+        // Some iptables versions warn on every run: say it once, again if it changes.
+        let stderr = (!output.stderr.is_empty()).then(|| output.stderr.clone());
+        if let Some(stderr) = self.logged.once((Some(target), "stderr"), stderr) {
+            tracing::warn!(source = %target, stderr = %stderr, "dump command wrote to stderr");
+        }
+        self.log_invalid_utf8(target, output.invalid_utf8_lines);
+        let family = target.family().unwrap_or(Family::Ipv4);
+        Collected {
+            invalid_utf8_lines: output.invalid_utf8_lines,
+            ..Collected::new(iptables_save::parse(family, &output.stdout))
+        }
     }
 
     /// Makes `target`'s state a failed collection with `error` that took `duration`.
@@ -470,13 +560,25 @@ impl Collector {
         self: &Arc<Self>,
         accounting: bool,
     ) -> Result<Publication, JoinError> {
-        let (states, rounds) = {
+        let (states, rounds, cadence) = {
             let sources = self.lock_sources();
             let states: Vec<_> = sources.states.values().cloned().collect();
-            (states, sources.rounds.clone())
+            (states, sources.rounds.clone(), sources.cadence.clone())
         };
         let collector = Arc::clone(self);
-        tokio::task::spawn_blocking(move || collector.render(&states, rounds, accounting)).await
+        tokio::task::spawn_blocking(move || {
+            let mut publication = collector.render(&states, rounds, accounting);
+            if !cadence.is_empty() {
+                let mut builder = ExpositionBuilder::default();
+                builder.extend(&publication.exposition);
+                builder.extend(&metrics::render_cadence(
+                    cadence.iter().map(|(t, c)| (*t, c.cost, c.pause)),
+                ));
+                publication.exposition = builder.finish();
+            }
+            publication
+        })
+        .await
     }
 
     /// The publication of `states` after `rounds`, with the accounting view when
@@ -514,7 +616,6 @@ impl Collector {
             exposition: builder.finish(),
             reports: reports.into_iter().cloned().collect(),
             rounds,
-            gzip: Default::default(),
         }
     }
 }
@@ -621,6 +722,8 @@ mod tests {
             accounting: AccountingConfig::default(),
             storage: Storage::Plain,
             set_elements_limit: 0,
+            iptables_netlink: false,
+            cpu_budget: 0.0,
         }
     }
 

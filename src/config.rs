@@ -95,6 +95,10 @@ pub struct ServeConfig {
     pub telemetry_path: TelemetryPath,
     /// The `--web.config.file`, read when the server starts.
     pub web_config_file: Option<PathBuf>,
+    /// Listen on the sockets systemd passed instead of binding `listen`.
+    pub systemd_socket: bool,
+    /// `--web.user`, when given.
+    pub web_user: Option<String>,
     /// Bounds on connections and requests; the connection cap is lowered at start when
     /// the open-file limit leaves less room.
     pub limits: Limits,
@@ -134,6 +138,15 @@ impl Config {
     pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
         let interval = seconds("--collect-interval", cli.collect_interval)?;
         let timeout = seconds("--collect-timeout", cli.collect_timeout)?;
+        let cpu_budget = cli.collect_cpu_budget;
+        if !(0.0..=1024.0).contains(&cpu_budget) {
+            return Err(invalid(
+                "--collect-cpu-budget",
+                format!(
+                    "{cpu_budget} is not a share of a core between 0 (off) and the machine's cores"
+                ),
+            ));
+        }
         if cli.collect_max_output_bytes == 0 {
             return Err(invalid(
                 "--collect-max-output-bytes",
@@ -223,6 +236,8 @@ impl Config {
                 accounting: accounting_config(cli)?,
                 storage,
                 set_elements_limit: cli.nftables_set_elements_limit,
+                iptables_netlink: !cli.no_iptables_netlink,
+                cpu_budget,
             },
         })
     }
@@ -419,10 +434,22 @@ fn serve_config(cli: &Cli) -> Result<ServeConfig, ConfigError> {
     if listen.is_empty() {
         listen.push(SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)));
     }
+    if cli.web_systemd_socket
+        && (!cli.web_listen_address.is_empty()
+            || cli.listen_address.is_some()
+            || cli.listen_port.is_some())
+    {
+        return Err(invalid(
+            "--web.systemd-socket",
+            "listens on the sockets systemd passes; --web.listen-address cannot go with it",
+        ));
+    }
     Ok(ServeConfig {
         listen,
         telemetry_path: telemetry_path(cli)?,
         web_config_file: cli.web_config_file.clone(),
+        systemd_socket: cli.web_systemd_socket,
+        web_user: cli.web_user.clone(),
         limits: limits(cli)?,
     })
 }
@@ -459,6 +486,7 @@ fn limits(cli: &Cli) -> Result<Limits, ConfigError> {
         max_requests: count("--web.max-requests", cli.web_max_requests)?,
         read_header_timeout: seconds("--web.read-header-timeout", cli.web_read_header_timeout)?,
         idle_timeout: seconds("--web.idle-timeout", cli.web_idle_timeout)?,
+        write_timeout: seconds("--web.write-timeout", cli.web_write_timeout)?,
     })
 }
 

@@ -12,12 +12,14 @@
 
 pub mod accounting;
 pub mod audit;
+pub mod budget;
 pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod metrics;
 pub mod munin;
 pub mod output;
+pub mod procfs;
 pub mod ruleset;
 pub mod serve;
 pub mod source;

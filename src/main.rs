@@ -16,7 +16,9 @@ use netfilter_exporter::munin;
 use netfilter_exporter::output::exposition::Format;
 use netfilter_exporter::output::textfile;
 use netfilter_exporter::serve::web_config::WebConfigFile;
-use netfilter_exporter::serve::{self, AppState, TelemetryPath, connections, fds};
+use netfilter_exporter::serve::{
+    self, AppState, TelemetryPath, connections, fds, privileges, served, split, systemd,
+};
 use netfilter_exporter::source::{self, iptables_save};
 use tokio::sync::watch;
 
@@ -46,8 +48,11 @@ fn main() -> ExitCode {
     if let Some(name) = args.next().as_deref().and_then(munin::plugin_name) {
         return munin_plugin(name, args.next().as_deref());
     }
+    if args.next().is_some_and(|arg| arg == split::SERVER_COMMAND) {
+        return web_server();
+    }
     let cli = Cli::parse_from(cli::normalise_args(std::env::args_os().collect()));
-    init_logging(&cli);
+    init_logging(log_level(&cli), cli.log_format);
     let config = match Config::from_cli(&cli) {
         Ok(config) => config,
         Err(e) => {
@@ -67,6 +72,17 @@ fn main() -> ExitCode {
         },
         _ => None,
     };
+    // Before the runtime's threads start, as taking them changes the environment.
+    let systemd_sockets = match &config.mode {
+        Mode::Serve(serve) if serve.systemd_socket => match systemd::listeners() {
+            Ok(listeners) => Some(listeners),
+            Err(e) => {
+                eprintln!("netfilter_exporter: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -77,7 +93,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, web)) {
+    match runtime.block_on(run(config, web, systemd_sockets, cli.log_format)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("netfilter_exporter: {e:#}");
@@ -86,19 +102,75 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config, web: Option<Arc<WebConfigFile>>) -> anyhow::Result<ExitCode> {
+/// Runs as the server process the collector started ([`split`]): takes the sockets and
+/// settings, gives up every privilege, then serves until the collector stops it.
+fn web_server() -> ExitCode {
+    let start = match split::ServerStart::receive() {
+        Ok(start) => start,
+        Err(e) => {
+            eprintln!("netfilter_exporter: server process: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let level = start
+        .settings
+        .log_level
+        .parse()
+        .unwrap_or(tracing_subscriber::filter::LevelFilter::INFO);
+    let format = <LogFormat as clap::ValueEnum>::from_str(&start.settings.log_format, true)
+        .unwrap_or(LogFormat::Logfmt);
+    init_logging(level, format);
+    // Before the runtime starts its threads: the calls change the calling thread only.
+    if let Err(e) = start.drop_privileges() {
+        tracing::error!(error = %e, "server process cannot give up its privileges");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "server process cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(start.serve()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "server process exiting");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(
+    config: Config,
+    web: Option<Arc<WebConfigFile>>,
+    systemd_sockets: Option<Vec<std::net::TcpListener>>,
+    log_format: LogFormat,
+) -> anyhow::Result<ExitCode> {
     let collector = Collector::new(config.collect.clone());
     match config.mode {
         Mode::Serve(serve) => {
+            let listeners = if let Some(listeners) = systemd_sockets {
+                for listener in &listeners {
+                    tracing::info!(address = ?listener.local_addr().ok(), path = %serve.telemetry_path, "listening on a socket from systemd");
+                }
+                listeners
+            } else {
+                bind(&serve.listen, &serve.telemetry_path).await?
+            };
             collector.spawn_loops();
-            serve_http(
-                &serve.listen,
-                &serve.telemetry_path,
-                serve.limits,
+            let http = Http {
+                listeners,
+                telemetry_path: serve.telemetry_path,
+                limits: serve.limits,
                 web,
-                collector.subscribe(),
-            )
-            .await?;
+                web_user: serve.web_user,
+                log_format,
+            };
+            serve_until_stopped(http, collector.subscribe()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Mode::Audit(audit) if audit.once => {
@@ -114,7 +186,7 @@ async fn run(config: Config, web: Option<Arc<WebConfigFile>>) -> anyhow::Result<
                 Verdict::Failed => ExitCode::from(2),
             })
         }
-        Mode::Audit(audit) => audit_until_stopped(&audit, &config.collect).await,
+        Mode::Audit(audit) => audit_until_stopped(&audit, &config.collect, log_format).await,
         Mode::Dump => {
             let publication = collector.collect_once().await;
             // Chunk by chunk: a 100k-rule exposition is tens of MB, not worth a second copy.
@@ -280,6 +352,7 @@ fn print_check(check: &Check, output: AuditOutput) -> anyhow::Result<()> {
 async fn audit_until_stopped(
     audit: &AuditConfig,
     collect: &CollectConfig,
+    log_format: LogFormat,
 ) -> anyhow::Result<ExitCode> {
     if audit.events {
         tracing::warn!("--events: Kubernetes events are not implemented yet; none are created");
@@ -312,7 +385,17 @@ async fn audit_until_stopped(
     } else {
         tokio::select! {
             () = checks => {}
-            served = serve_http(&audit.listen, &audit.telemetry_path, audit.limits, None, publications) => served?,
+            served = async {
+                let http = Http {
+                    listeners: bind(&audit.listen, &audit.telemetry_path).await?,
+                    telemetry_path: audit.telemetry_path.clone(),
+                    limits: audit.limits,
+                    web: None,
+                    web_user: None,
+                    log_format,
+                };
+                serve_until_stopped(http, publications).await
+            } => served?,
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -420,47 +503,108 @@ fn report_failures(publication: &Publication) -> ExitCode {
     }
 }
 
-async fn serve_http(
+/// The user the server process switches to: `--web.user` (by default nobody) when the
+/// exporter runs as root; none otherwise, where the server keeps the user it was started
+/// as and may not be given another.
+fn web_user(name: Option<&str>) -> anyhow::Result<Option<privileges::WebUser>> {
+    let euid = rustix::process::geteuid();
+    if euid.is_root() {
+        return Ok(Some(privileges::resolve_user(name.unwrap_or("nobody"))?));
+    }
+    if let Some(name) = name {
+        let user = privileges::resolve_user(name)?;
+        anyhow::ensure!(
+            user.uid == euid.as_raw(),
+            "--web.user {name}: only root can run the server as another user"
+        );
+    }
+    Ok(None)
+}
+
+/// Binds `listen` (with SO_REUSEADDR, as tokio does, so that a restart finds the port free).
+async fn bind(
     listen: &[std::net::SocketAddr],
     telemetry_path: &TelemetryPath,
-    limits: connections::Limits,
-    web: Option<Arc<WebConfigFile>>,
-    publications: watch::Receiver<Arc<Publication>>,
-) -> anyhow::Result<()> {
-    let app = serve::router(AppState {
-        publications,
-        telemetry_path: telemetry_path.clone(),
-    });
-    let limit = fds::raise_open_file_limit();
+) -> anyhow::Result<Vec<std::net::TcpListener>> {
     let mut listeners = Vec::new();
     for address in listen {
         let listener = tokio::net::TcpListener::bind(address)
             .await
+            .and_then(tokio::net::TcpListener::into_std)
             .with_context(|| format!("cannot listen on {address}"))?;
         tracing::info!(address = %address, path = %telemetry_path, "listening");
         listeners.push(listener);
     }
-    // Counted after the listeners and the collector's start, which hold descriptors too.
-    let open = fds::open_now().unwrap_or(0);
-    let max_connections = fds::connection_cap(limits.max_connections, limit, open)?;
-    if max_connections < limits.max_connections {
-        tracing::info!(
-            max_connections,
-            open_file_limit = limit,
-            "connection cap lowered to fit the open-file limit"
-        );
+    Ok(listeners)
+}
+
+/// What serving the publications over HTTP takes.
+struct Http {
+    listeners: Vec<std::net::TcpListener>,
+    telemetry_path: TelemetryPath,
+    limits: connections::Limits,
+    web: Option<Arc<WebConfigFile>>,
+    /// `--web.user`, when given.
+    web_user: Option<String>,
+    log_format: LogFormat,
+}
+
+/// Serves `publications` until SIGTERM or SIGINT: from a server process of its own when
+/// this one is privileged ([`split`]), else in this process, where there is nothing to
+/// keep from the HTTP side.
+async fn serve_until_stopped(
+    http: Http,
+    publications: watch::Receiver<Arc<Publication>>,
+) -> anyhow::Result<()> {
+    // Raised here, so that the server process inherits the raised limit.
+    fds::raise_open_file_limit();
+    if privileges::is_privileged() {
+        let settings = split::ServerSettings {
+            telemetry_path: http.telemetry_path.to_string(),
+            limits: http.limits,
+            user: web_user(http.web_user.as_deref())?,
+            log_level: tracing::level_filters::LevelFilter::current().to_string(),
+            log_format: format!("{:?}", http.log_format).to_lowercase(),
+            web_config: http.web.is_some(),
+        };
+        let listeners = http.listeners.into_iter().map(std::os::fd::OwnedFd::from);
+        split::run_collector_side(
+            listeners.collect(),
+            settings,
+            http.web,
+            publications,
+            serve::shutdown_signal(),
+        )
+        .await?;
+        return Ok(());
     }
-    let limits = connections::Limits {
-        max_connections,
-        ..limits
-    };
-    connections::serve(listeners, app, limits, web, serve::shutdown_signal()).await;
+    if http.web_user.is_some() {
+        tracing::warn!("--web.user has no effect: the exporter runs unprivileged, in one process");
+    }
+    let app = serve::router(AppState {
+        publications: served::served(publications),
+        telemetry_path: http.telemetry_path,
+        self_metrics: Some(served::SelfMetrics::OneProcess),
+    });
+    let mut listeners = Vec::new();
+    for listener in http.listeners {
+        listener.set_nonblocking(true)?;
+        listeners.push(tokio::net::TcpListener::from_std(listener)?);
+    }
+    serve::serve_listeners(
+        listeners,
+        app,
+        http.limits,
+        http.web,
+        serve::shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }
 
-fn init_logging(cli: &Cli) {
+fn log_level(cli: &Cli) -> tracing_subscriber::filter::LevelFilter {
     use tracing_subscriber::filter::LevelFilter;
-    let level = match cli.log_level {
+    match cli.log_level {
         Some(LogLevel::Trace) => LevelFilter::TRACE,
         Some(LogLevel::Debug) => LevelFilter::DEBUG,
         Some(LogLevel::Info) => LevelFilter::INFO,
@@ -474,11 +618,14 @@ fn init_logging(cli: &Cli) {
             -2 => LevelFilter::ERROR,
             _ => LevelFilter::OFF,
         },
-    };
+    }
+}
+
+fn init_logging(level: tracing_subscriber::filter::LevelFilter, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr);
-    match cli.log_format {
+    match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Logfmt => {
             use tracing_subscriber::layer::SubscriberExt;

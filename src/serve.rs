@@ -15,21 +15,30 @@ use axum::routing::get;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::collect::Publication;
-use crate::output::exposition::Format;
+use crate::output::exposition::{Exposition, Format};
 
 pub mod auth;
+pub mod channel;
 pub mod connections;
 pub mod fds;
+pub mod privileges;
+pub mod process;
+pub mod served;
+pub mod split;
+pub mod systemd;
 pub mod web_config;
+
+use served::{SelfMetrics, Served};
 
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     /// The current publication.
-    pub publications: watch::Receiver<Arc<Publication>>,
+    pub publications: watch::Receiver<Arc<Served>>,
     /// Path of the metrics endpoint.
     pub telemetry_path: TelemetryPath,
+    /// Where the process metrics appended to every scrape come from; none without.
+    pub self_metrics: Option<SelfMetrics>,
 }
 
 /// Path of the landing page.
@@ -153,17 +162,14 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
     let sources: String = state
         .publications
         .borrow()
-        .reports
+        .sources
         .iter()
-        .map(|r| {
-            let status = match &r.outcome {
-                Ok(collected) => format!(
-                    "ok, {} rules, {} unparsed lines",
-                    collected.rules, collected.unparsed
-                ),
-                Err(e) => format!("failed: {e}"),
-            };
-            format!("<li><b>{}</b>: {}</li>", r.target, html_escape(&status))
+        .map(|s| {
+            format!(
+                "<li><b>{}</b>: {}</li>",
+                html_escape(&s.target),
+                html_escape(&s.status)
+            )
         })
         .collect();
     Html(format!(
@@ -177,11 +183,18 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let publication = Arc::clone(&state.publications.borrow());
     let format = negotiate_format(header_str(&headers, header::ACCEPT));
+    let tail = Arc::new(
+        state
+            .self_metrics
+            .as_ref()
+            .map(SelfMetrics::render)
+            .unwrap_or_default(),
+    );
     let gzip = if accepts_gzip(header_str(&headers, header::ACCEPT_ENCODING)) {
-        let compress = Arc::clone(&publication);
+        let (compress, tail) = (Arc::clone(&publication), Arc::clone(&tail));
         // The first gzip scrape of a publication compresses its small families: off the
         // I/O threads. If that fails, the client still gets the text, which it accepts too.
-        tokio::task::spawn_blocking(move || compress.gzip(format))
+        tokio::task::spawn_blocking(move || compress.gzip(&tail, format))
             .await
             .ok()
             .flatten()
@@ -196,7 +209,7 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
                 .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             response
         }
-        None => text_body(publication, format),
+        None => text_body(publication, tail, format),
     };
     let headers = response.headers_mut();
     headers.insert(
@@ -225,14 +238,15 @@ fn body_of(chunks: Vec<Bytes>) -> Response {
 /// as the client reads, off the I/O threads and at most a few pieces ahead of the socket,
 /// into the buffers of pieces already sent: a scrape holds about a dozen 256 KiB pieces at
 /// most, not a copy of the exposition.
-fn text_body(publication: Arc<Publication>, format: Format) -> Response {
-    if publication.exposition.is_plain() {
-        return body_of(publication.exposition.chunks(format).collect());
+fn text_body(publication: Arc<Served>, tail: Arc<Exposition>, format: Format) -> Response {
+    let exposition = &publication.exposition;
+    if exposition.is_plain() {
+        return body_of(exposition.chunks_then(&tail, format).collect());
     }
-    let length = publication.exposition.len(format);
+    let length = exposition.len_then(&tail, format);
     let (sender, receiver) = tokio::sync::mpsc::channel(2);
     tokio::task::spawn_blocking(move || {
-        for chunk in publication.exposition.chunks(format) {
+        for chunk in publication.exposition.chunks_then(&tail, format) {
             if sender.blocking_send(Ok::<_, Infallible>(chunk)).is_err() {
                 // The client went away.
                 break;
@@ -328,6 +342,35 @@ fn html_escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// Serves `app` on `listeners` (see [`connections::serve`]) until `shutdown`, with the
+/// connection cap lowered to what the open-file limit leaves, after the soft limit is
+/// raised to the hard one.
+pub async fn serve_listeners(
+    listeners: Vec<tokio::net::TcpListener>,
+    app: Router,
+    limits: connections::Limits,
+    web: Option<Arc<web_config::WebConfigFile>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), fds::NoRoom> {
+    let limit = fds::raise_open_file_limit();
+    // Counted after the listeners and the collector's start, which hold descriptors too.
+    let open = fds::open_now().unwrap_or(0);
+    let max_connections = fds::connection_cap(limits.max_connections, limit, open)?;
+    if max_connections < limits.max_connections {
+        tracing::info!(
+            max_connections,
+            open_file_limit = limit,
+            "connection cap lowered to fit the open-file limit"
+        );
+    }
+    let limits = connections::Limits {
+        max_connections,
+        ..limits
+    };
+    connections::serve(listeners, app, limits, web, shutdown).await;
+    Ok(())
 }
 
 /// Resolves when the process receives SIGTERM or SIGINT (Ctrl-C).

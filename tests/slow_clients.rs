@@ -2,7 +2,9 @@
 //! `iptables-save` first in `PATH`: 2,000 connections that send half a request header and
 //! wait must neither keep a scrape out nor make a collection fail for lack of descriptors;
 //! a half-sent header is closed after the header timeout, a kept-alive connection after the
-//! idle timeout and not before.
+//! idle timeout and not before; a client that stops reading a large response holds its
+//! request (the others meanwhile answered 503 at the request cap) only until the write
+//! timeout.
 //! Only 127.0.0.1 is connected to; every loop is bounded in count and time.
 
 mod common;
@@ -257,4 +259,91 @@ fn half_sent_headers_and_idle_keep_alives_are_closed_in_time() {
     let took = closed_within(&mut kept, Duration::from_secs(10)).expect("idle connection closed");
     // Not before the idle timeout: the header timeout does not apply between requests.
     assert!(took >= Duration::from_millis(900), "closed after {took:?}");
+}
+
+/// A GET of `path` on a new connection: the status line, None when there was no answer.
+fn status_of(address: SocketAddr, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect_timeout(&address, SCRAPE_DEADLINE).ok()?;
+    stream.set_read_timeout(Some(SCRAPE_DEADLINE)).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).ok()?;
+    String::from_utf8_lossy(&response)
+        .lines()
+        .next()
+        .map(str::to_owned)
+}
+
+#[test]
+fn a_client_that_stops_reading_holds_its_request_only_until_the_write_timeout() {
+    // 100,000 rules: an exposition of tens of MB, more than the socket buffers hold.
+    let fake = FakePath::new().script(
+        "iptables-save",
+        "awk 'BEGIN { print \"*filter\"; print \":INPUT ACCEPT [1:2]\"; \
+         for (i = 0; i < 100000; i++) printf \"[%d:%d] -A INPUT -s 10.%d.%d.%d/32 -j ACCEPT\\n\", \
+         i, i * 60, int(i / 65536) % 256, int(i / 256) % 256, i % 256; print \"COMMIT\" }'",
+    );
+    let address: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut command = Command::new(EXPORTER);
+    command
+        .args([
+            "-t",
+            "iptables",
+            "--collect-interval",
+            "600",
+            "--web.max-requests",
+            "1",
+            "--web.write-timeout",
+            "1",
+            "--web.listen-address",
+        ])
+        .arg(address.to_string())
+        .env("PATH", fake.before_path());
+    let mut process = spawn_logged(command, &dir.path().join("log"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !scrape(address).is_some_and(|(_, body, _)| body.contains("10.1.134.159/32")) {
+        process.assert_running();
+        assert!(Instant::now() < deadline, "no metrics:\n{}", process.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let mut stuck = TcpStream::connect(address).expect("connect");
+    stuck
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .expect("send a request");
+    let stalled = Instant::now();
+    // The only request allowed is the stuck one: anything else is refused, at once.
+    let deadline = stalled + Duration::from_secs(10);
+    loop {
+        let status = status_of(address, "/-/healthy").expect("an answer");
+        if status.contains(" 503 ") {
+            break;
+        }
+        // Before the server has read the stuck request.
+        assert!(Instant::now() < deadline, "never refused: {status}");
+    }
+    // Once the stuck response stops moving for the write timeout, its request is gone.
+    let freed = loop {
+        let status = status_of(address, "/-/healthy").expect("an answer");
+        if status.contains(" 200 ") {
+            break stalled.elapsed();
+        }
+        assert!(status.contains(" 503 "), "{status}");
+        assert!(
+            stalled.elapsed() < Duration::from_secs(10),
+            "the stuck response kept its slot"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(freed >= Duration::from_millis(900), "freed after {freed:?}");
+    // Its connection was closed: what the buffers held, then the end.
+    assert!(
+        closed_within(&mut stuck, Duration::from_secs(10)).is_some(),
+        "the stuck connection is still open"
+    );
 }

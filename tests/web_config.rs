@@ -298,17 +298,86 @@ fn a_changed_file_takes_effect_and_a_broken_one_keeps_the_last_good() {
         format!("{head}basic_auth_users:\n  grafana: {hash}\n"),
     )
     .expect("rewrite web.yml");
-    let (_, refused) = server.scrape(EXAMPLE_PASSWORD);
-    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    // The collector process looks at the files every second and hands a change to the
+    // server process.
+    let changed = Instant::now();
+    let deadline = changed + Duration::from_secs(5);
+    loop {
+        let (_, response) = server.scrape(EXAMPLE_PASSWORD);
+        if response.starts_with("HTTP/1.1 401") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the old password still works: {response}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(changed.elapsed() < Duration::from_millis(1500));
     server.wait_for_metrics("grafana:new secret");
 
     std::fs::write(&path, "tls_server_config: [broken\n").expect("break web.yml");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.process.log().contains("web config not reloaded") {
+        assert!(Instant::now() < deadline, "{}", server.process.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     server.wait_for_metrics("grafana:new secret");
     let (_, refused) = server.scrape(EXAMPLE_PASSWORD);
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
-    let log = server.process.log();
-    assert!(log.contains("web config not reloaded"), "{log}");
-    assert!(log.contains("web.yml"), "{log}");
+    assert!(
+        server.process.log().contains("web.yml"),
+        "{}",
+        server.process.log()
+    );
+}
+
+/// The server process runs as nobody and cannot open the key, which only root may read;
+/// TLS works all the same, from the key the collector read and sent.
+#[test]
+fn tls_works_with_a_key_only_root_can_read() {
+    let root = run_capture(Command::new("id").arg("-u")).is_ok_and(|uid| uid.trim() == "0");
+    if !(root || common::cannot_run("not root: the server process is split off only then"))
+        || !require_command("setpriv")
+    {
+        return;
+    }
+    let Some(mut server) = start() else { return };
+    let key = server.dir.path().join("tls.key");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod the key");
+    // Made by root: owned by root.
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&key).expect("stat")),
+        0
+    );
+    let as_nobody = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
+        .arg(&key)
+        .output()
+        .expect("run setpriv");
+    assert!(!as_nobody.status.success(), "nobody can read the key");
+    server.wait_for_metrics(EXAMPLE_PASSWORD);
+    let server_pid = std::fs::read_dir("/proc")
+        .expect("read /proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().nth(1)?.parse::<u32>().ok());
+            ppid == Some(server.process.id())
+                && std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .unwrap_or_default()
+                    .ends_with(b"internal-web-server\0")
+        })
+        .expect("a server process");
+    let status = std::fs::read_to_string(format!("/proc/{server_pid}/status")).expect("status");
+    assert!(
+        status.contains("Uid:\t65534\t65534\t65534\t65534\n"),
+        "{status}"
+    );
 }
 
 #[test]

@@ -16,6 +16,7 @@ use crate::output::exposition::{
     Exposition, ExpositionBuilder, FamilyWriter, Labels, MetricType, Storage,
 };
 use crate::ruleset::{Chain, Counters, Ruleset, Table};
+use crate::source::iptables_nft::TextStats;
 use crate::source::{SourceError, Target};
 
 /// Which series to write: the user's cardinality controls.
@@ -94,6 +95,8 @@ pub struct Collected {
     pub unparsed: usize,
     /// Lines of the dump that were not valid UTF-8 (read with U+FFFD in their place).
     pub invalid_utf8_lines: usize,
+    /// For an iptables source read over netlink, how it got its rule texts.
+    pub text_stats: Option<TextStats>,
 }
 
 impl Collected {
@@ -103,6 +106,7 @@ impl Collected {
             rules: ruleset.rule_count(),
             unparsed: ruleset.unparsed.len(),
             invalid_utf8_lines: 0,
+            text_stats: None,
             ruleset: Arc::new(ruleset),
         }
     }
@@ -273,6 +277,25 @@ impl<'a> Sums<'a> {
     }
 }
 
+/// Renders the cadence of each source: the CPU time its last collection cost and the
+/// pause before its next one.
+pub fn render_cadence(
+    cadence: impl Iterator<Item = (Target, Duration, Duration)> + Clone,
+) -> Exposition {
+    let mut out = ExpositionBuilder::default();
+    for ((name, help), pick) in [
+        (names::exporter::COLLECTION_CPU, 0),
+        (names::exporter::COLLECTION_INTERVAL, 1),
+    ] {
+        let mut family = out.family(name, help, MetricType::Gauge);
+        for (target, cost, pause) in cadence.clone() {
+            let value = if pick == 0 { cost } else { pause };
+            family.sample(&[("source", target.name())], value.as_secs_f64());
+        }
+    }
+    out.finish()
+}
+
 /// Renders the exporter's own families over every source's last collection.
 pub fn render_exporter(reports: &[&SourceReport]) -> Exposition {
     let mut out = ExpositionBuilder::default();
@@ -310,6 +333,18 @@ pub fn render_exporter(reports: &[&SourceReport]) -> Exposition {
     per_source(&mut out, names::exporter::RULES, &|r| {
         r.outcome.as_ref().ok().map(|c| c.rules as f64)
     });
+    let text_stats = |r: &SourceReport| r.outcome.as_ref().ok()?.text_stats;
+    per_source(&mut out, names::exporter::UNCACHED_RULES, &|r| {
+        text_stats(r).map(|s| s.uncached_rules as f64)
+    });
+    let (name, help) = names::exporter::SAVE_RUNS;
+    let mut runs = out.family(name, help, MetricType::Counter);
+    for report in reports {
+        if let Some(stats) = text_stats(report) {
+            runs.sample(&[("source", report.target.name())], stats.save_runs);
+        }
+    }
+    drop(runs);
     out.finish()
 }
 

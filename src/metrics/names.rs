@@ -96,6 +96,26 @@ pub mod exporter {
         "netfilter_exporter_invalid_utf8_lines",
         "Lines of the last dump of a source that were not valid UTF-8, read with U+FFFD in place of the invalid bytes.",
     );
+    /// CPU cost of the last collection.
+    pub const COLLECTION_CPU: (&str, &str) = (
+        "netfilter_exporter_collection_cpu_seconds",
+        "CPU time (user and system, child processes included) of the exporter while the last collection of a source ran.",
+    );
+    /// The effective collection interval.
+    pub const COLLECTION_INTERVAL: (&str, &str) = (
+        "netfilter_exporter_collection_interval_seconds",
+        "Pause before the next collection of a source: --collect-interval, or longer to keep collections within --collect-cpu-budget.",
+    );
+    /// Rules without a cached text.
+    pub const UNCACHED_RULES: (&str, &str) = (
+        "netfilter_exporter_uncached_rules",
+        "Rules of the last netlink read of an iptables source on nf_tables whose text was not cached, so that iptables-save ran (0: netlink alone).",
+    );
+    /// Runs of iptables-save by the netlink path.
+    pub const SAVE_RUNS: (&str, &str) = (
+        "netfilter_exporter_iptables_save_runs_total",
+        "Runs of iptables-save by an iptables source read over netlink, to learn rule texts or the backend.",
+    );
     /// Rules read.
     pub const RULES: (&str, &str) = (
         "netfilter_exporter_rules",
@@ -134,6 +154,34 @@ pub mod audit {
     pub const BPF_ALLOWED: (&str, &str) = (
         "netfilter_audit_bpf_allowed_attempts_total",
         "Attempts to add iptables rules that the BPF blocking program let through (key 1 of the pinned map, when it has one).",
+    );
+}
+
+/// The exporter's own processes, named as Prometheus' client libraries name them so that
+/// dashboards for any exporter work; labelled by `process` (`collector`, and `server`
+/// when the HTTP side runs in a process of its own).
+pub mod process {
+    /// CPU time.
+    pub const CPU_SECONDS: (&str, &str) = (
+        "process_cpu_seconds_total",
+        "Total user and system CPU time spent in seconds.",
+    );
+    /// Resident set size.
+    pub const RESIDENT_MEMORY: (&str, &str) = (
+        "process_resident_memory_bytes",
+        "Resident memory size in bytes.",
+    );
+    /// Open file descriptors.
+    pub const OPEN_FDS: (&str, &str) = ("process_open_fds", "Number of open file descriptors.");
+    /// The soft open-file limit.
+    pub const MAX_FDS: (&str, &str) = (
+        "process_max_fds",
+        "Maximum number of open file descriptors.",
+    );
+    /// Start time.
+    pub const START_TIME: (&str, &str) = (
+        "process_start_time_seconds",
+        "Start time of the process since unix epoch in seconds.",
     );
 }
 

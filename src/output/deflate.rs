@@ -24,6 +24,17 @@ pub struct Segment {
 }
 
 impl Segment {
+    /// A segment received from the collector process: `deflated` must be what
+    /// [`Deflater::segment`] made of a text of `len` bytes whose CRC-32 is `crc`.
+    pub(crate) fn from_parts(deflated: Bytes, crc: u32, len: usize) -> Self {
+        Segment { deflated, crc, len }
+    }
+
+    /// The compressed bytes and the text's CRC-32, to send them to the server process.
+    pub(crate) fn parts(&self) -> (&Bytes, u32) {
+        (&self.deflated, self.crc)
+    }
+
     /// Length of the text the segment holds.
     pub fn plain_len(&self) -> usize {
         self.len
@@ -126,26 +137,51 @@ const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
 /// non-final, as every segment's are.
 const FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
 
-/// A gzip stream of `segments` in order, as chunks to send one after the other.
-pub fn gzip<'s>(segments: impl IntoIterator<Item = &'s Segment>) -> Vec<Bytes> {
-    let mut chunks = vec![Bytes::from_static(&GZIP_HEADER)];
-    let mut crc = crc32fast::Hasher::new();
-    let mut len: u64 = 0;
-    for segment in segments {
-        crc.combine(&crc32fast::Hasher::new_with_initial_len(
-            segment.crc,
-            segment.len as u64,
-        ));
-        len += segment.len as u64;
-        chunks.push(segment.deflated.clone());
+/// The start of a gzip stream: its header and segments, with their CRC and length, kept so
+/// that a small tail (the exporter's process metrics, fresh on every scrape) can end it
+/// without compressing the start again.
+#[derive(Debug, Clone)]
+pub struct OpenGzip {
+    chunks: Vec<Bytes>,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+impl OpenGzip {
+    /// The gzip header followed by `segments`.
+    pub fn new<'s>(segments: impl IntoIterator<Item = &'s Segment>) -> Self {
+        let mut open = OpenGzip {
+            chunks: vec![Bytes::from_static(&GZIP_HEADER)],
+            crc: crc32fast::Hasher::new(),
+            len: 0,
+        };
+        open.append(segments);
+        open
     }
-    let mut trailer = Vec::with_capacity(10);
-    trailer.extend_from_slice(&FINAL_BLOCK);
-    trailer.extend_from_slice(&crc.finalize().to_le_bytes());
-    // ISIZE is the length modulo 2^32.
-    trailer.extend_from_slice(&(len as u32).to_le_bytes());
-    chunks.push(Bytes::from(trailer));
-    chunks
+
+    fn append<'s>(&mut self, segments: impl IntoIterator<Item = &'s Segment>) {
+        for segment in segments {
+            self.crc.combine(&crc32fast::Hasher::new_with_initial_len(
+                segment.crc,
+                segment.len as u64,
+            ));
+            self.len += segment.len as u64;
+            self.chunks.push(segment.deflated.clone());
+        }
+    }
+
+    /// The whole stream: the start, then `tail`, then the final block and the trailer.
+    pub fn close<'s>(&self, tail: impl IntoIterator<Item = &'s Segment>) -> Vec<Bytes> {
+        let mut whole = self.clone();
+        whole.append(tail);
+        let mut trailer = Vec::with_capacity(10);
+        trailer.extend_from_slice(&FINAL_BLOCK);
+        trailer.extend_from_slice(&whole.crc.finalize().to_le_bytes());
+        // ISIZE is the length modulo 2^32.
+        trailer.extend_from_slice(&(whole.len as u32).to_le_bytes());
+        whole.chunks.push(Bytes::from(trailer));
+        whole.chunks
+    }
 }
 
 #[cfg(test)]
@@ -213,16 +249,19 @@ mod tests {
             .map(|t| deflater.segment(t).expect("compresses"))
             .collect();
         let expected: Vec<u8> = texts.concat();
-        assert_eq!(gunzip(&gzip(&segments)), expected);
+        assert_eq!(gunzip(&OpenGzip::new(&segments).close([])), expected);
         // Any order and any subset, as formats pick their own headers.
         let picked = [&segments[3], &segments[0], &segments[3]];
         let expected = [&texts[3][..], &texts[0], &texts[3]].concat();
-        assert_eq!(gunzip(&gzip(picked)), expected);
+        assert_eq!(gunzip(&OpenGzip::new(picked).close([])), expected);
+        // A start closed with a tail is the stream of both.
+        let start = OpenGzip::new(&segments[..2]);
+        assert_eq!(gunzip(&start.close(&segments[2..])), texts.concat());
     }
 
     #[test]
     fn no_segment_is_an_empty_gzip_stream() {
-        assert_eq!(gunzip(&gzip([])), b"");
+        assert_eq!(gunzip(&OpenGzip::new([]).close([])), b"");
     }
 
     #[test]

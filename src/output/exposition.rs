@@ -9,7 +9,7 @@
 
 use bytes::Bytes;
 
-use super::deflate::{self, Deflater, Segment};
+use super::deflate::{self, Deflater, OpenGzip, Segment};
 use super::escape::{escape_help, escape_label_value};
 
 /// A wire format of the exposition.
@@ -195,20 +195,62 @@ pub struct Exposition {
 const EOF: &[u8] = b"# EOF\n";
 
 impl Exposition {
+    /// The pieces in `format`, without the final `# EOF` of OpenMetrics.
+    fn body(&self, format: Format) -> impl Iterator<Item = &Chunk> + '_ {
+        self.families.iter().flat_map(move |f| {
+            let header = match format {
+                Format::Text => &f.text_header,
+                Format::OpenMetrics => &f.openmetrics_header,
+            };
+            std::iter::once(header).chain(&f.samples)
+        })
+    }
+
     fn pieces(&self, format: Format) -> impl Iterator<Item = &Chunk> + '_ {
         static EOF_CHUNK: std::sync::LazyLock<Chunk> =
             std::sync::LazyLock::new(|| Chunk::plain(Bytes::from_static(EOF)));
         let eof = (format == Format::OpenMetrics).then(|| &*EOF_CHUNK);
-        self.families
-            .iter()
-            .flat_map(move |f| {
-                let header = match format {
-                    Format::Text => &f.text_header,
-                    Format::OpenMetrics => &f.openmetrics_header,
-                };
-                std::iter::once(header).chain(&f.samples)
-            })
-            .chain(eof)
+        self.body(format).chain(eof)
+    }
+
+    /// [`Exposition::chunks`] of this exposition followed by the families of `tail`, as
+    /// one exposition (a single `# EOF` at the end).
+    pub fn chunks_then<'a>(
+        &'a self,
+        tail: &'a Exposition,
+        format: Format,
+    ) -> impl Iterator<Item = Bytes> + 'a {
+        let mut recycler = Recycler::default();
+        self.body(format)
+            .chain(tail.pieces(format))
+            .map(move |chunk| chunk.text(&mut recycler))
+    }
+
+    /// Length of [`Exposition::chunks_then`].
+    pub fn len_then(&self, tail: &Exposition, format: Format) -> usize {
+        self.body(format).map(Chunk::len).sum::<usize>() + tail.len(format)
+    }
+
+    /// The start of a gzip stream of this exposition without its `# EOF`, for
+    /// [`Exposition::close_gzip`]; `None` if compression failed.
+    pub fn open_gzip(&self, format: Format) -> Option<OpenGzip> {
+        let mut deflater = None;
+        let segments = self
+            .body(format)
+            .map(|c| c.segment(&mut deflater))
+            .collect::<Option<Vec<Segment>>>()?;
+        Some(OpenGzip::new(&segments))
+    }
+
+    /// The gzip stream of `start`'s exposition followed by this one's families (and
+    /// `# EOF`): only this exposition, small, is compressed here.
+    pub fn close_gzip(&self, start: &OpenGzip, format: Format) -> Option<Vec<Bytes>> {
+        let mut deflater = None;
+        let segments = self
+            .pieces(format)
+            .map(|c| c.segment(&mut deflater))
+            .collect::<Option<Vec<Segment>>>()?;
+        Some(start.close(&segments))
     }
 
     /// The text of the exposition in `format`, in order, piece by piece. Pieces kept only
@@ -231,12 +273,7 @@ impl Exposition {
     /// The exposition in `format` as a gzip stream, in chunks: the compressed pieces put
     /// together, after compressing those kept only as text. `None` if compression failed.
     pub fn gzip(&self, format: Format) -> Option<Vec<Bytes>> {
-        let mut deflater = None;
-        let segments = self
-            .pieces(format)
-            .map(|c| c.segment(&mut deflater))
-            .collect::<Option<Vec<Segment>>>()?;
-        Some(deflate::gzip(&segments))
+        Exposition::default().close_gzip(&self.open_gzip(format)?, format)
     }
 
     /// The whole exposition in `format` as one buffer.
@@ -258,6 +295,9 @@ impl Exposition {
         self.families.is_empty()
     }
 }
+
+mod wire;
+pub use wire::WireError;
 
 /// Collects families into an [`Exposition`].
 #[derive(Debug, Default)]

@@ -32,7 +32,7 @@ use super::auth::Authenticator;
 use super::web_config::{WebConfig, WebConfigFile};
 
 /// How the server bounds its connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Connections open at once, at most.
     pub max_connections: usize,
@@ -43,6 +43,8 @@ pub struct Limits {
     pub read_header_timeout: Duration,
     /// Time a connection may wait for its next request after a response.
     pub idle_timeout: Duration,
+    /// Time a response may wait for the client to take more of it.
+    pub write_timeout: Duration,
 }
 
 /// How long shutting down waits for responses in progress.
@@ -377,6 +379,7 @@ impl Conn {
                 accepted: now,
                 idle_since: now,
                 first_byte: None,
+                write_blocked: None,
                 in_flight: 0,
                 requests: 0,
                 evicting: false,
@@ -388,6 +391,26 @@ impl Conn {
 
     fn state(&self) -> MutexGuard<'_, ConnState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A write to the client could not go on (`blocked`), or went on.
+    fn wrote(&self, blocked: bool) {
+        let mut state = self.state();
+        let changed = match (blocked, state.write_blocked) {
+            (true, None) => {
+                state.write_blocked = Some(Instant::now());
+                true
+            }
+            (false, Some(_)) => {
+                state.write_blocked = None;
+                true
+            }
+            _ => false,
+        };
+        drop(state);
+        if changed {
+            self.changed.notify_one();
+        }
     }
 
     /// Bytes came from the client.
@@ -408,6 +431,8 @@ struct ConnState {
     idle_since: Instant,
     /// The first byte read since `idle_since`.
     first_byte: Option<Instant>,
+    /// Since when the client has taken no byte of a response waiting to be sent.
+    write_blocked: Option<Instant>,
     in_flight: usize,
     /// Requests started on this connection.
     requests: u64,
@@ -415,10 +440,11 @@ struct ConnState {
 }
 
 impl ConnState {
-    /// When the connection times out; `None` while a request is in progress.
+    /// When the connection times out; while a request is in progress, only once the
+    /// client stopped taking its response.
     fn deadline(&self, limits: Limits) -> Option<Instant> {
         if self.in_flight > 0 {
-            return None;
+            return self.write_blocked.map(|since| since + limits.write_timeout);
         }
         Some(match (self.requests, self.first_byte) {
             (0, _) => self.accepted + limits.read_header_timeout,
@@ -457,6 +483,7 @@ impl Drop for InFlight {
             if state.in_flight == 0 {
                 state.idle_since = Instant::now();
                 state.first_byte = None;
+                state.write_blocked = None;
             }
         }
         self.conn.changed.notify_one();
@@ -516,7 +543,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.conn.wrote(polled.is_pending());
+        polled
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -532,7 +561,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.conn.wrote(polled.is_pending());
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -550,6 +581,7 @@ mod tests {
             max_requests: 1,
             read_header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
         }
     }
 
@@ -588,5 +620,20 @@ mod tests {
             conn.state().deadline(limits),
             Some(first + limits.read_header_timeout)
         );
+        // A response the client stops taking: the write timeout from the first stall,
+        // none again once it takes more.
+        let permit = Arc::clone(&semaphore).try_acquire_owned().expect("permit");
+        let _request = InFlight::start(Arc::clone(&conn), permit);
+        conn.wrote(false);
+        assert_eq!(conn.state().deadline(limits), None);
+        conn.wrote(true);
+        let blocked = conn.state().write_blocked.expect("blocked");
+        conn.wrote(true);
+        assert_eq!(
+            conn.state().deadline(limits),
+            Some(blocked + limits.write_timeout)
+        );
+        conn.wrote(false);
+        assert_eq!(conn.state().deadline(limits), None);
     }
 }

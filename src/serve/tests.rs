@@ -8,6 +8,7 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use super::*;
+use crate::collect::Publication;
 use crate::metrics::{self, Collected, MetricsConfig, SourceReport};
 use crate::output::exposition::{ExpositionBuilder, Storage};
 use crate::source::Target;
@@ -49,25 +50,24 @@ fn publication_of(rules: &str, storage: Storage) -> Publication {
         &MetricsConfig::default(),
         storage,
     ));
-    let mut publication = Publication::default();
-    publication.exposition = builder.finish();
-    publication.reports = vec![report];
-    publication
+    Publication {
+        exposition: builder.finish(),
+        reports: vec![report],
+        ..Publication::default()
+    }
 }
 
 /// The router over [`publication`], with the sender kept alive alongside.
-fn app(telemetry_path: &str) -> (Router, watch::Sender<Arc<Publication>>) {
+fn app(telemetry_path: &str) -> (Router, watch::Sender<Arc<Served>>) {
     app_of(publication(), telemetry_path)
 }
 
-fn app_of(
-    publication: Publication,
-    telemetry_path: &str,
-) -> (Router, watch::Sender<Arc<Publication>>) {
-    let (sender, publications) = watch::channel(Arc::new(publication));
+fn app_of(publication: Publication, telemetry_path: &str) -> (Router, watch::Sender<Arc<Served>>) {
+    let (sender, publications) = watch::channel(Arc::new(Served::of(&publication)));
     let router = router(AppState {
         publications,
         telemetry_path: TelemetryPath::new(telemetry_path.to_owned()).expect("valid path"),
+        self_metrics: None,
     });
     (router, sender)
 }
@@ -409,7 +409,7 @@ async fn health_endpoint() {
 #[tokio::test]
 async fn a_new_publication_is_served_at_once() {
     let (router, sender) = app("/metrics");
-    sender.send_replace(Arc::new(Publication::default()));
+    sender.send_replace(Arc::new(Served::default()));
     let (status, _, body) = get(router, "/metrics", &[]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.is_empty(), "{}", String::from_utf8_lossy(&body));
@@ -486,7 +486,7 @@ fn no_path_that_passes_the_check_makes_the_router_panic() {
         }
         start = end;
     }
-    let (_sender, publications) = watch::channel(Arc::new(Publication::default()));
+    let (_sender, publications) = watch::channel(Arc::new(Served::default()));
     let mut passed = 0;
     for path in paths {
         let Ok(telemetry_path) = TelemetryPath::new(path.clone()) else {
@@ -496,6 +496,7 @@ fn no_path_that_passes_the_check_makes_the_router_panic() {
         let state = AppState {
             publications: publications.clone(),
             telemetry_path,
+            self_metrics: None,
         };
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| router(state)));
         assert!(built.is_ok(), "{path:?}");
@@ -504,4 +505,44 @@ fn no_path_that_passes_the_check_makes_the_router_panic() {
         passed > 1000,
         "{passed} paths passed: the alphabet tests too little"
     );
+}
+
+#[tokio::test]
+async fn process_metrics_end_every_format_with_the_exposition_whole() {
+    let publication = publication_of(RULES, Storage::Compressed { keep_plain: 0 });
+    let expected = publication.exposition.to_vec(Format::OpenMetrics);
+    let (publications, _) = {
+        let (sender, receiver) = watch::channel(Arc::new(Served::of(&publication)));
+        (receiver, sender)
+    };
+    let router = router(AppState {
+        publications,
+        telemetry_path: TelemetryPath::new("/metrics".to_owned()).expect("valid path"),
+        self_metrics: Some(SelfMetrics::OneProcess),
+    });
+    let om = [("accept", "application/openmetrics-text; version=1.0.0")];
+    let (_, _, text) = get(router.clone(), "/metrics", &om).await;
+    let (_, headers, gzip) = get(router, "/metrics", &[om[0], ("accept-encoding", "gzip")]).await;
+    assert_eq!(headers[header::CONTENT_ENCODING], "gzip");
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&gzip[..])
+        .read_to_end(&mut unzipped)
+        .expect("valid gzip");
+    for body in [text, unzipped] {
+        let body = String::from_utf8(body).expect("utf-8");
+        let without_eof = &expected[..expected.len() - b"# EOF\n".len()];
+        assert!(body.as_bytes().starts_with(without_eof), "{body}");
+        assert!(
+            body.contains("process_open_fds{process=\"collector\"} "),
+            "{body}"
+        );
+        assert!(
+            body.contains("# TYPE process_cpu_seconds counter\n"),
+            "{body}"
+        );
+        assert!(
+            body.ends_with("\n# EOF\n") && body.matches("# EOF").count() == 1,
+            "{body}"
+        );
+    }
 }

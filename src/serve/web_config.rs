@@ -6,7 +6,9 @@
 //!
 //! The file, and the certificate files it names, are re-read when one of them changes: a
 //! [`WebConfigFile`] is asked for the current settings once per connection, as the toolkit
-//! does.
+//! does. When the server runs in a process of its own, the collector reads the files (the
+//! key may be readable by root only) and sends their contents, a [`WebConfigBundle`], which
+//! the server builds the same settings from.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -114,13 +116,70 @@ fn stamp(path: &Path) -> Stamp {
     (path.to_owned(), modified)
 }
 
+/// The contents of a web config file and of the files it names, as read for one load.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebConfigBundle {
+    /// The config file.
+    pub path: PathBuf,
+    /// Each file read, in the order read, the config file first.
+    pub files: Vec<(PathBuf, Vec<u8>)>,
+}
+
+/// Reads the files of one load: from the file system, keeping what it read, or from a
+/// bundle received.
+trait Files {
+    fn read(&mut self, path: &Path) -> Result<Vec<u8>, WebConfigError>;
+}
+
+/// The file system, noting each file's modification time and contents.
+#[derive(Default)]
+struct FileSystem {
+    stamps: Vec<Stamp>,
+    bundle: WebConfigBundle,
+}
+
+impl Files for FileSystem {
+    fn read(&mut self, path: &Path) -> Result<Vec<u8>, WebConfigError> {
+        self.stamps.push(stamp(path));
+        let bytes = std::fs::read(path).map_err(|source| WebConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        self.bundle.files.push((path.to_owned(), bytes.clone()));
+        Ok(bytes)
+    }
+}
+
+impl Files for &WebConfigBundle {
+    fn read(&mut self, path: &Path) -> Result<Vec<u8>, WebConfigError> {
+        self.files
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, bytes)| bytes.clone())
+            .ok_or_else(|| WebConfigError::Read {
+                path: path.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "not among the files the collector sent",
+                ),
+            })
+    }
+}
+
+/// Reads the settings from the file system, with what it read.
+fn load(path: &Path) -> Result<(WebConfig, FileSystem), WebConfigError> {
+    let mut files = FileSystem::default();
+    files.bundle.path = path.to_owned();
+    let config = load_from(path, &mut files)?;
+    Ok((config, files))
+}
+
 /// Reads and checks the file at `path`, and the files it names (relative to its
-/// directory). Returns the settings and the files read.
-fn load(path: &Path) -> Result<(WebConfig, Vec<Stamp>), WebConfigError> {
-    let mut stamps = vec![stamp(path)];
-    let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Read {
+/// directory), through `files`.
+fn load_from(path: &Path, files: &mut dyn Files) -> Result<WebConfig, WebConfigError> {
+    let text = String::from_utf8(files.read(path)?).map_err(|e| WebConfigError::Read {
         path: path.to_owned(),
-        source,
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
     })?;
     let raw: RawConfig = if text.trim().is_empty() {
         RawConfig::default()
@@ -165,31 +224,20 @@ fn load(path: &Path) -> Result<(WebConfig, Vec<Stamp>), WebConfigError> {
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     let tls = match raw.tls_server_config {
-        Some(tls) => Some(tls_config(tls, dir, &mut stamps, &invalid)?),
+        Some(tls) => Some(tls_config(tls, dir, files, &invalid)?),
         None => None,
     };
-    Ok((
-        WebConfig {
-            tls,
-            users: raw.basic_auth_users,
-            headers,
-        },
-        stamps,
-    ))
-}
-
-fn read_file(path: &Path, stamps: &mut Vec<Stamp>) -> Result<Vec<u8>, WebConfigError> {
-    stamps.push(stamp(path));
-    std::fs::read(path).map_err(|source| WebConfigError::Read {
-        path: path.to_owned(),
-        source,
+    Ok(WebConfig {
+        tls,
+        users: raw.basic_auth_users,
+        headers,
     })
 }
 
 fn tls_config(
     tls: RawTls,
     dir: &Path,
-    stamps: &mut Vec<Stamp>,
+    files: &mut dyn Files,
     invalid: &dyn Fn(&'static str, String) -> WebConfigError,
 ) -> Result<Arc<rustls::ServerConfig>, WebConfigError> {
     let (Some(cert_file), Some(key_file)) = (&tls.cert_file, &tls.key_file) else {
@@ -202,7 +250,7 @@ fn tls_config(
         invalid(setting, format!("{}: {e}", file.display()))
     };
     let cert_path = dir.join(cert_file);
-    let certs = CertificateDer::pem_slice_iter(&read_file(&cert_path, stamps)?)
+    let certs = CertificateDer::pem_slice_iter(&files.read(&cert_path)?)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| pem_error("cert_file", &cert_path, e))?;
     if certs.is_empty() {
@@ -212,7 +260,7 @@ fn tls_config(
         ));
     }
     let key_path = dir.join(key_file);
-    let key = PrivateKeyDer::from_pem_slice(&read_file(&key_path, stamps)?)
+    let key = PrivateKeyDer::from_pem_slice(&files.read(&key_path)?)
         .map_err(|e| pem_error("key_file", &key_path, e))?;
 
     let version = |setting: &'static str, value: &Option<String>, default: &'static str| match value
@@ -329,7 +377,7 @@ fn tls_config(
         (Some(required), Some(ca_file)) => {
             let ca_path = dir.join(ca_file);
             let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(&read_file(&ca_path, stamps)?) {
+            for cert in CertificateDer::pem_slice_iter(&files.read(&ca_path)?) {
                 let cert = cert.map_err(|e| pem_error("client_ca_file", &ca_path, e))?;
                 roots.add(cert).map_err(|e| {
                     invalid("client_ca_file", format!("{}: {e}", ca_path.display()))
@@ -359,17 +407,57 @@ fn tls_config(
 #[derive(Debug)]
 pub struct WebConfigFile {
     path: PathBuf,
-    last: Mutex<(Vec<Stamp>, Arc<WebConfig>)>,
+    /// Re-read from the file system on change; false when the settings come in bundles.
+    reads_files: bool,
+    last: Mutex<Last>,
+}
+
+/// The last good settings, with the files they were read from.
+#[derive(Debug)]
+struct Last {
+    stamps: Vec<Stamp>,
+    config: Arc<WebConfig>,
+    bundle: Arc<WebConfigBundle>,
 }
 
 impl WebConfigFile {
     /// Reads `path` for the first time: an error here is the user's to fix before start.
     pub fn open(path: PathBuf) -> Result<Self, WebConfigError> {
-        let (config, stamps) = load(&path)?;
+        let (config, files) = load(&path)?;
         Ok(Self {
             path,
-            last: Mutex::new((stamps, Arc::new(config))),
+            reads_files: true,
+            last: Mutex::new(Last {
+                stamps: files.stamps,
+                config: Arc::new(config),
+                bundle: Arc::new(files.bundle),
+            }),
         })
+    }
+
+    /// Settings built from the files the collector read, replaced by
+    /// [`WebConfigFile::replace`] only.
+    pub fn from_bundle(bundle: WebConfigBundle) -> Result<Self, WebConfigError> {
+        let config = load_from(&bundle.path.clone(), &mut &bundle)?;
+        Ok(Self {
+            path: bundle.path.clone(),
+            reads_files: false,
+            last: Mutex::new(Last {
+                stamps: Vec::new(),
+                config: Arc::new(config),
+                bundle: Arc::new(bundle),
+            }),
+        })
+    }
+
+    /// Puts the settings of `bundle` in force; if they do not load, the last good ones
+    /// stay and the error is returned.
+    pub fn replace(&self, bundle: WebConfigBundle) -> Result<(), WebConfigError> {
+        let config = load_from(&bundle.path.clone(), &mut &bundle)?;
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        last.config = Arc::new(config);
+        last.bundle = Arc::new(bundle);
+        Ok(())
     }
 
     /// The current settings: re-read when the file or one it names changed since the last
@@ -378,23 +466,35 @@ impl WebConfigFile {
     pub fn current(&self) -> Arc<WebConfig> {
         let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         let changed = last
-            .0
+            .stamps
             .iter()
             .any(|(path, modified)| stamp(path).1 != *modified);
-        if changed {
+        if self.reads_files && changed {
             match load(&self.path) {
-                Ok((config, stamps)) => {
+                Ok((config, files)) => {
                     tracing::info!(file = %self.path.display(), "web config reloaded");
-                    *last = (stamps, Arc::new(config));
+                    *last = Last {
+                        stamps: files.stamps,
+                        config: Arc::new(config),
+                        bundle: Arc::new(files.bundle),
+                    };
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "web config not reloaded, the last good one stays");
                     // Logged once per change, not per connection.
-                    last.0 = last.0.iter().map(|(path, _)| stamp(path)).collect();
+                    last.stamps = last.stamps.iter().map(|(path, _)| stamp(path)).collect();
                 }
             }
         }
-        Arc::clone(&last.1)
+        Arc::clone(&last.config)
+    }
+
+    /// The files of the current settings, for the server process; re-read as
+    /// [`WebConfigFile::current`] does.
+    pub fn bundle(&self) -> Arc<WebConfigBundle> {
+        self.current();
+        let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(&last.bundle)
     }
 }
 
@@ -407,6 +507,34 @@ mod tests {
         let path = dir.path().join("web.yml");
         std::fs::write(&path, text).expect("write config");
         load(&path).map(|(config, _)| config)
+    }
+
+    #[test]
+    fn a_bundle_gives_the_settings_its_files_gave() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("web.yml");
+        std::fs::write(
+            &path,
+            "http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+        )
+        .expect("write config");
+        let file = WebConfigFile::open(path.clone()).expect("loads");
+        let bundle = (*file.bundle()).clone();
+        assert_eq!(bundle.files.len(), 1);
+        // The server never reads the file itself.
+        std::fs::remove_file(&path).expect("remove");
+        let pushed = WebConfigFile::from_bundle(bundle).expect("loads from the bundle");
+        assert_eq!(pushed.current().headers[0].0.as_str(), "x-frame-options");
+        let broken = WebConfigBundle {
+            path: path.clone(),
+            files: vec![(path, b"tls_server_config:\n  cert_file: a\n".to_vec())],
+        };
+        assert!(pushed.replace(broken).is_err());
+        assert_eq!(
+            pushed.current().headers.len(),
+            1,
+            "the last good settings stay"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! [`crate::ruleset`].
 
 mod command;
+pub mod iptables_nft;
 pub mod iptables_save;
 pub mod netlink;
 pub mod nftables;

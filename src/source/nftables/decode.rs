@@ -211,6 +211,44 @@ pub(super) fn rule(attrs: Attrs<'_>) -> Result<RuleMsg, Malformed> {
     })
 }
 
+/// The key of a rule message ([`super::RuleKey`]): a SHA-256 digest of its expressions,
+/// each `counter` by its name only, and of its user data. A digest, not the bytes, so that
+/// a cache of 100k keys stays small; SHA-256 so that two rules cannot share a key by
+/// accident, which would give one the other's label.
+pub(super) fn rule_key(attrs: Attrs<'_>) -> Result<super::RuleKey, Malformed> {
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    for attr in attrs {
+        let attr = attr?;
+        match attr.kind {
+            rule::EXPRESSIONS => {
+                for element in attr.nested() {
+                    let element = element?;
+                    let is_counter = element.nested().any(|a| {
+                        a.is_ok_and(|a| a.kind == expr::NAME && a.payload == b"counter\0")
+                    });
+                    // Each piece with its length, so that two sequences cannot run together.
+                    let piece: &[u8] = if is_counter {
+                        b"counter"
+                    } else {
+                        element.payload
+                    };
+                    digest.update(&(piece.len() as u64).to_le_bytes());
+                    digest.update(piece);
+                }
+            }
+            rule::USERDATA => {
+                digest.update(b"userdata");
+                digest.update(&(attr.payload.len() as u64).to_le_bytes());
+                digest.update(attr.payload);
+            }
+            _ => {}
+        }
+    }
+    let mut key = [0; 32];
+    key.copy_from_slice(digest.finish().as_ref());
+    Ok(key)
+}
+
 /// The comment in a rule's user data, if it has one. A malformed TLV ends the search: the
 /// user data is the writer's format, not the kernel's, and must not fail the rule.
 fn comment_of(mut data: &[u8]) -> Option<String> {

@@ -23,6 +23,7 @@ use crate::source::netlink::consts::{msg, rule, set_elem};
 use crate::source::netlink::{self, Message, NetlinkError, Socket};
 use crate::source::{SourceError, Target};
 
+pub(crate) use ownership::builtin_chains;
 pub use ownership::is_iptables_nft;
 
 /// Reads of one collection before it gives up on a ruleset that keeps changing.
@@ -31,14 +32,32 @@ pub const ATTEMPTS: u32 = 4;
 /// Default of [`ReadConfig::set_elements_limit`].
 pub const DEFAULT_SET_ELEMENTS_LIMIT: u64 = 100_000;
 
+/// Which tables a read covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tables {
+    /// Every table but the iptables-nft tables ([`is_iptables_nft`]) of these families,
+    /// which an iptables source exports.
+    Native {
+        /// The families an iptables source reads.
+        leave_to_iptables: Vec<Family>,
+    },
+    /// Only the iptables-nft tables of one family, with each rule's [`RuleKey`]: the
+    /// netlink read of an iptables source.
+    IptablesNft(Family),
+}
+
+/// What a rule is, whatever its counters and handle: a digest of its expressions (the
+/// counters' values left out) and its user data. Two rules with the same key have the same
+/// `iptables-save` text.
+pub type RuleKey = [u8; 32];
+
 /// How to read.
 #[derive(Debug, Clone)]
 pub struct ReadConfig {
     /// Deadline of the whole read, all attempts together.
     pub timeout: Duration,
-    /// Families whose iptables-nft tables ([`is_iptables_nft`]) are left out, because an
-    /// iptables source exports them.
-    pub leave_to_iptables: Vec<Family>,
+    /// The tables to read.
+    pub tables: Tables,
     /// For a set whose element count the kernel does not send, most elements counted by
     /// dumping them; a larger set is reported without a count. 0: never dump elements.
     pub set_elements_limit: u64,
@@ -49,6 +68,9 @@ pub struct ReadConfig {
 pub struct Snapshot {
     /// The tables read, in the kernel's order, with the ruleset's generation.
     pub ruleset: Ruleset,
+    /// With [`Tables::IptablesNft`], the key of every rule, in the order of
+    /// [`Ruleset::chains`] and of each chain's rules; empty otherwise.
+    pub keys: Vec<RuleKey>,
     /// Tables left to the iptables sources.
     pub left_to_iptables: usize,
     /// Reads it took (1 when the ruleset did not change during the first).
@@ -92,9 +114,10 @@ pub fn read(config: &ReadConfig) -> Result<Snapshot, ReadError> {
     let deadline = Instant::now() + config.timeout;
     for attempt in 1..=ATTEMPTS {
         match Reader::new(config, deadline).and_then(Reader::read) {
-            Ok(Some((ruleset, left_to_iptables))) => {
+            Ok(Some((ruleset, keys, left_to_iptables))) => {
                 return Ok(Snapshot {
                     ruleset,
+                    keys,
                     left_to_iptables,
                     attempts: attempt,
                 });
@@ -137,6 +160,7 @@ struct Reader<'a> {
 struct Build {
     tables: Vec<Table>,
     index: HashMap<(Family, String), usize>,
+    keys: Vec<RuleKey>,
     /// Set when a reply shows that the ruleset changed after the first generation read.
     changed: bool,
 }
@@ -179,8 +203,10 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// The snapshot and the number of tables left out, or `None` when the ruleset changed.
-    fn read(mut self) -> Result<Option<(Ruleset, usize)>, NetlinkError> {
+    /// The snapshot, its rule keys and the number of tables left out, or `None` when the
+    /// ruleset changed.
+    #[allow(clippy::type_complexity)]
+    fn read(mut self) -> Result<Option<(Ruleset, Vec<RuleKey>, usize)>, NetlinkError> {
         self.dump(msg::GETTABLE, |build, message, family| {
             if message.kind == msg::NEWTABLE {
                 build.push_table(Table::new(family, decode::table_name(message.attrs)?));
@@ -201,10 +227,14 @@ impl<'a> Reader<'a> {
             }
             Ok(())
         })?;
-        let leave = &self.config.leave_to_iptables;
-        let left = self
-            .build
-            .leave(|t| leave.contains(&t.family) && is_iptables_nft(t));
+        let left = match &self.config.tables {
+            Tables::Native { leave_to_iptables } => self
+                .build
+                .leave(|t| leave_to_iptables.contains(&t.family) && is_iptables_nft(t)),
+            Tables::IptablesNft(family) => self
+                .build
+                .leave(|t| t.family != *family || !is_iptables_nft(t)),
+        };
         self.dump(msg::GETSET, |build, message, family| {
             if message.kind == msg::NEWSET {
                 let set = decode::set(message.attrs)?;
@@ -236,12 +266,15 @@ impl<'a> Reader<'a> {
             unparsed: Vec::new(),
             generation: Some(self.generation),
         };
-        Ok(Some((ruleset, left)))
+        Ok(Some((ruleset, self.build.keys, left)))
     }
 
-    /// The rules of every chain, one dump per chain.
+    /// The rules of every chain, one dump per chain, with their keys when the read is
+    /// an iptables source's.
     fn read_rules(&mut self) -> Result<(), NetlinkError> {
+        let keyed = matches!(self.config.tables, Tables::IptablesNft(_));
         let mut attrs = Vec::new();
+        let keys = &mut self.build.keys;
         for table in &mut self.build.tables {
             let family = decode::nfproto(table.family);
             for chain in &mut table.chains {
@@ -250,14 +283,18 @@ impl<'a> Reader<'a> {
                 netlink::push_str(&mut attrs, rule::TABLE, &table.name);
                 netlink::push_str(&mut attrs, rule::CHAIN, &chain.name);
                 let rules = &mut chain.rules;
+                let generation = self.generation;
                 request(
                     &mut self.socket,
                     msg::GETRULE,
                     family,
                     &attrs,
-                    self.generation,
+                    generation,
                     |message| {
                         if message.kind == msg::NEWRULE {
+                            if keyed {
+                                keys.push(decode::rule_key(message.attrs.clone())?);
+                            }
                             let mut decoded = decode::rule(message.attrs)?;
                             decoded.rule.position = rules.len() as u32 + 1;
                             rules.push(decoded.rule);
@@ -366,6 +403,11 @@ fn request(
         }
         each(message)
     })
+}
+
+/// The generation id of the ruleset now, on a socket of its own. Blocking.
+pub fn generation(timeout: Duration) -> Result<u32, NetlinkError> {
+    read_generation(&mut Socket::open(timeout)?)
 }
 
 /// The generation id of the ruleset now.

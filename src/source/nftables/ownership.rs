@@ -33,11 +33,11 @@ pub fn is_iptables_nft(table: &Table) -> bool {
 }
 
 /// A built-in chain: name, type, hook, priority.
-type Builtin = (&'static str, ChainType, Hook, i32);
+pub(crate) type Builtin = (&'static str, ChainType, Hook, i32);
 
 /// The built-in chains of an xtables table, as iptables-nft creates them (the
 /// priorities are the kernel's `NF_IP_PRI_*`, the same for IPv6).
-fn builtin_chains(table: &str) -> Option<&'static [Builtin]> {
+pub(crate) fn builtin_chains(table: &str) -> Option<&'static [Builtin]> {
     use ChainType::{Filter, Nat, Route};
     use Hook::{Forward, Input, Output, Postrouting, Prerouting};
     Some(match table {

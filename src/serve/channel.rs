@@ -1,0 +1,241 @@
+//! The messages from the collector process to the server process, over their socket pair:
+//! each a kind byte, a length (8 bytes, little-endian) and the payload. The collector is the
+//! trusted side; lengths are bounded all the same, so that a bug cannot make the server
+//! allocate without end.
+
+use std::io::Read;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+use super::process::ProcessStats;
+use super::served::{Served, SourceStatus};
+use super::web_config::WebConfigBundle;
+use crate::output::exposition::Exposition;
+
+/// The longest message: far above what any exposition is kept in (docs/performance.md has
+/// the sizes).
+pub const MAX_MESSAGE: u64 = 4 << 30;
+
+/// A message of the collector.
+#[derive(Debug)]
+pub enum Message {
+    /// The server's settings; the first message, after the listening sockets.
+    Hello(Box<super::split::ServerSettings>),
+    /// A new publication to serve.
+    Publication(Served),
+    /// The files of the web config, read again after a change.
+    WebConfig(WebConfigBundle),
+    /// The collector's process figures, for the process metrics.
+    Stats(ProcessStats),
+    /// Stop serving and exit: the collector is shutting down.
+    Stop,
+}
+
+/// Why a message could not be sent or received.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// The socket failed.
+    #[error("socket between collector and server: {0}")]
+    Io(#[from] std::io::Error),
+    /// The collector closed its end.
+    #[error("the collector process closed its socket")]
+    Closed,
+    /// A message that is not one.
+    #[error("malformed message from the collector: {0}")]
+    Malformed(String),
+}
+
+const HELLO: u8 = 1;
+const PUBLICATION: u8 = 2;
+const WEB_CONFIG: u8 = 3;
+const STATS: u8 = 4;
+const STOP: u8 = 5;
+
+fn json<T: serde::Serialize>(value: &T) -> Bytes {
+    // Serialising plain structs of strings and numbers to memory cannot fail.
+    Bytes::from(serde_json::to_vec(value).unwrap_or_default())
+}
+
+impl Message {
+    /// The kind and the payload's parts.
+    fn encode(&self) -> (u8, Vec<Bytes>) {
+        match self {
+            Message::Hello(settings) => (HELLO, vec![json(settings)]),
+            Message::Publication(served) => {
+                let sources = json(&served.sources);
+                let mut parts = vec![
+                    Bytes::from((sources.len() as u64).to_le_bytes().to_vec()),
+                    sources,
+                ];
+                parts.extend(served.exposition.to_wire());
+                (PUBLICATION, parts)
+            }
+            Message::WebConfig(bundle) => {
+                let mut out = BytesMut::new();
+                put_bytes(&mut out, bundle.path.as_os_str().as_encoded_bytes());
+                for (path, bytes) in &bundle.files {
+                    put_bytes(&mut out, path.as_os_str().as_encoded_bytes());
+                    put_bytes(&mut out, bytes);
+                }
+                (WEB_CONFIG, vec![out.freeze()])
+            }
+            Message::Stats(stats) => (STATS, vec![json(stats)]),
+            Message::Stop => (STOP, Vec::new()),
+        }
+    }
+
+    fn decode(kind: u8, mut payload: Bytes) -> Result<Message, ChannelError> {
+        let malformed = |e: &dyn std::fmt::Display| ChannelError::Malformed(e.to_string());
+        match kind {
+            HELLO => serde_json::from_slice(&payload)
+                .map(|s| Message::Hello(Box::new(s)))
+                .map_err(|e| malformed(&e)),
+            PUBLICATION => {
+                let sources = take_bytes(&mut payload)?;
+                let sources: Vec<SourceStatus> =
+                    serde_json::from_slice(&sources).map_err(|e| malformed(&e))?;
+                let exposition = Exposition::from_wire(payload).map_err(|e| malformed(&e))?;
+                Ok(Message::Publication(Served::new(exposition, sources)))
+            }
+            WEB_CONFIG => {
+                let path = path_of(take_bytes(&mut payload)?)?;
+                let mut files = Vec::new();
+                while !payload.is_empty() {
+                    let file = path_of(take_bytes(&mut payload)?)?;
+                    files.push((file, take_bytes(&mut payload)?.to_vec()));
+                }
+                Ok(Message::WebConfig(WebConfigBundle { path, files }))
+            }
+            STATS => serde_json::from_slice(&payload)
+                .map(Message::Stats)
+                .map_err(|e| malformed(&e)),
+            STOP => Ok(Message::Stop),
+            other => Err(ChannelError::Malformed(format!("unknown kind {other}"))),
+        }
+    }
+}
+
+fn put_bytes(out: &mut BytesMut, bytes: &[u8]) {
+    out.put_u64_le(bytes.len() as u64);
+    out.put_slice(bytes);
+}
+
+fn take_bytes(payload: &mut Bytes) -> Result<Bytes, ChannelError> {
+    let short = || ChannelError::Malformed("cut short".to_owned());
+    if payload.remaining() < 8 {
+        return Err(short());
+    }
+    let len = usize::try_from(payload.get_u64_le()).map_err(|_| short())?;
+    if payload.remaining() < len {
+        return Err(short());
+    }
+    Ok(payload.split_to(len))
+}
+
+fn path_of(bytes: Bytes) -> Result<std::path::PathBuf, ChannelError> {
+    use std::os::unix::ffi::OsStringExt;
+    // The collector's path bytes as they were: on Unix any bytes are a path.
+    Ok(std::ffi::OsString::from_vec(bytes.to_vec()).into())
+}
+
+/// Sends `message` on `out`.
+pub async fn send(
+    out: &mut (impl AsyncWrite + Unpin),
+    message: &Message,
+) -> Result<(), ChannelError> {
+    let (kind, parts) = message.encode();
+    let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
+    let mut head = BytesMut::with_capacity(9);
+    head.put_u8(kind);
+    head.put_u64_le(len);
+    out.write_all(&head).await?;
+    for part in &parts {
+        out.write_all(part).await?;
+    }
+    out.flush().await?;
+    Ok(())
+}
+
+/// Receives the next message from `input`, blocking; [`ChannelError::Closed`] at the end
+/// of the stream between messages.
+pub fn receive(input: &mut impl Read) -> Result<Message, ChannelError> {
+    let mut head = [0u8; 9];
+    let mut read = 0;
+    while read < head.len() {
+        match input.read(&mut head[read..]) {
+            Ok(0) if read == 0 => return Err(ChannelError::Closed),
+            Ok(0) => return Err(ChannelError::Malformed("cut short".to_owned())),
+            Ok(n) => read += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let kind = head[0];
+    let mut len_bytes = [0u8; 8];
+    len_bytes.copy_from_slice(&head[1..]);
+    let len = u64::from_le_bytes(len_bytes);
+    if len > MAX_MESSAGE {
+        return Err(ChannelError::Malformed(format!("a message of {len} bytes")));
+    }
+    let mut payload = Vec::new();
+    input.take(len).read_to_end(&mut payload)?;
+    if payload.len() as u64 != len {
+        return Err(ChannelError::Malformed("cut short".to_owned()));
+    }
+    Message::decode(kind, Bytes::from(payload))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn round_trip(message: Message) -> Message {
+        let mut buffer = Vec::new();
+        send(&mut buffer, &message).await.expect("sends");
+        receive(&mut &buffer[..]).expect("receives")
+    }
+
+    #[tokio::test]
+    async fn messages_come_back_as_sent() {
+        let bundle = WebConfigBundle {
+            path: "/etc/web.yml".into(),
+            files: vec![
+                ("/etc/web.yml".into(), b"a: 1".to_vec()),
+                ("/k".into(), vec![0, 255]),
+            ],
+        };
+        match round_trip(Message::WebConfig(bundle.clone())).await {
+            Message::WebConfig(back) => assert_eq!(back, bundle),
+            other => panic!("{other:?}"),
+        }
+        let sources = vec![SourceStatus {
+            target: "iptables".to_owned(),
+            status: "ok".to_owned(),
+        }];
+        match round_trip(Message::Publication(Served::new(
+            Exposition::default(),
+            sources.clone(),
+        )))
+        .await
+        {
+            Message::Publication(back) => assert_eq!(back.sources, sources),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(round_trip(Message::Stop).await, Message::Stop));
+    }
+
+    #[test]
+    fn the_end_between_messages_is_closed_and_within_one_malformed() {
+        assert!(matches!(receive(&mut &[][..]), Err(ChannelError::Closed)));
+        assert!(matches!(
+            receive(&mut &[2u8, 9][..]),
+            Err(ChannelError::Malformed(_))
+        ));
+        let huge = [&[2u8][..], &u64::MAX.to_le_bytes()].concat();
+        assert!(matches!(
+            receive(&mut &huge[..]),
+            Err(ChannelError::Malformed(_))
+        ));
+    }
+}

@@ -1,0 +1,261 @@
+//! The iptables sources read over netlink with cached rule texts, against the iptables-save
+//! path on the same kernel state: every fixture and generated ruleset loaded with
+//! `iptables-restore --counters` into a test namespace, the series of both paths compared
+//! label for label and value for value; and a churn test in which restores replace chains
+//! while collections run.
+
+mod common;
+
+#[path = "../benches/generate/mod.rs"]
+mod generate;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Exposition, Netns, Process, require_command, require_kernel, spawn_logged};
+
+/// Prefix of this binary's namespaces (see [`require_kernel`]).
+const NETNS_PREFIX: &str = "nfe-ipnl";
+
+fn can_run() -> bool {
+    require_kernel(NETNS_PREFIX)
+        && ["iptables-restore", "ip6tables-restore"]
+            .into_iter()
+            .all(require_command)
+}
+
+/// The series of the backend families of an exposition (the exporter's own families,
+/// which say how the collection went, and the millisecond duration left out).
+fn series(exposition: &Exposition) -> BTreeMap<(String, BTreeMap<String, String>), f64> {
+    exposition
+        .samples
+        .iter()
+        .filter(|s| {
+            !s.name.starts_with("netfilter_exporter_")
+                && !s.name.ends_with("_scrape_duration_milliseconds")
+        })
+        .map(|s| ((s.name.clone(), s.labels.clone()), s.value))
+        .collect()
+}
+
+/// The textfile loop in `ns` reading `target`, every 0.2 s.
+fn textfile(ns: &Netns, target: &str, path: &Path) -> Process {
+    let mut command = ns.exporter(&["textfile", "-t", target, "--collect-interval", "0.2"]);
+    command.arg(path);
+    spawn_logged(command, &path.with_extension("log"))
+}
+
+/// The next exposition the loop writes in which `target` was read over netlink alone
+/// (its rule texts all cached).
+fn netlink_exposition(process: &mut Process, path: &Path, target: &str) -> Exposition {
+    let uncached = format!("netfilter_exporter_uncached_rules{{source=\"{target}\"}} 0\n");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.contains(&uncached)
+        {
+            return Exposition::parse(&text);
+        }
+        process.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "no netlink-only collection:\n{}",
+            process.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Loads `rules` into a fresh namespace and checks that both paths export the same series.
+fn assert_paths_agree(name: &str, restore: &str, target: &str, rules: &str) {
+    let ns = Netns::new(NETNS_PREFIX);
+    ns.restore(restore, rules);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("out.prom");
+    let mut process = textfile(&ns, target, &path);
+    let netlink = netlink_exposition(&mut process, &path, target);
+    process.terminate(Duration::from_secs(10));
+    let saved = ns.dump_ok(&["-t", target, "--no-iptables-netlink"]);
+    let (netlink, saved) = (series(&netlink), series(&saved));
+    assert!(saved.len() > 5, "{name}: too few series: {saved:?}");
+    for (key, value) in &saved {
+        assert_eq!(netlink.get(key), Some(value), "{name}: {key:?}");
+    }
+    assert_eq!(
+        netlink.len(),
+        saved.len(),
+        "{name}: extra series over netlink"
+    );
+}
+
+#[test]
+fn every_fixture_is_exported_the_same_over_netlink() {
+    if !can_run() {
+        return;
+    }
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut tested = 0;
+    for entry in std::fs::read_dir(&fixtures).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+            .to_owned();
+        // The restore input of each case (scripts/make-fixtures.sh), not its saved dump.
+        if !name.ends_with(".input") || name.contains("legacy") {
+            continue;
+        }
+        let rules = std::fs::read_to_string(&path).expect("fixture");
+        let (restore, target) = if name.starts_with("ipv6") {
+            ("ip6tables-restore", "ip6tables")
+        } else {
+            ("iptables-restore", "iptables")
+        };
+        assert_paths_agree(&name, restore, target, &rules);
+        tested += 1;
+    }
+    assert!(tested >= 5, "only {tested} fixtures");
+}
+
+#[test]
+fn generated_rulesets_are_exported_the_same_over_netlink() {
+    if !can_run() {
+        return;
+    }
+    for rules in [1_000, 10_000] {
+        let dump = generate::kube_proxy_dump(rules);
+        assert_paths_agree(
+            &format!("generated {rules}"),
+            "iptables-restore",
+            "iptables",
+            &dump,
+        );
+    }
+}
+
+/// A kube-proxy-like table: chain `SVC` jumping to one chain per endpoint, each rule's
+/// counters equal to its id (packets) and a hundred times it (bytes), in an order that
+/// `version` shuffles (the same rules re-created in another order under new handles, as
+/// kube-proxy's restores do), and with a few rules only every fourth version has.
+fn churned(version: usize) -> String {
+    let mut out = String::from(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:SVC - [0:0]\n",
+    );
+    let endpoints = 30;
+    for e in 0..endpoints {
+        out.push_str(&format!(":SEP-{e} - [0:0]\n"));
+    }
+    out.push_str("[1:100] -A INPUT -j SVC\n");
+    let mut order: Vec<usize> = (0..endpoints).collect();
+    order.rotate_left(version % endpoints);
+    if version % 2 == 1 {
+        order.reverse();
+    }
+    for &e in &order {
+        let id = 10 + e;
+        out.push_str(&format!(
+            "[{id}:{}] -A SVC -s 10.0.{e}.0/24 -m comment --comment \"svc r{id}\" -j SEP-{e}\n",
+            id * 100
+        ));
+    }
+    for e in 0..endpoints {
+        let id = 100 + e;
+        out.push_str(&format!("[{id}:{}] -A SEP-{e} -p tcp -m tcp --dport {} -m comment --comment \"sep r{id}\" -j ACCEPT\n", id * 100, 1000 + e));
+        // Every fourth version adds rules: new rule texts, learnt from iptables-save.
+        if version.is_multiple_of(4) && e.is_multiple_of(5) {
+            let id = 1000 + e;
+            out.push_str(&format!("[{id}:{}] -A SEP-{e} -p udp -m udp --dport {id} -m comment --comment \"new r{id}\" -j ACCEPT\n", id * 100));
+        }
+    }
+    out.push_str("COMMIT\n");
+    out
+}
+
+#[test]
+fn restores_in_a_loop_never_pair_a_label_with_another_rules_counters() {
+    if !can_run() {
+        return;
+    }
+    let ns = Netns::new(NETNS_PREFIX);
+    ns.restore("iptables-restore", &churned(0));
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("out.prom");
+    let mut process = textfile(&ns, "iptables", &path);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let (stop, name) = (stop.clone(), ns.name().to_owned());
+        std::thread::spawn(move || {
+            let mut version = 1;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", &name, "iptables-restore", "-c"]);
+                let out = common::output_with_input(&mut command, &churned(version));
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                version += 1;
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            version
+        })
+    };
+    let (mut checked, mut over_netlink) = (0, 0);
+    let mut last = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline && (checked < 40 || over_netlink < 5) {
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        if text == last {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        last = text.clone();
+        let exposition = Exposition::parse(&text);
+        for sample in exposition.find("iptables_comment_packets_total", &[]) {
+            let comment = &sample.labels["comment"];
+            let id: f64 = comment
+                .rsplit_once(" r")
+                .expect("an id")
+                .1
+                .parse()
+                .expect("a number");
+            assert_eq!(
+                sample.value, id,
+                "comment {comment:?} with another rule's counters"
+            );
+        }
+        for sample in exposition.find("iptables_rule_bytes_total", &[("chain", "SVC")]) {
+            let rule = &sample.labels["rule"];
+            let e: f64 = rule
+                .split(['.', ' '])
+                .nth(3)
+                .expect("10.0.E.0")
+                .parse()
+                .expect("E");
+            assert_eq!(
+                sample.value,
+                (10.0 + e) * 100.0,
+                "rule {rule:?} with another rule's counters"
+            );
+        }
+        checked += 1;
+        if text.contains("netfilter_exporter_uncached_rules{source=\"iptables\"} 0\n") {
+            over_netlink += 1;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let versions = churn.join().expect("churn thread");
+    process.terminate(Duration::from_secs(10));
+    assert!(versions > 10, "the ruleset hardly changed");
+    assert!(checked >= 20, "only {checked} expositions");
+    assert!(
+        over_netlink > 0,
+        "no collection read netlink alone while the ruleset churned"
+    );
+}

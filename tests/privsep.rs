@@ -1,0 +1,393 @@
+//! Privilege separation against the real binary: started as root in a namespace, and as
+//! systemd starts the hardened unit (a non-root user with only CAP_NET_ADMIN and
+//! CAP_NET_RAW, emulated with setpriv), the HTTP server runs as another process without
+//! any capability and with no_new_privs, read from `/proc/<pid>/status`, while the
+//! collector still reads real counters; either process dying ends the other at once;
+//! `--web.systemd-socket` serves on a socket from `systemd-socket-activate`. The process
+//! metrics of both processes are checked for plausible values and by promtool.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use common::{
+    EXPORTER, Exposition, FakePath, Ip, Netns, Process, output_with_input, require_command,
+    require_kernel, spawn_logged,
+};
+
+const PREFIX: &str = "nfe-privsep";
+
+const RULES: &str = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+    -A INPUT -p icmp -m icmp --icmp-type 8 -m comment --comment \"ping in\" -j ACCEPT\nCOMMIT\n";
+
+const DUMP: &str = "*filter\n:INPUT ACCEPT [1:2]\n[3:4] -A INPUT -j ACCEPT\nCOMMIT\n";
+
+const URL: &str = "http://127.0.0.1:9455/metrics";
+
+/// Every field of `/proc/<pid>/status`.
+fn status(pid: u32) -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
+    text.lines()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// The state letter of `pid`, None once it is gone.
+fn state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+/// True once `pid` has exited (gone, or a zombie nobody reaped yet).
+fn exited(pid: u32) -> bool {
+    matches!(state(pid), None | Some('Z' | 'X'))
+}
+
+/// The server process started by `parent`, waited for.
+fn server_of(parent: u32) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        for entry in std::fs::read_dir("/proc").expect("read /proc").flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s[s.rfind(')')? + 1..]
+                        .split_whitespace()
+                        .nth(1)?
+                        .parse::<u32>()
+                        .ok()
+                });
+            if ppid == Some(parent)
+                && cmdline.starts_with(b"netfilter_exporter\0internal-web-server")
+            {
+                return pid;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no server process under {parent}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Asserts that `pid` runs as `uid`, holds no capability in any set and has no_new_privs.
+fn assert_unprivileged(pid: u32, uid: &str) {
+    let status = status(pid);
+    assert_eq!(
+        status["Uid"].split_whitespace().collect::<Vec<_>>(),
+        [uid; 4],
+        "{status:?}"
+    );
+    for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+        assert_eq!(status[set], "0000000000000000", "{set}: {status:?}");
+    }
+    assert_eq!(status["NoNewPrivs"], "1", "{status:?}");
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after the epoch")
+        .as_secs_f64()
+}
+
+/// Scrapes in `ns` until the ping rule has counted `pings`, then checks the whole
+/// exposition with promtool and the process metrics of both processes.
+fn scrape_counters(ns: &Netns, process: &mut Process, pings: u64, started: f64) -> Exposition {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let labels = [
+        ("table", "filter"),
+        ("chain", "INPUT"),
+        ("comment", "ping in"),
+    ];
+    let exposition = loop {
+        let exposition = ns
+            .try_curl(&[URL])
+            .map(|text| Exposition::parse(&text))
+            .filter(|e| !e.find("iptables_comment_packets_total", &labels).is_empty());
+        if let Some(exposition) = exposition {
+            break exposition;
+        }
+        process.assert_running();
+        assert!(Instant::now() < deadline, "no counters:\n{}", process.log());
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        exposition.value("iptables_comment_packets_total", &labels),
+        pings as f64
+    );
+    assert_eq!(
+        exposition.value("iptables_comment_bytes_total", &labels),
+        (pings * Ip::V4.echo_bytes(56)) as f64
+    );
+    for process in ["collector", "server"] {
+        let label = [("process", process)];
+        let start = exposition.value("process_start_time_seconds", &label);
+        assert!(
+            start >= started - 1.0 && start <= now() + 1.0,
+            "{process} started at {start}"
+        );
+        assert!(exposition.value("process_open_fds", &label) > 2.0);
+        assert!(exposition.value("process_max_fds", &label) >= 1024.0);
+        assert!(exposition.value("process_resident_memory_bytes", &label) > 1e6);
+        assert!(exposition.value("process_cpu_seconds_total", &label) >= 0.0);
+    }
+    // iptables_exporter's millisecond gauge is kept for compatibility but fails the lint.
+    let text: String = exposition
+        .text
+        .lines()
+        .filter(|l| !l.contains("scrape_duration_milliseconds"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let out = output_with_input(Command::new("promtool").args(["check", "metrics"]), &text);
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    exposition
+}
+
+#[test]
+fn started_as_root_the_server_is_nobody_without_capabilities_and_serves_real_counters() {
+    if !(require_kernel(PREFIX) && require_command("curl") && require_command("promtool")) {
+        return;
+    }
+    let ns = Netns::new(PREFIX);
+    ns.restore("iptables-restore", RULES);
+    ns.ping(Ip::V4, 3, 56);
+    let started = now();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let command = ns.exporter(&[
+        "-t",
+        "iptables",
+        "--collect-interval",
+        "0.5",
+        "--web.listen-address",
+        "127.0.0.1:9455",
+    ]);
+    let mut process = ns.spawn(command, &dir.path().join("log"));
+    let server = server_of(process.id());
+    assert_unprivileged(server, "65534");
+    assert_eq!(status(server)["CapBnd"], "0000000000000000");
+    assert!(
+        status(process.id())["Uid"].starts_with("0\t"),
+        "the collector stays root"
+    );
+    scrape_counters(&ns, &mut process, 3, started);
+}
+
+#[test]
+fn started_as_systemd_starts_the_unit_the_collector_keeps_net_admin_and_the_server_nothing() {
+    if !(require_kernel(PREFIX)
+        && require_command("curl")
+        && require_command("promtool")
+        && require_command("setpriv"))
+    {
+        return;
+    }
+    let ns = Netns::new(PREFIX);
+    ns.restore("iptables-restore", RULES);
+    ns.ping(Ip::V4, 2, 56);
+    let started = now();
+    let dir = tempfile::tempdir().expect("temporary directory");
+    // User=, AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW of the unit, as setpriv does it.
+    let mut command = ns.command("setpriv");
+    command.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=+net_admin,+net_raw",
+        "--ambient-caps=+net_admin,+net_raw",
+        EXPORTER,
+        "-t",
+        "iptables",
+        "--collect-interval",
+        "0.5",
+        "--web.listen-address",
+        "127.0.0.1:9455",
+    ]);
+    let mut process = ns.spawn(command, &dir.path().join("log"));
+    scrape_counters(&ns, &mut process, 2, started);
+    let server = server_of(process.id());
+    assert_unprivileged(server, "65534");
+    let collector = status(process.id());
+    assert_eq!(collector["CapEff"], "0000000000003000", "{collector:?}");
+}
+
+/// The exporter started as root (privileged, so split) on a fake iptables-save, once it
+/// serves.
+fn start_split(dir: &std::path::Path, fake: &FakePath) -> Process {
+    let port = free_port();
+    let mut command = Command::new(EXPORTER);
+    command
+        .args(["-t", "iptables", "--web.listen-address"])
+        .arg(format!("127.0.0.1:{port}"))
+        .env("PATH", fake.before_path());
+    let mut process = spawn_logged(command, &dir.join("log"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !Command::new("curl")
+        .args(["-sf", "--max-time", "2", "-o", "/dev/null"])
+        .arg(format!("http://127.0.0.1:{port}/-/healthy"))
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        process.assert_running();
+        assert!(Instant::now() < deadline, "not serving:\n{}", process.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    process
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+fn root() -> bool {
+    let uid = common::run_capture(Command::new("id").arg("-u")).unwrap_or_default();
+    uid.trim() == "0" || common::cannot_run("not root: the processes split only when privileged")
+}
+
+#[test]
+fn a_killed_server_ends_the_collector_at_once_with_a_failure() {
+    if !(root() && require_command("curl")) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let fake = FakePath::new().script("iptables-save", &format!("printf '{DUMP}'"));
+    let mut process = start_split(dir.path(), &fake);
+    let server = server_of(process.id());
+    let killed = Instant::now();
+    common::run_capture(Command::new("kill").args(["-KILL", &server.to_string()])).expect("kill");
+    let status = process
+        .wait(Duration::from_secs(2))
+        .expect("the collector exits");
+    assert!(killed.elapsed() < Duration::from_secs(2));
+    assert!(!status.success(), "{status}");
+    assert!(
+        process.log().contains("the server process exited"),
+        "{}",
+        process.log()
+    );
+}
+
+#[test]
+fn a_killed_collector_ends_the_server_at_once() {
+    if !(root() && require_command("curl")) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let fake = FakePath::new().script("iptables-save", &format!("printf '{DUMP}'"));
+    let mut process = start_split(dir.path(), &fake);
+    let server = server_of(process.id());
+    common::run_capture(Command::new("kill").args(["-KILL", &process.id().to_string()]))
+        .expect("kill");
+    process.wait(Duration::from_secs(2)).expect("killed");
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !exited(server) {
+        assert!(
+            Instant::now() < deadline,
+            "the server outlived the collector"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        process
+            .log()
+            .contains("the collector process closed its socket"),
+        "{}",
+        process.log()
+    );
+}
+
+#[test]
+fn sigterm_stops_both_with_success() {
+    if !(root() && require_command("curl")) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let fake = FakePath::new().script("iptables-save", &format!("printf '{DUMP}'"));
+    let mut process = start_split(dir.path(), &fake);
+    let server = server_of(process.id());
+    let status = process.terminate(Duration::from_secs(10)).expect("exits");
+    assert!(status.success(), "{status}: {}", process.log());
+    assert!(exited(server));
+    assert!(!process.log().contains("level=error"), "{}", process.log());
+}
+
+#[test]
+fn the_socket_systemd_passes_is_served() {
+    if !(root() && require_command("systemd-socket-activate") && require_command("curl")) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let fake = FakePath::new().script("iptables-save", &format!("printf '{DUMP}'"));
+    let port = free_port();
+    let mut command = Command::new("systemd-socket-activate");
+    command
+        .arg(format!("--listen=127.0.0.1:{port}"))
+        .args([EXPORTER, "-t", "iptables", "--web.systemd-socket"])
+        .env("PATH", fake.before_path());
+    let mut process = spawn_logged(command, &dir.path().join("log"));
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // The first connection starts the exporter, which then accepts it on the passed socket.
+    let text = loop {
+        let out = Command::new("curl")
+            .args(["-s", "--max-time", "10", &url])
+            .output()
+            .expect("run curl");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains("iptables_rule_packets_total") {
+            break text;
+        }
+        process.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "nothing served:\n{}",
+            process.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // Served by the unprivileged server process, on the socket systemd bound.
+    assert!(
+        text.contains("process_open_fds{process=\"server\"}"),
+        "{text}"
+    );
+    assert!(
+        process.log().contains("listening on a socket from systemd"),
+        "{}",
+        process.log()
+    );
+}
+
+#[test]
+fn without_a_socket_from_systemd_the_flag_is_an_error() {
+    let output = Command::new(EXPORTER)
+        .args(["-t", "iptables", "--web.systemd-socket"])
+        .env_remove("LISTEN_FDS")
+        .env_remove("LISTEN_PID")
+        .output()
+        .expect("run the exporter");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--web.systemd-socket: no socket passed"),
+        "{stderr}"
+    );
+}
