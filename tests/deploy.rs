@@ -3,7 +3,7 @@
 //! script, `promtool check config`, `check rules` and `test rules` on the Prometheus files.
 //! The unit's start (a non-root user holding only the unit's ambient capabilities) is
 //! emulated with `setpriv`, as PID 1 here is not systemd, and the real binary so started must
-//! read the real counters of a namespace.
+//! read the real counters of a namespace; the socket unit's with `systemd-socket-activate`.
 
 mod common;
 
@@ -553,4 +553,84 @@ fn every_alert_has_a_unit_test_that_fires_it_and_one_that_does_not() {
         firing.is_subset(&alerts),
         "tests of unknown alerts: {firing:?}"
     );
+}
+
+/// The `ExecStart=` command line the socket drop-in sets (the last one, after the reset),
+/// without the environment file's arguments, with the binary under test.
+fn socket_drop_in_command() -> Vec<String> {
+    let drop_in = read(&deploy("systemd").join(SOCKET_DROP_IN));
+    let line = drop_in
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("ExecStart="))
+        .rfind(|value| !value.is_empty())
+        .expect("an ExecStart= in the drop-in");
+    line.split_whitespace()
+        .filter(|word| *word != "$NETFILTER_EXPORTER_ARGS")
+        .map(|word| {
+            if word == INSTALLED_BINARY {
+                EXPORTER
+            } else {
+                word
+            }
+            .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn the_socket_units_listener_serves_the_service_started_by_the_drop_in() {
+    if !require_kernel(NETNS_PREFIX)
+        || !require_command("setpriv")
+        || !require_command("systemd-socket-activate")
+    {
+        return;
+    }
+    let listen = unit_values(&read(&deploy("systemd").join(SOCKET)), "ListenStream");
+    let [listen] = listen.as_slice() else {
+        panic!("one ListenStream= expected: {listen:?}");
+    };
+    let command_line = socket_drop_in_command();
+    assert_eq!(command_line[0], EXPORTER, "{command_line:?}");
+    assert!(command_line.contains(&"--web.systemd-socket".to_owned()));
+
+    let ns = Netns::new(NETNS_PREFIX);
+    ns.restore(
+        "iptables-restore",
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+         -A INPUT -p icmp --icmp-type echo-request -j ACCEPT\nCOMMIT\n",
+    );
+    ns.ping(Ip::V4, PINGS, 56);
+
+    // systemd-socket-activate binds as the socket unit does and passes the socket as
+    // systemd does (LISTEN_FDS, LISTEN_PID of the process it becomes); setpriv then makes
+    // the unit's user, and the exporter is started as the drop-in starts it.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut command = ns.command("systemd-socket-activate");
+    command
+        .arg(format!("--listen={listen}"))
+        .arg("setpriv")
+        .args(setpriv_args(&unit_capabilities(&[SERVICE])))
+        .args(&command_line)
+        .args(["-t", "iptables", "--collect-interval", "0.2"]);
+    let mut exporter = ns.spawn(command, &dir.path().join("exporter.log"));
+    let url = format!("http://127.0.0.1:{listen}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        exporter.assert_running();
+        let metrics = ns.try_curl(&[&url]).map(|body| Exposition::parse(&body));
+        if let Some(metrics) =
+            metrics.filter(|m| !m.find("iptables_rule_packets_total", &[]).is_empty())
+        {
+            break metrics;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no rule counters at {url} within 30 s:\n{}",
+            exporter.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // An exporter that bound the port itself would have found it taken and exited.
+    assert_eq!(input_rule_packets(&metrics, "iptables"), f64::from(PINGS));
+    drop(exporter);
 }
