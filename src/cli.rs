@@ -276,6 +276,84 @@ pub struct Cli {
     )]
     pub accounting_rule_params_prefix: String,
     // ---- end of traffic accounting ----
+
+    // ---- The audit inside serve (docs/audit.md); --terminate-on-success has no place
+    // in a server and is left out ----
+    /// Run the audit inside the exporter, with this directory of IPv4 allowlists (as
+    /// `audit --input`): its metrics join the exposition. Off when not given.
+    #[arg(long = "audit.input", value_name = "DIR")]
+    pub audit_input: Option<PathBuf>,
+
+    /// As `audit --input6` [default: /etc/config6/].
+    #[arg(long = "audit.input6", value_name = "DIR")]
+    pub audit_input6: Option<PathBuf>,
+
+    /// As `audit --interval` [default: 300].
+    #[arg(long = "audit.interval", value_name = "SECONDS")]
+    pub audit_interval: Option<u64>,
+
+    /// As `audit --ipv6`.
+    #[arg(long = "audit.ipv6")]
+    pub audit_ipv6: bool,
+
+    /// As `audit --events`.
+    #[arg(long = "audit.events")]
+    pub audit_events: bool,
+
+    /// As `audit --check-map`.
+    #[arg(long = "audit.check-map")]
+    pub audit_check_map: bool,
+
+    /// As `audit --map-path`
+    /// [default: /azure-block-iptables-bpf-map/iptables_block_event_counter].
+    #[arg(long = "audit.map-path", value_name = "PATH")]
+    pub audit_map_path: Option<PathBuf>,
+
+    // ---- Kubernetes, for the audit (docs/audit.md) ----
+    /// The node the audit runs on: the running audit labels the CiliumNode of this name
+    /// and creates its events on the Node. Without it Kubernetes is not told.
+    #[arg(
+        long = "kubernetes.node-name",
+        env = "NODE_NAME",
+        value_name = "NAME",
+        global = true
+    )]
+    pub kubernetes_node_name: Option<String>,
+
+    /// The API server, as https://HOST:PORT. Default: KUBERNETES_SERVICE_HOST and
+    /// KUBERNETES_SERVICE_PORT, as a pod has them. For running outside a cluster, and for
+    /// tests.
+    #[arg(long = "kubernetes.api-server", value_name = "URL", global = true)]
+    pub kubernetes_api_server: Option<String>,
+
+    /// The service account token, read again for every request (it rotates). Another
+    /// file only outside a cluster, and for tests.
+    #[arg(
+        long = "kubernetes.token-file",
+        value_name = "PATH",
+        default_value = crate::audit::kube::DEFAULT_TOKEN_FILE,
+        global = true
+    )]
+    pub kubernetes_token_file: PathBuf,
+
+    /// The PEM file of the CA the API server's certificate must chain to. Another file
+    /// only outside a cluster, and for tests.
+    #[arg(
+        long = "kubernetes.ca-file",
+        value_name = "PATH",
+        default_value = crate::audit::kube::DEFAULT_CA_FILE,
+        global = true
+    )]
+    pub kubernetes_ca_file: PathBuf,
+
+    /// Seconds one Kubernetes request may take, connecting included.
+    #[arg(
+        long = "kubernetes.timeout",
+        value_name = "SECONDS",
+        default_value_t = 10.0,
+        global = true
+    )]
+    pub kubernetes_timeout: f64,
 }
 
 /// The modes besides serving.
@@ -335,17 +413,19 @@ pub struct AuditArgs {
     #[arg(long)]
     pub ipv6: bool,
 
-    /// Create Kubernetes events for unexpected rules (not implemented yet: a warning).
+    /// Create a Warning event on the Node when unexpected rules appear
+    /// (UnexpectedIPTablesRules) and when the BPF map's blocked count rises
+    /// (BlockedIPTablesRule). Needs the node name (NODE_NAME).
     #[arg(long)]
     pub events: bool,
 
     /// Exit with status 0 as soon as a check finds every table listed and every rule
-    /// allowed.
+    /// allowed, and (with a node name) the CiliumNode's label was set to false.
     #[arg(long)]
     pub terminate_on_success: bool,
 
     /// Read the pinned BPF map of --map-path on every check: its counters become metrics,
-    /// and a rise of the blocked count is logged.
+    /// and a rise of the blocked count is logged (and an event with --events).
     #[arg(long)]
     pub check_map: bool,
 

@@ -176,6 +176,8 @@ pub struct Collector {
     publications: watch::Sender<Arc<Publication>>,
     /// The rule texts of the iptables and ip6tables sources' netlink reads.
     rule_texts: [Arc<Mutex<RuleTexts>>; 2],
+    /// The families of the audit when it runs inside the exporter, from its last check.
+    audit: Mutex<Option<Arc<Exposition>>>,
 }
 
 impl Collector {
@@ -198,10 +200,11 @@ impl Collector {
             logged: LogOnce::default(),
             publications,
             rule_texts: Default::default(),
+            audit: Mutex::new(None),
         });
         // Without sources this is a few fixed lines, cheap enough for any thread.
         let first = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            collector.render(&[], BTreeMap::new(), true)
+            collector.render(&[], BTreeMap::new(), None, true)
         }));
         collector
             .publications
@@ -225,6 +228,18 @@ impl Collector {
             self.finish(collection).await;
         }
         self.publish(&targets).await
+    }
+
+    /// Makes `families` (the audit's, after a check) part of every publication from now
+    /// on, after the sources' families, and publishes.
+    pub async fn publish_audit(self: &Arc<Self>, families: Exposition) {
+        let previous = self
+            .audit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(Arc::new(families));
+        drop(previous);
+        self.publish(&[]).await;
     }
 
     /// Starts one background loop per selected source; they run until the runtime stops.
@@ -565,9 +580,10 @@ impl Collector {
             let states: Vec<_> = sources.states.values().cloned().collect();
             (states, sources.rounds.clone(), sources.cadence.clone())
         };
+        let audit = self.audit.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let collector = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
-            let mut publication = collector.render(&states, rounds, accounting);
+            let mut publication = collector.render(&states, rounds, audit.as_deref(), accounting);
             if !cadence.is_empty() {
                 let mut builder = ExpositionBuilder::default();
                 builder.extend(&publication.exposition);
@@ -581,12 +597,13 @@ impl Collector {
         .await
     }
 
-    /// The publication of `states` after `rounds`, with the accounting view when
-    /// `accounting` is set.
+    /// The publication of `states` after `rounds`, with the `audit`'s families when it
+    /// runs, and with the accounting view when `accounting` is set.
     fn render(
         &self,
         states: &[Arc<SourceState>],
         rounds: BTreeMap<Target, u64>,
+        audit: Option<&Exposition>,
         accounting: bool,
     ) -> Publication {
         let reports: Vec<&SourceReport> = states.iter().map(|s| &s.report).collect();
@@ -594,6 +611,9 @@ impl Collector {
         builder.extend(&metrics::render_exporter(&reports));
         for state in states {
             builder.extend(&state.fragment);
+        }
+        if let Some(audit) = audit {
+            builder.extend(audit);
         }
         if accounting {
             let rulesets: Vec<(Origin, &Ruleset)> = reports
@@ -811,6 +831,43 @@ mod tests {
         assert_eq!(next.failures().count(), 0);
         assert_eq!(next.rounds.get(&Target::Iptables), Some(&2));
         assert!(Arc::ptr_eq(&collector.subscribe().borrow(), &next));
+    }
+
+    #[tokio::test]
+    async fn the_audits_families_join_every_publication_after_it_published() {
+        let collector = Collector::new(config());
+        let families = |value: u64| {
+            let mut out = crate::output::exposition::ExpositionBuilder::default();
+            out.family(
+                "netfilter_audit_check_success",
+                "help",
+                crate::output::exposition::MetricType::Gauge,
+            )
+            .sample(&[], value);
+            out.finish()
+        };
+        collector.publish_audit(families(0)).await;
+        assert!(has(
+            &collector.subscribe().borrow(),
+            "netfilter_audit_check_success 0"
+        ));
+        // A collection publishes again, with the audit's last families.
+        let next = collector.round(Target::Iptables, dump("web")).await;
+        assert!(
+            has(&next, "netfilter_audit_check_success 0"),
+            "{:?}",
+            lines(&next)
+        );
+        assert!(has(&next, "iptables_scrape_success 1"));
+        collector.publish_audit(families(1)).await;
+        let last = collector.subscribe().borrow().clone();
+        assert!(
+            has(&last, "netfilter_audit_check_success 1"),
+            "{:?}",
+            lines(&last)
+        );
+        assert!(!has(&last, "netfilter_audit_check_success 0"));
+        assert!(has(&last, "iptables_scrape_success 1"));
     }
 
     #[tokio::test]

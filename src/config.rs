@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::accounting::{AccountingConfig, ChainSet};
+use crate::audit::kube::KubeSettings;
 use crate::cli::{AuditArgs, AuditOutput, Cli, Command};
 use crate::collect::{CollectConfig, Selection};
 use crate::metrics::{MetricsConfig, NameFilter};
@@ -74,8 +75,10 @@ pub struct AuditConfig {
     pub output: AuditOutput,
     /// Exit once a check is clean.
     pub terminate_on_success: bool,
-    /// Asked for Kubernetes events (not implemented yet).
+    /// Create Kubernetes events (needs [`AuditConfig::kubernetes`]).
     pub events: bool,
+    /// Where the running audit tells Kubernetes, when it has a node name.
+    pub kubernetes: Option<KubeSettings>,
     /// The pinned BPF map to read on every check (`--check-map`), if any.
     pub map_path: Option<PathBuf>,
     /// Addresses to serve the audit's metrics on; none serves nothing.
@@ -102,6 +105,8 @@ pub struct ServeConfig {
     /// Bounds on connections and requests; the connection cap is lowered at start when
     /// the open-file limit leaves less room.
     pub limits: Limits,
+    /// The audit run inside the exporter (`--audit.input`), if any.
+    pub audit: Option<AuditConfig>,
 }
 
 /// Every validated setting.
@@ -213,8 +218,16 @@ impl Config {
             (Some(Command::Munin { action }), None) => Mode::Munin {
                 action: action.unwrap_or(crate::munin::Action::Fetch),
             },
-            (Some(Command::Audit(audit)), None) => Mode::Audit(audit_config(cli, audit)?),
+            (Some(Command::Audit(audit)), None) => {
+                Mode::Audit(audit_config(cli, audit, &AUDIT_FLAGS)?)
+            }
         };
+        if cli.audit_input.is_some() && !matches!(mode, Mode::Serve(_)) {
+            return Err(invalid(
+                "--audit.input",
+                "runs the audit inside serve; the audit command takes --input",
+            ));
+        }
         // The one-shot modes keep no text while they hold the exposition: the peak of a
         // large dump is then the snapshot and a compressed exposition instead of the
         // snapshot and the whole text, for the time compressing takes (docs/performance.md).
@@ -243,11 +256,75 @@ impl Config {
     }
 }
 
+/// The names of the audit's flags in the `audit` command and inside `serve`.
+struct AuditFlags {
+    interval: &'static str,
+    events: &'static str,
+}
+
+const AUDIT_FLAGS: AuditFlags = AuditFlags {
+    interval: "--interval",
+    events: "--events",
+};
+
+const SERVE_AUDIT_FLAGS: AuditFlags = AuditFlags {
+    interval: "--audit.interval",
+    events: "--audit.events",
+};
+
+/// The audit run inside `serve`, from its `--audit.*` flags: the same settings as the
+/// `audit` command's, with the same defaults.
+fn serve_audit_config(cli: &Cli) -> Result<Option<AuditConfig>, ConfigError> {
+    let Some(input) = &cli.audit_input else {
+        let stray = [
+            ("--audit.input6", cli.audit_input6.is_some()),
+            ("--audit.interval", cli.audit_interval.is_some()),
+            ("--audit.ipv6", cli.audit_ipv6),
+            ("--audit.events", cli.audit_events),
+            ("--audit.check-map", cli.audit_check_map),
+            ("--audit.map-path", cli.audit_map_path.is_some()),
+        ];
+        return match stray.iter().find(|(_, given)| *given) {
+            Some((flag, _)) => Err(invalid(
+                flag,
+                "sets the audit inside serve, which runs only with --audit.input",
+            )),
+            None => Ok(None),
+        };
+    };
+    let args = AuditArgs {
+        input: input.clone(),
+        input6: cli
+            .audit_input6
+            .clone()
+            .unwrap_or_else(|| crate::cli::DEFAULT_AUDIT_INPUT6.into()),
+        interval: cli.audit_interval.unwrap_or(300),
+        ipv6: cli.audit_ipv6,
+        events: cli.audit_events,
+        terminate_on_success: false,
+        check_map: cli.audit_check_map,
+        map_path: cli
+            .audit_map_path
+            .clone()
+            .unwrap_or_else(|| crate::cli::DEFAULT_AUDIT_MAP_PATH.into()),
+        once: false,
+        output: AuditOutput::Text,
+        rules_file: None,
+        rules_file6: None,
+        web_listen_address: Vec::new(),
+    };
+    audit_config(cli, &args, &SERVE_AUDIT_FLAGS).map(Some)
+}
+
 /// Validates the flags of the audit command.
-fn audit_config(cli: &Cli, audit: &AuditArgs) -> Result<AuditConfig, ConfigError> {
+fn audit_config(
+    cli: &Cli,
+    audit: &AuditArgs,
+    flags: &AuditFlags,
+) -> Result<AuditConfig, ConfigError> {
     if audit.interval == 0 || audit.interval > 86_400 {
         return Err(invalid(
-            "--interval",
+            flags.interval,
             format!(
                 "{} is not a number of seconds between 1 and 86400",
                 audit.interval
@@ -296,6 +373,18 @@ fn audit_config(cli: &Cli, audit: &AuditArgs) -> Result<AuditConfig, ConfigError
             "serves the metrics of the running audit; --once and the rules files print them instead",
         ));
     }
+    // --once prints; only the running audit tells Kubernetes.
+    let kubernetes = if once {
+        None
+    } else {
+        kubernetes_settings(cli, |name| std::env::var(name).ok())?
+    };
+    if audit.events && kubernetes.is_none() && !once {
+        return Err(invalid(
+            flags.events,
+            "creates Kubernetes events, which need the node name (NODE_NAME or --kubernetes.node-name)",
+        ));
+    }
     Ok(AuditConfig {
         families,
         interval: Duration::from_secs(audit.interval),
@@ -303,6 +392,7 @@ fn audit_config(cli: &Cli, audit: &AuditArgs) -> Result<AuditConfig, ConfigError
         output: audit.output,
         terminate_on_success: audit.terminate_on_success,
         events: audit.events,
+        kubernetes,
         map_path: audit.check_map.then(|| audit.map_path.clone()),
         listen,
         telemetry_path: telemetry_path(cli)?,
@@ -451,7 +541,85 @@ fn serve_config(cli: &Cli) -> Result<ServeConfig, ConfigError> {
         systemd_socket: cli.web_systemd_socket,
         web_user: cli.web_user.clone(),
         limits: limits(cli)?,
+        audit: serve_audit_config(cli)?,
     })
+}
+
+/// Where the running audit tells Kubernetes: `None` without a node name. `env` reads
+/// the environment (the API server's address as a pod has it).
+fn kubernetes_settings(
+    cli: &Cli,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<KubeSettings>, ConfigError> {
+    const FLAG: &str = "--kubernetes.api-server";
+    let Some(node) = cli
+        .kubernetes_node_name
+        .as_deref()
+        .filter(|n| !n.is_empty())
+    else {
+        return Ok(None);
+    };
+    if !is_dns_subdomain(node) {
+        return Err(invalid(
+            "--kubernetes.node-name",
+            format!("{node:?} is not a Kubernetes node name (lower-case DNS subdomain)"),
+        ));
+    }
+    let (host, port) = match &cli.kubernetes_api_server {
+        Some(url) => {
+            let uri: hyper::Uri = url
+                .parse()
+                .map_err(|e| invalid(FLAG, format!("{url:?}: {e}")))?;
+            if uri.scheme_str() != Some("https") || !matches!(uri.path(), "" | "/") {
+                return Err(invalid(FLAG, format!("{url:?} is not https://HOST[:PORT]")));
+            }
+            let host = uri.host().unwrap_or_default();
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            (host.to_owned(), uri.port_u16().unwrap_or(443))
+        }
+        None => {
+            let host = env("KUBERNETES_SERVICE_HOST").filter(|h| !h.is_empty());
+            let host = host.ok_or_else(|| {
+                invalid(
+                    FLAG,
+                    "not given, and KUBERNETES_SERVICE_HOST is not set (not in a pod?)",
+                )
+            })?;
+            let port = match env("KUBERNETES_SERVICE_PORT") {
+                Some(port) => port.parse().map_err(|_| {
+                    invalid(
+                        FLAG,
+                        format!("KUBERNETES_SERVICE_PORT {port:?} is not a port"),
+                    )
+                })?,
+                None => 443,
+            };
+            (host, port)
+        }
+    };
+    if host.is_empty() {
+        return Err(invalid(FLAG, "no host"));
+    }
+    Ok(Some(KubeSettings {
+        node: node.to_owned(),
+        host,
+        port,
+        token_file: cli.kubernetes_token_file.clone(),
+        ca_file: cli.kubernetes_ca_file.clone(),
+        timeout: seconds("--kubernetes.timeout", cli.kubernetes_timeout)?,
+    }))
+}
+
+/// RFC 1123 subdomain, as Kubernetes names nodes: at most 253 characters of `a-z`,
+/// `0-9`, `-` and `.`, starting and ending with a letter or digit.
+fn is_dns_subdomain(name: &str) -> bool {
+    let edge = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 253
+        && bytes.first().copied().is_some_and(edge)
+        && bytes.last().copied().is_some_and(edge)
+        && bytes.iter().all(|&b| edge(b) || b == b'-' || b == b'.')
 }
 
 fn listen_address(address: &str) -> Result<SocketAddr, ConfigError> {
@@ -731,6 +899,115 @@ mod tests {
             let err = audit(args).expect_err("invalid").to_string();
             assert!(err.contains(flag), "{args:?}: {err}");
         }
+    }
+
+    #[test]
+    fn the_audit_inside_serve_takes_the_audit_commands_settings() {
+        let serve = |args: &[&str]| {
+            config(args).map(|c| match c.mode {
+                Mode::Serve(serve) => serve.audit,
+                other => panic!("not serve: {other:?}"),
+            })
+        };
+        assert!(serve(&[]).expect("valid").is_none());
+        let audit = serve(&[
+            "--audit.input",
+            "/a",
+            "--audit.ipv6",
+            "--audit.interval",
+            "60",
+        ])
+        .expect("valid")
+        .expect("audit on");
+        assert_eq!(
+            audit
+                .families
+                .iter()
+                .map(|f| f.allowlist.clone())
+                .collect::<Vec<_>>(),
+            [PathBuf::from("/a"), PathBuf::from("/etc/config6/")]
+        );
+        assert_eq!(audit.interval, Duration::from_secs(60));
+        assert!(!(audit.once || audit.terminate_on_success));
+        for (args, flag) in [
+            (&["--audit.ipv6"][..], "--audit.ipv6"),
+            (
+                &["--audit.input", "/a", "--audit.interval", "0"][..],
+                "--audit.interval",
+            ),
+            (
+                &["--audit.input", "/a", "--audit.events"][..],
+                "--audit.events",
+            ),
+            (&["--audit.input", "/a", "dump"][..], "--audit.input"),
+        ] {
+            let err = config(args).expect_err("invalid").to_string();
+            assert!(err.contains(flag), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn kubernetes_from_the_pod_or_the_flags() {
+        let cli = |args: &[&str]| {
+            Cli::try_parse_from(
+                [
+                    "netfilter_exporter",
+                    "audit",
+                    "--kubernetes.node-name",
+                    "node-1",
+                ]
+                .iter()
+                .chain(args),
+            )
+            .expect("flags parse")
+        };
+        let pod = |name: &str| match name {
+            "KUBERNETES_SERVICE_HOST" => Some("fd00::1".to_owned()),
+            "KUBERNETES_SERVICE_PORT" => Some("6443".to_owned()),
+            _ => None,
+        };
+        let settings = kubernetes_settings(&cli(&[]), pod)
+            .expect("valid")
+            .expect("on");
+        assert_eq!(
+            (
+                settings.node.as_str(),
+                settings.host.as_str(),
+                settings.port
+            ),
+            ("node-1", "fd00::1", 6443)
+        );
+        assert_eq!(
+            settings.token_file,
+            PathBuf::from("/var/run/secrets/kubernetes.io/serviceaccount/token")
+        );
+        let flagged = kubernetes_settings(
+            &cli(&["--kubernetes.api-server", "https://[::1]:8443"]),
+            |_| None,
+        )
+        .expect("valid")
+        .expect("on");
+        assert_eq!((flagged.host.as_str(), flagged.port), ("::1", 8443));
+        for args in [
+            &[][..],
+            &["--kubernetes.api-server", "http://127.0.0.1:1"][..],
+            &["--kubernetes.api-server", "https://h/path"][..],
+        ] {
+            let err = kubernetes_settings(&cli(args), |_| None).expect_err("invalid");
+            assert!(err.to_string().contains("--kubernetes.api-server"), "{err}");
+        }
+        let bad = Cli::try_parse_from([
+            "netfilter_exporter",
+            "audit",
+            "--kubernetes.node-name",
+            "Node_1",
+        ])
+        .expect("flags parse");
+        let err = kubernetes_settings(&bad, pod).expect_err("invalid");
+        assert!(err.to_string().contains("--kubernetes.node-name"), "{err}");
+        let none = Cli::try_parse_from(["netfilter_exporter", "audit", "--kubernetes.node-name="])
+            .expect("flags parse");
+        assert!(kubernetes_settings(&none, pod).expect("valid").is_none());
     }
 
     #[test]

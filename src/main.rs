@@ -7,11 +7,12 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use netfilter_exporter::audit::{self, Allowlist, AuditError, Check, FamilyCheck, Verdict};
+use netfilter_exporter::audit::run::Auditor;
+use netfilter_exporter::audit::{self, Check, Verdict};
 use netfilter_exporter::cli::{self, AuditOutput, Cli, LogFormat, LogLevel};
 use netfilter_exporter::collect::CollectConfig;
 use netfilter_exporter::collect::{Collector, Publication};
-use netfilter_exporter::config::{AuditConfig, AuditFamily, AuditInput, Config, Mode};
+use netfilter_exporter::config::{AuditConfig, Config, Mode};
 use netfilter_exporter::munin;
 use netfilter_exporter::output::exposition::Format;
 use netfilter_exporter::output::textfile;
@@ -19,7 +20,6 @@ use netfilter_exporter::serve::web_config::WebConfigFile;
 use netfilter_exporter::serve::{
     self, AppState, TelemetryPath, connections, fds, privileges, served, split, systemd,
 };
-use netfilter_exporter::source::{self, iptables_save};
 use tokio::sync::watch;
 
 /// jemalloc rather than glibc's malloc: glibc keeps the memory a collection freed in
@@ -162,6 +162,9 @@ async fn run(
                 bind(&serve.listen, &serve.telemetry_path).await?
             };
             collector.spawn_loops();
+            if let Some(audit) = serve.audit.clone() {
+                spawn_serve_audit(audit, config.collect.clone(), Arc::clone(&collector));
+            }
             let http = Http {
                 listeners,
                 telemetry_path: serve.telemetry_path,
@@ -174,7 +177,7 @@ async fn run(
             Ok(ExitCode::SUCCESS)
         }
         Mode::Audit(audit) if audit.once => {
-            let check = check_once(&audit, &config.collect).await;
+            let check = audit::run::check_once(&audit, &config.collect).await;
             // Status 2, not the 1 of a failed mode: 1 means unexpected rules here.
             if let Err(e) = print_check(&check, audit.output) {
                 eprintln!("netfilter_exporter: {e:#}");
@@ -260,81 +263,6 @@ async fn write_textfile_until_stopped(
     }
 }
 
-/// Checks every family of `audit` once: each allowlist read again, each ruleset dumped
-/// (or read from its saved file) and parsed.
-async fn check_once(audit: &AuditConfig, collect: &CollectConfig) -> Check {
-    let mut families = Vec::new();
-    for family in &audit.families {
-        let outcome = check_family(family, collect).await;
-        families.push(FamilyCheck {
-            family: family.family,
-            outcome,
-        });
-    }
-    // Read each check, so that a map pinned again is found; blocking, but one small
-    // system call per key.
-    let map = audit.map_path.as_deref().map(audit::bpf::read);
-    Check {
-        families,
-        map,
-        finished_at: std::time::SystemTime::now(),
-    }
-}
-
-async fn check_family(
-    family: &AuditFamily,
-    collect: &CollectConfig,
-) -> Result<Vec<audit::TableFindings>, AuditError> {
-    let allowlist = Allowlist::load(&family.allowlist)?;
-    let dump = match &family.input {
-        AuditInput::Live(target) => {
-            // No counters: the lines checked are the rules' text only.
-            let output = source::run(
-                target.reader(),
-                &[],
-                collect.timeout,
-                collect.max_output_bytes,
-            )
-            .await?;
-            output.stdout
-        }
-        AuditInput::File(path) => read_rules_file(path, collect.max_output_bytes)?,
-    };
-    // Parsing 100k rules takes CPU time: off the I/O threads that also serve the metrics.
-    // A panic there is a bug, shown as a failed check of this family, not the end of the
-    // loop.
-    let kind = family.family;
-    tokio::task::spawn_blocking(move || {
-        audit::check_dump(&iptables_save::parse(kind, &dump), &allowlist)
-    })
-    .await
-    .unwrap_or_else(|e| {
-        Err(AuditError::Internal {
-            reason: e.to_string(),
-        })
-    })
-}
-
-/// A saved dump, bounded as a dump command's output is, read lossily as a dump is (a
-/// comment may hold any bytes). Only `--once` reads one, so blocking here is fine.
-fn read_rules_file(path: &std::path::Path, limit: usize) -> Result<String, AuditError> {
-    use std::io::Read;
-    let error = |reason: String| AuditError::RulesFile {
-        path: path.display().to_string(),
-        reason,
-    };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(limit as u64 + 1).read_to_end(&mut bytes))
-        .map_err(|e| error(e.to_string()))?;
-    if bytes.len() > limit {
-        return Err(error(format!(
-            "larger than {limit} bytes (--collect-max-output-bytes)"
-        )));
-    }
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
-
 fn print_check(check: &Check, output: AuditOutput) -> anyhow::Result<()> {
     let text = match output {
         AuditOutput::Text => check.to_text(),
@@ -347,36 +275,28 @@ fn print_check(check: &Check, output: AuditOutput) -> anyhow::Result<()> {
 }
 
 /// Checks every interval until SIGTERM or SIGINT (or, with --terminate-on-success, until
-/// a check is clean), logging each unexpected line when it appears and when it goes, and
-/// serving the metrics of the last check when asked to.
+/// a check is clean and the node labelled so), serving the metrics of the last check when
+/// asked to.
 async fn audit_until_stopped(
     audit: &AuditConfig,
     collect: &CollectConfig,
     log_format: LogFormat,
 ) -> anyhow::Result<ExitCode> {
-    if audit.events {
-        tracing::warn!("--events: Kubernetes events are not implemented yet; none are created");
-    }
     let (publish, publications) = watch::channel(Arc::new(Publication::default()));
     let checks = async {
         let mut shutdown = std::pin::pin!(serve::shutdown_signal());
-        let mut tracker = audit::Tracker::default();
-        let mut blocks = audit::bpf::BlockWatch::default();
+        let mut auditor = Auditor::new(audit.clone(), collect.clone());
         loop {
-            let check = check_once(audit, collect).await;
-            log_check(&check, &mut tracker);
-            if let Some(map) = &check.map {
-                log_map(map, &mut blocks);
-            }
-            publish.send_replace(Arc::new(Publication::new(check.render())));
-            if audit.terminate_on_success && check.verdict() == Verdict::Clean {
+            let cycle = auditor.cycle().await;
+            publish.send_replace(Arc::new(Publication::new(cycle.exposition)));
+            if cycle.terminate {
                 tracing::info!("every rule is allowed; exiting (--terminate-on-success)");
                 return;
             }
             tokio::select! {
                 biased;
                 () = &mut shutdown => return,
-                () = tokio::time::sleep(audit.interval) => {}
+                () = tokio::time::sleep(auditor.interval()) => {}
             }
         }
     };
@@ -401,37 +321,17 @@ async fn audit_until_stopped(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Logs what changed since the last check, and every failed family.
-fn log_check(check: &Check, tracker: &mut audit::Tracker) {
-    let changes = tracker.update(check);
-    for (family, table, rule) in &changes.appeared {
-        tracing::warn!(%family, table, rule, "unexpected rule appeared");
-    }
-    for (family, table, rule) in &changes.gone {
-        tracing::info!(%family, table, rule, "unexpected rule gone");
-    }
-    for family in &check.families {
-        if let Err(e) = &family.outcome {
-            tracing::error!(family = %family.family, error = %e, "audit check failed");
+/// The audit inside `serve`: checks every interval for as long as the exporter runs, its
+/// families put into the collector's publications.
+fn spawn_serve_audit(audit: AuditConfig, collect: CollectConfig, collector: Arc<Collector>) {
+    tokio::spawn(async move {
+        let mut auditor = Auditor::new(audit, collect);
+        loop {
+            let cycle = auditor.cycle().await;
+            collector.publish_audit(cycle.exposition).await;
+            tokio::time::sleep(auditor.interval()).await;
         }
-    }
-}
-
-/// Logs a failed read of the BPF map, and a rise of its blocked count since the last read
-/// (the original's `BlockedIPTablesRule` event, until events exist).
-fn log_map(
-    map: &Result<audit::bpf::MapValues, audit::bpf::BpfError>,
-    blocks: &mut audit::bpf::BlockWatch,
-) {
-    if let Err(e) = map {
-        tracing::warn!(error = %e, "cannot read the BPF map");
-    }
-    if let Some(rise) = blocks.observe(map) {
-        tracing::warn!(
-            rise,
-            "attempts to add iptables rules were blocked since the last check"
-        );
-    }
+    });
 }
 
 /// Runs as the Munin plugin named `name` with the command in `argument`.

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use common::{FakePath, Netns, output_within, require_command, require_kernel};
+use common::{Bpffs, FakePath, Netns, output_within, require_command, require_kernel};
 
 /// Prefix of this binary's namespaces (see [`require_kernel`]).
 const NETNS_PREFIX: &str = "nfe-audit";
@@ -434,44 +434,6 @@ fn terminate_on_success_exits_once_clean() {
     );
 }
 
-/// A bpffs mounted on a temporary directory for one test, unmounted when dropped.
-struct Bpffs {
-    dir: tempfile::TempDir,
-}
-
-impl Bpffs {
-    fn mount() -> Bpffs {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let status = std::process::Command::new("mount")
-            .args(["-t", "bpf", "bpf"])
-            .arg(dir.path())
-            .status()
-            .expect("run mount");
-        assert!(status.success(), "cannot mount a bpffs");
-        Bpffs { dir }
-    }
-
-    /// Sets `key` of the u64 array map `map` to `value` with bpftool.
-    fn set(&self, map: &Path, key: u8, value: u64) {
-        let mut args: Vec<String> = ["map", "update", "pinned"].map(String::from).to_vec();
-        args.push(map.display().to_string());
-        args.push("key".to_owned());
-        args.extend([key, 0, 0, 0].map(|b| b.to_string()));
-        args.push("value".to_owned());
-        args.extend(value.to_le_bytes().map(|b| b.to_string()));
-        common::run_capture(std::process::Command::new("bpftool").args(&args))
-            .expect("bpftool map update");
-    }
-}
-
-impl Drop for Bpffs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
 #[test]
 fn the_pinned_bpf_map_is_read_every_check() {
     if !(require_kernel(NETNS_PREFIX) && require_command("bpftool") && require_command("curl")) {
@@ -479,25 +441,7 @@ fn the_pinned_bpf_map_is_read_every_check() {
     }
     let ns = Netns::new(NETNS_PREFIX);
     let bpffs = Bpffs::mount();
-    let map = bpffs.dir.path().join("iptables_block_event_counter");
-    common::run_capture(
-        std::process::Command::new("bpftool")
-            .args(["map", "create"])
-            .arg(&map)
-            .args([
-                "type",
-                "array",
-                "key",
-                "4",
-                "value",
-                "8",
-                "entries",
-                "2",
-                "name",
-                "nfe_audit",
-            ]),
-    )
-    .expect("bpftool map create");
+    let map = bpffs.array_map("iptables_block_event_counter");
     bpffs.set(&map, 0, 5);
     bpffs.set(&map, 1, 11);
     let all = tempfile::tempdir().expect("tempdir");
@@ -588,4 +532,88 @@ fn the_pinned_bpf_map_is_read_every_check() {
     assert_eq!(rises(&audit), [3], "{}", audit.log());
     assert!(served("netfilter_audit_bpf_allowed_attempts_total 11\n"));
     audit.assert_running();
+}
+
+#[test]
+fn serve_runs_the_audit_and_serves_its_metrics_with_the_exporters() {
+    if !(require_kernel(NETNS_PREFIX)
+        && require_command("ip6tables-restore")
+        && require_command("curl"))
+    {
+        return;
+    }
+    let ns = loaded_namespace();
+    let lists = Allowlists::new();
+    let logs = tempfile::tempdir().expect("tempdir");
+    let (v4, v6) = (lists.v4(), lists.v6());
+    let mut command = ns.exporter(&[
+        "--log.format",
+        "json",
+        "--web.listen-address",
+        "127.0.0.1:9467",
+        "--audit.input",
+        &v4,
+        "--audit.input6",
+        &v6,
+        "--audit.ipv6",
+        "--audit.interval",
+        "1",
+    ]);
+    // Without a node name Kubernetes is not told (the client has its own tests).
+    command.env_remove("NODE_NAME");
+    let mut serve = ns.spawn(command, &logs.path().join("serve.log"));
+    ns.wait_for_http("http://127.0.0.1:9467/metrics", Duration::from_secs(30));
+    let scrape = || common::Exposition::parse(&ns.curl(&["http://127.0.0.1:9467/metrics"]));
+    let unexpected = |metrics: &common::Exposition, family: &str, table: &str| {
+        metrics
+            .find(
+                "netfilter_audit_unexpected_rules",
+                &[("family", family), ("table", table)],
+            )
+            .first()
+            .map(|s| s.value)
+    };
+    let mut metrics = scrape();
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            metrics = scrape();
+            unexpected(&metrics, "ipv4", "filter").is_some()
+        }),
+        "{}",
+        serve.log()
+    );
+    assert_eq!(unexpected(&metrics, "ipv4", "filter"), Some(2.0));
+    assert_eq!(unexpected(&metrics, "ipv4", "nat"), Some(1.0));
+    assert_eq!(unexpected(&metrics, "ipv6", "filter"), Some(6.0));
+    assert_eq!(metrics.value("netfilter_audit_check_success", &[]), 1.0);
+    // The exporter's own families are in the same exposition.
+    assert_eq!(metrics.value("iptables_scrape_success", &[]), 1.0);
+
+    // A rule added is counted at a later check, the exporter serving all along.
+    ns.run(
+        "iptables",
+        &[
+            "-A", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT",
+        ],
+    );
+    assert!(
+        wait_until(Duration::from_secs(30), || {
+            unexpected(&scrape(), "ipv4", "filter") == Some(3.0)
+        }),
+        "{}",
+        serve.log()
+    );
+    let appeared = logged(&serve.log(), "unexpected rule appeared");
+    assert!(
+        appeared
+            .iter()
+            .any(|l| l == "ipv4 filter -A INPUT -p tcp -m tcp --dport 8080 -j ACCEPT"),
+        "{appeared:?}"
+    );
+    serve.assert_running();
+    assert!(
+        serve
+            .terminate(Duration::from_secs(10))
+            .is_some_and(|s| s.success())
+    );
 }

@@ -2,12 +2,17 @@
 //! azure-iptables-monitor, who list every table with `iptables -S`, match each line against
 //! allowlists of regular expressions, and flag a node that has a line no pattern allows.
 //!
-//! Everything here is pure but [`Allowlist::load`] and [`bpf::read`]: the lines are derived from a
-//! [`Ruleset`] snapshot (the same model the exporter reads), the check is a function of
-//! a snapshot and an allowlist, and the metrics are rendered fresh from one check.
+//! Everything here is pure but [`Allowlist::load`], [`bpf::read`], the Kubernetes client
+//! of [`kube`] and the cycle of [`run`]: the lines are derived from a [`Ruleset`] snapshot
+//! (the same model the exporter reads), the check is a function of a snapshot and an
+//! allowlist, the metrics are rendered fresh from one check, and what Kubernetes is told
+//! when is [`policy`]'s.
 
 pub mod allowlist;
 pub mod bpf;
+pub mod kube;
+pub mod policy;
+pub mod run;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;

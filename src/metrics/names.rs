@@ -155,6 +155,11 @@ pub mod audit {
         "netfilter_audit_bpf_allowed_attempts_total",
         "Attempts to add iptables rules that the BPF blocking program let through (key 1 of the pinned map, when it has one).",
     );
+    /// Failed Kubernetes requests.
+    pub const KUBERNETES_REQUEST_FAILURES: (&str, &str) = (
+        "netfilter_audit_kubernetes_request_failures_total",
+        "Kubernetes API requests of an operation that failed (refused, unanswered, or no TLS).",
+    );
 }
 
 /// The exporter's own processes, named as Prometheus' client libraries name them so that

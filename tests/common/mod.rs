@@ -177,7 +177,8 @@ impl Netns {
         Ok(netns)
     }
 
-    /// The namespace's name, for `ip netns exec` from another thread.
+    /// The namespace's name, as `ip netns` knows it: for `ip netns exec` from another
+    /// thread, or its file in /run/netns.
     pub(crate) fn name(&self) -> &str {
         &self.name
     }
@@ -698,5 +699,67 @@ fn parse_sample(line: &str) -> Sample {
         name,
         labels,
         value,
+    }
+}
+
+/// A bpffs mounted on a temporary directory for one test, unmounted when dropped.
+pub(crate) struct Bpffs {
+    dir: tempfile::TempDir,
+}
+
+impl Bpffs {
+    /// Mounts one; panics when it cannot (call [`require_kernel`] and check for bpftool
+    /// first).
+    pub(crate) fn mount() -> Bpffs {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let status = Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "cannot mount a bpffs");
+        Bpffs { dir }
+    }
+
+    /// Creates an array map of two u64 values with u32 keys, as azure-iptables-monitor's
+    /// blocking program pins, at `name` in the bpffs; its path.
+    pub(crate) fn array_map(&self, name: &str) -> PathBuf {
+        let map = self.dir.path().join(name);
+        run_capture(
+            Command::new("bpftool")
+                .args(["map", "create"])
+                .arg(&map)
+                .args([
+                    "type",
+                    "array",
+                    "key",
+                    "4",
+                    "value",
+                    "8",
+                    "entries",
+                    "2",
+                    "name",
+                    "nfe_audit",
+                ]),
+        )
+        .expect("bpftool map create");
+        map
+    }
+
+    /// Sets `key` of the u64 array map `map` to `value` with bpftool.
+    pub(crate) fn set(&self, map: &Path, key: u8, value: u64) {
+        let mut args: Vec<String> = ["map", "update", "pinned"].map(String::from).to_vec();
+        args.push(map.display().to_string());
+        args.push("key".to_owned());
+        args.extend([key, 0, 0, 0].map(|b| b.to_string()));
+        args.push("value".to_owned());
+        args.extend(value.to_le_bytes().map(|b| b.to_string()));
+        run_capture(Command::new("bpftool").args(&args)).expect("bpftool map update");
+    }
+}
+
+impl Drop for Bpffs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
     }
 }
