@@ -296,6 +296,10 @@ pub struct Cli {
     #[arg(long = "audit.ipv6")]
     pub audit_ipv6: bool,
 
+    /// As `audit --nftables`.
+    #[arg(long = "audit.nftables")]
+    pub audit_nftables: bool,
+
     /// As `audit --events`.
     #[arg(long = "audit.events")]
     pub audit_events: bool,
@@ -412,6 +416,12 @@ pub struct AuditArgs {
     /// Check the IPv6 rules (ip6tables) too, against the allowlists of --input6.
     #[arg(long)]
     pub ipv6: bool,
+
+    /// Check the native nftables tables too (those iptables-save does not print): each
+    /// chain as `FAMILY TABLE CHAIN` against the patterns of the file `nftables` of
+    /// --input (and of `global`).
+    #[arg(long)]
+    pub nftables: bool,
 
     /// Create a Warning event on the Node when unexpected rules appear
     /// (UnexpectedIPTablesRules) and when the BPF map's blocked count rises

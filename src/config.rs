@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::accounting::{AccountingConfig, ChainSet};
+use crate::audit::Scope;
 use crate::audit::kube::KubeSettings;
 use crate::cli::{AuditArgs, AuditOutput, Cli, Command};
 use crate::collect::{CollectConfig, Selection};
@@ -49,13 +50,15 @@ pub enum AuditInput {
     Live(Target),
     /// A saved `iptables-save` file.
     File(PathBuf),
+    /// The native nftables tables, read over netlink.
+    Nftables,
 }
 
 /// One family the audit checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditFamily {
-    /// IPv4 or IPv6.
-    pub family: Family,
+    /// IPv4, IPv6, or the native nftables tables.
+    pub family: Scope,
     /// Its allowlist directory.
     pub allowlist: PathBuf,
     /// Where its rules come from.
@@ -280,6 +283,7 @@ fn serve_audit_config(cli: &Cli) -> Result<Option<AuditConfig>, ConfigError> {
             ("--audit.input6", cli.audit_input6.is_some()),
             ("--audit.interval", cli.audit_interval.is_some()),
             ("--audit.ipv6", cli.audit_ipv6),
+            ("--audit.nftables", cli.audit_nftables),
             ("--audit.events", cli.audit_events),
             ("--audit.check-map", cli.audit_check_map),
             ("--audit.map-path", cli.audit_map_path.is_some()),
@@ -300,6 +304,7 @@ fn serve_audit_config(cli: &Cli) -> Result<Option<AuditConfig>, ConfigError> {
             .unwrap_or_else(|| crate::cli::DEFAULT_AUDIT_INPUT6.into()),
         interval: cli.audit_interval.unwrap_or(300),
         ipv6: cli.audit_ipv6,
+        nftables: cli.audit_nftables,
         events: cli.audit_events,
         terminate_on_success: false,
         check_map: cli.audit_check_map,
@@ -339,7 +344,7 @@ fn audit_config(
         ));
     }
     let family = |family, allowlist: &PathBuf, file: &Option<PathBuf>, target| AuditFamily {
-        family,
+        family: Scope::Iptables(family),
         allowlist: allowlist.clone(),
         input: file
             .clone()
@@ -361,6 +366,13 @@ fn audit_config(
             &audit.rules_file6,
             Target::Ip6tables,
         ));
+    }
+    if audit.nftables && !offline {
+        families.push(AuditFamily {
+            family: Scope::Nftables,
+            allowlist: audit.input.clone(),
+            input: AuditInput::Nftables,
+        });
     }
     let mut listen = Vec::new();
     for address in &audit.web_listen_address {
@@ -867,8 +879,16 @@ mod tests {
             allowlist: PathBuf::from(dir),
             input: AuditInput::Live(target),
         };
-        let v4 = live(Family::Ipv4, "/etc/config/", Target::Iptables);
-        let v6 = live(Family::Ipv6, "/etc/config6/", Target::Ip6tables);
+        let v4 = live(
+            Scope::Iptables(Family::Ipv4),
+            "/etc/config/",
+            Target::Iptables,
+        );
+        let v6 = live(
+            Scope::Iptables(Family::Ipv6),
+            "/etc/config6/",
+            Target::Ip6tables,
+        );
         let defaults = audit(&[]).expect("valid");
         assert_eq!(defaults.families, std::slice::from_ref(&v4));
         assert_eq!(
@@ -882,7 +902,7 @@ mod tests {
         assert_eq!(
             offline.families,
             [AuditFamily {
-                family: Family::Ipv6,
+                family: Scope::Iptables(Family::Ipv6),
                 allowlist: PathBuf::from("/a6"),
                 input: AuditInput::File(PathBuf::from("/r6")),
             }]

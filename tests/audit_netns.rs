@@ -617,3 +617,63 @@ fn serve_runs_the_audit_and_serves_its_metrics_with_the_exporters() {
             .is_some_and(|s| s.success())
     );
 }
+
+#[test]
+fn native_nftables_chains_are_checked_against_the_nftables_file() {
+    if !(require_kernel(NETNS_PREFIX) && require_command("nft")) {
+        return;
+    }
+    let ns = loaded_namespace();
+    let load = |ruleset: &str| {
+        let out = ns.output("nft", &["-f", "-"], ruleset);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    load(
+        "table inet firewall {\n chain input {\n  type filter hook input priority 0;\n }\n chain allowed {\n }\n}\n",
+    );
+    let lists = Allowlists::new();
+    std::fs::write(
+        Path::new(&lists.v4()).join("nftables"),
+        "^inet firewall input$\n",
+    )
+    .expect("write");
+    // Only with --nftables: the original's check stays what it was.
+    let (without, _) = findings(&once(&ns, &lists, &[]));
+    assert_eq!(without, expected(&[]));
+    let (lines, code) = findings(&once(&ns, &lists, &["--nftables"]));
+    assert_eq!(
+        lines,
+        expected(&["nftables inet firewall inet firewall allowed"])
+    );
+    assert_eq!(code, Some(1));
+    // A chain added where the original would never look is found; a table too.
+    load("add chain inet firewall sneaky\nadd table ip6 empty\n");
+    let (lines, _) = findings(&once(&ns, &lists, &["--nftables"]));
+    assert_eq!(
+        lines,
+        expected(&[
+            "nftables inet firewall inet firewall allowed",
+            "nftables inet firewall inet firewall sneaky",
+            "nftables ip6 empty ip6 empty",
+        ])
+    );
+    // iptables-nft's own tables are the iptables families' business, not listed twice.
+    assert!(
+        !lines.iter().any(|l| l.starts_with("nftables ip filter")),
+        "{lines:?}"
+    );
+    // Its findings have a family of their own.
+    let json = once(&ns, &lists, &["--nftables", "--output", "json"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let scopes: Vec<&str> = value["families"]
+        .as_array()
+        .expect("families")
+        .iter()
+        .filter_map(|f| f["family"].as_str())
+        .collect();
+    assert_eq!(scopes, ["ipv4", "ipv6", "nftables"]);
+}

@@ -244,14 +244,18 @@ fn audit_metrics_pass_promtool() {
         .map(|(_, text)| {
             let ruleset = parse(text);
             FamilyCheck {
-                family: target_of(text).family().expect("an iptables backend"),
+                family: netfilter_exporter::audit::Scope::Iptables(
+                    target_of(text).family().expect("an iptables backend"),
+                ),
                 outcome: audit::check_dump(&ruleset, &allowlist),
             }
         })
         .collect();
     families.truncate(2);
     families.push(FamilyCheck {
-        family: netfilter_exporter::ruleset::Family::Ipv6,
+        family: netfilter_exporter::audit::Scope::Iptables(
+            netfilter_exporter::ruleset::Family::Ipv6,
+        ),
         outcome: Err(AuditError::RulesFile {
             path: "/x".to_owned(),
             reason: "gone".to_owned(),

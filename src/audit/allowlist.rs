@@ -14,6 +14,9 @@ use super::TABLES;
 /// The file whose patterns apply to every table.
 pub const GLOBAL: &str = "global";
 
+/// The file of patterns for the lines of the native nftables tables (`audit --nftables`).
+pub const NFTABLES: &str = "nftables";
+
 /// Largest pattern file read: an allowlist is a few hundred lines, and a file far larger
 /// is a mistake that must not be read into memory whole.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
@@ -72,6 +75,8 @@ pub struct Allowlist {
     global: Vec<Regex>,
     /// Patterns of each table's file, in [`TABLES`] order.
     tables: [Vec<Regex>; TABLES.len()],
+    /// Patterns of `nftables`, for the lines of the native nftables tables.
+    nftables: Vec<Regex>,
 }
 
 impl Allowlist {
@@ -94,7 +99,7 @@ impl Allowlist {
             }
         }
         let mut files = Vec::new();
-        for name in TABLES.iter().chain(&[GLOBAL]) {
+        for name in TABLES.iter().chain(&[GLOBAL, NFTABLES]) {
             let file = dir.join(name);
             if let Some(text) = read_bounded(&file)? {
                 files.push((file, text));
@@ -118,11 +123,21 @@ impl Allowlist {
             let slot = match TABLES.iter().position(|t| *t == name) {
                 Some(i) => &mut allowlist.tables[i],
                 None if name == GLOBAL => &mut allowlist.global,
+                None if name == NFTABLES => &mut allowlist.nftables,
                 None => continue,
             };
             slot.extend(patterns(file, text)?);
         }
         Ok(allowlist)
+    }
+
+    /// Whether a line of a native nftables table matches a pattern of `nftables` or of
+    /// `global`.
+    pub fn allows_nftables(&self, line: &str) -> bool {
+        self.nftables
+            .iter()
+            .chain(&self.global)
+            .any(|re| re.is_match(line))
     }
 
     /// Whether a line of `table` matches a pattern of that table or of `global`,

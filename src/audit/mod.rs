@@ -50,6 +50,62 @@ pub fn lines(table: &Table) -> Vec<String> {
     policies.chain(user_chains).chain(rules).collect()
 }
 
+/// What one part of a check lists: an iptables family, or the native nftables tables (of
+/// every family, those iptables-save does not print). Its name is the `family` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// The tables of `iptables-save` (IPv4) or `ip6tables-save` (IPv6).
+    Iptables(Family),
+    /// The native nftables tables, each chain a line `FAMILY TABLE CHAIN`.
+    Nftables,
+}
+
+impl Scope {
+    /// `ipv4`, `ipv6` or `nftables`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Iptables(family) => family.as_str(),
+            Scope::Nftables => "nftables",
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The lines of the native nftables tables: `FAMILY TABLE CHAIN` for every chain, and
+/// `FAMILY TABLE` for a table without chains, families as nft names them.
+pub fn nftables_lines(table: &Table) -> Vec<String> {
+    let name = format!("{} {}", table.family.nft_name(), table.name);
+    if table.chains.is_empty() {
+        return vec![name];
+    }
+    table
+        .chains
+        .iter()
+        .map(|chain| format!("{name} {}", chain.name))
+        .collect()
+}
+
+/// Checks the native nftables tables of `ruleset`: one finding per table, named
+/// `FAMILY TABLE`, its lines matched against the `nftables` and `global` patterns.
+pub fn check_nftables(ruleset: &Ruleset, allowlist: &Allowlist) -> Vec<TableFindings> {
+    ruleset
+        .tables
+        .iter()
+        .map(|table| TableFindings {
+            table: format!("{} {}", table.family.nft_name(), table.name),
+            unexpected: nftables_lines(table)
+                .into_iter()
+                .filter(|line| !allowlist.allows_nftables(line))
+                .collect(),
+        })
+        .collect()
+}
+
 /// The unexpected lines of one table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableFindings {
@@ -134,8 +190,8 @@ pub fn check_dump(
 /// The outcome of checking one family.
 #[derive(Debug, Clone)]
 pub struct FamilyCheck {
-    /// IPv4 or IPv6.
-    pub family: Family,
+    /// IPv4, IPv6 or nftables.
+    pub family: Scope,
     /// The findings per table, or why there are none.
     pub outcome: Result<Vec<TableFindings>, AuditError>,
 }
@@ -175,7 +231,7 @@ impl Check {
     }
 
     /// Every unexpected line as (family, table, line), in check order.
-    pub fn unexpected(&self) -> impl Iterator<Item = (Family, &str, &str)> {
+    pub fn unexpected(&self) -> impl Iterator<Item = (Scope, &str, &str)> {
         self.families.iter().flat_map(|family| {
             family.outcome.iter().flatten().flat_map(move |table| {
                 table
@@ -284,16 +340,16 @@ impl Check {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
     /// Unexpected lines that the previous check did not find, as (family, table, line).
-    pub appeared: Vec<(Family, String, String)>,
+    pub appeared: Vec<(Scope, String, String)>,
     /// Unexpected lines of the previous check that are no longer there.
-    pub gone: Vec<(Family, String, String)>,
+    pub gone: Vec<(Scope, String, String)>,
 }
 
 /// Remembers the unexpected lines of the last check, so that each is logged once when it
 /// appears and once when it goes rather than on every check.
 #[derive(Debug, Default)]
 pub struct Tracker {
-    known: BTreeMap<Family, BTreeSet<(String, String)>>,
+    known: BTreeMap<Scope, BTreeSet<(String, String)>>,
 }
 
 impl Tracker {

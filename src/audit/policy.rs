@@ -106,7 +106,7 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
-    use crate::audit::{AuditError, FamilyCheck, TableFindings};
+    use crate::audit::{AuditError, FamilyCheck, Scope, TableFindings};
     use crate::ruleset::Family;
     use crate::source::SourceError;
 
@@ -126,8 +126,8 @@ mod tests {
                     })
                 }),
         };
-        let mut families = vec![family(Family::Ipv4, v4)];
-        families.extend(v6.map(|v6| family(Family::Ipv6, v6)));
+        let mut families = vec![family(Scope::Iptables(Family::Ipv4), v4)];
+        families.extend(v6.map(|v6| family(Scope::Iptables(Family::Ipv6), v6)));
         Check {
             families,
             map: None,
@@ -138,7 +138,13 @@ mod tests {
     fn appeared(n: usize) -> Changes {
         Changes {
             appeared: (0..n)
-                .map(|i| (Family::Ipv4, "filter".to_owned(), format!("-A X {i}")))
+                .map(|i| {
+                    (
+                        Scope::Iptables(Family::Ipv4),
+                        "filter".to_owned(),
+                        format!("-A X {i}"),
+                    )
+                })
                 .collect(),
             gone: Vec::new(),
         }

@@ -7,11 +7,13 @@ use std::time::{Duration, SystemTime};
 
 use super::kube::{self, Client, Event};
 use super::policy::{self, Policy};
-use super::{Allowlist, AuditError, Check, FamilyCheck, TableFindings, Tracker, bpf};
+use super::{Allowlist, AuditError, Check, FamilyCheck, Scope, TableFindings, Tracker, bpf};
 use crate::collect::CollectConfig;
 use crate::config::{AuditConfig, AuditFamily, AuditInput};
 use crate::output::exposition::{Exposition, ExpositionBuilder};
-use crate::source::{self, iptables_save};
+use crate::ruleset::Family;
+use crate::source::nftables::{self, ReadConfig, Tables};
+use crate::source::{self, SourceError, iptables_save};
 
 /// Checks every family of `audit` once: each allowlist read again, each ruleset dumped
 /// (or read from its saved file) and parsed, and the BPF map read when asked to.
@@ -40,6 +42,7 @@ async fn check_family(
 ) -> Result<Vec<TableFindings>, AuditError> {
     let allowlist = Allowlist::load(&family.allowlist)?;
     let dump = match &family.input {
+        AuditInput::Nftables => return check_nftables(allowlist, collect).await,
         AuditInput::Live(target) => {
             // No counters: the lines checked are the rules' text only.
             let output = source::run(
@@ -56,9 +59,37 @@ async fn check_family(
     // Parsing 100k rules takes CPU time: off the I/O threads that also serve the metrics.
     // A panic there is a bug, shown as a failed check of this family, not the end of the
     // loop.
-    let kind = family.family;
+    let kind = match family.family {
+        Scope::Iptables(kind) => kind,
+        Scope::Nftables => Family::Ipv4,
+    };
     tokio::task::spawn_blocking(move || {
         super::check_dump(&iptables_save::parse(kind, &dump), &allowlist)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(AuditError::Internal {
+            reason: e.to_string(),
+        })
+    })
+}
+
+/// Checks the native nftables tables: those iptables-save prints are the iptables
+/// families' to check.
+async fn check_nftables(
+    allowlist: Allowlist,
+    collect: &CollectConfig,
+) -> Result<Vec<TableFindings>, AuditError> {
+    let config = ReadConfig {
+        timeout: collect.timeout,
+        tables: Tables::Native {
+            leave_to_iptables: vec![Family::Ipv4, Family::Ipv6],
+        },
+        set_elements_limit: 0,
+    };
+    tokio::task::spawn_blocking(move || {
+        let snapshot = nftables::read(&config).map_err(SourceError::from)?;
+        Ok(super::check_nftables(&snapshot.ruleset, &allowlist))
     })
     .await
     .unwrap_or_else(|e| {

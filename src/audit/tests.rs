@@ -107,7 +107,7 @@ fn check(families: Vec<FamilyCheck>) -> Check {
 
 fn family(family: Family, tables: &[(&str, &[&str])]) -> FamilyCheck {
     FamilyCheck {
-        family,
+        family: Scope::Iptables(family),
         outcome: Ok(tables
             .iter()
             .map(|(table, lines)| TableFindings {
@@ -120,7 +120,7 @@ fn family(family: Family, tables: &[(&str, &[&str])]) -> FamilyCheck {
 
 fn failed(family: Family) -> FamilyCheck {
     FamilyCheck {
-        family,
+        family: Scope::Iptables(family),
         outcome: Err(AuditError::Unparsed {
             count: 1,
             first: "line 3: not a line".to_owned(),
@@ -206,7 +206,7 @@ netfilter_audit_last_check_timestamp_seconds 1700000000.5
 #[test]
 fn each_line_is_reported_once_when_it_appears_and_once_when_it_goes() {
     let mut tracker = Tracker::default();
-    let line = |f: Family, t: &str, l: &str| (f, t.to_owned(), l.to_owned());
+    let line = |f: Family, t: &str, l: &str| (Scope::Iptables(f), t.to_owned(), l.to_owned());
     let first = check(vec![
         family(Family::Ipv4, &[("filter", &["-N X"])]),
         family(Family::Ipv6, &[("nat", &["-N Y"])]),
@@ -277,4 +277,41 @@ fn the_bpf_map_in_metrics_and_json() {
         c.to_json()["bpf_map"]["error"],
         "cannot open pinned BPF map /m: gone"
     );
+}
+
+#[test]
+fn native_nftables_tables_are_listed_by_chain_and_checked_against_their_own_file() {
+    use crate::ruleset::{Chain, Table};
+    let mut firewall = Table::new(Family::Inet, "firewall");
+    for name in ["input", "extra"] {
+        firewall.chains.push(Chain {
+            name: name.to_owned(),
+            base: None,
+            rules: Vec::new(),
+        });
+    }
+    let empty = Table::new(Family::Ipv6, "empty");
+    assert_eq!(
+        nftables_lines(&firewall),
+        ["inet firewall input", "inet firewall extra"]
+    );
+    assert_eq!(nftables_lines(&empty), ["ip6 empty"]);
+    let allowlist = Allowlist::parse([
+        (Path::new("nftables"), "^inet firewall input$\n"),
+        (Path::new("global"), "^ip6 \n"),
+        (Path::new("filter"), "extra\n"),
+    ])
+    .expect("patterns");
+    let ruleset = Ruleset {
+        tables: vec![firewall, empty],
+        ..Ruleset::default()
+    };
+    let findings = check_nftables(&ruleset, &allowlist);
+    assert_eq!(findings[0].table, "inet firewall");
+    assert_eq!(
+        findings[0].unexpected,
+        ["inet firewall extra"],
+        "filter's patterns do not apply"
+    );
+    assert!(findings[1].unexpected.is_empty(), "global applies");
 }
