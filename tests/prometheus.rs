@@ -1,12 +1,17 @@
 //! The real Prometheus server scrapes the exporter inside a network namespace and its query
 //! API returns the exact packet count of a rule that real pings went through. Prometheus
 //! asks for OpenMetrics first, so this also proves that our OpenMetrics output parses.
+//!
+//! With `deploy/prometheus/prometheus.yml` and its alerting rules, scraping the exporter and
+//! the audit, every query of the Grafana dashboard `deploy/grafana/netfilter_exporter.json`
+//! must return data.
 
 mod common;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{Ip, Netns, require_command, require_kernel};
+use common::{EXPORTER, Ip, Netns, Process, require_command, require_kernel};
 
 /// Prefix of this binary's namespaces; no other test binary uses it, so that each clears only
 /// its own leftovers (see [`require_kernel`]).
@@ -56,26 +61,13 @@ COMMIT
         ]),
         &dir.path().join("exporter.log"),
     );
-    let mut prometheus_command = ns.command("prometheus");
-    prometheus_command
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg(format!("--web.listen-address={PROMETHEUS_ADDRESS}"));
-    let mut prometheus = ns.spawn(prometheus_command, &dir.path().join("prometheus.log"));
+    let mut prometheus = start_prometheus(&ns, dir.path(), &config);
 
     let query = "iptables_rule_packets_total{table=\"filter\",chain=\"INPUT\",job=\"netfilter\"}";
     let deadline = Instant::now() + Duration::from_secs(60);
     let found = loop {
         prometheus.assert_running();
-        let answer = ns.try_curl(&[
-            "--get",
-            "--data-urlencode",
-            &format!("query={query}"),
-            &format!("http://{PROMETHEUS_ADDRESS}/api/v1/query"),
-        ]);
+        let answer = query_answer(&ns, query);
         if let Some(value) = answer.as_deref().and_then(single_value) {
             break value;
         }
@@ -93,6 +85,31 @@ COMMIT
     drop(exporter);
 }
 
+/// Starts Prometheus inside `ns` with the configuration file `config`, its data and log in
+/// `dir`, answering on [`PROMETHEUS_ADDRESS`].
+fn start_prometheus(ns: &Netns, dir: &Path, config: &Path) -> Process {
+    let mut command = ns.command("prometheus");
+    command
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg(format!("--web.listen-address={PROMETHEUS_ADDRESS}"));
+    ns.spawn(command, &dir.join("prometheus.log"))
+}
+
+/// The answer of Prometheus' instant query API to `query`, or None when it cannot be
+/// reached.
+fn query_answer(ns: &Netns, query: &str) -> Option<String> {
+    ns.try_curl(&[
+        "--get",
+        "--data-urlencode",
+        &format!("query={query}"),
+        &format!("http://{PROMETHEUS_ADDRESS}/api/v1/query"),
+    ])
+}
+
 /// The value of the only sample of a successful instant query, or None while there is none.
 fn single_value(answer: &str) -> Option<String> {
     let json: serde_json::Value = serde_json::from_str(answer).ok()?;
@@ -104,4 +121,206 @@ fn single_value(answer: &str) -> Option<String> {
         [] => None,
         many => panic!("expected one series, got {many:?}"),
     }
+}
+
+/// Where the Grafana dashboard is.
+const DASHBOARD: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/deploy/grafana/netfilter_exporter.json"
+);
+
+/// The dashboard's own variables with the values the test gives them, and Grafana's built-in
+/// ones.
+const DASHBOARD_VARIABLES: &[(&str, &str)] = &[
+    ("backend", "iptables"),
+    ("job", "netfilter"),
+    ("instance", ".*"),
+    ("audit_job", "netfilter_audit"),
+];
+const GRAFANA_VARIABLES: &[(&str, &str)] = &[("__rate_interval", "1m"), ("__interval", "15s")];
+
+/// Every panel of the dashboard (those inside rows too) but the rows, as title and the
+/// queries of its targets, with the variables replaced; panics when a panel has no query or
+/// a query uses a variable the test does not know.
+fn dashboard_queries() -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(DASHBOARD).expect("read the dashboard");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let defined: Vec<&str> = dashboard["templating"]["list"]
+        .as_array()
+        .expect("templating.list")
+        .iter()
+        .filter_map(|variable| variable["name"].as_str())
+        .collect();
+    for (name, _) in DASHBOARD_VARIABLES {
+        assert!(
+            defined.contains(name),
+            "the dashboard has no variable {name}"
+        );
+    }
+    let substitute = |expr: &str| -> String {
+        let mut expr = expr.to_owned();
+        for (name, value) in GRAFANA_VARIABLES.iter().chain(DASHBOARD_VARIABLES) {
+            expr = expr
+                .replace(&format!("${{{name}}}"), value)
+                .replace(&format!("${name}"), value);
+        }
+        assert!(!expr.contains('$'), "unknown variable in {expr}");
+        expr
+    };
+    let mut panels: Vec<&serde_json::Value> = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        panels.push(panel);
+        panels.extend(panel["panels"].as_array().into_iter().flatten());
+    }
+    let queries: Vec<(String, Vec<String>)> = panels
+        .into_iter()
+        .filter(|panel| panel["type"] != "row")
+        .map(|panel| {
+            let title = panel["title"].as_str().expect("a panel title").to_owned();
+            // The data source chosen on import, not one of the author's.
+            assert_eq!(panel["datasource"]["uid"], "${datasource}", "{title}");
+            let exprs: Vec<String> = panel["targets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|target| target["expr"].as_str())
+                .filter(|expr| !expr.trim().is_empty())
+                .map(substitute)
+                .collect();
+            assert!(!exprs.is_empty(), "panel {title:?} has no query");
+            (title, exprs)
+        })
+        .collect();
+    assert!(queries.len() >= 10, "{queries:?}");
+    queries
+}
+
+/// The result of a successful query, or None while Prometheus cannot be reached; panics on
+/// a query that Prometheus refuses.
+fn query_result(ns: &Netns, query: &str) -> Option<Vec<serde_json::Value>> {
+    let answer = query_answer(ns, query)?;
+    let json: serde_json::Value = serde_json::from_str(&answer).ok()?;
+    assert_eq!(json["status"], "success", "{query}: {answer}");
+    Some(json["data"]["result"].as_array()?.clone())
+}
+
+#[test]
+fn every_dashboard_query_returns_data_from_the_deployed_scrape_config() {
+    if !require_kernel(NETNS_PREFIX) || !require_command("prometheus") || !require_command("nft") {
+        return;
+    }
+    let panels = dashboard_queries();
+    let ns = Netns::new(NETNS_PREFIX);
+    // Accounting tags in ACCT4 (a pair and a single tag), a rule with a comment in INPUT.
+    let rules = common::accounting_table(
+        "ACCT4",
+        "-A INPUT -p icmp --icmp-type echo-request -m comment --comment \"pings\" -j ACCEPT
+-A ACCT4 -p icmp --icmp-type echo-request -m comment --comment \"=ping_down= Echo requests\"
+-A ACCT4 -p icmp --icmp-type echo-reply -m comment --comment \"=ping_up= dummy\"
+-A ACCT4 -p tcp -m comment --comment \"=tcp=\"
+",
+    );
+    ns.restore("iptables-restore", &rules);
+    // A native table with what the nftables panels show: rule counters, a named counter, a
+    // quota and a set.
+    let native = "table inet native {
+    counter pings { }
+    quota budget { over 100 mbytes }
+    set local { type ipv4_addr; elements = { 127.0.0.1 } }
+    chain input {
+        type filter hook input priority 10; policy accept;
+        ip saddr @local icmp type echo-request counter name pings
+        icmp type echo-request counter comment \"echo requests\"
+        quota name budget
+    }
+}
+";
+    let out = ns.output("nft", &["-f", "-"], native);
+    assert!(
+        out.status.success(),
+        "nft -f: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    ns.ping(Ip::V4, PINGS, 56);
+
+    // The deployed configuration, scraping and evaluating every second.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let deployed = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/prometheus");
+    let config =
+        std::fs::read_to_string(format!("{deployed}/prometheus.yml")).expect("read prometheus.yml");
+    let fast = config
+        .replace(
+            "scrape_interval: 15s",
+            "scrape_interval: 1s\n  scrape_timeout: 1s",
+        )
+        .replace("evaluation_interval: 15s", "evaluation_interval: 1s");
+    assert_ne!(fast, config);
+    std::fs::write(dir.path().join("prometheus.yml"), fast).expect("write prometheus.yml");
+    std::fs::copy(
+        format!("{deployed}/alerts.yml"),
+        dir.path().join("alerts.yml"),
+    )
+    .expect("copy alerts.yml");
+
+    // The exporter and the audit on the ports the configuration scrapes; the audit has no
+    // allowlist, so every rule is unexpected.
+    let allowlists = dir.path().join("allowlists");
+    std::fs::create_dir(&allowlists).expect("create the allowlist directory");
+    let exporter = ns.spawn(
+        ns.exporter(&["--collect-interval", "0.5", "-t", "iptables,nftables"]),
+        &dir.path().join("exporter.log"),
+    );
+    let mut audit = ns.command(EXPORTER);
+    audit.arg("audit").arg("--input").arg(&allowlists).args([
+        "--interval",
+        "1",
+        "--web.listen-address",
+        "127.0.0.1:9456",
+    ]);
+    let audit = ns.spawn(audit, &dir.path().join("audit.log"));
+    let mut prometheus = start_prometheus(&ns, dir.path(), &dir.path().join("prometheus.yml"));
+
+    // Rates need two samples within the window; wait until every query has a result.
+    let alert = "ALERTS{alertname=\"NetfilterAuditUnexpectedRules\",table=\"filter\"}";
+    let mut waiting: Vec<(String, String)> = panels
+        .iter()
+        .flat_map(|(title, exprs)| exprs.iter().map(move |expr| (title.clone(), expr.clone())))
+        .chain([("the audit's alert".to_owned(), alert.to_owned())])
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !waiting.is_empty() {
+        prometheus.assert_running();
+        waiting.retain(|(_, expr)| query_result(&ns, expr).is_none_or(|result| result.is_empty()));
+        assert!(
+            Instant::now() < deadline || waiting.is_empty(),
+            "no data within 90 s for {waiting:#?}\nexporter log:\n{}\naudit log:\n{}\n\
+             Prometheus log:\n{}",
+            exporter.log(),
+            audit.log(),
+            prometheus.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // The tags are the ruleset's, with its description; nothing of the exporter is down or
+    // failing.
+    let tags = query_result(&ns, "netfilter_accounting_info").expect("an answer");
+    let mut described: Vec<(String, String)> = tags
+        .iter()
+        .map(|series| {
+            let label = |name: &str| series["metric"][name].as_str().unwrap_or("").to_owned();
+            (label("tag"), label("description"))
+        })
+        .collect();
+    described.sort();
+    assert_eq!(
+        described,
+        [("ping", "Echo requests"), ("tcp", "tcp")].map(|(t, d)| (t.to_owned(), d.to_owned()))
+    );
+    let quiet =
+        "ALERTS{alertname=~\"NetfilterExporter.*|NetfilterSource.*|NetfilterCollection.*\"}";
+    assert_eq!(query_result(&ns, quiet), Some(Vec::new()), "{quiet}");
+    drop(prometheus);
+    drop(audit);
+    drop(exporter);
 }
