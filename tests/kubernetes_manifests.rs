@@ -246,14 +246,22 @@ fn the_containers_capabilities_are_enough_to_collect_and_to_split() {
         "http://127.0.0.1:9455/metrics",
         std::time::Duration::from_secs(30),
     );
-    let text = ns.curl(&["-s", "http://127.0.0.1:9455/metrics"]);
-    assert!(
-        text.contains(
-            "iptables_comment_packets_total{table=\"filter\",chain=\"INPUT\",comment=\"k8s\"}"
-        ),
-        "{text}\n{}",
-        process.log()
-    );
+    // The server answers before the first collection is published: wait for it.
+    let series = "iptables_comment_packets_total{table=\"filter\",chain=\"INPUT\",comment=\"k8s\"}";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = ns.curl(&["-s", "http://127.0.0.1:9455/metrics"]);
+        if text.contains(series) {
+            break;
+        }
+        process.assert_running();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{text}\n{}",
+            process.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     process.assert_running();
     process.terminate(std::time::Duration::from_secs(10));
 }
