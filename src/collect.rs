@@ -204,7 +204,7 @@ impl Collector {
         });
         // Without sources this is a few fixed lines, cheap enough for any thread.
         let first = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            collector.render(&[], BTreeMap::new(), None, true)
+            collector.render(&[], BTreeMap::new(), &BTreeMap::new(), None, true)
         }));
         collector
             .publications
@@ -592,32 +592,28 @@ impl Collector {
         let audit = self.audit.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let collector = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
-            let mut publication = collector.render(&states, rounds, audit.as_deref(), accounting);
-            if !cadence.is_empty() {
-                let mut builder = ExpositionBuilder::default();
-                builder.extend(&publication.exposition);
-                builder.extend(&metrics::render_cadence(
-                    cadence.iter().map(|(t, c)| (*t, c.cost, c.pause)),
-                ));
-                publication.exposition = builder.finish();
-            }
-            publication
+            collector.render(&states, rounds, &cadence, audit.as_deref(), accounting)
         })
         .await
     }
 
-    /// The publication of `states` after `rounds`, with the `audit`'s families when it
-    /// runs, and with the accounting view when `accounting` is set.
+    /// The publication of `states` after `rounds`, with each source's `cadence`, the
+    /// `audit`'s families when it runs, and the accounting view when `accounting` is set.
     fn render(
         &self,
         states: &[Arc<SourceState>],
         rounds: BTreeMap<Target, u64>,
+        cadence: &BTreeMap<Target, Cadence>,
         audit: Option<&Exposition>,
         accounting: bool,
     ) -> Publication {
         let reports: Vec<&SourceReport> = states.iter().map(|s| &s.report).collect();
         let mut builder = ExpositionBuilder::default();
         builder.extend(&metrics::render_exporter(&reports));
+        if !cadence.is_empty() {
+            let cadence = cadence.iter().map(|(t, c)| (*t, c.cost, c.pause));
+            builder.extend(&metrics::render_cadence(cadence));
+        }
         for state in states {
             builder.extend(&state.fragment);
         }

@@ -9,9 +9,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Bpffs, FakePath, Netns, output_within, require_command, require_kernel};
+use common::{Bpffs, FakePath, Netns, output_within, require_command, require_kernel, wait_until};
 
 /// Prefix of this binary's namespaces (see [`require_kernel`]).
 const NETNS_PREFIX: &str = "nfe-audit";
@@ -305,17 +305,6 @@ fn logged(log: &str, message: &str) -> Vec<String> {
             )
         })
         .collect()
-}
-
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    done()
 }
 
 #[test]

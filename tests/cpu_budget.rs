@@ -9,9 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{EXPORTER, Exposition, FakePath, Process, spawn_logged};
-
-const DUMP: &str = "*filter\n:INPUT ACCEPT [1:2]\n[3:4] -A INPUT -j ACCEPT\nCOMMIT\n";
+use common::{EXPORTER, Exposition, FakePath, ONE_RULE_DUMP as DUMP, Process, spawn_logged};
 
 /// A stand-in that spends about `loops` shell loop turns of CPU time, then prints [`DUMP`].
 fn stand_in(loops: u32) -> FakePath {

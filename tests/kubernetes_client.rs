@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -23,7 +23,7 @@ use netfilter_exporter::output::exposition::Format;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use common::{Bpffs, Netns, require_command, require_kernel, run_capture};
+use common::{Bpffs, Netns, require_command, require_kernel, run_capture, wait_until};
 
 const NODE: &str = "node-a";
 const NODE_UID: &str = "6f1c2b4e-0000-4000-8000-00000000000a";
@@ -214,6 +214,13 @@ impl ApiServer {
             }
         });
         server
+    }
+
+    /// Makes `NODE`'s CiliumNode exist, without labels.
+    fn add_ciliumnode(&self) {
+        self.state()
+            .ciliumnodes
+            .insert(NODE.to_owned(), BTreeMap::new());
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -442,6 +449,14 @@ fn settings(server: &ApiServer, pki: &Pki, ca: &str) -> KubeSettings {
     }
 }
 
+/// A CA, a token file holding `token`, and an API server on loopback trusting both.
+fn cluster(token: &str) -> (Pki, Token, ApiServer) {
+    let pki = Pki::new();
+    let token = Token::new(token);
+    let server = ApiServer::start(local_listener(), &pki, &token.path);
+    (pki, token, server)
+}
+
 fn local_listener() -> std::net::TcpListener {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind")
 }
@@ -466,13 +481,8 @@ async fn the_label_is_a_merge_patch_with_the_current_token() {
     if !require_command("openssl") {
         return;
     }
-    let pki = Pki::new();
-    let token = Token::new("first-token");
-    let server = ApiServer::start(local_listener(), &pki, &token.path);
-    server
-        .state()
-        .ciliumnodes
-        .insert(NODE.to_owned(), BTreeMap::new());
+    let (pki, token, server) = cluster("first-token");
+    server.add_ciliumnode();
     let mut client = Client::new(settings(&server, &pki, "ca.crt"));
 
     client.patch_label(true).await.expect("labelled");
@@ -517,9 +527,7 @@ async fn refusals_are_errors_counted_per_operation() {
     if !require_command("openssl") {
         return;
     }
-    let pki = Pki::new();
-    let token = Token::new("t");
-    let server = ApiServer::start(local_listener(), &pki, &token.path);
+    let (pki, _token, server) = cluster("t");
     let mut client = Client::new(settings(&server, &pki, "ca.crt"));
 
     // No CiliumNode yet: the API server's 404.
@@ -528,10 +536,7 @@ async fn refusals_are_errors_counted_per_operation() {
         matches!(&err, KubeError::Status { code: 404, reason, .. } if reason == "NotFound"),
         "{err:?}"
     );
-    server
-        .state()
-        .ciliumnodes
-        .insert(NODE.to_owned(), BTreeMap::new());
+    server.add_ciliumnode();
     server
         .state()
         .refusals
@@ -598,9 +603,7 @@ async fn a_name_taken_is_tried_again_with_another() {
     if !require_command("openssl") {
         return;
     }
-    let pki = Pki::new();
-    let token = Token::new("t");
-    let server = ApiServer::start(local_listener(), &pki, &token.path);
+    let (pki, _token, server) = cluster("t");
     server
         .state()
         .nodes
@@ -642,13 +645,8 @@ async fn the_test_server_refuses_a_strategic_merge_patch_as_custom_resources_do(
     if !(require_command("openssl") && require_command("curl")) {
         return;
     }
-    let pki = Pki::new();
-    let token = Token::new("t");
-    let server = ApiServer::start(local_listener(), &pki, &token.path);
-    server
-        .state()
-        .ciliumnodes
-        .insert(NODE.to_owned(), BTreeMap::new());
+    let (pki, _token, server) = cluster("t");
+    server.add_ciliumnode();
     let url = format!(
         "https://127.0.0.1:{}/apis/cilium.io/v2/ciliumnodes/{NODE}",
         server.port
@@ -692,13 +690,8 @@ async fn a_server_the_ca_did_not_sign_is_refused() {
     if !require_command("openssl") {
         return;
     }
-    let pki = Pki::new();
-    let token = Token::new("t");
-    let server = ApiServer::start(local_listener(), &pki, &token.path);
-    server
-        .state()
-        .ciliumnodes
-        .insert(NODE.to_owned(), BTreeMap::new());
+    let (pki, _token, server) = cluster("t");
+    server.add_ciliumnode();
     let mut client = Client::new(settings(&server, &pki, "other-ca.crt"));
     let err = client.patch_label(true).await.expect_err("refused");
     assert!(matches!(&err, KubeError::Tls { .. }), "{err:?}");
@@ -736,17 +729,6 @@ fn listener_in(ns: &Netns) -> std::net::TcpListener {
 
 const RULES: &str =
     "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n";
-
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    done()
-}
 
 struct Run {
     pki: Pki,
@@ -842,10 +824,7 @@ async fn the_running_audit_labels_the_node_and_creates_events() {
         audit.log()
     );
     // Retried on the next check, once the CiliumNode exists.
-    run.server
-        .state()
-        .ciliumnodes
-        .insert(NODE.to_owned(), BTreeMap::new());
+    run.server.add_ciliumnode();
     assert!(
         wait_until(Duration::from_secs(20), || run
             .server
@@ -922,10 +901,7 @@ async fn terminate_on_success_waits_until_the_label_is_set() {
         return;
     }
     let run = Run::new();
-    run.server
-        .state()
-        .ciliumnodes
-        .insert(NODE.to_owned(), BTreeMap::new());
+    run.server.add_ciliumnode();
     run.server
         .state()
         .refusals
@@ -961,10 +937,7 @@ async fn a_check_that_fails_never_labels_the_node_clean() {
         return;
     }
     let run = Run::new();
-    run.server
-        .state()
-        .ciliumnodes
-        .insert(NODE.to_owned(), BTreeMap::new());
+    run.server.add_ciliumnode();
     // An allowlist that cannot be used fails every check.
     std::fs::write(run.allowlist.path().join("filter"), "(\n").expect("bad pattern");
     let log = tempfile::NamedTempFile::new().expect("log");
@@ -991,10 +964,7 @@ async fn a_rise_of_the_bpf_count_is_an_event_and_old_blocks_are_not() {
         return;
     }
     let run = Run::new();
-    run.server
-        .state()
-        .ciliumnodes
-        .insert(NODE.to_owned(), BTreeMap::new());
+    run.server.add_ciliumnode();
     let bpffs = Bpffs::mount();
     let map = bpffs.array_map("iptables_block_event_counter");
     bpffs.set(&map, 0, 5);

@@ -13,16 +13,14 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{
-    EXPORTER, Exposition, FakePath, Ip, Netns, Process, output_with_input, require_command,
-    require_kernel, spawn_logged,
+    EXPORTER, Exposition, FakePath, Ip, Netns, ONE_RULE_DUMP as DUMP, Process, output_with_input,
+    require_command, require_kernel, spawn_logged,
 };
 
 const PREFIX: &str = "nfe-privsep";
 
 const RULES: &str = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
     -A INPUT -p icmp -m icmp --icmp-type 8 -m comment --comment \"ping in\" -j ACCEPT\nCOMMIT\n";
-
-const DUMP: &str = "*filter\n:INPUT ACCEPT [1:2]\n[3:4] -A INPUT -j ACCEPT\nCOMMIT\n";
 
 const URL: &str = "http://127.0.0.1:9455/metrics";
 
@@ -269,7 +267,7 @@ fn a_killed_server_ends_the_collector_at_once_with_a_failure() {
         return;
     }
     let dir = tempfile::tempdir().expect("temporary directory");
-    let fake = FakePath::new().script("iptables-save", &format!("printf '{DUMP}'"));
+    let fake = FakePath::iptables_save(DUMP);
     let mut process = start_split(dir.path(), &fake);
     let server = server_of(process.id());
     let killed = Instant::now();
@@ -292,7 +290,7 @@ fn a_killed_collector_ends_the_server_at_once() {
         return;
     }
     let dir = tempfile::tempdir().expect("temporary directory");
-    let fake = FakePath::new().script("iptables-save", &format!("printf '{DUMP}'"));
+    let fake = FakePath::iptables_save(DUMP);
     let mut process = start_split(dir.path(), &fake);
     let server = server_of(process.id());
     common::run_capture(Command::new("kill").args(["-KILL", &process.id().to_string()]))
@@ -321,7 +319,7 @@ fn sigterm_stops_both_with_success() {
         return;
     }
     let dir = tempfile::tempdir().expect("temporary directory");
-    let fake = FakePath::new().script("iptables-save", &format!("printf '{DUMP}'"));
+    let fake = FakePath::iptables_save(DUMP);
     let mut process = start_split(dir.path(), &fake);
     let server = server_of(process.id());
     let status = process.terminate(Duration::from_secs(10)).expect("exits");
@@ -336,7 +334,7 @@ fn the_socket_systemd_passes_is_served() {
         return;
     }
     let dir = tempfile::tempdir().expect("temporary directory");
-    let fake = FakePath::new().script("iptables-save", &format!("printf '{DUMP}'"));
+    let fake = FakePath::iptables_save(DUMP);
     let port = free_port();
     let mut command = Command::new("systemd-socket-activate");
     command

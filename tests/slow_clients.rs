@@ -14,7 +14,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{EXPORTER, Exposition, FakePath, Process, spawn_logged};
+use common::{EXPORTER, Exposition, FakePath, ONE_RULE_DUMP as DUMP, Process, spawn_logged};
 
 /// Idle connections opened against the exporter.
 const SLOW_CLIENTS: usize = 2_000;
@@ -25,8 +25,6 @@ const CONNECT_BUDGET: Duration = Duration::from_secs(60);
 /// A generous bound on one scrape, so that a loaded machine does not fail the test; the
 /// delay itself is measured and reported in docs/performance.md, not asserted.
 const SCRAPE_DEADLINE: Duration = Duration::from_secs(10);
-
-const DUMP: &str = "*filter\n:INPUT ACCEPT [1:2]\n[3:4] -A INPUT -j ACCEPT\nCOMMIT\n";
 
 /// A free port on 127.0.0.1.
 fn free_port() -> u16 {
@@ -110,7 +108,7 @@ fn collection(exposition: &Exposition) -> (f64, f64) {
 #[test]
 fn two_thousand_slow_clients_under_1024_descriptors_keep_no_scrape_out() {
     raise_own_limit();
-    let fake = FakePath::new().script("iptables-save", &format!("printf '{}'", DUMP));
+    let fake = FakePath::iptables_save(DUMP);
     let port = free_port();
     let address: SocketAddr = ([127, 0, 0, 1], port).into();
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -227,7 +225,7 @@ fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
 
 #[test]
 fn half_sent_headers_and_idle_keep_alives_are_closed_in_time() {
-    let fake = FakePath::new().script("iptables-save", &format!("printf '{}'", DUMP));
+    let fake = FakePath::iptables_save(DUMP);
     let address: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut command = Command::new(EXPORTER);

@@ -12,9 +12,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{EXPORTER, FakePath, Process, require_command, run_capture, spawn_logged};
-
-const DUMP: &str = "*filter\n:INPUT ACCEPT [1:2]\n[3:4] -A INPUT -j ACCEPT\nCOMMIT\n";
+use common::{
+    EXPORTER, FakePath, ONE_RULE_DUMP as DUMP, Process, require_command, run_capture, spawn_logged,
+};
 
 /// The password whose hash is in deploy/web-config.yml.
 const EXAMPLE_PASSWORD: &str = "prometheus:change me";
@@ -178,7 +178,7 @@ fn start() -> Option<Server> {
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/web-config.yml");
     std::fs::copy(example, dir.path().join("web.yml")).expect("copy the example");
 
-    let fake = FakePath::new().script("iptables-save", &format!("printf '{DUMP}'"));
+    let fake = FakePath::iptables_save(DUMP);
     let port = free_port();
     let mut command = Command::new(EXPORTER);
     command

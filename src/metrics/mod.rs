@@ -283,16 +283,18 @@ pub fn render_cadence(
     cadence: impl Iterator<Item = (Target, Duration, Duration)> + Clone,
 ) -> Exposition {
     let mut out = ExpositionBuilder::default();
-    for ((name, help), pick) in [
-        (names::exporter::COLLECTION_CPU, 0),
-        (names::exporter::COLLECTION_INTERVAL, 1),
-    ] {
-        let mut family = out.family(name, help, MetricType::Gauge);
-        for (target, cost, pause) in cadence.clone() {
-            let value = if pick == 0 { cost } else { pause };
-            family.sample(&[("source", target.name())], value.as_secs_f64());
-        }
+    let (name, help) = names::exporter::COLLECTION_CPU;
+    let mut cpu = out.family(name, help, MetricType::Gauge);
+    for (target, cost, _) in cadence.clone() {
+        cpu.sample(&[("source", target.name())], cost.as_secs_f64());
     }
+    drop(cpu);
+    let (name, help) = names::exporter::COLLECTION_INTERVAL;
+    let mut interval = out.family(name, help, MetricType::Gauge);
+    for (target, _, pause) in cadence {
+        interval.sample(&[("source", target.name())], pause.as_secs_f64());
+    }
+    drop(interval);
     out.finish()
 }
 

@@ -113,7 +113,7 @@ pub async fn collect(
         set_elements_limit: 0,
     };
     let read = tokio::task::spawn_blocking(move || nftables::read(&config)).await;
-    let snapshot = match read {
+    let mut snapshot = match read {
         Ok(Ok(snapshot)) => snapshot,
         // No nf_tables at all: this iptables can only be legacy.
         Ok(Err(nftables::ReadError::Unavailable(_))) => {
@@ -144,10 +144,18 @@ pub async fn collect(
         }
     };
     if backend == Backend::NfTables {
-        let built = {
-            let texts = lock(&texts);
-            build(&snapshot, &texts).map(|ruleset| (ruleset, texts.save_runs))
-        };
+        // Building 100k rules takes CPU time: off the I/O threads.
+        let cache = Arc::clone(&texts);
+        let building = tokio::task::spawn_blocking(move || {
+            let texts = lock(&cache);
+            let built = build(&snapshot, &texts).map(|ruleset| (ruleset, texts.save_runs));
+            (snapshot, built)
+        });
+        let (read, built) = building.await.map_err(|e| SourceError::Internal {
+            command: "netlink".to_owned(),
+            reason: e.to_string(),
+        })?;
+        snapshot = read;
         if let Some((ruleset, save_runs)) = built {
             let stats = TextStats {
                 uncached_rules: 0,

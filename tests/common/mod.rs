@@ -549,6 +549,10 @@ impl Drop for Process {
     }
 }
 
+/// A dump of one rule, for tests with a stand-in `iptables-save`.
+pub(crate) const ONE_RULE_DUMP: &str =
+    "*filter\n:INPUT ACCEPT [1:2]\n[3:4] -A INPUT -j ACCEPT\nCOMMIT\n";
+
 /// A directory that holds a replacement for one command, put first in `PATH`.
 pub(crate) struct FakePath {
     dir: tempfile::TempDir,
@@ -570,6 +574,11 @@ impl FakePath {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
             .expect("make script executable");
         self
+    }
+
+    /// A stand-in `iptables-save` that prints `dump` (no `'` or `%` in it).
+    pub(crate) fn iptables_save(dump: &str) -> FakePath {
+        FakePath::new().script("iptables-save", &format!("printf '{dump}'"))
     }
 
     /// This directory alone, as a `PATH` value.
@@ -762,4 +771,16 @@ impl Drop for Bpffs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(self.dir.path()).status();
     }
+}
+
+/// Polls `done` every 100 ms until it holds or `limit` has passed; whether it held.
+pub(crate) fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    done()
 }

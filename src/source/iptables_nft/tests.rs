@@ -27,7 +27,6 @@ fn snapshot(ruleset: &Ruleset, counters: u64) -> Snapshot {
     Snapshot {
         ruleset: read,
         keys,
-        left_to_iptables: 0,
         attempts: 1,
     }
 }

@@ -71,8 +71,6 @@ pub struct Snapshot {
     /// With [`Tables::IptablesNft`], the key of every rule, in the order of
     /// [`Ruleset::chains`] and of each chain's rules; empty otherwise.
     pub keys: Vec<RuleKey>,
-    /// Tables left to the iptables sources.
-    pub left_to_iptables: usize,
     /// Reads it took (1 when the ruleset did not change during the first).
     pub attempts: u32,
 }
@@ -114,11 +112,10 @@ pub fn read(config: &ReadConfig) -> Result<Snapshot, ReadError> {
     let deadline = Instant::now() + config.timeout;
     for attempt in 1..=ATTEMPTS {
         match Reader::new(config, deadline).and_then(Reader::read) {
-            Ok(Some((ruleset, keys, left_to_iptables))) => {
+            Ok(Some((ruleset, keys))) => {
                 return Ok(Snapshot {
                     ruleset,
                     keys,
-                    left_to_iptables,
                     attempts: attempt,
                 });
             }
@@ -177,15 +174,13 @@ impl Build {
         self.tables.get_mut(i)
     }
 
-    /// Leaves out the tables `leave` selects; returns how many.
-    fn leave(&mut self, leave: impl Fn(&Table) -> bool) -> usize {
+    /// Leaves out the tables `leave` selects.
+    fn leave(&mut self, leave: impl Fn(&Table) -> bool) {
         let tables = std::mem::take(&mut self.tables);
-        let before = tables.len();
         self.index.clear();
         for table in tables.into_iter().filter(|t| !leave(t)) {
             self.push_table(table);
         }
-        before - self.tables.len()
     }
 }
 
@@ -203,10 +198,8 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// The snapshot, its rule keys and the number of tables left out, or `None` when the
-    /// ruleset changed.
-    #[allow(clippy::type_complexity)]
-    fn read(mut self) -> Result<Option<(Ruleset, Vec<RuleKey>, usize)>, NetlinkError> {
+    /// The snapshot and its rule keys, or `None` when the ruleset changed.
+    fn read(mut self) -> Result<Option<(Ruleset, Vec<RuleKey>)>, NetlinkError> {
         self.dump(msg::GETTABLE, |build, message, family| {
             if message.kind == msg::NEWTABLE {
                 build.push_table(Table::new(family, decode::table_name(message.attrs)?));
@@ -227,7 +220,7 @@ impl<'a> Reader<'a> {
             }
             Ok(())
         })?;
-        let left = match &self.config.tables {
+        match &self.config.tables {
             Tables::Native { leave_to_iptables } => self
                 .build
                 .leave(|t| leave_to_iptables.contains(&t.family) && is_iptables_nft(t)),
@@ -266,7 +259,7 @@ impl<'a> Reader<'a> {
             unparsed: Vec::new(),
             generation: Some(self.generation),
         };
-        Ok(Some((ruleset, self.build.keys, left)))
+        Ok(Some((ruleset, self.build.keys)))
     }
 
     /// The rules of every chain, one dump per chain, with their keys when the read is
