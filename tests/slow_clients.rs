@@ -296,8 +296,9 @@ fn a_client_that_stops_reading_holds_its_request_only_until_the_write_timeout() 
             "600",
             "--web.max-requests",
             "1",
+            // Long enough that a loaded machine still sees the refusals while it lasts.
             "--web.write-timeout",
-            "1",
+            "3",
             "--web.listen-address",
         ])
         .arg(address.to_string())
@@ -316,7 +317,7 @@ fn a_client_that_stops_reading_holds_its_request_only_until_the_write_timeout() 
         .expect("send a request");
     let stalled = Instant::now();
     // The only request allowed is the stuck one: anything else is refused, at once.
-    let deadline = stalled + Duration::from_secs(10);
+    let deadline = stalled + Duration::from_secs(20);
     loop {
         let status = status_of(address, "/-/healthy").expect("an answer");
         if status.contains(" 503 ") {
@@ -333,12 +334,15 @@ fn a_client_that_stops_reading_holds_its_request_only_until_the_write_timeout() 
         }
         assert!(status.contains(" 503 "), "{status}");
         assert!(
-            stalled.elapsed() < Duration::from_secs(10),
+            stalled.elapsed() < Duration::from_secs(20),
             "the stuck response kept its slot"
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(freed >= Duration::from_millis(900), "freed after {freed:?}");
+    assert!(
+        freed >= Duration::from_millis(2900),
+        "freed after {freed:?}"
+    );
     // Its connection was closed: what the buffers held, then the end.
     assert!(
         closed_within(&mut stuck, Duration::from_secs(10)).is_some(),
