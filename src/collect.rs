@@ -440,11 +440,19 @@ impl Collector {
                 ..self.parse_output(target, output, parsed)
             }),
             Ok(Dump::Text(output)) => Ok(self.parse_output(target, output, None)),
-            Err(e) => {
-                tracing::warn!(source = %target, error = %e, "collection failed");
-                Err(e)
-            }
+            Err(e) => Err(e),
         };
+        // A source that keeps failing says so once, again when its error changes, and
+        // once more when it recovers; a failing command's stderr can be long.
+        let failure = outcome.as_ref().err().map(ToString::to_string);
+        let was_failing = self.logged.is_set((Some(target), "failure"));
+        match self.logged.once((Some(target), "failure"), failure) {
+            Some(error) => tracing::warn!(source = %target, %error, "collection failed"),
+            None if was_failing && outcome.is_ok() => {
+                tracing::info!(source = %target, "collection succeeded again");
+            }
+            None => {}
+        }
         if auto && outcome.as_ref().is_ok_and(|c| c.ruleset.is_empty()) {
             self.remove(target);
             return;
@@ -717,6 +725,13 @@ impl LogOnce {
     /// repeats is logged once, until it changes or goes away.
     fn once(&self, scope: Scope, message: Option<String>) -> Option<String> {
         self.new_messages(scope, message.into_iter()).pop()
+    }
+
+    /// Whether the last call for `scope` had a message.
+    fn is_set(&self, scope: Scope) -> bool {
+        let seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        seen.get(&scope)
+            .is_some_and(|messages| !messages.is_empty())
     }
 }
 

@@ -16,6 +16,7 @@ pub mod budget;
 pub mod cli;
 pub mod collect;
 pub mod config;
+pub mod error_chain;
 pub mod metrics;
 pub mod munin;
 pub mod output;

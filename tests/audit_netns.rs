@@ -11,7 +11,10 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use common::{Bpffs, FakePath, Netns, output_within, require_command, require_kernel, wait_until};
+use common::{
+    Bpffs, FakePath, Netns, output_within, peak_rss_kib, require_command, require_kernel,
+    wait_until,
+};
 
 /// Prefix of this binary's namespaces (see [`require_kernel`]).
 const NETNS_PREFIX: &str = "nfe-audit";
@@ -665,4 +668,72 @@ fn native_nftables_chains_are_checked_against_the_nftables_file() {
         .filter_map(|f| f["family"].as_str())
         .collect();
     assert_eq!(scopes, ["ipv4", "ipv6", "nftables"]);
+}
+
+/// Patterns that are small as text and, with Unicode classes, huge once compiled: read as
+/// Go reads them (ASCII `\w`), the allowlist costs little memory in the running audit, and
+/// a pattern or an allowlist that still compiles too large is refused naming file and line.
+#[test]
+fn hostile_allowlists_are_compiled_within_bounds() {
+    if !require_kernel(NETNS_PREFIX) {
+        return;
+    }
+    let ns = loaded_namespace();
+    let lists = tempfile::tempdir().expect("tempdir");
+    std::fs::write(lists.path().join("filter"), "\\w{50}\n".repeat(2_000)).expect("write");
+    let rules = tempfile::NamedTempFile::new().expect("rules file");
+    std::fs::write(rules.path(), fixture("docker.input")).expect("write");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let input = format!("--input={}", lists.path().display());
+    let address = format!("127.0.0.1:{port}");
+    let command = ns.exporter(&[
+        "--log.format",
+        "json",
+        "audit",
+        &input,
+        "--interval",
+        "3600",
+        "--web.listen-address",
+        &address,
+    ]);
+    let mut audit = ns.spawn(command, &logs.path().join("audit.log"));
+    let checked = |p: &common::Process| !logged(&p.log(), "unexpected rule appeared").is_empty();
+    assert!(
+        wait_until(Duration::from_secs(60), || checked(&audit)),
+        "{}",
+        audit.log()
+    );
+    let peak = peak_rss_kib(audit.id());
+    assert!(peak < 200 * 1024, "peak RSS {peak} KiB");
+    audit.assert_running();
+
+    let refused = |text: &str| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("nat"), text).expect("write");
+        let mut command = std::process::Command::new(common::EXPORTER);
+        command
+            .args(["audit", "--once", "--input"])
+            .arg(dir.path())
+            .arg("--rules-file")
+            .arg(rules.path());
+        let output = output_within(command, Duration::from_secs(60));
+        assert_eq!(output.status.code(), Some(2), "{output:?}");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        (dir.path().display().to_string(), stdout)
+    };
+    let (dir, stdout) = refused("^-A POSTROUTING\n\\pL{100}\n");
+    assert!(
+        stdout.contains(&format!("{dir}/nat:2: pattern compiles to more than")),
+        "{stdout}"
+    );
+    let (dir, stdout) = refused(&"\\pL{20}\n".repeat(100));
+    assert!(
+        stdout.contains(&format!("{dir}/nat:"))
+            && stdout.contains("the allowlist's patterns compile to more than"),
+        "{stdout}"
+    );
 }

@@ -79,3 +79,63 @@ fn sigterm_while_writing_stops_the_textfile_loop() {
         process.log()
     );
 }
+
+/// A dump command that prints more than `--collect-max-output-bytes` costs the collector
+/// about the limit, not twice it (a buffer grown by doubling holds both copies while it
+/// moves).
+#[test]
+fn output_beyond_the_limit_costs_no_more_than_the_limit() {
+    const LIMIT: u64 = 140_000_000;
+    let fake = FakePath::new().script("iptables-save", "exec head -c 300000000 /dev/zero");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut command = Command::new(EXPORTER);
+    command
+        .args(["textfile", "-t", "iptables", "--collect-interval", "600"])
+        .args(["--collect-max-output-bytes", &LIMIT.to_string()])
+        .arg(dir.path().join("netfilter.prom"))
+        .env("PATH", fake.before_path());
+    let mut process = spawn_logged(command, &dir.path().join("log"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !process.log().contains("output larger than") {
+        process.assert_running();
+        assert!(Instant::now() < deadline, "no failure:\n{}", process.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let peak_kib = common::peak_rss_kib(process.id());
+    assert!(
+        peak_kib * 1024 < LIMIT + 48 * 1024 * 1024,
+        "peak {peak_kib} KiB for a limit of {LIMIT} bytes"
+    );
+}
+
+/// A source that keeps failing with the same error logs it once, not on every collection.
+#[test]
+fn a_persisting_failure_is_logged_once() {
+    let fake = FakePath::new().script(
+        "iptables-save",
+        "echo 'iptables-save: cannot initialize' >&2; exit 3",
+    );
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let mut command = Command::new(EXPORTER);
+    command
+        .args(["--log.level", "debug", "textfile", "-t", "iptables"])
+        .args(["--collect-interval", "0.05"])
+        .arg(dir.path().join("out.prom"))
+        .env("PATH", fake.before_path());
+    let mut process = spawn_logged(command, &dir.path().join("log"));
+    let failures = |p: &Process| p.log().matches("collection failed").count();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Enough collections to have logged many times over, had each been logged.
+    while process.log().matches("dump command failed").count() < 10 && failures(&process) < 2 {
+        process.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "too few collections:\n{}",
+            process.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = process.log();
+    assert_eq!(log.matches("collection failed").count(), 1, "{log}");
+    assert!(log.contains("cannot initialize"), "{log}");
+}

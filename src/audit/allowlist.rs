@@ -5,9 +5,11 @@
 //! is the pure part that the tests drive.
 
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use regex::Regex;
+use regex_automata::meta::{self, Regex};
+use regex_syntax::ast::{self, Ast, ClassPerl, ClassPerlKind, ClassSetItem};
 
 use super::TABLES;
 
@@ -20,6 +22,17 @@ pub const NFTABLES: &str = "nftables";
 /// Largest pattern file read: an allowlist is a few hundred lines, and a file far larger
 /// is a mistake that must not be read into memory whole.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Largest compiled size of one pattern: far above what a rule-matching pattern needs,
+/// and small enough that a few thousand hostile lines cannot take the collector's memory.
+pub const MAX_PATTERN_BYTES: usize = 1 << 20;
+
+/// Largest compiled size of all the patterns of one directory together.
+pub const MAX_TOTAL_BYTES: usize = 32 << 20;
+
+/// Memory each pattern's lazy DFA may use while matching; past it the engine clears it or
+/// falls back to a slower one, so matching stays bounded too.
+const MATCH_CACHE_BYTES: usize = 64 << 10;
 
 /// Why an allowlist cannot be used. Every variant names the file.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -46,16 +59,41 @@ pub enum AllowlistError {
         /// The file.
         file: PathBuf,
     },
+    /// A pattern file is a FIFO, a device or anything else that reading could block on.
+    #[error("{file}: not a regular file")]
+    NotRegular {
+        /// The file.
+        file: PathBuf,
+    },
     /// A line is not a valid regular expression.
-    #[error("{file}:{line}: invalid pattern: {source}")]
+    #[error("{file}:{line}: invalid pattern")]
     Invalid {
         /// The file.
         file: PathBuf,
         /// 1-based line number.
         line: usize,
-        /// The regex crate's explanation.
+        /// The regex engine's explanation.
         #[source]
-        source: regex::Error,
+        source: std::sync::Arc<dyn std::error::Error + Send + Sync>,
+    },
+    /// A line compiles to more than [`MAX_PATTERN_BYTES`].
+    #[error("{file}:{line}: pattern compiles to more than {MAX_PATTERN_BYTES} bytes")]
+    PatternTooLarge {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line number.
+        line: usize,
+    },
+    /// With this line, the directory's patterns compile to more than [`MAX_TOTAL_BYTES`].
+    #[error(
+        "{file}:{line}: the allowlist's patterns compile to more than {MAX_TOTAL_BYTES} bytes \
+         together"
+    )]
+    TotalTooLarge {
+        /// The file.
+        file: PathBuf,
+        /// 1-based line number of the pattern that crossed the limit.
+        line: usize,
     },
     /// A line holds only blanks: as a pattern it would match every line, so it is far
     /// more likely a mistake than an intent.
@@ -118,6 +156,7 @@ impl Allowlist {
         files: impl IntoIterator<Item = (&'a Path, &'a str)>,
     ) -> Result<Allowlist, AllowlistError> {
         let mut allowlist = Allowlist::default();
+        let mut compiled_bytes = 0;
         for (file, text) in files {
             let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
             let slot = match TABLES.iter().position(|t| *t == name) {
@@ -126,7 +165,7 @@ impl Allowlist {
                 None if name == NFTABLES => &mut allowlist.nftables,
                 None => continue,
             };
-            slot.extend(patterns(file, text)?);
+            slot.extend(patterns(file, text, &mut compiled_bytes)?);
         }
         Ok(allowlist)
     }
@@ -153,7 +192,12 @@ impl Allowlist {
 
 /// The patterns of one file: one per line, empty lines skipped. A line is used as it is
 /// (no trimming, as the original does not trim), except for the `\r` of a CRLF ending.
-fn patterns(file: &Path, text: &str) -> Result<Vec<Regex>, AllowlistError> {
+/// `compiled_bytes` counts what the directory's patterns take so far.
+fn patterns(
+    file: &Path,
+    text: &str,
+    compiled_bytes: &mut usize,
+) -> Result<Vec<Regex>, AllowlistError> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
@@ -166,27 +210,131 @@ fn patterns(file: &Path, text: &str) -> Result<Vec<Regex>, AllowlistError> {
                 line: line_no,
             });
         }
-        let re = Regex::new(line).map_err(|source| AllowlistError::Invalid {
-            file: file.to_owned(),
-            line: line_no,
-            source,
+        let re = compile(line).map_err(|e| match e {
+            CompileError::TooLarge => AllowlistError::PatternTooLarge {
+                file: file.to_owned(),
+                line: line_no,
+            },
+            CompileError::Invalid(source) => AllowlistError::Invalid {
+                file: file.to_owned(),
+                line: line_no,
+                source,
+            },
         })?;
+        *compiled_bytes += re.memory_usage();
+        if *compiled_bytes > MAX_TOTAL_BYTES {
+            return Err(AllowlistError::TotalTooLarge {
+                file: file.to_owned(),
+                line: line_no,
+            });
+        }
         out.push(re);
     }
     Ok(out)
 }
 
-/// The text of `file`, `None` when it does not exist.
+/// Why one pattern cannot be used.
+enum CompileError {
+    Invalid(std::sync::Arc<dyn std::error::Error + Send + Sync>),
+    TooLarge,
+}
+
+/// `pattern` compiled with Go's meaning of the Perl classes and within
+/// [`MAX_PATTERN_BYTES`]. The size limit holds while compiling, so a hostile pattern is
+/// refused before it takes the memory.
+fn compile(pattern: &str) -> Result<Regex, CompileError> {
+    let pattern =
+        go_perl_classes(pattern).map_err(|e| CompileError::Invalid(std::sync::Arc::new(e)))?;
+    Regex::builder()
+        .configure(
+            meta::Config::new()
+                .nfa_size_limit(Some(MAX_PATTERN_BYTES))
+                .onepass_size_limit(Some(MAX_PATTERN_BYTES))
+                .dfa_size_limit(Some(MAX_PATTERN_BYTES))
+                .hybrid_cache_capacity(MATCH_CACHE_BYTES),
+        )
+        .build(&pattern)
+        .map_err(|e| match e.size_limit() {
+            Some(_) => CompileError::TooLarge,
+            None => CompileError::Invalid(std::sync::Arc::new(e)),
+        })
+}
+
+/// `pattern` with `\d \s \w` (and their negations) spelt as the ASCII classes they are in
+/// Go's RE2 syntax, which the allowlists are written in, and `\b` as an ASCII word
+/// boundary. In the regex crate they are Unicode classes, which are not only another
+/// meaning but hundreds of times larger once repeated (`\w{50}`).
+fn go_perl_classes(pattern: &str) -> Result<String, Box<ast::Error>> {
+    struct Spans(Vec<(ast::Span, &'static str)>);
+    impl ast::Visitor for Spans {
+        type Output = Vec<(ast::Span, &'static str)>;
+        type Err = ast::Error;
+        fn finish(self) -> Result<Self::Output, ast::Error> {
+            Ok(self.0)
+        }
+        fn visit_pre(&mut self, ast: &Ast) -> Result<(), ast::Error> {
+            match ast {
+                Ast::ClassPerl(class) => self.0.push((class.span, ascii_class(class))),
+                Ast::Assertion(assertion) if assertion.kind == ast::AssertionKind::WordBoundary => {
+                    self.0.push((assertion.span, r"(?-u:\b)"));
+                }
+                _ => {}
+            }
+            Ok(())
+        }
+        fn visit_class_set_item_pre(&mut self, item: &ClassSetItem) -> Result<(), ast::Error> {
+            if let ClassSetItem::Perl(class) = item {
+                self.0.push((class.span, ascii_class(class)));
+            }
+            Ok(())
+        }
+    }
+    let parsed = ast::parse::Parser::new().parse(pattern)?;
+    let mut spans = ast::visit(&parsed, Spans(Vec::new()))?;
+    // From the end, so that the offsets of those still to replace stay right.
+    spans.sort_by_key(|(span, _)| std::cmp::Reverse(span.start.offset));
+    let mut out = pattern.to_owned();
+    for (span, replacement) in spans {
+        out.replace_range(span.start.offset..span.end.offset, replacement);
+    }
+    Ok(out)
+}
+
+/// Go's ASCII class for a Perl class, as a bracketed class, which is valid both alone and
+/// nested in another bracketed class.
+fn ascii_class(class: &ClassPerl) -> &'static str {
+    match (&class.kind, class.negated) {
+        (ClassPerlKind::Digit, false) => "[0-9]",
+        (ClassPerlKind::Digit, true) => "[^0-9]",
+        (ClassPerlKind::Space, false) => r"[\t\n\f\r ]",
+        (ClassPerlKind::Space, true) => r"[^\t\n\f\r ]",
+        (ClassPerlKind::Word, false) => "[0-9A-Za-z_]",
+        (ClassPerlKind::Word, true) => "[^0-9A-Za-z_]",
+    }
+}
+
+/// The text of `file`, `None` when it does not exist. Anything but a regular file is
+/// refused: opening a FIFO blocks until a writer comes, so the file is opened without
+/// blocking and checked before it is read.
 fn read_bounded(file: &Path) -> Result<Option<String>, AllowlistError> {
     let read_error = |e: std::io::Error| AllowlistError::Read {
         file: file.to_owned(),
         reason: e.to_string(),
     };
-    let handle = match std::fs::File::open(file) {
+    let handle = match std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(file)
+    {
         Ok(handle) => handle,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(read_error(e)),
     };
+    if !handle.metadata().map_err(read_error)?.is_file() {
+        return Err(AllowlistError::NotRegular {
+            file: file.to_owned(),
+        });
+    }
     let mut bytes = Vec::new();
     handle
         .take(MAX_FILE_BYTES + 1)
@@ -281,6 +429,44 @@ mod tests {
     }
 
     #[test]
+    fn patterns_too_large_once_compiled_are_refused_naming_file_and_line() {
+        let err = allowlist(&[("filter", "^-N X$\n\\pL{100}\n")]).expect_err("too large");
+        assert!(
+            matches!(&err, AllowlistError::PatternTooLarge { line: 2, .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().starts_with("/cfg/filter:2: "), "{err}");
+        // Each under the limit, together over it: the line that crossed it is named.
+        let many = "\\pL{20}\n".repeat(100);
+        let err = allowlist(&[("global", "^-N X$\n"), ("nat", &many)]).expect_err("too large");
+        let AllowlistError::TotalTooLarge { file, line } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(file, Path::new("/cfg/nat"));
+        assert!((2..100).contains(line), "{line}");
+        // What Unicode classes made huge is small with Go's ASCII ones.
+        let list = allowlist(&[("filter", &"\\w{50}\n".repeat(2_000))]).expect("valid");
+        assert!(list.allows("filter", &"x".repeat(50)));
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("filter");
+        rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::RUSR).expect("mkfifo");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = dir.path().to_owned();
+        std::thread::spawn(move || tx.send(Allowlist::load(&path).map(drop)));
+        let loaded = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("load returns instead of waiting for a writer");
+        assert!(
+            matches!(&loaded, Err(AllowlistError::NotRegular { file }) if *file == fifo),
+            "{loaded:?}"
+        );
+    }
+
+    #[test]
     fn patterns_keep_their_blanks() {
         let list = allowlist(&[("filter", " -j ACCEPT$")]).expect("valid");
         assert!(list.allows("filter", "-A INPUT -j ACCEPT"));
@@ -315,7 +501,11 @@ mod tests {
 /// shows them; if one of them changes, the document must change with it.
 #[cfg(test)]
 mod go_differences {
-    use regex::Regex;
+    use super::{Regex, compile};
+
+    fn regex(pattern: &str) -> Option<Regex> {
+        compile(pattern).ok()
+    }
 
     #[test]
     fn documented_differences_hold() {
@@ -326,18 +516,35 @@ mod go_differences {
             r"(?i)docker",
             r"[[:alpha:]]+",
         ] {
-            assert!(Regex::new(same).is_ok(), "{same}");
+            assert!(regex(same).is_some(), "{same}");
         }
         // Go accepts these; the regex crate refuses them (an error naming file and line).
         for refused in [r"\Qa.b\E", r"\101", r"[[]"] {
-            assert!(Regex::new(refused).is_err(), "{refused}");
+            assert!(regex(refused).is_none(), "{refused}");
         }
         // Go has none of these, the regex crate gives them a meaning.
-        assert!(Regex::new(r"(?x) a b ").expect("x flag").is_match("ab"));
-        let intersection = Regex::new(r"^[a-c&&b-d]$").expect("class set operation");
+        assert!(regex(r"(?x) a b ").expect("x flag").is_match("ab"));
+        let intersection = regex(r"^[a-c&&b-d]$").expect("class set operation");
         assert!(!intersection.is_match("&") && !intersection.is_match("a"));
-        // Perl classes are Unicode-aware here, ASCII-only in Go.
-        assert!(Regex::new(r"^\d$").expect("digit").is_match("\u{663}"));
-        assert!(Regex::new(r"^\w$").expect("word").is_match("é"));
+        // `\B` stays Unicode-aware: between two letters, one of them not ASCII.
+        assert!(regex(r"a\Bé").expect("not a word boundary").is_match("aé"));
+    }
+
+    #[test]
+    fn perl_classes_and_word_boundaries_are_ascii_as_in_go() {
+        let matches = |pattern: &str, line: &str| regex(pattern).expect(pattern).is_match(line);
+        assert!(!matches(r"^\d$", "\u{663}") && matches(r"^\d$", "7"));
+        assert!(!matches(r"^\w$", "é") && matches(r"^\w+$", "aZ_0"));
+        assert!(matches(r"^\W$", "é") && !matches(r"^\W$", "a"));
+        assert!(matches(r"^\s$", "\t") && !matches(r"^\s$", "\u{a0}") && !matches(r"^\s$", "\x0b"));
+        assert!(matches(r"^\S$", "\u{a0}"));
+        assert!(matches(r"^\D$", "\u{663}"));
+        // Inside a bracketed class, and negated there.
+        assert!(matches(r"^[\w-]+$", "KUBE-SEP") && !matches(r"^[\w-]+$", "é"));
+        assert!(matches(r"^[^\w]$", "é") && !matches(r"^[^\w]$", "x"));
+        assert!(matches(r"^[\S]$", "x") && !matches(r"^[\S]$", " "));
+        // An escaped backslash before a letter is no class.
+        assert!(matches(r"^\\w$", r"\w"));
+        assert!(!matches(r"\bé", " é") && matches(r"a\bé", "aé"));
     }
 }

@@ -19,6 +19,7 @@ use std::time::SystemTime;
 
 pub use allowlist::{Allowlist, AllowlistError};
 
+use crate::error_chain::Chain;
 use crate::metrics::names;
 use crate::output::exposition::{Exposition, ExpositionBuilder, MetricType};
 use crate::ruleset::{Family, Ruleset, Table};
@@ -251,7 +252,7 @@ impl Check {
         }
         for family in &self.families {
             if let Err(e) = &family.outcome {
-                out.push_str(&format!("{} error: {e}\n", family.family));
+                out.push_str(&format!("{} error: {}\n", family.family, Chain(e)));
             }
         }
         out
@@ -273,7 +274,7 @@ impl Check {
                 }),
                 Err(e) => serde_json::json!({
                     "family": family.family.as_str(),
-                    "error": e.to_string(),
+                    "error": Chain(e).to_string(),
                 }),
             })
             .collect();

@@ -10,6 +10,7 @@ use super::policy::{self, Policy};
 use super::{Allowlist, AuditError, Check, FamilyCheck, Scope, TableFindings, Tracker, bpf};
 use crate::collect::CollectConfig;
 use crate::config::{AuditConfig, AuditFamily, AuditInput};
+use crate::error_chain::Chain;
 use crate::output::exposition::{Exposition, ExpositionBuilder};
 use crate::ruleset::Family;
 use crate::source::nftables::{self, ReadConfig, Tables};
@@ -181,7 +182,7 @@ impl Auditor {
         }
         for family in &check.families {
             if let Err(e) = &family.outcome {
-                tracing::error!(family = %family.family, error = %e, "audit check failed");
+                tracing::error!(family = %family.family, error = %Chain(e), "audit check failed");
             }
         }
         let rise = check.map.as_ref().and_then(|map| {

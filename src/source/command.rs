@@ -1,5 +1,6 @@
 //! Runs a dump command with a deadline and bounded output, and turns every way it can fail
-//! into a typed error.
+//! into a typed error. The command runs in a process group of its own, and whatever ends
+//! it early ends the whole group: a wrapper script's children would otherwise outlive it.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -104,6 +105,7 @@ pub async fn run(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         // Dropping the future must not leave a hung iptables-save behind.
         .kill_on_drop(true)
         .spawn()
@@ -116,6 +118,9 @@ pub async fn run(
                 reason: e.to_string(),
             },
         })?;
+    // Declared after `child`, so dropped before it: the group is ended while its leader is
+    // not yet reaped, and its id cannot have been given to another process.
+    let mut group = GroupGuard(child.id());
     let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(SourceError::Spawn {
             command: command.to_owned(),
@@ -152,17 +157,21 @@ pub async fn run(
         // An error of either (too much output) ends both at once, not at the deadline.
         let (stdout, stderr) = tokio::try_join!(stdout, stderr)?;
         let status = child.wait().await.map_err(read_error)?;
+        // Reaped: the id may now be another process's.
+        group.0 = None;
         Ok((status, stdout, stderr))
     })
     .await;
     let (status, stdout, stderr) = match finished {
         Ok(Ok(done)) => done,
         Ok(Err(e)) => {
+            group.kill();
             // Already gone is fine: the kill only has to make sure of it.
             let _ = child.kill().await;
             return Err(e);
         }
         Err(_) => {
+            group.kill();
             let _ = child.kill().await;
             return Err(SourceError::TimedOut {
                 command: command.to_owned(),
@@ -186,16 +195,46 @@ pub async fn run(
     })
 }
 
+/// The process group of a command not yet reaped; ends the group when dropped armed.
+struct GroupGuard(Option<u32>);
+
+impl GroupGuard {
+    fn kill(&mut self) {
+        let Some(id) = self.0.take() else { return };
+        if let Some(pid) = i32::try_from(id)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            // Already gone is fine: the kill only has to make sure of it.
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// Everything `reader` yields if that is at most `limit` bytes; `None` as soon as it
-/// yields more.
+/// yields more. Room for the whole limit is reserved at once when the system grants it:
+/// pages not written to take no memory, and a buffer that never grows is never copied,
+/// whereas growing by doubling holds up to twice what was read.
 async fn read_at_most(
     reader: impl AsyncRead + Unpin,
     limit: usize,
 ) -> std::io::Result<Option<Vec<u8>>> {
     let mut bytes = Vec::new();
+    // Refused (a strict overcommit policy, an address-space limit): grow as needed instead.
+    let _ = bytes.try_reserve_exact(limit.saturating_add(1));
     let one_more = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     reader.take(one_more).read_to_end(&mut bytes).await?;
-    Ok((bytes.len() <= limit).then_some(bytes))
+    if bytes.len() > limit {
+        return Ok(None);
+    }
+    bytes.shrink_to_fit();
+    Ok(Some(bytes))
 }
 
 /// `bytes` as text with every invalid sequence replaced by U+FFFD, and how many lines
@@ -241,6 +280,54 @@ mod tests {
             .expect_err("fails");
         assert!(matches!(err, SourceError::TimedOut { .. }), "{err}");
         assert!(started.elapsed() < Duration::from_secs(20));
+    }
+
+    /// Whether process `pid` is gone or a zombie waiting for its parent.
+    fn ended(pid: &str) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+            stat.rsplit(") ")
+                .next()
+                .is_some_and(|rest| rest.starts_with('Z'))
+        })
+    }
+
+    #[tokio::test]
+    async fn a_hung_wrapper_s_children_end_with_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pids = dir.path().join("pids");
+        let script = format!(
+            "sleep 300 & echo $! > {0}; sh -c 'echo $$ >> {0}; sleep 300'",
+            pids.display()
+        );
+        let err = run("sh", &["-c", &script], Duration::from_secs(2), LIMIT)
+            .await
+            .expect_err("fails");
+        assert!(matches!(err, SourceError::TimedOut { .. }), "{err}");
+        let pids = std::fs::read_to_string(&pids).expect("the wrapper started its children");
+        let pids: Vec<&str> = pids.split_whitespace().collect();
+        assert_eq!(pids.len(), 2, "{pids:?}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !pids.iter().all(|pid| ended(pid)) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(pids.iter().all(|pid| ended(pid)), "still running: {pids:?}");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_run_ends_the_whole_group() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pids = dir.path().join("pids");
+        let script = format!("sleep 300 & echo $! > {0}; wait", pids.display());
+        let args = ["-c", script.as_str()];
+        let running = run("sh", &args, Duration::from_secs(300), LIMIT);
+        let abandoned = tokio::time::timeout(Duration::from_secs(2), running).await;
+        assert!(abandoned.is_err(), "the wrapper cannot have ended");
+        let pid = std::fs::read_to_string(&pids).expect("the wrapper started its child");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !ended(pid.trim()) && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(ended(pid.trim()), "{pid} still running");
     }
 
     #[tokio::test]
