@@ -283,7 +283,8 @@ fn wildcard_symlinks_without_multigraph() {
     let bare = plugins.munin_run(&ns, "traffic_accounting", None);
     assert!(!bare.status.success());
     assert!(
-        String::from_utf8_lossy(&bare.stderr).contains("traffic_accounting_<ipv4|ipv6>_<tag>"),
+        String::from_utf8_lossy(&bare.stderr).contains("traffic_accounting_<ipv4|ipv6>_<tag>")
+            && String::from_utf8_lossy(&bare.stderr).contains("MUNIN_CAP_MULTIGRAPH=1"),
         "{bare:?}"
     );
 
@@ -390,6 +391,20 @@ fn awkward_tags_an_empty_chain_a_missing_chain_and_a_missing_binary() {
     assert!(
         String::from_utf8_lossy(&fetch.stderr).contains("/nonexistent/ip6tables-save: not found"),
         "{fetch:?}"
+    );
+
+    // Only ACCT4 exists: the default ACCT6's absence is no reason to say no, and with no
+    // chain at all the answer names the first missing one.
+    ns.run("ip6tables", &["-X", "ACCT6"]);
+    assert_eq!(
+        plugins.answer(&ns, "traffic_accounting", Some("autoconf")),
+        "yes\n"
+    );
+    ns.run("iptables", &["-t", "mangle", "-F"]);
+    ns.run("iptables", &["-t", "mangle", "-X", "ACCT4"]);
+    assert_eq!(
+        plugins.answer(&ns, "traffic_accounting", Some("autoconf")),
+        "no (chain ACCT4 not found)\n"
     );
 }
 

@@ -116,6 +116,11 @@ pub struct Settings {
     pub chain4: Option<String>,
     /// The IPv6 accounting chain (`chain6`, default ACCT6); `None` when set empty.
     pub chain6: Option<String>,
+    /// Whether `chain4` was set rather than defaulted: a missing chain that was asked for
+    /// makes autoconf say no, a missing default one only when no chain is found at all.
+    pub chain4_explicit: bool,
+    /// Whether `chain6` was set rather than defaulted.
+    pub chain6_explicit: bool,
     /// The IPv4 dump command: `<iptables>-save`, default `iptables-save` from `PATH`.
     pub save4: String,
     /// The IPv6 dump command: `<ip6tables>-save`, default `ip6tables-save` from `PATH`.
@@ -173,6 +178,8 @@ impl Settings {
         Ok(Settings {
             chain4: chain("chain4", "ACCT4"),
             chain6: chain("chain6", "ACCT6"),
+            chain4_explicit: var("chain4").is_some(),
+            chain6_explicit: var("chain6").is_some(),
             save4: save("iptables", "iptables-save"),
             save6: save("ip6tables", "ip6tables-save"),
             multigraph: multigraph && var("MUNIN_CAP_MULTIGRAPH").as_deref() == Some("1"),
@@ -187,6 +194,15 @@ impl Settings {
             Family::Ipv4 => Some((self.chain4.as_deref()?, &self.save4)),
             Family::Ipv6 => Some((self.chain6.as_deref()?, &self.save6)),
             Family::Inet | Family::Arp | Family::Bridge | Family::Netdev => None,
+        }
+    }
+
+    /// Whether the accounting chain of `family` was set rather than defaulted.
+    fn chain_explicit(&self, family: Family) -> bool {
+        match family {
+            Family::Ipv4 => self.chain4_explicit,
+            Family::Ipv6 => self.chain6_explicit,
+            Family::Inet | Family::Arp | Family::Bridge | Family::Netdev => false,
         }
     }
 }
@@ -221,8 +237,11 @@ pub async fn run(name: &Name, action: Action, settings: &Settings) -> Outcome {
             .collect(),
         Name::Wildcard { family, .. } => vec![*family],
     };
-    // The first reason the plugin cannot graph everything it was asked for: autoconf's `no`.
+    // The first reason the plugin cannot graph what it was asked for: autoconf's `no`. A
+    // default chain that is missing is one only when no family's chain is found at all
+    // (a host that accounts IPv4 only has no ACCT6).
     let mut obstacle = None;
+    let mut default_missing = None;
     if families.is_empty() {
         obstacle = Some("env.chain4 and env.chain6 are both empty".to_owned());
     }
@@ -233,9 +252,16 @@ pub async fn run(name: &Name, action: Action, settings: &Settings) -> Outcome {
             Err(Unreadable { reason, failed }) => {
                 outcome.success &= !failed;
                 outcome.messages.push(reason.clone());
-                obstacle.get_or_insert(reason);
+                if failed || settings.chain_explicit(family) {
+                    obstacle.get_or_insert(reason);
+                } else {
+                    default_missing.get_or_insert(reason);
+                }
             }
         }
+    }
+    if rulesets.is_empty() {
+        obstacle = obstacle.or(default_missing);
     }
     let config = AccountingConfig {
         ipv4_chains: ChainSet::Named(settings.chain4.iter().cloned().collect()),
@@ -260,8 +286,9 @@ pub async fn run(name: &Name, action: Action, settings: &Settings) -> Outcome {
         (Name::Bare, true) => Layout::Multigraph,
         (Name::Bare, false) if matches!(action, Action::Fetch | Action::Config) => {
             outcome.messages.push(
-                "multigraph is off (env.multigraph no, or the node does not announce it): \
-                 link the plugin as traffic_accounting_<ipv4|ipv6>_<tag> (see suggest)"
+                "multigraph is off (env.multigraph no, or the node does not announce it with \
+                 MUNIN_CAP_MULTIGRAPH=1): link the plugin as \
+                 traffic_accounting_<ipv4|ipv6>_<tag> (see suggest)"
                     .to_owned(),
             );
             outcome.success = false;
@@ -399,6 +426,8 @@ mod tests {
             Ok(Settings {
                 chain4: Some("ACCT4".to_owned()),
                 chain6: Some("ACCT6".to_owned()),
+                chain4_explicit: false,
+                chain6_explicit: false,
                 save4: "iptables-save".to_owned(),
                 save6: "ip6tables-save".to_owned(),
                 multigraph: true,
