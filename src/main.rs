@@ -13,6 +13,7 @@ use netfilter_exporter::cli::{self, AuditOutput, Cli, LogFormat, LogLevel};
 use netfilter_exporter::collect::CollectConfig;
 use netfilter_exporter::collect::{Collector, Publication};
 use netfilter_exporter::config::{AuditConfig, Config, Mode};
+use netfilter_exporter::error_chain::Chain;
 use netfilter_exporter::munin;
 use netfilter_exporter::output::exposition::Format;
 use netfilter_exporter::output::textfile;
@@ -178,6 +179,10 @@ async fn run(
         }
         Mode::Audit(audit) if audit.once => {
             let check = audit::run::check_once(&audit, &config.collect).await;
+            // The report may go to a file: what failed is also said where a person looks.
+            for (family, e) in check.failures() {
+                eprintln!("netfilter_exporter: {family}: {}", Chain(e));
+            }
             // Status 2, not the 1 of a failed mode: 1 means unexpected rules here.
             if let Err(e) = print_check(&check, audit.output) {
                 eprintln!("netfilter_exporter: {e:#}");

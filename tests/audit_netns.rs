@@ -255,6 +255,13 @@ fn exit_codes_of_once() {
         stdout.contains(&format!("{bad_dir}/nat:3: invalid pattern")),
         "{stdout}"
     );
+    // Also on standard error, in full, for a report sent to a file.
+    let stderr = String::from_utf8_lossy(&invalid.stderr);
+    assert!(
+        stderr.contains(&format!("ipv4: {bad_dir}/nat:3: invalid pattern: "))
+            && stderr.lines().count() > 1,
+        "{stderr}"
+    );
 
     // A ruleset that cannot be listed fails the check, though IPv4 is clean.
     let broken = FakePath::new().script(

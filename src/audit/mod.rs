@@ -243,17 +243,27 @@ impl Check {
         })
     }
 
+    /// The families that could not be checked, with why.
+    pub fn failures(&self) -> impl Iterator<Item = (Scope, &AuditError)> {
+        self.families
+            .iter()
+            .filter_map(|family| Some((family.family, family.outcome.as_ref().err()?)))
+    }
+
     /// The findings as text: one `family table line` per unexpected line, then one
-    /// `family error: …` per failed family.
+    /// `family error: …` per failed family, on one line (a regex error draws its position
+    /// over several, which would read as findings).
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for (family, table, line) in self.unexpected() {
             out.push_str(&format!("{family} {table} {line}\n"));
         }
-        for family in &self.families {
-            if let Err(e) = &family.outcome {
-                out.push_str(&format!("{} error: {}\n", family.family, Chain(e)));
-            }
+        for (family, e) in self.failures() {
+            let error = Chain(e)
+                .to_string()
+                .replace('\\', "\\\\")
+                .replace('\n', "\\n");
+            out.push_str(&format!("{family} error: {error}\n"));
         }
         out
     }

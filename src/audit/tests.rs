@@ -315,3 +315,21 @@ fn native_nftables_tables_are_listed_by_chain_and_checked_against_their_own_file
     );
     assert!(findings[1].unexpected.is_empty(), "global applies");
 }
+
+#[test]
+fn a_multi_line_error_is_one_line_of_the_text_report() {
+    let err = Allowlist::parse([(Path::new("/cfg/nat"), "(\n")]).expect_err("invalid");
+    let c = check(vec![FamilyCheck {
+        family: Scope::Iptables(Family::Ipv4),
+        outcome: Err(AuditError::Allowlist(err)),
+    }]);
+    let text = c.to_text();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.starts_with("ipv4 error: /cfg/nat:1: invalid pattern: ") && text.contains("\\n"),
+        "{text}"
+    );
+    let json = c.to_json();
+    let error = json["families"][0]["error"].as_str().expect("an error");
+    assert!(error.lines().count() > 1, "{error}");
+}
