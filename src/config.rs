@@ -516,7 +516,7 @@ fn seconds(flag: &'static str, value: f64) -> Result<Duration, ConfigError> {
     if !(value.is_finite() && value > 0.0 && value <= 86_400.0) {
         return Err(invalid(
             flag,
-            format!("{value} is not a number of seconds between 0 and 86400"),
+            format!("{value} is not a number of seconds above 0 and at most 86400"),
         ));
     }
     Ok(Duration::from_secs_f64(value))

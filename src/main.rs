@@ -57,7 +57,7 @@ fn main() -> ExitCode {
     let config = match Config::from_cli(&cli) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("netfilter_exporter: {e}");
+            fatal(cli.log_format, e);
             return ExitCode::from(2);
         }
     };
@@ -66,7 +66,10 @@ fn main() -> ExitCode {
         Mode::Serve(serve) => match serve.web_config_file.clone().map(WebConfigFile::open) {
             Some(Ok(file)) => Some(Arc::new(file)),
             Some(Err(e)) => {
-                eprintln!("netfilter_exporter: --web.config.file: {e}");
+                fatal(
+                    cli.log_format,
+                    format_args!("--web.config.file: {}", Chain(&e)),
+                );
                 return ExitCode::from(2);
             }
             None => None,
@@ -78,7 +81,7 @@ fn main() -> ExitCode {
         Mode::Serve(serve) if serve.systemd_socket => match systemd::listeners() {
             Ok(listeners) => Some(listeners),
             Err(e) => {
-                eprintln!("netfilter_exporter: {e}");
+                fatal(cli.log_format, Chain(&e));
                 return ExitCode::from(2);
             }
         },
@@ -90,16 +93,28 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("netfilter_exporter: cannot start the async runtime: {e}");
+            fatal(
+                cli.log_format,
+                format_args!("cannot start the async runtime: {e}"),
+            );
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(config, web, systemd_sockets, cli.log_format)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("netfilter_exporter: {e:#}");
+            fatal(cli.log_format, format_args!("{e:#}"));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Says why the exporter cannot go on: one plain line as a command-line tool says it, or
+/// one log record under `--log.format json`, where standard error is read by a machine.
+fn fatal(format: LogFormat, message: impl std::fmt::Display) {
+    match format {
+        LogFormat::Json => tracing::error!("{message}"),
+        LogFormat::Logfmt => eprintln!("netfilter_exporter: {message}"),
     }
 }
 
@@ -156,7 +171,10 @@ async fn run(
         Mode::Serve(serve) => {
             let listeners = if let Some(listeners) = systemd_sockets {
                 for listener in &listeners {
-                    tracing::info!(address = ?listener.local_addr().ok(), path = %serve.telemetry_path, "listening on a socket from systemd");
+                    let address = listener
+                        .local_addr()
+                        .map_or_else(|e| format!("unknown ({e})"), |a| a.to_string());
+                    tracing::info!(%address, path = %serve.telemetry_path, "listening on a socket from systemd");
                 }
                 listeners
             } else {
@@ -231,6 +249,7 @@ async fn write_textfile_until_stopped(
     let mut shutdown = std::pin::pin!(serve::shutdown_signal());
     let mut publications = collector.subscribe();
     let mut cadence = textfile::Cadence::new(collect.selection.targets(), collect.interval);
+    let mut failures = 0;
     collector.spawn_loops();
     loop {
         let now = Instant::now();
@@ -240,16 +259,19 @@ async fn write_textfile_until_stopped(
             cadence.wrote(&publication.rounds, now);
             let target = path.to_owned();
             // Writing and syncing tens of megabytes blocks: keep it off the I/O threads.
+            let tail = textfile::failures(failures);
             let written = tokio::task::spawn_blocking(move || {
-                textfile::write_atomically(&target, publication.exposition.chunks(Format::Text))
+                let chunks = publication.exposition.chunks_then(&tail, Format::Text);
+                textfile::write_atomically(&target, chunks)
             })
             .await
             .map_err(anyhow::Error::from)
             .and_then(|written| written.map_err(anyhow::Error::from));
-            // A failed write is logged and retried after the next collections: a full
-            // disk must not stop the exporter.
+            // A failed write is logged, counted and retried after the next collections: a
+            // full disk must not stop the exporter.
             if let Err(e) = written {
-                tracing::error!(error = %e, "cannot write textfile");
+                failures += 1;
+                tracing::error!(error = %format!("{e:#}"), "cannot write textfile");
             }
             continue;
         }

@@ -53,3 +53,32 @@ fn the_allocator_options_are_compiled_into_the_binary() {
         assert!(stats.contains(option), "{option:?} missing from:\n{stats}");
     }
 }
+
+/// Under `--log.format json` a fatal error is a log record like any other line, and a bad
+/// interval names the bound it breaks.
+#[test]
+fn a_fatal_error_is_json_under_log_format_json() {
+    let output = Command::new(EXPORTER)
+        .args(["--log.format", "json", "--collect-interval", "0", "dump"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the exporter");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let record: serde_json::Value = serde_json::from_str(stderr.trim()).expect("one JSON record");
+    assert_eq!(record["level"], "ERROR", "{stderr}");
+    let message = record["fields"]["message"].as_str().expect("a message");
+    assert!(
+        message.contains("--collect-interval")
+            && message.contains("0 is not a number of seconds above 0 and at most 86400"),
+        "{message}"
+    );
+    // Plain text otherwise.
+    let output = Command::new(EXPORTER)
+        .args(["--collect-interval", "0", "dump"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the exporter");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.starts_with("netfilter_exporter: "), "{stderr}");
+}

@@ -139,3 +139,47 @@ fn a_persisting_failure_is_logged_once() {
     assert_eq!(log.matches("collection failed").count(), 1, "{log}");
     assert!(log.contains("cannot initialize"), "{log}");
 }
+
+/// A failed write is logged with its cause said once, counted, and the count is in the next
+/// file that lands.
+#[test]
+fn failed_writes_are_counted_in_the_next_file() {
+    let fake = FakePath::iptables_save(common::ONE_RULE_DUMP);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let sub = dir.path().join("not-yet");
+    let path = sub.join("netfilter.prom");
+    let mut process = start(&fake, &path, &dir.path().join("log"), "0.2");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !process.log().contains("cannot write textfile") {
+        process.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "no failed write:\n{}",
+            process.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = process.log();
+    let line = log
+        .lines()
+        .find(|l| l.contains("cannot write textfile"))
+        .expect("the line");
+    assert_eq!(
+        line.matches("No such file or directory").count(),
+        1,
+        "{line}"
+    );
+    std::fs::create_dir(&sub).expect("mkdir");
+    while !path.exists() {
+        process.assert_running();
+        assert!(Instant::now() < deadline, "no write:\n{}", process.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let text = std::fs::read_to_string(&path).expect("read");
+    let failures: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("netfilter_exporter_textfile_write_failures_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no failure count in:\n{text}"));
+    assert!(failures >= 1, "{text}");
+}

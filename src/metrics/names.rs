@@ -66,6 +66,11 @@ pub mod backend {
 
 /// Exporter-wide families, labelled by `source` where they describe one.
 pub mod exporter {
+    /// Failed writes of the looping textfile mode.
+    pub const TEXTFILE_WRITE_FAILURES: (&str, &str) = (
+        "netfilter_exporter_textfile_write_failures_total",
+        "Writes of the textfile that failed since the exporter started.",
+    );
     /// Build information.
     pub const BUILD_INFO: (&str, &str) = (
         "netfilter_exporter_build_info",

@@ -11,13 +11,27 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::metrics::names::exporter::TEXTFILE_WRITE_FAILURES;
+use crate::output::exposition::{Exposition, ExpositionBuilder, MetricType, Storage};
 use crate::source::Target;
+
+/// The family that counts the looping mode's failed writes, written after the exposition:
+/// a write that failed is seen in the next file that lands (a file that stops changing is
+/// seen by node_exporter's `node_textfile_mtime_seconds`).
+pub fn failures(count: u64) -> Exposition {
+    let mut builder = ExpositionBuilder::new(Storage::Plain);
+    let (name, help) = TEXTFILE_WRITE_FAILURES;
+    builder
+        .family(name, help, MetricType::Counter)
+        .sample(&[], count as f64);
+    builder.finish()
+}
 
 /// Why the textfile could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum TextfileError {
     /// Creating, writing or syncing the temporary file failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         /// The temporary file, or its directory when it could not be created.
         path: PathBuf,
@@ -26,7 +40,7 @@ pub enum TextfileError {
         source: std::io::Error,
     },
     /// Renaming the temporary file over the target failed.
-    #[error("cannot rename {from} to {to}: {source}")]
+    #[error("cannot rename {from} to {to}")]
     Rename {
         /// The temporary file.
         from: PathBuf,
@@ -38,7 +52,7 @@ pub enum TextfileError {
     },
     /// The file is in place, but syncing its directory failed: after a crash the old
     /// file may be back.
-    #[error("cannot sync directory {path}: {source}")]
+    #[error("cannot sync directory {path}")]
     SyncDirectory {
         /// The directory.
         path: PathBuf,
