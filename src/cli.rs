@@ -248,7 +248,7 @@ pub struct Cli {
     pub accounting_rule_params_chain: Option<String>,
 
     /// Metric prefix of the tag series: PREFIX_bytes_total, _packets_total, _info and
-    /// _rejected_rules (nfprom's -namespace).
+    /// _rejected_rules (nfprom's -namespace is --accounting.labels-prefix).
     #[arg(
         long = "accounting.prefix",
         value_name = "PREFIX",
