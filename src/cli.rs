@@ -62,8 +62,9 @@ pub struct Cli {
     )]
     pub scrape_targets: Vec<String>,
 
-    /// Address to listen on for HTTP, as host:port; repeat for several.
-    /// [default: 0.0.0.0:9455]
+    /// Address to listen on for HTTP: host:port (every address the host resolves to),
+    /// ip:port, [v6]:port, or :port for every IPv6 and IPv4 address; repeat for several.
+    /// [default: :9455]
     #[arg(long = "web.listen-address", value_name = "ADDRESS")]
     pub web_listen_address: Vec<String>,
 

@@ -1,7 +1,6 @@
 //! Validated settings: the raw flags of [`crate::cli`] checked once, at startup, with
 //! messages that name the flag at fault.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use crate::output::exposition::Storage;
 use crate::ruleset::Family;
 use crate::serve::TelemetryPath;
 use crate::serve::connections::Limits;
+use crate::serve::listen::ListenAddress;
 use crate::source::Target;
 
 /// The port iptables_exporter listened on, kept so that existing scrape configs work.
@@ -85,7 +85,7 @@ pub struct AuditConfig {
     /// The pinned BPF map to read on every check (`--check-map`), if any.
     pub map_path: Option<PathBuf>,
     /// Addresses to serve the audit's metrics on; none serves nothing.
-    pub listen: Vec<SocketAddr>,
+    pub listen: Vec<ListenAddress>,
     /// Path of the metrics endpoint.
     pub telemetry_path: TelemetryPath,
     /// Bounds on connections and requests when serving.
@@ -96,7 +96,7 @@ pub struct AuditConfig {
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     /// Addresses to listen on.
-    pub listen: Vec<SocketAddr>,
+    pub listen: Vec<ListenAddress>,
     /// Path of the metrics endpoint.
     pub telemetry_path: TelemetryPath,
     /// The `--web.config.file`, read when the server starts.
@@ -528,13 +528,14 @@ fn serve_config(cli: &Cli) -> Result<ServeConfig, ConfigError> {
         listen.push(listen_address(address)?);
     }
     if cli.listen_address.is_some() || cli.listen_port.is_some() {
-        let ip = cli
-            .listen_address
-            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
-        listen.push(SocketAddr::new(ip, cli.listen_port.unwrap_or(DEFAULT_PORT)));
+        let port = cli.listen_port.unwrap_or(DEFAULT_PORT);
+        listen.push(match cli.listen_address {
+            Some(ip) => ListenAddress::Socket(std::net::SocketAddr::new(ip, port)),
+            None => ListenAddress::Any(port),
+        });
     }
     if listen.is_empty() {
-        listen.push(SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)));
+        listen.push(ListenAddress::Any(DEFAULT_PORT));
     }
     if cli.web_systemd_socket
         && (!cli.web_listen_address.is_empty()
@@ -634,22 +635,8 @@ fn is_dns_subdomain(name: &str) -> bool {
         && bytes.iter().all(|&b| edge(b) || b == b'-' || b == b'.')
 }
 
-fn listen_address(address: &str) -> Result<SocketAddr, ConfigError> {
-    // `:9830`, as Go programs (nfprom, the exporter toolkit) take it: every IPv4 address.
-    let full;
-    let address = match address.strip_prefix(':') {
-        Some(port) if !port.contains(':') => {
-            full = format!("0.0.0.0:{port}");
-            &full
-        }
-        _ => address,
-    };
-    address.parse::<SocketAddr>().map_err(|e| {
-        invalid(
-            "--web.listen-address",
-            format!("{address:?}: {e} (expected host:port, [v6]:port)"),
-        )
-    })
+fn listen_address(address: &str) -> Result<ListenAddress, ConfigError> {
+    ListenAddress::parse(address).map_err(|e| invalid("--web.listen-address", e))
 }
 
 /// The bounds on serving (`--web.max-connections`, …), for every mode that serves.
@@ -689,7 +676,7 @@ mod tests {
         Config::from_cli(&cli)
     }
 
-    fn listen(args: &[&str]) -> Vec<SocketAddr> {
+    fn listen(args: &[&str]) -> Vec<ListenAddress> {
         match config(args).expect("valid").mode {
             Mode::Serve(serve) => serve.listen,
             other => panic!("not serve: {other:?}"),
@@ -702,32 +689,29 @@ mod tests {
         assert_eq!(config.collect.interval, Duration::from_secs(5));
         assert_eq!(config.collect.selection, Selection::Auto);
         assert_eq!(config.collect.max_output_bytes, 1 << 30);
-        assert_eq!(listen(&[]), vec!["0.0.0.0:9455".parse().expect("addr")]);
+        assert_eq!(listen(&[]), vec![ListenAddress::Any(9455)]);
     }
 
     #[test]
     fn old_listen_flags_combine() {
-        assert_eq!(
-            listen(&["-l", "127.0.0.1"]),
-            vec!["127.0.0.1:9455".parse().expect("addr")]
-        );
-        assert_eq!(
-            listen(&["-p", "9999"]),
-            vec!["0.0.0.0:9999".parse().expect("addr")]
-        );
-        assert_eq!(
-            listen(&["-l", "::1", "-p", "1"]),
-            vec!["[::1]:1".parse().expect("addr")]
-        );
+        let socket = |s: &str| ListenAddress::Socket(s.parse().expect("addr"));
+        assert_eq!(listen(&["-l", "127.0.0.1"]), vec![socket("127.0.0.1:9455")]);
+        assert_eq!(listen(&["-p", "9999"]), vec![ListenAddress::Any(9999)]);
+        assert_eq!(listen(&["-l", "::1", "-p", "1"]), vec![socket("[::1]:1")]);
     }
 
     #[test]
-    fn a_go_style_port_only_address_listens_on_every_ipv4_address() {
+    fn a_go_style_port_only_address_listens_on_every_address() {
         assert_eq!(
             listen(&["--web.listen-address", ":9830"]),
-            vec!["0.0.0.0:9830".parse().expect("addr")]
+            vec![ListenAddress::Any(9830)]
+        );
+        assert_eq!(
+            listen(&["--web.listen-address", "localhost:9830"]),
+            vec![ListenAddress::Host("localhost".to_owned(), 9830)]
         );
         assert!(config(&["--web.listen-address", ":x"]).is_err());
+        assert!(config(&["--web.listen-address", "localhost"]).is_err());
     }
 
     #[test]
@@ -759,8 +743,8 @@ mod tests {
                 "[::1]:2"
             ]),
             vec![
-                "127.0.0.1:1".parse().expect("addr"),
-                "[::1]:2".parse().expect("addr")
+                ListenAddress::Socket("127.0.0.1:1".parse().expect("addr")),
+                ListenAddress::Socket("[::1]:2".parse().expect("addr"))
             ]
         );
     }

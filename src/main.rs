@@ -17,6 +17,7 @@ use netfilter_exporter::error_chain::Chain;
 use netfilter_exporter::munin;
 use netfilter_exporter::output::exposition::Format;
 use netfilter_exporter::output::textfile;
+use netfilter_exporter::serve::listen::ListenAddress;
 use netfilter_exporter::serve::web_config::WebConfigFile;
 use netfilter_exporter::serve::{
     self, AppState, TelemetryPath, connections, fds, privileges, served, split, systemd,
@@ -450,17 +451,22 @@ fn web_user(name: Option<&str>) -> anyhow::Result<Option<privileges::WebUser>> {
 
 /// Binds `listen` (with SO_REUSEADDR, as tokio does, so that a restart finds the port free).
 async fn bind(
-    listen: &[std::net::SocketAddr],
+    listen: &[ListenAddress],
     telemetry_path: &TelemetryPath,
 ) -> anyhow::Result<Vec<std::net::TcpListener>> {
     let mut listeners = Vec::new();
     for address in listen {
-        let listener = tokio::net::TcpListener::bind(address)
+        let bound = address
+            .bind()
             .await
-            .and_then(tokio::net::TcpListener::into_std)
             .with_context(|| format!("cannot listen on {address}"))?;
-        tracing::info!(address = %address, path = %telemetry_path, "listening");
-        listeners.push(listener);
+        for listener in bound {
+            let address = listener
+                .local_addr()
+                .map_or_else(|_| address.to_string(), |a| a.to_string());
+            tracing::info!(%address, path = %telemetry_path, "listening");
+            listeners.push(listener);
+        }
     }
     Ok(listeners)
 }

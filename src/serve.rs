@@ -21,6 +21,7 @@ pub mod auth;
 pub mod channel;
 pub mod connections;
 pub mod fds;
+pub mod listen;
 pub mod privileges;
 pub mod process;
 pub mod served;
