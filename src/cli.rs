@@ -50,9 +50,11 @@ pub struct Cli {
     pub no_iptables_netlink: bool,
 
     /// Source to read: iptables, ip6tables, iptables-legacy, ip6tables-legacy or nftables.
-    /// Repeat the flag or separate names with commas. Default: every backend whose save
-    /// command exists and that reports at least one table, and nftables when the kernel
-    /// has nf_tables tables that are not iptables-nft's.
+    /// Repeat the flag or separate names with commas. Default: every source whose tables
+    /// the kernel has (a missing save command is then a failure that names it), and
+    /// nftables when the kernel has nf_tables tables that are not iptables-nft's; a source
+    /// the host does not say about (the legacy table list is readable by root only) is left
+    /// out, logged, and shown by netfilter_exporter_source_unknown.
     #[arg(
         short = 't',
         long = "scrape-targets",

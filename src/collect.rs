@@ -10,7 +10,7 @@
 //! is failed (its success metrics 0, never its last numbers as if current), and its loop
 //! goes on.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -25,13 +25,15 @@ use crate::output::exposition::{Exposition, ExpositionBuilder, Storage};
 use crate::ruleset::{Family, Ruleset};
 use crate::source::iptables_nft::{self, RuleTexts};
 use crate::source::nftables::{self, ReadConfig, Tables};
-use crate::source::{self, CommandOutput, SourceError, Target, iptables_save};
+use crate::source::{self, CommandOutput, Presence, SourceError, Target, iptables_save};
 
 /// Which backends to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
-    /// Every backend whose dump command exists and reports at least one table; the others
-    /// are left out silently, and come in as soon as they have tables.
+    /// Every source whose tables the kernel has; the others are left out, and come in as
+    /// soon as they have tables. A missing dump command fails a source that has tables, and
+    /// leaves out one that has none; a source whose presence the host does not tell is left
+    /// out too, and named by `netfilter_exporter_source_unknown`.
     Auto,
     /// Exactly these; a missing command is a failed collection.
     Explicit(Vec<Target>),
@@ -97,6 +99,9 @@ pub enum Dump {
     Snapshot(nftables::Snapshot),
     /// An iptables source on nf_tables, read over netlink with cached rule texts.
     Iptables(iptables_nft::Collection),
+    /// Automatic selection only: the source has nothing to read here, or the host does not
+    /// say whether it has ([`source::Presence`]); its dump command was not run.
+    Skipped(Presence),
 }
 
 /// One complete exposition with the reports it was rendered from.
@@ -144,6 +149,9 @@ struct Sources {
     rounds: BTreeMap<Target, u64>,
     /// The cost of each source's last collection and the pause it leads to.
     cadence: BTreeMap<Target, Cadence>,
+    /// Automatic selection: the sources left out because the host does not say whether
+    /// they have tables.
+    unknown: BTreeSet<Target>,
 }
 
 /// What the CPU budget made of a source's last collection.
@@ -204,7 +212,14 @@ impl Collector {
         });
         // Without sources this is a few fixed lines, cheap enough for any thread.
         let first = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            collector.render(&[], BTreeMap::new(), &BTreeMap::new(), None, true)
+            collector.render(
+                &[],
+                BTreeMap::new(),
+                &BTreeMap::new(),
+                &BTreeSet::new(),
+                None,
+                true,
+            )
         }));
         collector
             .publications
@@ -340,7 +355,16 @@ impl Collector {
             _ => None,
         }
         .cloned();
+        let auto = self.config.selection == Selection::Auto;
         async move {
+            // Cheap enough to ask before every run, and a legacy dump command that is not
+            // allowed to read the table list would fail on every one.
+            if auto && matches!(target, Target::IptablesLegacy | Target::Ip6tablesLegacy) {
+                let presence = target.presence(timeout);
+                if presence != Presence::Present {
+                    return Ok(Dump::Skipped(presence));
+                }
+            }
             let save = source::run(target.reader(), &["--counters"], timeout, limit);
             if let (Some(texts), Some(family)) = (texts, target.family()) {
                 let collection = iptables_nft::collect(family, texts, timeout, save).await;
@@ -414,10 +438,7 @@ impl Collector {
         if let Err(e) = &result {
             tracing::debug!(source = %target, error = %e, "dump command failed");
         }
-        if auto && matches!(result, Err(SourceError::NotFound { .. })) {
-            self.remove(target);
-            return;
-        }
+        self.lock_sources().unknown.remove(&target);
         let outcome = match result {
             Ok(Dump::Snapshot(snapshot)) => {
                 if snapshot.attempts > 1 {
@@ -440,6 +461,15 @@ impl Collector {
                 ..self.parse_output(target, output, parsed)
             }),
             Ok(Dump::Text(output)) => Ok(self.parse_output(target, output, None)),
+            Ok(Dump::Skipped(presence)) => return self.skip(target, presence),
+            // A missing dump command leaves the source out only when it would have had
+            // nothing to read: with tables in the kernel, the failure is the user's to see.
+            Err(e @ SourceError::NotFound { .. }) if auto => {
+                match target.presence(self.config.timeout) {
+                    Presence::Present => Err(e),
+                    presence => return self.skip(target, presence),
+                }
+            }
             Err(e) => Err(e),
         };
         // A source that keeps failing says so once, again when its error changes, and
@@ -536,6 +566,26 @@ impl Collector {
         }
     }
 
+    /// Leaves `target` out of the publications (automatic selection) for what its
+    /// `presence` says, noting the sources whose presence the host does not tell.
+    fn skip(&self, target: Target, presence: Presence) {
+        self.remove(target);
+        let unknown = match presence {
+            Presence::Unknown(why) => Some(why),
+            Presence::Present | Presence::Absent => None,
+        };
+        let known = unknown.is_none();
+        if let Some(why) = self.logged.once((Some(target), "unknown"), unknown) {
+            tracing::warn!(source = %target, reason = %why, "cannot tell whether the source has tables; it is not read (netfilter_exporter_source_unknown)");
+        }
+        let mut sources = self.lock_sources();
+        if known {
+            sources.unknown.remove(&target);
+        } else {
+            sources.unknown.insert(target);
+        }
+    }
+
     fn remove(&self, target: Target) {
         let previous = self.lock_sources().states.remove(&target);
         // Freed once the lock is released.
@@ -592,32 +642,49 @@ impl Collector {
         self: &Arc<Self>,
         accounting: bool,
     ) -> Result<Publication, JoinError> {
-        let (states, rounds, cadence) = {
+        let (states, rounds, cadence, unknown) = {
             let sources = self.lock_sources();
             let states: Vec<_> = sources.states.values().cloned().collect();
-            (states, sources.rounds.clone(), sources.cadence.clone())
+            (
+                states,
+                sources.rounds.clone(),
+                sources.cadence.clone(),
+                sources.unknown.clone(),
+            )
         };
         let audit = self.audit.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let collector = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
-            collector.render(&states, rounds, &cadence, audit.as_deref(), accounting)
+            collector.render(
+                &states,
+                rounds,
+                &cadence,
+                &unknown,
+                audit.as_deref(),
+                accounting,
+            )
         })
         .await
     }
 
     /// The publication of `states` after `rounds`, with each source's `cadence`, the
+    /// sources whose presence is `unknown`, the
     /// `audit`'s families when it runs, and the accounting view when `accounting` is set.
     fn render(
         &self,
         states: &[Arc<SourceState>],
         rounds: BTreeMap<Target, u64>,
         cadence: &BTreeMap<Target, Cadence>,
+        unknown: &BTreeSet<Target>,
         audit: Option<&Exposition>,
         accounting: bool,
     ) -> Publication {
         let reports: Vec<&SourceReport> = states.iter().map(|s| &s.report).collect();
         let mut builder = ExpositionBuilder::default();
         builder.extend(&metrics::render_exporter(&reports));
+        if !unknown.is_empty() {
+            builder.extend(&metrics::render_unknown(unknown.iter().copied()));
+        }
         if !cadence.is_empty() {
             let cadence = cadence.iter().map(|(t, c)| (*t, c.cost, c.pause));
             builder.extend(&metrics::render_cadence(cadence));

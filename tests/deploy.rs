@@ -252,10 +252,38 @@ const PINGS: u32 = 6;
 /// The sources the emulated service reads: iptables-save of both backends, and netlink.
 const SOURCES: [&str; 3] = ["iptables", "iptables-legacy", "nftables"];
 
-/// The exporter started as the unit `files` starts it, serving the namespace `ns`, in which
-/// [`PINGS`] echo requests went through one counted rule per backend; returns the exposition
-/// once every one of [`SOURCES`] has been collected, and the exporter's log.
+/// Whether `metrics` hold a collection of every one of `sources`.
+fn collected(metrics: &Exposition, sources: &[&str]) -> bool {
+    sources.iter().all(|source| {
+        !metrics
+            .find(
+                "netfilter_exporter_collection_timestamp_seconds",
+                &[("source", source)],
+            )
+            .is_empty()
+    })
+}
+
+/// The exporter started as the unit `files` starts it, with `-t` [`SOURCES`], serving the
+/// namespace `ns`, in which [`PINGS`] echo requests went through one counted rule per
+/// backend; returns the exposition once every one of [`SOURCES`] has been collected, and
+/// the exporter's log.
 fn scrape_as_the_unit(ns: &Netns, files: &[&str]) -> (Exposition, String) {
+    scrape_as_the_unit_with(
+        ns,
+        files,
+        &["-t", "iptables,iptables-legacy,nftables"],
+        |m| collected(m, &SOURCES),
+    )
+}
+
+/// The same with the arguments `args` instead of `-t`, once `ready` holds.
+fn scrape_as_the_unit_with(
+    ns: &Netns,
+    files: &[&str],
+    args: &[&str],
+    ready: impl Fn(&Exposition) -> bool,
+) -> (Exposition, String) {
     let capabilities = unit_capabilities(files);
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut command = ns.command("setpriv");
@@ -267,9 +295,8 @@ fn scrape_as_the_unit(ns: &Netns, files: &[&str]) -> (Exposition, String) {
             "127.0.0.1:9455",
             "--collect-interval",
             "0.2",
-            "-t",
-            "iptables,iptables-legacy,nftables",
-        ]);
+        ])
+        .args(args);
     let mut exporter = ns.spawn(command, &dir.path().join("exporter.log"));
     let deadline = Instant::now() + Duration::from_secs(30);
     let metrics = loop {
@@ -277,15 +304,7 @@ fn scrape_as_the_unit(ns: &Netns, files: &[&str]) -> (Exposition, String) {
         let metrics = ns
             .try_curl(&["http://127.0.0.1:9455/metrics"])
             .map(|body| Exposition::parse(&body));
-        if let Some(metrics) = metrics.filter(|m| {
-            SOURCES.iter().all(|source| {
-                !m.find(
-                    "netfilter_exporter_collection_timestamp_seconds",
-                    &[("source", source)],
-                )
-                .is_empty()
-            })
-        }) {
+        if let Some(metrics) = metrics.filter(&ready) {
             break metrics;
         }
         assert!(
@@ -311,6 +330,14 @@ fn scrape_as_the_unit(ns: &Netns, files: &[&str]) -> (Exposition, String) {
     let log = exporter.log();
     drop(exporter);
     (metrics, log)
+}
+
+/// `netfilter_exporter_collection_success` of `source`.
+fn success_of(metrics: &Exposition, source: &str) -> f64 {
+    metrics.value(
+        "netfilter_exporter_collection_success",
+        &[("source", source)],
+    )
 }
 
 /// The packets of the one rule of `prefix`'s filter INPUT chain.
@@ -346,12 +373,7 @@ fn the_units_capabilities_read_real_counters_as_a_user_that_is_not_root() {
     // The unit: nf_tables is read, by iptables-save and over netlink; the legacy backend
     // fails with a message that says why.
     let (metrics, log) = scrape_as_the_unit(&ns, &[SERVICE]);
-    let success = |source: &str| {
-        metrics.value(
-            "netfilter_exporter_collection_success",
-            &[("source", source)],
-        )
-    };
+    let success = |source: &str| success_of(&metrics, source);
     assert_eq!(success("iptables"), 1.0, "{log}");
     assert_eq!(input_rule_packets(&metrics, "iptables"), pings);
     assert_eq!(success("nftables"), 1.0, "{log}");
@@ -359,6 +381,41 @@ fn the_units_capabilities_read_real_counters_as_a_user_that_is_not_root() {
     assert_eq!(success("iptables-legacy"), 0.0, "{log}");
     assert!(
         log.contains("/proc/net/ip_tables_names: Permission denied"),
+        "{log}"
+    );
+
+    // Selected automatically, the legacy backends are left out, said once, and named by
+    // netfilter_exporter_source_unknown, so that nothing fails for ever.
+    let (metrics, log) = scrape_as_the_unit_with(&ns, &[SERVICE], &[], |m| {
+        collected(m, &["iptables", "nftables"])
+            && !m
+                .find(
+                    "netfilter_exporter_source_unknown",
+                    &[("source", "ip6tables-legacy")],
+                )
+                .is_empty()
+    });
+    for source in ["iptables-legacy", "ip6tables-legacy"] {
+        assert_eq!(
+            metrics.value("netfilter_exporter_source_unknown", &[("source", source)]),
+            1.0,
+            "{log}"
+        );
+        assert!(
+            metrics
+                .find(
+                    "netfilter_exporter_collection_success",
+                    &[("source", source)]
+                )
+                .is_empty(),
+            "{log}"
+        );
+    }
+    assert_eq!(success_of(&metrics, "iptables"), 1.0, "{log}");
+    assert_eq!(
+        log.matches("cannot tell whether the source has tables")
+            .count(),
+        2,
         "{log}"
     );
 

@@ -337,7 +337,26 @@ fn a_missing_dump_command_fails_only_its_source() {
     );
     assert!(metrics.find("iptables_rule_packets_total", &[]).is_empty());
 
+    // Selected automatically, the source whose tables the kernel has fails all the same,
+    // naming the missing command; the others have nothing to read and are left out.
     let mut auto = ns.exporter(&["dump"]);
+    auto.env("PATH", empty.alone());
+    let output = output_within(auto, Duration::from_secs(60));
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("iptables-save: not found"), "{stderr}");
+    let metrics = Exposition::parse(&String::from_utf8_lossy(&output.stdout));
+    let sources: Vec<&str> = metrics
+        .find("netfilter_exporter_collection_success", &[])
+        .iter()
+        .filter_map(|s| s.labels.get("source").map(String::as_str))
+        .collect();
+    assert_eq!(sources, ["iptables"], "{}", metrics.text);
+    assert_eq!(metrics.value("iptables_scrape_success", &[]), 0.0);
+
+    // Without tables there is nothing to miss.
+    let bare = Netns::new(NETNS_PREFIX);
+    let mut auto = bare.exporter(&["dump"]);
     auto.env("PATH", empty.alone());
     let output = output_within(auto, Duration::from_secs(60));
     assert!(output.status.success(), "{output:?}");

@@ -298,6 +298,19 @@ pub fn render_cadence(
     out.finish()
 }
 
+/// The family that names the sources the automatic selection left out because the host
+/// does not say whether they have tables.
+pub fn render_unknown(targets: impl Iterator<Item = Target>) -> Exposition {
+    let mut out = ExpositionBuilder::default();
+    let (name, help) = names::exporter::SOURCE_UNKNOWN;
+    let mut family = out.family(name, help, MetricType::Gauge);
+    for target in targets {
+        family.sample(&[("source", target.name())], 1u64);
+    }
+    drop(family);
+    out.finish()
+}
+
 /// Renders the exporter's own families over every source's last collection.
 pub fn render_exporter(reports: &[&SourceReport]) -> Exposition {
     let mut out = ExpositionBuilder::default();

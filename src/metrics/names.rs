@@ -66,6 +66,11 @@ pub mod backend {
 
 /// Exporter-wide families, labelled by `source` where they describe one.
 pub mod exporter {
+    /// Sources the automatic selection cannot tell present or absent.
+    pub const SOURCE_UNKNOWN: (&str, &str) = (
+        "netfilter_exporter_source_unknown",
+        "1 for a source left out because the host does not say whether it has tables (a file only root may read).",
+    );
     /// Failed writes of the looping textfile mode.
     pub const TEXTFILE_WRITE_FAILURES: (&str, &str) = (
         "netfilter_exporter_textfile_write_failures_total",

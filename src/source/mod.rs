@@ -10,6 +10,7 @@ pub mod nftables;
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::ruleset::Family;
 
@@ -84,6 +85,75 @@ impl Target {
             Target::Ip6tables | Target::Ip6tablesLegacy => Some(Family::Ipv6),
             Target::Nftables => None,
         }
+    }
+}
+
+/// Whether a source has anything to read on this host, for the automatic selection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presence {
+    /// It has tables.
+    Present,
+    /// It has none.
+    Absent,
+    /// The host does not say (a file only root may read), with why.
+    Unknown(String),
+}
+
+impl Target {
+    /// Whether the kernel holds tables this source reads, asked without its dump command:
+    /// the legacy backends from the table list in `/proc/net`, the iptables sources from
+    /// the iptables-nft tables over netlink (and the legacy list, which a legacy
+    /// `iptables-save` prints). Blocking.
+    pub fn presence(self, timeout: Duration) -> Presence {
+        match self {
+            Target::IptablesLegacy => legacy_presence(Family::Ipv4),
+            Target::Ip6tablesLegacy => legacy_presence(Family::Ipv6),
+            Target::Iptables | Target::Ip6tables => {
+                let family = self.family().unwrap_or(Family::Ipv4);
+                match (
+                    iptables_nft_presence(family, timeout),
+                    legacy_presence(family),
+                ) {
+                    (Presence::Present, _) | (_, Presence::Present) => Presence::Present,
+                    (Presence::Unknown(why), _) | (_, Presence::Unknown(why)) => {
+                        Presence::Unknown(why)
+                    }
+                    (Presence::Absent, Presence::Absent) => Presence::Absent,
+                }
+            }
+            Target::Nftables => Presence::Present,
+        }
+    }
+}
+
+/// Whether legacy tables of `family` exist in this network namespace: the kernel lists
+/// their names in `/proc/net/ip_tables_names`, which is there once the module is loaded
+/// and readable by root only.
+fn legacy_presence(family: Family) -> Presence {
+    let path = match family {
+        Family::Ipv6 => "/proc/net/ip6_tables_names",
+        _ => "/proc/net/ip_tables_names",
+    };
+    match std::fs::read(path) {
+        Ok(names) if names.iter().any(|b| !b.is_ascii_whitespace()) => Presence::Present,
+        Ok(_) => Presence::Absent,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Presence::Absent,
+        Err(e) => Presence::Unknown(format!("cannot read {path}: {e}")),
+    }
+}
+
+/// Whether the kernel has iptables-nft tables of `family`.
+fn iptables_nft_presence(family: Family, timeout: Duration) -> Presence {
+    let config = nftables::ReadConfig {
+        timeout,
+        tables: nftables::Tables::IptablesNft(family),
+        set_elements_limit: 0,
+    };
+    match nftables::read(&config) {
+        Ok(snapshot) if snapshot.ruleset.tables.is_empty() => Presence::Absent,
+        Ok(_) => Presence::Present,
+        Err(nftables::ReadError::Unavailable(_)) => Presence::Absent,
+        Err(e) => Presence::Unknown(format!("cannot list the nf_tables tables: {e}")),
     }
 }
 
