@@ -2,7 +2,8 @@
 //! systemd starts the hardened unit (a non-root user with only CAP_NET_ADMIN and
 //! CAP_NET_RAW, emulated with setpriv), the HTTP server runs as another process without
 //! any capability and with no_new_privs, read from `/proc/<pid>/status`, while the
-//! collector still reads real counters; either process dying ends the other at once;
+//! collector still reads real counters; either process dying ends the other at once; a
+//! server stopped with SIGSTOP holds up neither SIGTERM nor, for long, the collector;
 //! `--web.systemd-socket` serves on a socket from `systemd-socket-activate`. The process
 //! metrics of both processes are checked for plausible values and by promtool.
 
@@ -230,17 +231,29 @@ fn started_as_systemd_starts_the_unit_the_collector_keeps_net_admin_and_the_serv
 /// The exporter started as root (privileged, so split) on a fake iptables-save, once it
 /// serves.
 fn start_split(dir: &std::path::Path, fake: &FakePath) -> Process {
+    start_split_with(dir, fake, &[], &[]).0
+}
+
+/// As [`start_split`], with `args` added to the exporter's, started through `wrapper` (a
+/// command that runs the rest of its arguments) when not empty; with the address it
+/// listens on.
+fn start_split_with(
+    dir: &std::path::Path,
+    fake: &FakePath,
+    wrapper: &[&str],
+    args: &[&str],
+) -> (Process, String) {
     let port = free_port();
-    let mut command = Command::new(EXPORTER);
-    command
-        .args(["-t", "iptables", "--web.listen-address"])
-        .arg(format!("127.0.0.1:{port}"))
-        .env("PATH", fake.before_path());
+    let listen = format!("127.0.0.1:{port}");
+    let exporter = [EXPORTER, "-t", "iptables", "--web.listen-address", &listen];
+    let mut all = wrapper.iter().chain(&exporter).chain(args);
+    let mut command = Command::new(all.next().expect("a program"));
+    command.args(all).env("PATH", fake.before_path());
     let mut process = spawn_logged(command, &dir.join("log"));
     let deadline = Instant::now() + Duration::from_secs(20);
     while !Command::new("curl")
         .args(["-sf", "--max-time", "2", "-o", "/dev/null"])
-        .arg(format!("http://127.0.0.1:{port}/-/healthy"))
+        .arg(format!("http://{listen}/-/healthy"))
         .status()
         .is_ok_and(|s| s.success())
     {
@@ -248,7 +261,7 @@ fn start_split(dir: &std::path::Path, fake: &FakePath) -> Process {
         assert!(Instant::now() < deadline, "not serving:\n{}", process.log());
         std::thread::sleep(Duration::from_millis(50));
     }
-    process
+    (process, listen)
 }
 
 fn free_port() -> u16 {
@@ -387,5 +400,126 @@ fn without_a_socket_from_systemd_the_flag_is_an_error() {
     assert!(
         stderr.contains("--web.systemd-socket: no socket passed"),
         "{stderr}"
+    );
+}
+
+/// Sends `signal` (a name of kill(1)) to `pid`.
+fn signal(pid: u32, signal: &str) {
+    common::run_capture(Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]))
+        .unwrap_or_else(|e| panic!("kill -{signal} {pid}: {e}"));
+}
+
+/// Kills a process when dropped: a stopped server left behind by a failed test would
+/// otherwise stay stopped for ever.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .output();
+    }
+}
+
+/// A stand-in `iptables-save` printing thousands of rules whose comments are random hex,
+/// so that one publication, compressed, is larger than a socket's buffer: the collector's
+/// send then waits for a server that reads.
+fn incompressible_fake(dir: &std::path::Path) -> FakePath {
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut dump = String::from("*filter\n:INPUT ACCEPT [0:0]\n");
+    for i in 0..20_000_u32 {
+        let mut comment = String::new();
+        for _ in 0..4 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            comment.push_str(&format!("{state:016x}"));
+        }
+        dump.push_str(&format!(
+            "[1:2] -A INPUT -s 10.{}.{}.{}/32 -m comment --comment \"{comment}\" -j ACCEPT\n",
+            i >> 16,
+            (i >> 8) & 255,
+            i & 255
+        ));
+    }
+    dump.push_str("COMMIT\n");
+    let path = dir.join("dump");
+    std::fs::write(&path, dump).expect("write the dump");
+    FakePath::new().script("iptables-save", &format!("cat '{}'", path.display()))
+}
+
+/// The exporter split on [`incompressible_fake`], once its first publication is served,
+/// with its server process stopped (SIGSTOP) and a few publications sent to it since.
+fn split_with_a_stopped_server(dir: &std::path::Path) -> (Process, KillOnDrop, u32) {
+    let fake = incompressible_fake(dir);
+    let (mut process, listen) = start_split_with(
+        dir,
+        &fake,
+        &[],
+        &["--collect-interval", "0.5", "--collect-cpu-budget", "0"],
+    );
+    let url = format!("http://{listen}/metrics");
+    let served = common::wait_until(Duration::from_secs(60), || {
+        common::run_capture(Command::new("curl").args(["-sf", "--max-time", "10", &url]))
+            .is_ok_and(|text| text.contains("iptables_comment_packets_total"))
+    });
+    assert!(served, "the rules are not served:\n{}", process.log());
+    let server = server_of(process.id());
+    let guard = KillOnDrop(server);
+    signal(server, "STOP");
+    // Each publication is larger than the socket's buffer: the first one after the stop
+    // is still being sent to the stopped server.
+    std::thread::sleep(Duration::from_secs(3));
+    process.assert_running();
+    (process, guard, server)
+}
+
+#[test]
+fn sigterm_ends_both_while_the_server_does_not_read() {
+    if !(root() && require_command("curl")) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (mut process, _guard, server) = split_with_a_stopped_server(dir.path());
+    let terminated = Instant::now();
+    let status = process
+        .terminate(Duration::from_secs(40))
+        .unwrap_or_else(|| {
+            panic!(
+                "SIGTERM ignored while the server does not read:\n{}",
+                process.log()
+            )
+        });
+    // The collector waits 10 s for the server to stop, then kills it.
+    assert!(
+        terminated.elapsed() < Duration::from_secs(25),
+        "{:?}",
+        terminated.elapsed()
+    );
+    assert!(status.success(), "{status}: {}", process.log());
+    assert!(exited(server), "the server outlived the collector");
+    assert!(process.log().contains("killing it"), "{}", process.log());
+}
+
+#[test]
+fn a_server_that_stops_reading_is_killed_and_the_collector_fails() {
+    if !(root() && require_command("curl")) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (mut process, _guard, server) = split_with_a_stopped_server(dir.path());
+    // The collector gives up on a server that read nothing for 30 s.
+    let status = process.wait(Duration::from_secs(90)).unwrap_or_else(|| {
+        panic!(
+            "the collector still waits for a server that does not read:\n{}",
+            process.log()
+        )
+    });
+    assert!(!status.success(), "{status}");
+    assert!(exited(server), "the server outlived the collector");
+    assert!(
+        process.log().contains("the server process read nothing"),
+        "{}",
+        process.log()
     );
 }
