@@ -3,9 +3,10 @@
 //! CAP_NET_RAW, emulated with setpriv), the HTTP server runs as another process without
 //! any capability and with no_new_privs, read from `/proc/<pid>/status`, while the
 //! collector still reads real counters; either process dying ends the other at once; a
-//! server stopped with SIGSTOP holds up neither SIGTERM nor, for long, the collector;
-//! `--web.systemd-socket` serves on a socket from `systemd-socket-activate`. The process
-//! metrics of both processes are checked for plausible values and by promtool.
+//! server stopped with SIGSTOP holds up neither SIGTERM nor, for long, the collector; the
+//! server holds none of the descriptors the exporter was started with but its standard
+//! streams; `--web.systemd-socket` serves on a socket from `systemd-socket-activate`. The
+//! process metrics of both processes are checked for plausible values and by promtool.
 
 mod common;
 
@@ -522,4 +523,47 @@ fn a_server_that_stops_reading_is_killed_and_the_collector_fails() {
         "{}",
         process.log()
     );
+}
+/// Where each descriptor of `pid` points, as `/proc/<pid>/fd` shows it.
+fn descriptors(pid: u32) -> BTreeMap<u32, String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/fd: {e}"))
+        .flatten()
+        .filter_map(|entry| {
+            let fd = entry.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(entry.path()).ok()?;
+            Some((fd, target.display().to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_server_holds_only_its_sockets_and_standard_streams() {
+    if !(root() && require_command("curl")) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let secret = dir.path().join("secret.key");
+    std::fs::write(&secret, "root only\n").expect("write the key");
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod the key");
+    let secret = secret.display().to_string();
+    let fake = FakePath::iptables_save(DUMP);
+    // Whoever starts the exporter leaves the key open as descriptor 7.
+    let wrapper = ["sh", "-c", "exec 7<\"$0\" && exec \"$@\"", &secret];
+    let (process, _) = start_split_with(dir.path(), &fake, &wrapper, &[]);
+    assert_eq!(
+        descriptors(process.id()).get(&7),
+        Some(&secret),
+        "the collector was started with the key open"
+    );
+    let server = server_of(process.id());
+    let log = dir.path().join("log").display().to_string();
+    for (fd, target) in descriptors(server) {
+        let expected = target.starts_with("socket:[")
+            || target.starts_with("anon_inode:")
+            || target == "/dev/null"
+            || (fd == 2 && target == log);
+        assert!(expected, "the server holds descriptor {fd}: {target}");
+    }
 }

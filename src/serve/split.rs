@@ -80,6 +80,9 @@ pub enum SplitError {
     /// The server process could not be started.
     #[error("cannot start the server process: {0}")]
     Spawn(#[source] std::io::Error),
+    /// The descriptors the server process inherited could not be closed.
+    #[error("cannot close the descriptors the server process inherited: {0}")]
+    Inherited(#[source] std::io::Error),
     /// The listening sockets could not be handed over.
     #[error("cannot hand the listening sockets to the server process: {0}")]
     Handover(#[source] std::io::Error),
@@ -299,8 +302,11 @@ pub struct ServerStart {
 }
 
 impl ServerStart {
-    /// Reads the sockets and the first messages from standard input, blocking.
+    /// Closes the descriptors the process inherited ([`fds::close_inherited`]), then
+    /// reads the sockets and the first messages from standard input, blocking. Call it
+    /// first in the server process.
     pub fn receive() -> Result<Self, SplitError> {
+        fds::close_inherited().map_err(SplitError::Inherited)?;
         // Started through /proc/self/exe, the process would be named "exe" in ps and top.
         let _ = rustix::thread::set_name(c"nfe-web-server");
         let stdin = std::io::stdin()
