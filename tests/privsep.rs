@@ -5,7 +5,8 @@
 //! collector still reads real counters; either process dying ends the other at once; a
 //! server stopped with SIGSTOP holds up neither SIGTERM nor, for long, the collector; the
 //! server holds none of the descriptors the exporter was started with but its standard
-//! streams; `--web.systemd-socket` serves on a socket from `systemd-socket-activate`. The
+//! streams; a web config file that is a FIFO is refused and holds up neither publication
+//! nor SIGTERM; `--web.systemd-socket` serves on a socket from `systemd-socket-activate`. The
 //! process metrics of both processes are checked for plausible values and by promtool.
 
 mod common;
@@ -566,4 +567,80 @@ fn the_server_holds_only_its_sockets_and_standard_streams() {
             || (fd == 2 && target == log);
         assert!(expected, "the server holds descriptor {fd}: {target}");
     }
+}
+/// The time of the last collection `listen` serves.
+fn last_collection(listen: &str) -> f64 {
+    let url = format!("http://{listen}/metrics");
+    let text = common::run_capture(Command::new("curl").args(["-sf", "--max-time", "10", &url]))
+        .unwrap_or_else(|e| panic!("scrape: {e}"));
+    Exposition::parse(&text)
+        .find("netfilter_exporter_collection_timestamp_seconds", &[])
+        .iter()
+        .map(|s| s.value)
+        .fold(0.0, f64::max)
+}
+
+/// Asserts that `listen` serves a newer collection within a few seconds.
+fn assert_fresh(process: &Process, listen: &str) {
+    let before = last_collection(listen);
+    assert!(
+        common::wait_until(Duration::from_secs(20), || last_collection(listen) > before),
+        "no new collection served:\n{}",
+        process.log()
+    );
+}
+
+#[test]
+fn a_web_config_file_that_is_a_fifo_is_refused_and_publication_goes_on() {
+    if !(root() && require_command("curl") && require_command("mkfifo")) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, "http_server_config:\n  headers:\n    X-Test: one\n").expect("write");
+    let fake = FakePath::iptables_save(DUMP);
+    let web_arg = web.display().to_string();
+    let args = ["--collect-interval", "0.5", "--web.config.file", &web_arg];
+    let (mut process, listen) = start_split_with(dir.path(), &fake, &[], &args);
+    let mkfifo = |path: &std::path::Path| {
+        common::run_capture(Command::new("mkfifo").arg(path)).expect("mkfifo");
+    };
+    let logged = |process: &Process, words: &[&str]| {
+        common::wait_until(Duration::from_secs(20), || {
+            let log = process.log();
+            log.lines()
+                .any(|line| line.contains("level=error") && words.iter().all(|w| line.contains(w)))
+        })
+    };
+
+    // A certificate named by the config that is a FIFO: opening it would wait for a writer.
+    mkfifo(&dir.path().join("cert.pem"));
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n",
+    )
+    .expect("rewrite web.yml");
+    assert!(
+        logged(&process, &["cert.pem", "cert_file", "not a regular file"]),
+        "{}",
+        process.log()
+    );
+    assert_fresh(&process, &listen);
+
+    // The config file itself a FIFO.
+    std::fs::remove_file(&web).expect("remove web.yml");
+    mkfifo(&web);
+    assert!(
+        logged(&process, &["web.yml", "not a regular file"]),
+        "{}",
+        process.log()
+    );
+    assert_fresh(&process, &listen);
+
+    let terminated = Instant::now();
+    let status = process
+        .terminate(Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("SIGTERM ignored:\n{}", process.log()));
+    assert!(status.success(), "{status}: {}", process.log());
+    assert!(terminated.elapsed() < Duration::from_secs(10));
 }

@@ -50,6 +50,10 @@ const TICK: Duration = Duration::from_secs(1);
 /// flight and the stop message included.
 const STOP_WAIT: Duration = Duration::from_secs(10);
 
+/// How long a look at one of the web config's files may last before the collector logs
+/// it as stuck: a regular file on a working disk is read at once.
+const READ_LIMIT: Duration = Duration::from_secs(10);
+
 /// How long the server process may leave the collector's bytes unread before it counts as
 /// hung (stopped, deadlocked, or compromised). Its reader does nothing but copy them into
 /// memory, so a healthy server never comes near this even on a loaded machine, while one
@@ -139,13 +143,16 @@ pub async fn run_collector_side(
     ours.set_nonblocking(true).map_err(SplitError::Handover)?;
     let socket = tokio::net::UnixStream::from_std(ours).map_err(SplitError::Handover)?;
 
-    let mut last_web = web.as_ref().map(|w| w.bundle());
+    let first_web = web.as_ref().map(|w| w.bundle());
     let first = Served::of(&publications.borrow_and_update());
     let mut opening = vec![Message::Hello(Box::new(settings))];
-    opening.extend(last_web.as_deref().cloned().map(Message::WebConfig));
+    opening.extend(first_web.as_deref().cloned().map(Message::WebConfig));
     opening.push(Message::Publication(first));
     let (stats_sender, stats) = watch::channel(None);
-    let (web_sender, web_bundles) = watch::channel(last_web.clone().unwrap_or_default());
+    let (web_sender, web_bundles) = watch::channel(first_web.clone().unwrap_or_default());
+    if let (Some(web), Some(first)) = (&web, first_web) {
+        watch_web_config(Arc::clone(web), first, web_sender).map_err(SplitError::Spawn)?;
+    }
     let (stop_sender, stop) = watch::channel(());
     let updates = Updates {
         publications,
@@ -157,6 +164,7 @@ pub async fn run_collector_side(
     let mut feeding = Box::pin(feed(socket, opening, updates));
     let mut shutdown = std::pin::pin!(shutdown);
     let mut tick = tokio::time::interval(TICK);
+    let mut stuck_on = None;
     loop {
         tokio::select! {
             biased;
@@ -181,13 +189,15 @@ pub async fn run_collector_side(
                     }
                     Err(e) => tracing::debug!(error = %e, "cannot read the process metrics"),
                 }
-                if let Some(web) = &web {
-                    let bundle = web.bundle();
-                    if last_web.as_ref().is_none_or(|last| !Arc::ptr_eq(last, &bundle)) {
-                        web_sender.send_replace(Arc::clone(&bundle));
-                        last_web = Some(bundle);
-                    }
+                let stuck = web.as_ref().and_then(|web| web.stuck(READ_LIMIT));
+                if let Some(file) = stuck.as_ref().filter(|&file| stuck_on.as_ref() != Some(file)) {
+                    tracing::error!(
+                        file = %file.display(),
+                        "reading a file of the web config does not finish (a hung mount?); \
+                         the server keeps the last good web config until it does"
+                    );
                 }
+                stuck_on = stuck;
             }
         }
     }
@@ -202,6 +212,32 @@ pub async fn run_collector_side(
         Err(_) => {}
     }
     stop_server(&mut child, deadline).await;
+    Ok(())
+}
+
+/// Re-reads the web config's files every [`TICK`] on a thread of its own, and hands each
+/// new bundle (after `first`) to `changed`, until its receiver is gone. A read blocks for
+/// as long as a file does (a hung mount): here it holds up neither the publications nor a
+/// shutdown, and [`WebConfigFile::stuck`] names the file meanwhile.
+fn watch_web_config(
+    web: Arc<WebConfigFile>,
+    first: Arc<WebConfigBundle>,
+    changed: watch::Sender<Arc<WebConfigBundle>>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("web-config".to_owned())
+        .spawn(move || {
+            let mut last = first;
+            while !changed.is_closed() {
+                std::thread::sleep(TICK);
+                web.reload_if_changed();
+                let bundle = web.bundle();
+                if !Arc::ptr_eq(&last, &bundle) {
+                    changed.send_replace(Arc::clone(&bundle));
+                    last = bundle;
+                }
+            }
+        })?;
     Ok(())
 }
 
