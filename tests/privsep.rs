@@ -2,9 +2,12 @@
 //! systemd starts the hardened unit (a non-root user with only CAP_NET_ADMIN and
 //! CAP_NET_RAW, emulated with setpriv), the HTTP server runs as another process without
 //! any capability and with no_new_privs, read from `/proc/<pid>/status`, while the
-//! collector still reads real counters; either process dying ends the other at once;
-//! `--web.systemd-socket` serves on a socket from `systemd-socket-activate`. The process
-//! metrics of both processes are checked for plausible values and by promtool.
+//! collector still reads real counters; either process dying ends the other at once; a
+//! server stopped with SIGSTOP holds up neither SIGTERM nor, for long, the collector; the
+//! server holds none of the descriptors the exporter was started with but its standard
+//! streams; a web config file that is a FIFO is refused and holds up neither publication
+//! nor SIGTERM; `--web.systemd-socket` serves on a socket from `systemd-socket-activate`. The
+//! process metrics of both processes are checked for plausible values and by promtool.
 
 mod common;
 
@@ -230,17 +233,29 @@ fn started_as_systemd_starts_the_unit_the_collector_keeps_net_admin_and_the_serv
 /// The exporter started as root (privileged, so split) on a fake iptables-save, once it
 /// serves.
 fn start_split(dir: &std::path::Path, fake: &FakePath) -> Process {
+    start_split_with(dir, fake, &[], &[]).0
+}
+
+/// As [`start_split`], with `args` added to the exporter's, started through `wrapper` (a
+/// command that runs the rest of its arguments) when not empty; with the address it
+/// listens on.
+fn start_split_with(
+    dir: &std::path::Path,
+    fake: &FakePath,
+    wrapper: &[&str],
+    args: &[&str],
+) -> (Process, String) {
     let port = free_port();
-    let mut command = Command::new(EXPORTER);
-    command
-        .args(["-t", "iptables", "--web.listen-address"])
-        .arg(format!("127.0.0.1:{port}"))
-        .env("PATH", fake.before_path());
+    let listen = format!("127.0.0.1:{port}");
+    let exporter = [EXPORTER, "-t", "iptables", "--web.listen-address", &listen];
+    let mut all = wrapper.iter().chain(&exporter).chain(args);
+    let mut command = Command::new(all.next().expect("a program"));
+    command.args(all).env("PATH", fake.before_path());
     let mut process = spawn_logged(command, &dir.join("log"));
     let deadline = Instant::now() + Duration::from_secs(20);
     while !Command::new("curl")
         .args(["-sf", "--max-time", "2", "-o", "/dev/null"])
-        .arg(format!("http://127.0.0.1:{port}/-/healthy"))
+        .arg(format!("http://{listen}/-/healthy"))
         .status()
         .is_ok_and(|s| s.success())
     {
@@ -248,7 +263,7 @@ fn start_split(dir: &std::path::Path, fake: &FakePath) -> Process {
         assert!(Instant::now() < deadline, "not serving:\n{}", process.log());
         std::thread::sleep(Duration::from_millis(50));
     }
-    process
+    (process, listen)
 }
 
 fn free_port() -> u16 {
@@ -388,4 +403,244 @@ fn without_a_socket_from_systemd_the_flag_is_an_error() {
         stderr.contains("--web.systemd-socket: no socket passed"),
         "{stderr}"
     );
+}
+
+/// Sends `signal` (a name of kill(1)) to `pid`.
+fn signal(pid: u32, signal: &str) {
+    common::run_capture(Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]))
+        .unwrap_or_else(|e| panic!("kill -{signal} {pid}: {e}"));
+}
+
+/// Kills a process when dropped: a stopped server left behind by a failed test would
+/// otherwise stay stopped for ever.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .output();
+    }
+}
+
+/// A stand-in `iptables-save` printing thousands of rules whose comments are random hex,
+/// so that one publication, compressed, is larger than a socket's buffer: the collector's
+/// send then waits for a server that reads.
+fn incompressible_fake(dir: &std::path::Path) -> FakePath {
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut dump = String::from("*filter\n:INPUT ACCEPT [0:0]\n");
+    for i in 0..20_000_u32 {
+        let mut comment = String::new();
+        for _ in 0..4 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            comment.push_str(&format!("{state:016x}"));
+        }
+        dump.push_str(&format!(
+            "[1:2] -A INPUT -s 10.{}.{}.{}/32 -m comment --comment \"{comment}\" -j ACCEPT\n",
+            i >> 16,
+            (i >> 8) & 255,
+            i & 255
+        ));
+    }
+    dump.push_str("COMMIT\n");
+    let path = dir.join("dump");
+    std::fs::write(&path, dump).expect("write the dump");
+    FakePath::new().script("iptables-save", &format!("cat '{}'", path.display()))
+}
+
+/// The exporter split on [`incompressible_fake`], once its first publication is served,
+/// with its server process stopped (SIGSTOP) and a few publications sent to it since.
+fn split_with_a_stopped_server(dir: &std::path::Path) -> (Process, KillOnDrop, u32) {
+    let fake = incompressible_fake(dir);
+    let (mut process, listen) = start_split_with(
+        dir,
+        &fake,
+        &[],
+        &["--collect-interval", "0.5", "--collect-cpu-budget", "0"],
+    );
+    let url = format!("http://{listen}/metrics");
+    let served = common::wait_until(Duration::from_secs(60), || {
+        common::run_capture(Command::new("curl").args(["-sf", "--max-time", "10", &url]))
+            .is_ok_and(|text| text.contains("iptables_comment_packets_total"))
+    });
+    assert!(served, "the rules are not served:\n{}", process.log());
+    let server = server_of(process.id());
+    let guard = KillOnDrop(server);
+    signal(server, "STOP");
+    // Each publication is larger than the socket's buffer: the first one after the stop
+    // is still being sent to the stopped server.
+    std::thread::sleep(Duration::from_secs(3));
+    process.assert_running();
+    (process, guard, server)
+}
+
+#[test]
+fn sigterm_ends_both_while_the_server_does_not_read() {
+    if !(root() && require_command("curl")) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (mut process, _guard, server) = split_with_a_stopped_server(dir.path());
+    let terminated = Instant::now();
+    let status = process
+        .terminate(Duration::from_secs(40))
+        .unwrap_or_else(|| {
+            panic!(
+                "SIGTERM ignored while the server does not read:\n{}",
+                process.log()
+            )
+        });
+    // The collector waits 10 s for the server to stop, then kills it.
+    assert!(
+        terminated.elapsed() < Duration::from_secs(25),
+        "{:?}",
+        terminated.elapsed()
+    );
+    assert!(status.success(), "{status}: {}", process.log());
+    assert!(exited(server), "the server outlived the collector");
+    assert!(process.log().contains("killing it"), "{}", process.log());
+}
+
+#[test]
+fn a_server_that_stops_reading_is_killed_and_the_collector_fails() {
+    if !(root() && require_command("curl")) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (mut process, _guard, server) = split_with_a_stopped_server(dir.path());
+    // The collector gives up on a server that read nothing for 30 s.
+    let status = process.wait(Duration::from_secs(90)).unwrap_or_else(|| {
+        panic!(
+            "the collector still waits for a server that does not read:\n{}",
+            process.log()
+        )
+    });
+    assert!(!status.success(), "{status}");
+    assert!(exited(server), "the server outlived the collector");
+    assert!(
+        process.log().contains("the server process read nothing"),
+        "{}",
+        process.log()
+    );
+}
+/// Where each descriptor of `pid` points, as `/proc/<pid>/fd` shows it.
+fn descriptors(pid: u32) -> BTreeMap<u32, String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/fd: {e}"))
+        .flatten()
+        .filter_map(|entry| {
+            let fd = entry.file_name().to_str()?.parse().ok()?;
+            let target = std::fs::read_link(entry.path()).ok()?;
+            Some((fd, target.display().to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_server_holds_only_its_sockets_and_standard_streams() {
+    if !(root() && require_command("curl")) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let secret = dir.path().join("secret.key");
+    std::fs::write(&secret, "root only\n").expect("write the key");
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod the key");
+    let secret = secret.display().to_string();
+    let fake = FakePath::iptables_save(DUMP);
+    // Whoever starts the exporter leaves the key open as descriptor 7.
+    let wrapper = ["sh", "-c", "exec 7<\"$0\" && exec \"$@\"", &secret];
+    let (process, _) = start_split_with(dir.path(), &fake, &wrapper, &[]);
+    assert_eq!(
+        descriptors(process.id()).get(&7),
+        Some(&secret),
+        "the collector was started with the key open"
+    );
+    let server = server_of(process.id());
+    let log = dir.path().join("log").display().to_string();
+    for (fd, target) in descriptors(server) {
+        let expected = target.starts_with("socket:[")
+            || target.starts_with("anon_inode:")
+            || target == "/dev/null"
+            || (fd == 2 && target == log);
+        assert!(expected, "the server holds descriptor {fd}: {target}");
+    }
+}
+/// The time of the last collection `listen` serves.
+fn last_collection(listen: &str) -> f64 {
+    let url = format!("http://{listen}/metrics");
+    let text = common::run_capture(Command::new("curl").args(["-sf", "--max-time", "10", &url]))
+        .unwrap_or_else(|e| panic!("scrape: {e}"));
+    Exposition::parse(&text)
+        .find("netfilter_exporter_collection_timestamp_seconds", &[])
+        .iter()
+        .map(|s| s.value)
+        .fold(0.0, f64::max)
+}
+
+/// Asserts that `listen` serves a newer collection within a few seconds.
+fn assert_fresh(process: &Process, listen: &str) {
+    let before = last_collection(listen);
+    assert!(
+        common::wait_until(Duration::from_secs(20), || last_collection(listen) > before),
+        "no new collection served:\n{}",
+        process.log()
+    );
+}
+
+#[test]
+fn a_web_config_file_that_is_a_fifo_is_refused_and_publication_goes_on() {
+    if !(root() && require_command("curl") && require_command("mkfifo")) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, "http_server_config:\n  headers:\n    X-Test: one\n").expect("write");
+    let fake = FakePath::iptables_save(DUMP);
+    let web_arg = web.display().to_string();
+    let args = ["--collect-interval", "0.5", "--web.config.file", &web_arg];
+    let (mut process, listen) = start_split_with(dir.path(), &fake, &[], &args);
+    let mkfifo = |path: &std::path::Path| {
+        common::run_capture(Command::new("mkfifo").arg(path)).expect("mkfifo");
+    };
+    let logged = |process: &Process, words: &[&str]| {
+        common::wait_until(Duration::from_secs(20), || {
+            let log = process.log();
+            log.lines()
+                .any(|line| line.contains("level=error") && words.iter().all(|w| line.contains(w)))
+        })
+    };
+
+    // A certificate named by the config that is a FIFO: opening it would wait for a writer.
+    mkfifo(&dir.path().join("cert.pem"));
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n",
+    )
+    .expect("rewrite web.yml");
+    assert!(
+        logged(&process, &["cert.pem", "cert_file", "not a regular file"]),
+        "{}",
+        process.log()
+    );
+    assert_fresh(&process, &listen);
+
+    // The config file itself a FIFO.
+    std::fs::remove_file(&web).expect("remove web.yml");
+    mkfifo(&web);
+    assert!(
+        logged(&process, &["web.yml", "not a regular file"]),
+        "{}",
+        process.log()
+    );
+    assert_fresh(&process, &listen);
+
+    let terminated = Instant::now();
+    let status = process
+        .terminate(Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("SIGTERM ignored:\n{}", process.log()));
+    assert!(status.success(), "{status}: {}", process.log());
+    assert!(terminated.elapsed() < Duration::from_secs(10));
 }

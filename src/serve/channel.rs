@@ -4,6 +4,7 @@
 //! allocate without end.
 
 use std::io::Read;
+use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -44,6 +45,9 @@ pub enum ChannelError {
     /// A message that is not one.
     #[error("malformed message from the collector: {0}")]
     Malformed(String),
+    /// The server process took none of a message's bytes for this long.
+    #[error("the server process read nothing for {} s", .0.as_secs())]
+    Stalled(Duration),
 }
 
 const HELLO: u8 = 1;
@@ -139,21 +143,47 @@ fn path_of(bytes: Bytes) -> Result<std::path::PathBuf, ChannelError> {
     Ok(std::ffi::OsString::from_vec(bytes.to_vec()).into())
 }
 
-/// Sends `message` on `out`.
+/// Sends `message` on `out`; [`ChannelError::Stalled`] when `out` takes no byte for
+/// `stall`, as a reader that stopped reading leaves the socket full. A stall is counted
+/// from the last byte taken, not from the start, so that a large message to a server that
+/// reads is never cut.
 pub async fn send(
     out: &mut (impl AsyncWrite + Unpin),
     message: &Message,
+    stall: Duration,
 ) -> Result<(), ChannelError> {
     let (kind, parts) = message.encode();
     let len: u64 = parts.iter().map(|p| p.len() as u64).sum();
     let mut head = BytesMut::with_capacity(9);
     head.put_u8(kind);
     head.put_u64_le(len);
-    out.write_all(&head).await?;
+    write_within(out, &head, stall).await?;
     for part in &parts {
-        out.write_all(part).await?;
+        write_within(out, part, stall).await?;
     }
-    out.flush().await?;
+    tokio::time::timeout(stall, out.flush())
+        .await
+        .map_err(|_| ChannelError::Stalled(stall))??;
+    Ok(())
+}
+
+/// Writes all of `bytes`, each write within `stall`. A write cut by the timeout has
+/// written nothing (tokio's writes are cancel-safe), but the message it belongs to is
+/// then incomplete: the stream is unusable after a stall.
+async fn write_within(
+    out: &mut (impl AsyncWrite + Unpin),
+    mut bytes: &[u8],
+    stall: Duration,
+) -> Result<(), ChannelError> {
+    while !bytes.is_empty() {
+        match tokio::time::timeout(stall, out.write(bytes)).await {
+            Err(_) => return Err(ChannelError::Stalled(stall)),
+            Ok(Ok(0)) => return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into()),
+            Ok(Ok(n)) => bytes = &bytes[n..],
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Ok(Err(e)) => return Err(e.into()),
+        }
+    }
     Ok(())
 }
 
@@ -192,7 +222,9 @@ mod tests {
 
     async fn round_trip(message: Message) -> Message {
         let mut buffer = Vec::new();
-        send(&mut buffer, &message).await.expect("sends");
+        send(&mut buffer, &message, Duration::from_secs(10))
+            .await
+            .expect("sends");
         receive(&mut &buffer[..]).expect("receives")
     }
 
@@ -223,6 +255,26 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(round_trip(Message::Stop).await, Message::Stop));
+    }
+
+    #[tokio::test]
+    async fn a_send_to_a_reader_that_does_not_read_stalls() {
+        let (mut out, _reader) = tokio::io::duplex(64);
+        let stall = Duration::from_millis(100);
+        let bundle = WebConfigBundle {
+            path: "/etc/web.yml".into(),
+            files: vec![("/etc/web.yml".into(), vec![b'a'; 4096])],
+        };
+        let sent = tokio::time::timeout(
+            Duration::from_secs(10),
+            send(&mut out, &Message::WebConfig(bundle), stall),
+        )
+        .await
+        .expect("gives up");
+        assert!(
+            matches!(sent, Err(ChannelError::Stalled(s)) if s == stall),
+            "{sent:?}"
+        );
     }
 
     #[test]

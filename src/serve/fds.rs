@@ -53,6 +53,33 @@ pub fn open_now() -> Option<u64> {
     Some((entries.count() as u64).saturating_sub(1))
 }
 
+/// Closes every descriptor above standard error that this process inherited: whoever
+/// started the exporter may have left files open without close-on-exec (a key readable by
+/// root only, say), and the server process, once it gives up its privileges, must hold
+/// nothing it was not given. It needs only standard input (its socket to the collector),
+/// output and error: the listening sockets, systemd's included, come over that socket.
+///
+/// Call it first in the server process, before anything opens a descriptor. Read from
+/// `/proc/self/fd` rather than with `close_range`, which kernels before 5.9 lack.
+pub fn close_inherited() -> std::io::Result<()> {
+    let inherited: Vec<i32> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    // The directory's own descriptor is among them, closed already when the iterator
+    // dropped: closing it again fails with EBADF, which changes nothing.
+    for fd in inherited {
+        // SAFETY: nothing in this process owns a descriptor above 2 yet (this runs before
+        // any file, socket or thread of the program exists), so no owner is left with a
+        // closed or reused number; the directory's descriptor is closed already.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::close(fd);
+        }
+    }
+    Ok(())
+}
+
 /// The number of connections the server may hold: `wanted`, lowered so that `open`
 /// descriptors plus [`RESERVED_FDS`] stay free under `limit` (`None`: unlimited).
 pub fn connection_cap(wanted: usize, limit: Option<u64>, open: u64) -> Result<usize, NoRoom> {

@@ -8,7 +8,8 @@
 //! sends [`Message`]s: the settings, each publication as it is kept (texts and compressed
 //! pieces, nothing rendered or compressed again), the web config's files when they change,
 //! and its own process figures. When either process dies the other sees it at once (the
-//! collector the child's exit, the server the end of the socket) and exits non-zero.
+//! collector the child's exit, the server the end of the socket) and exits non-zero; a
+//! server that stops reading is killed (see `STALL`), and never holds up a shutdown.
 
 use std::io::IoSlice;
 use std::mem::MaybeUninit;
@@ -24,6 +25,7 @@ use rustix::net::{
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
 
 use super::channel::{self, ChannelError, Message};
 use super::connections::Limits;
@@ -44,8 +46,20 @@ const MAX_LISTENERS: usize = 64;
 /// How often the collector sends its process figures and looks for a changed web config.
 const TICK: Duration = Duration::from_secs(1);
 
-/// How long the collector waits for the server to exit once told to stop.
+/// How long the collector waits for the server to exit once told to stop, the message in
+/// flight and the stop message included.
 const STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a look at one of the web config's files may last before the collector logs
+/// it as stuck: a regular file on a working disk is read at once.
+const READ_LIMIT: Duration = Duration::from_secs(10);
+
+/// How long the server process may leave the collector's bytes unread before it counts as
+/// hung (stopped, deadlocked, or compromised). Its reader does nothing but copy them into
+/// memory, so a healthy server never comes near this even on a loaded machine, while one
+/// that reads nothing serves stale publications as current: the collector then kills it and
+/// exits with an error, so that the service manager restarts both, as when the server dies.
+const STALL: Duration = Duration::from_secs(30);
 
 /// What the server process needs to know besides the sockets.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,6 +84,9 @@ pub enum SplitError {
     /// The server process could not be started.
     #[error("cannot start the server process: {0}")]
     Spawn(#[source] std::io::Error),
+    /// The descriptors the server process inherited could not be closed.
+    #[error("cannot close the descriptors the server process inherited: {0}")]
+    Inherited(#[source] std::io::Error),
     /// The listening sockets could not be handed over.
     #[error("cannot hand the listening sockets to the server process: {0}")]
     Handover(#[source] std::io::Error),
@@ -79,6 +96,9 @@ pub enum SplitError {
     /// The server process exited while the collector was running.
     #[error("the server process exited ({0})")]
     ServerExited(ExitStatus),
+    /// The server process stopped reading its socket, and was killed.
+    #[error("killed the server process: {0}")]
+    ServerHung(#[source] ChannelError),
     /// The server process could not give up its privileges.
     #[error(transparent)]
     Privileges(#[from] PrivilegeError),
@@ -95,7 +115,8 @@ pub enum SplitError {
 
 /// Runs as the collector's side: starts the server process on `listeners` (closed here
 /// once handed over), feeds it until `shutdown` resolves, then tells it to stop and waits
-/// for it. Returns an error as soon as the server process exits on its own.
+/// for it. Returns an error as soon as the server process exits on its own, or once it
+/// has read nothing for a while (it is then killed).
 pub async fn run_collector_side(
     listeners: Vec<OwnedFd>,
     settings: ServerSettings,
@@ -120,64 +141,173 @@ pub async fn run_collector_side(
     hand_over(&ours, &listeners).map_err(SplitError::Handover)?;
     drop(listeners);
     ours.set_nonblocking(true).map_err(SplitError::Handover)?;
-    let mut socket = tokio::net::UnixStream::from_std(ours).map_err(SplitError::Handover)?;
+    let socket = tokio::net::UnixStream::from_std(ours).map_err(SplitError::Handover)?;
 
-    let mut last_web = web.as_ref().map(|w| w.bundle());
+    let first_web = web.as_ref().map(|w| w.bundle());
     let first = Served::of(&publications.borrow_and_update());
     let mut opening = vec![Message::Hello(Box::new(settings))];
-    opening.extend(last_web.as_deref().cloned().map(Message::WebConfig));
+    opening.extend(first_web.as_deref().cloned().map(Message::WebConfig));
     opening.push(Message::Publication(first));
+    let (stats_sender, stats) = watch::channel(None);
+    let (web_sender, web_bundles) = watch::channel(first_web.clone().unwrap_or_default());
+    if let (Some(web), Some(first)) = (&web, first_web) {
+        watch_web_config(Arc::clone(web), first, web_sender).map_err(SplitError::Spawn)?;
+    }
+    let (stop_sender, stop) = watch::channel(());
+    let updates = Updates {
+        publications,
+        stats,
+        web: web_bundles,
+        stop,
+    };
+    // Boxed, so that dropping it closes the socket.
+    let mut feeding = Box::pin(feed(socket, opening, updates));
     let mut shutdown = std::pin::pin!(shutdown);
     let mut tick = tokio::time::interval(TICK);
-    let mut pending = opening;
+    let mut stuck_on = None;
     loop {
-        for message in pending.drain(..) {
-            if let Err(e) = channel::send(&mut socket, &message).await {
-                // A write fails when the server died: its exit status says more.
-                return Err(match tokio::time::timeout(TICK, child.wait()).await {
-                    Ok(Ok(status)) => SplitError::ServerExited(status),
-                    _ => e.into(),
-                });
-            }
-        }
         tokio::select! {
             biased;
             () = &mut shutdown => break,
             status = child.wait() => {
                 return Err(status.map_or_else(SplitError::Spawn, SplitError::ServerExited));
             }
-            changed = publications.changed() => {
-                if changed.is_err() {
-                    break;
-                }
-                pending.push(Message::Publication(Served::of(&publications.borrow_and_update())));
+            fed = &mut feeding => {
+                return match fed {
+                    // The publications ended; the server was told to stop.
+                    Ok(()) => {
+                        stop_server(&mut child, Instant::now() + STOP_WAIT).await;
+                        Ok(())
+                    }
+                    Err(e) => Err(server_failed(e, &mut child).await),
+                };
             }
             _ = tick.tick() => {
                 match process::read_self() {
-                    Ok(stats) => pending.push(Message::Stats(stats)),
+                    Ok(figures) => {
+                        stats_sender.send_replace(Some(figures));
+                    }
                     Err(e) => tracing::debug!(error = %e, "cannot read the process metrics"),
                 }
-                if let Some(web) = &web {
-                    let bundle = web.bundle();
-                    if last_web.as_ref().is_none_or(|last| !Arc::ptr_eq(last, &bundle)) {
-                        pending.push(Message::WebConfig((*bundle).clone()));
-                        last_web = Some(bundle);
-                    }
+                let stuck = web.as_ref().and_then(|web| web.stuck(READ_LIMIT));
+                if let Some(file) = stuck.as_ref().filter(|&file| stuck_on.as_ref() != Some(file)) {
+                    tracing::error!(
+                        file = %file.display(),
+                        "reading a file of the web config does not finish (a hung mount?); \
+                         the server keeps the last good web config until it does"
+                    );
                 }
+                stuck_on = stuck;
             }
         }
     }
-    // Told to stop rather than seeing the socket end, the server exits 0.
-    let _ = channel::send(&mut socket, &Message::Stop).await;
-    drop(socket);
-    match tokio::time::timeout(STOP_WAIT, child.wait()).await {
-        Ok(_) => {}
-        Err(_) => {
-            tracing::warn!("the server process did not stop in time; killing it");
-            let _ = child.kill().await;
-        }
+    // Told to stop rather than seeing the socket end, the server exits 0. The message in
+    // flight is finished first, as one cut off would leave the server a malformed stream.
+    let deadline = Instant::now() + STOP_WAIT;
+    stop_sender.send_replace(());
+    match tokio::time::timeout_at(deadline, feeding).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot tell the server process to stop"),
+        // The server is killed below; dropping the feed closed the socket.
+        Err(_) => {}
     }
+    stop_server(&mut child, deadline).await;
     Ok(())
+}
+
+/// Re-reads the web config's files every [`TICK`] on a thread of its own, and hands each
+/// new bundle (after `first`) to `changed`, until its receiver is gone. A read blocks for
+/// as long as a file does (a hung mount): here it holds up neither the publications nor a
+/// shutdown, and [`WebConfigFile::stuck`] names the file meanwhile.
+fn watch_web_config(
+    web: Arc<WebConfigFile>,
+    first: Arc<WebConfigBundle>,
+    changed: watch::Sender<Arc<WebConfigBundle>>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("web-config".to_owned())
+        .spawn(move || {
+            let mut last = first;
+            while !changed.is_closed() {
+                std::thread::sleep(TICK);
+                web.reload_if_changed();
+                let bundle = web.bundle();
+                if !Arc::ptr_eq(&last, &bundle) {
+                    changed.send_replace(Arc::clone(&bundle));
+                    last = bundle;
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// What the feed sends after the opening messages: of each kind the newest only, as a
+/// newer one replaces what the server has not taken yet.
+struct Updates {
+    publications: watch::Receiver<Arc<Publication>>,
+    stats: watch::Receiver<Option<ProcessStats>>,
+    web: watch::Receiver<Arc<WebConfigBundle>>,
+    /// Changes once, when the server is to stop.
+    stop: watch::Receiver<()>,
+}
+
+/// Sends `opening`, then each update as it comes, until told to stop or the publications
+/// end, then [`Message::Stop`]. Every message is sent within [`STALL`], so that a server
+/// that does not read ends the feed instead of holding it for ever.
+async fn feed(
+    mut socket: tokio::net::UnixStream,
+    opening: Vec<Message>,
+    mut updates: Updates,
+) -> Result<(), ChannelError> {
+    for message in &opening {
+        channel::send(&mut socket, message, STALL).await?;
+    }
+    drop(opening);
+    loop {
+        let message = tokio::select! {
+            biased;
+            _ = updates.stop.changed() => break,
+            Ok(()) = updates.web.changed() => {
+                Message::WebConfig((**updates.web.borrow_and_update()).clone())
+            }
+            changed = updates.publications.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                Message::Publication(Served::of(&updates.publications.borrow_and_update()))
+            }
+            Ok(()) = updates.stats.changed() => match *updates.stats.borrow_and_update() {
+                Some(figures) => Message::Stats(figures),
+                None => continue,
+            },
+        };
+        channel::send(&mut socket, &message, STALL).await?;
+    }
+    channel::send(&mut socket, &Message::Stop, STALL).await
+}
+
+/// Waits for the server to exit until `deadline`, then kills it.
+async fn stop_server(child: &mut tokio::process::Child, deadline: Instant) {
+    if tokio::time::timeout_at(deadline, child.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the server process did not stop in time; killing it");
+        let _ = child.kill().await;
+    }
+}
+
+/// What ends the collector when the feed failed: a server that stopped reading is killed;
+/// otherwise the write failed because the server died, and its exit status says more.
+async fn server_failed(e: ChannelError, child: &mut tokio::process::Child) -> SplitError {
+    if let ChannelError::Stalled(_) = e {
+        let _ = child.kill().await;
+        return SplitError::ServerHung(e);
+    }
+    match tokio::time::timeout(TICK, child.wait()).await {
+        Ok(Ok(status)) => SplitError::ServerExited(status),
+        _ => e.into(),
+    }
 }
 
 /// Sends `listeners` over `socket` with one byte of data.
@@ -208,8 +338,11 @@ pub struct ServerStart {
 }
 
 impl ServerStart {
-    /// Reads the sockets and the first messages from standard input, blocking.
+    /// Closes the descriptors the process inherited ([`fds::close_inherited`]), then
+    /// reads the sockets and the first messages from standard input, blocking. Call it
+    /// first in the server process.
     pub fn receive() -> Result<Self, SplitError> {
+        fds::close_inherited().map_err(SplitError::Inherited)?;
         // Started through /proc/self/exe, the process would be named "exe" in ps and top.
         let _ = rustix::thread::set_name(c"nfe-web-server");
         let stdin = std::io::stdin()

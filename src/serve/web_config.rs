@@ -9,11 +9,18 @@
 //! does. When the server runs in a process of its own, the collector reads the files (the
 //! key may be readable by root only) and sends their contents, a [`WebConfigBundle`], which
 //! the server builds the same settings from.
+//!
+//! Only regular files are read: a FIFO or a device named as a file would block the read,
+//! or never end it. A read that still blocks (a hung network mount) cannot be interrupted;
+//! [`WebConfigFile::stuck`] names the file for whoever waits.
 
 use std::collections::BTreeMap;
+use std::fs::FileType;
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
 
 use axum::http::{HeaderName, HeaderValue};
 use rustls::server::WebPkiClientVerifier;
@@ -25,13 +32,28 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum WebConfigError {
     /// A file cannot be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}{}: {source}", named(*.setting))]
     Read {
         /// The file.
         path: PathBuf,
+        /// The setting that names it; none for the config file itself.
+        setting: Option<&'static str>,
         /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+    /// A file is a FIFO, a device, a directory or a socket rather than a regular file.
+    #[error(
+        "{path}{} is not a regular file but a {kind}: refused, as reading it could wait for ever",
+        named(*.setting)
+    )]
+    NotRegular {
+        /// The file.
+        path: PathBuf,
+        /// The setting that names it; none for the config file itself.
+        setting: Option<&'static str>,
+        /// What it is instead.
+        kind: &'static str,
     },
     /// The YAML does not have the toolkit's shape.
     #[error("{path}: {source}")]
@@ -52,6 +74,11 @@ pub enum WebConfigError {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// The setting that names a file, for an error message.
+fn named(setting: Option<&str>) -> String {
+    setting.map_or_else(String::new, |setting| format!(" ({setting})"))
 }
 
 /// The toolkit's file, as written.
@@ -126,38 +153,123 @@ pub struct WebConfigBundle {
 }
 
 /// Reads the files of one load: from the file system, keeping what it read, or from a
-/// bundle received.
+/// bundle received. `setting` names the file in errors (none: the config file itself).
 trait Files {
-    fn read(&mut self, path: &Path) -> Result<Vec<u8>, WebConfigError>;
+    fn read(
+        &mut self,
+        path: &Path,
+        setting: Option<&'static str>,
+    ) -> Result<Vec<u8>, WebConfigError>;
 }
 
 /// The file system, noting each file's modification time and contents.
-#[derive(Default)]
-struct FileSystem {
+struct FileSystem<'a> {
     stamps: Vec<Stamp>,
     bundle: WebConfigBundle,
+    reading: &'a Reading,
 }
 
-impl Files for FileSystem {
-    fn read(&mut self, path: &Path) -> Result<Vec<u8>, WebConfigError> {
-        self.stamps.push(stamp(path));
-        let bytes = std::fs::read(path).map_err(|source| WebConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+impl Files for FileSystem<'_> {
+    fn read(
+        &mut self,
+        path: &Path,
+        setting: Option<&'static str>,
+    ) -> Result<Vec<u8>, WebConfigError> {
+        let (stamp, bytes) = self
+            .reading
+            .at(path, || (stamp(path), read_regular(path, setting)));
+        self.stamps.push(stamp);
+        let bytes = bytes?;
         self.bundle.files.push((path.to_owned(), bytes.clone()));
         Ok(bytes)
     }
 }
 
+/// The contents of `path`, when it is a regular file.
+fn read_regular(path: &Path, setting: Option<&'static str>) -> Result<Vec<u8>, WebConfigError> {
+    let failed = |source| WebConfigError::Read {
+        path: path.to_owned(),
+        setting,
+        source,
+    };
+    // Opened before it is looked at, so that what is checked is what is read, not a file
+    // put in its place in between. O_NONBLOCK, as opening a FIFO waits for a writer
+    // without it, for ever if none comes; on a regular file it changes nothing. O_NOCTTY,
+    // so that a terminal named by mistake does not become this process's.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(failed)?;
+    let file_type = file.metadata().map_err(failed)?.file_type();
+    if !file_type.is_file() {
+        return Err(WebConfigError::NotRegular {
+            path: path.to_owned(),
+            setting,
+            kind: kind_of(file_type),
+        });
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(failed)?;
+    Ok(bytes)
+}
+
+/// What a file that is not a regular one is, in words.
+fn kind_of(file_type: FileType) -> &'static str {
+    if file_type.is_fifo() {
+        "FIFO"
+    } else if file_type.is_dir() {
+        "directory"
+    } else if file_type.is_char_device() {
+        "character device"
+    } else if file_type.is_block_device() {
+        "block device"
+    } else if file_type.is_socket() {
+        "socket"
+    } else {
+        "special file"
+    }
+}
+
+/// The file a read of the web config is at, and since when.
+#[derive(Debug, Default)]
+struct Reading(Mutex<Option<(PathBuf, Instant)>>);
+
+impl Reading {
+    fn lock(&self) -> MutexGuard<'_, Option<(PathBuf, Instant)>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `read`, a look at `path`, noted as in progress meanwhile.
+    fn at<T>(&self, path: &Path, read: impl FnOnce() -> T) -> T {
+        *self.lock() = Some((path.to_owned(), Instant::now()));
+        let result = read();
+        *self.lock() = None;
+        result
+    }
+
+    /// The file a look at has lasted `limit` or more.
+    fn stuck(&self, limit: Duration) -> Option<PathBuf> {
+        self.lock()
+            .as_ref()
+            .filter(|(_, since)| since.elapsed() >= limit)
+            .map(|(path, _)| path.clone())
+    }
+}
+
 impl Files for &WebConfigBundle {
-    fn read(&mut self, path: &Path) -> Result<Vec<u8>, WebConfigError> {
+    fn read(
+        &mut self,
+        path: &Path,
+        setting: Option<&'static str>,
+    ) -> Result<Vec<u8>, WebConfigError> {
         self.files
             .iter()
             .find(|(p, _)| p == path)
             .map(|(_, bytes)| bytes.clone())
             .ok_or_else(|| WebConfigError::Read {
                 path: path.to_owned(),
+                setting,
                 source: std::io::Error::new(
                     std::io::ErrorKind::NotFound,
                     "not among the files the collector sent",
@@ -166,10 +278,20 @@ impl Files for &WebConfigBundle {
     }
 }
 
-/// Reads the settings from the file system, with what it read.
-fn load(path: &Path) -> Result<(WebConfig, FileSystem), WebConfigError> {
-    let mut files = FileSystem::default();
-    files.bundle.path = path.to_owned();
+/// Reads the settings from the file system, with what it read, noting each look at a
+/// file in `reading`.
+fn load<'a>(
+    path: &Path,
+    reading: &'a Reading,
+) -> Result<(WebConfig, FileSystem<'a>), WebConfigError> {
+    let mut files = FileSystem {
+        stamps: Vec::new(),
+        bundle: WebConfigBundle {
+            path: path.to_owned(),
+            files: Vec::new(),
+        },
+        reading,
+    };
     let config = load_from(path, &mut files)?;
     Ok((config, files))
 }
@@ -177,8 +299,9 @@ fn load(path: &Path) -> Result<(WebConfig, FileSystem), WebConfigError> {
 /// Reads and checks the file at `path`, and the files it names (relative to its
 /// directory), through `files`.
 fn load_from(path: &Path, files: &mut dyn Files) -> Result<WebConfig, WebConfigError> {
-    let text = String::from_utf8(files.read(path)?).map_err(|e| WebConfigError::Read {
+    let text = String::from_utf8(files.read(path, None)?).map_err(|e| WebConfigError::Read {
         path: path.to_owned(),
+        setting: None,
         source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
     })?;
     let raw: RawConfig = if text.trim().is_empty() {
@@ -250,7 +373,7 @@ fn tls_config(
         invalid(setting, format!("{}: {e}", file.display()))
     };
     let cert_path = dir.join(cert_file);
-    let certs = CertificateDer::pem_slice_iter(&files.read(&cert_path)?)
+    let certs = CertificateDer::pem_slice_iter(&files.read(&cert_path, Some("cert_file"))?)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| pem_error("cert_file", &cert_path, e))?;
     if certs.is_empty() {
@@ -260,7 +383,7 @@ fn tls_config(
         ));
     }
     let key_path = dir.join(key_file);
-    let key = PrivateKeyDer::from_pem_slice(&files.read(&key_path)?)
+    let key = PrivateKeyDer::from_pem_slice(&files.read(&key_path, Some("key_file"))?)
         .map_err(|e| pem_error("key_file", &key_path, e))?;
 
     let version = |setting: &'static str, value: &Option<String>, default: &'static str| match value
@@ -377,7 +500,9 @@ fn tls_config(
         (Some(required), Some(ca_file)) => {
             let ca_path = dir.join(ca_file);
             let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(&files.read(&ca_path)?) {
+            for cert in
+                CertificateDer::pem_slice_iter(&files.read(&ca_path, Some("client_ca_file"))?)
+            {
                 let cert = cert.map_err(|e| pem_error("client_ca_file", &ca_path, e))?;
                 roots.add(cert).map_err(|e| {
                     invalid("client_ca_file", format!("{}: {e}", ca_path.display()))
@@ -410,6 +535,7 @@ pub struct WebConfigFile {
     /// Re-read from the file system on change; false when the settings come in bundles.
     reads_files: bool,
     last: Mutex<Last>,
+    reading: Reading,
 }
 
 /// The last good settings, with the files they were read from.
@@ -423,15 +549,18 @@ struct Last {
 impl WebConfigFile {
     /// Reads `path` for the first time: an error here is the user's to fix before start.
     pub fn open(path: PathBuf) -> Result<Self, WebConfigError> {
-        let (config, files) = load(&path)?;
+        let reading = Reading::default();
+        let (config, files) = load(&path, &reading)?;
+        let last = Mutex::new(Last {
+            stamps: files.stamps,
+            config: Arc::new(config),
+            bundle: Arc::new(files.bundle),
+        });
         Ok(Self {
             path,
             reads_files: true,
-            last: Mutex::new(Last {
-                stamps: files.stamps,
-                config: Arc::new(config),
-                bundle: Arc::new(files.bundle),
-            }),
+            last,
+            reading,
         })
     }
 
@@ -447,54 +576,74 @@ impl WebConfigFile {
                 config: Arc::new(config),
                 bundle: Arc::new(bundle),
             }),
+            reading: Reading::default(),
         })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Last> {
+        self.last.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Puts the settings of `bundle` in force; if they do not load, the last good ones
     /// stay and the error is returned.
     pub fn replace(&self, bundle: WebConfigBundle) -> Result<(), WebConfigError> {
         let config = load_from(&bundle.path.clone(), &mut &bundle)?;
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut last = self.lock();
         last.config = Arc::new(config);
         last.bundle = Arc::new(bundle);
         Ok(())
     }
 
-    /// The current settings: re-read when the file or one it names changed since the last
-    /// read. A file that no longer loads keeps the last good settings, and is logged
-    /// until it is fixed.
+    /// The current settings, after [`WebConfigFile::reload_if_changed`].
     pub fn current(&self) -> Arc<WebConfig> {
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        let changed = last
-            .stamps
-            .iter()
-            .any(|(path, modified)| stamp(path).1 != *modified);
-        if self.reads_files && changed {
-            match load(&self.path) {
-                Ok((config, files)) => {
-                    tracing::info!(file = %self.path.display(), "web config reloaded");
-                    *last = Last {
-                        stamps: files.stamps,
-                        config: Arc::new(config),
-                        bundle: Arc::new(files.bundle),
-                    };
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "web config not reloaded, the last good one stays");
-                    // Logged once per change, not per connection.
-                    last.stamps = last.stamps.iter().map(|(path, _)| stamp(path)).collect();
-                }
-            }
-        }
-        Arc::clone(&last.config)
+        self.reload_if_changed();
+        Arc::clone(&self.lock().config)
     }
 
-    /// The files of the current settings, for the server process; re-read as
-    /// [`WebConfigFile::current`] does.
+    /// Re-reads the files when the config file or one it names changed since the last
+    /// read. Settings that no longer load leave the last good ones in force, logged once
+    /// per change. Blocks for as long as a file does (a hung mount); the settings in force
+    /// stay available to other threads meanwhile.
+    pub fn reload_if_changed(&self) {
+        if !self.reads_files {
+            return;
+        }
+        let stamps = self.lock().stamps.clone();
+        let now: Vec<Stamp> = stamps
+            .iter()
+            .map(|(path, _)| self.reading.at(path, || stamp(path)))
+            .collect();
+        if now == stamps {
+            return;
+        }
+        let loaded = load(&self.path, &self.reading);
+        let mut last = self.lock();
+        match loaded {
+            Ok((config, files)) => {
+                tracing::info!(file = %self.path.display(), "web config reloaded");
+                *last = Last {
+                    stamps: files.stamps,
+                    config: Arc::new(config),
+                    bundle: Arc::new(files.bundle),
+                };
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "web config not reloaded, the last good one stays");
+                // Logged once per change, not at every look.
+                last.stamps = now;
+            }
+        }
+    }
+
+    /// The files of the settings in force, for the server process, as last read.
     pub fn bundle(&self) -> Arc<WebConfigBundle> {
-        self.current();
-        let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(&last.bundle)
+        Arc::clone(&self.lock().bundle)
+    }
+
+    /// The file that a look at, by [`WebConfigFile::reload_if_changed`], has waited for
+    /// `limit` or more, if any.
+    pub fn stuck(&self, limit: Duration) -> Option<PathBuf> {
+        self.reading.stuck(limit)
     }
 }
 
@@ -506,7 +655,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = dir.path().join("web.yml");
         std::fs::write(&path, text).expect("write config");
-        load(&path).map(|(config, _)| config)
+        load(&path, &Reading::default()).map(|(config, _)| config)
     }
 
     #[test]
@@ -535,6 +684,49 @@ mod tests {
             1,
             "the last good settings stay"
         );
+    }
+
+    #[test]
+    fn files_that_are_not_regular_are_refused_at_once_naming_the_setting() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let fifo = dir.path().join("cert.pem");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("run mkfifo");
+        assert!(made.success());
+        for (cert, kind) in [
+            (fifo.display().to_string(), "FIFO"),
+            ("/dev/null".to_owned(), "character device"),
+            (dir.path().display().to_string(), "directory"),
+        ] {
+            let text = format!("tls_server_config:\n  cert_file: {cert}\n  key_file: k\n");
+            // On a thread, so that a read that blocks fails the test instead of hanging it.
+            let (sender, receiver) = std::sync::mpsc::channel();
+            std::thread::spawn(move || sender.send(load_text(&text).map(drop)));
+            let err = receiver
+                .recv_timeout(Duration::from_secs(10))
+                .expect("returns at once")
+                .expect_err("refused")
+                .to_string();
+            assert!(
+                err.contains(&format!(
+                    "{cert} (cert_file) is not a regular file but a {kind}"
+                )),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_look_at_a_file_that_lasts_is_named() {
+        let reading = Reading::default();
+        let path = Path::new("/mnt/hung/cert.pem");
+        reading.at(path, || {
+            assert_eq!(reading.stuck(Duration::ZERO).as_deref(), Some(path));
+            assert_eq!(reading.stuck(Duration::from_secs(3600)), None);
+        });
+        assert_eq!(reading.stuck(Duration::ZERO), None, "done");
     }
 
     #[test]
