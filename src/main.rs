@@ -152,7 +152,15 @@ fn web_server() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(start.serve()) {
+    // A hangup of the terminal reaches the whole process group: the server outlives it as
+    // the collector does (a registered handler replaces the default action for good).
+    let serving = runtime.block_on(async {
+        drop(tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::hangup(),
+        ));
+        start.serve().await
+    });
+    match serving {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "server process exiting");
@@ -170,6 +178,7 @@ async fn run(
     let collector = Collector::new(config.collect.clone());
     match config.mode {
         Mode::Serve(serve) => {
+            serve::reload_on_hangup(web.clone());
             let listeners = if let Some(listeners) = systemd_sockets {
                 for listener in &listeners {
                     let address = listener
@@ -233,6 +242,7 @@ async fn run(
         }
         Mode::Munin { action } => Ok(answer_munin(&munin::Name::Bare, action).await),
         Mode::Textfile { path, once: false } => {
+            serve::reload_on_hangup(None);
             write_textfile_until_stopped(&path, &config.collect, &collector).await;
             Ok(ExitCode::SUCCESS)
         }
@@ -310,6 +320,7 @@ async fn audit_until_stopped(
     collect: &CollectConfig,
     log_format: LogFormat,
 ) -> anyhow::Result<ExitCode> {
+    serve::reload_on_hangup(None);
     let (publish, publications) = watch::channel(Arc::new(Publication::default()));
     let checks = async {
         let mut shutdown = std::pin::pin!(serve::shutdown_signal());

@@ -16,6 +16,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 
 use crate::output::exposition::{Exposition, Format};
+use crate::serve::web_config::WebConfigFile;
 
 pub mod auth;
 pub mod channel;
@@ -392,6 +393,38 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+/// From now on SIGHUP does not end the process: for the modes that run until stopped, as a
+/// closed terminal or `systemctl reload` sends it. Each SIGHUP re-reads `web` at once, even
+/// if its files seem unchanged. Needs the runtime; once registered, the handler stays for
+/// the life of the process.
+pub fn reload_on_hangup(web: Option<Arc<WebConfigFile>>) {
+    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(signal) => signal,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            let Some(web) = web.clone() else {
+                tracing::info!("SIGHUP: nothing to re-read (no --web.config.file)");
+                continue;
+            };
+            tracing::info!(file = %web.path().display(), "SIGHUP: re-reading the web config");
+            web.request_reload();
+            // A thread of its own, not the blocking pool: a file on a hung mount would keep
+            // the runtime from shutting down.
+            let spawned = std::thread::Builder::new()
+                .name("web-config-reload".to_owned())
+                .spawn(move || web.reload_if_changed());
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "cannot re-read the web config now; it is at the next look");
+            }
+        }
+    });
 }
 
 #[cfg(test)]

@@ -351,6 +351,12 @@ fn the_running_audit_logs_each_change_once_and_serves_metrics() {
     );
     let first: BTreeSet<String> = appeared(&audit).into_iter().collect();
     assert_eq!(first, expected(&[]));
+    // A SIGHUP (a closed terminal) does not end the running audit.
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &audit.id().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(hup.success());
 
     ns.run(
         "iptables",

@@ -644,3 +644,68 @@ fn a_web_config_file_that_is_a_fifo_is_refused_and_publication_goes_on() {
     assert!(status.success(), "{status}: {}", process.log());
     assert!(terminated.elapsed() < Duration::from_secs(10));
 }
+
+/// The response header `x-test` of `listen`'s landing page.
+fn test_header(listen: &str) -> String {
+    let head = common::run_capture(Command::new("curl").args([
+        "-sfI",
+        "--max-time",
+        "10",
+        &format!("http://{listen}/"),
+    ]))
+    .unwrap_or_else(|e| panic!("HEAD: {e}"));
+    head.lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("x-test: ")
+                .map(str::to_owned)
+        })
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn sighup_rereads_the_web_config_and_ends_nothing() {
+    if !(root() && require_command("curl")) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let web = dir.path().join("web.yml");
+    let config = |value: &str| format!("http_server_config:\n  headers:\n    X-Test: {value}\n");
+    std::fs::write(&web, config("one")).expect("write");
+    let fake = FakePath::iptables_save(DUMP);
+    let web_arg = web.display().to_string();
+    let (mut process, listen) =
+        start_split_with(dir.path(), &fake, &[], &["--web.config.file", &web_arg]);
+    let server = server_of(process.id());
+    assert_eq!(test_header(&listen), "one");
+
+    // Changed without a new modification time, as a copy that keeps times does: only a
+    // SIGHUP makes it read.
+    let modified = std::fs::metadata(&web)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    std::fs::write(&web, config("two")).expect("write");
+    std::fs::File::options()
+        .write(true)
+        .open(&web)
+        .and_then(|f| f.set_modified(modified))
+        .expect("set mtime");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(test_header(&listen), "one", "read without a SIGHUP");
+    signal(process.id(), "HUP");
+    assert!(
+        common::wait_until(Duration::from_secs(10), || test_header(&listen) == "two"),
+        "not re-read:\n{}",
+        process.log()
+    );
+    process.assert_running();
+    assert_eq!(server_of(process.id()), server);
+    // The server ignores a SIGHUP of its own (a closed terminal signals the whole group).
+    signal(server, "HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    process.assert_running();
+    assert!(!exited(server));
+    assert_fresh(&process, &listen);
+}

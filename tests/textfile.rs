@@ -183,3 +183,43 @@ fn failed_writes_are_counted_in_the_next_file() {
         .unwrap_or_else(|| panic!("no failure count in:\n{text}"));
     assert!(failures >= 1, "{text}");
 }
+
+/// SIGHUP (a closed terminal, `systemctl reload`) does not end the looping mode.
+#[test]
+fn sighup_does_not_stop_the_textfile_loop() {
+    let fake = FakePath::iptables_save(common::ONE_RULE_DUMP);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("netfilter.prom");
+    let mut process = start(&fake, &path, &dir.path().join("log"), "0.2");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Once it runs: before the handler is in place the default action ends any process.
+    while !path.exists() {
+        process.assert_running();
+        assert!(Instant::now() < deadline, "no write:\n{}", process.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    while !process.log().contains("SIGHUP") {
+        process.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP not seen:\n{}",
+            process.log()
+        );
+        let _ = Command::new("kill")
+            .args(["-HUP", &process.id().to_string()])
+            .status();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = std::fs::remove_file(&path);
+    while !path.exists() {
+        process.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "no write after SIGHUP:\n{}",
+            process.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = process.terminate(Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+}

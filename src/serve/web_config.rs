@@ -19,6 +19,7 @@ use std::fs::FileType;
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -536,6 +537,9 @@ pub struct WebConfigFile {
     reads_files: bool,
     last: Mutex<Last>,
     reading: Reading,
+    /// Set by [`WebConfigFile::request_reload`] (SIGHUP): the next look reads the files
+    /// whether or not they seem changed (a file replaced within its mtime's granularity).
+    reload_requested: AtomicBool,
 }
 
 /// The last good settings, with the files they were read from.
@@ -561,6 +565,7 @@ impl WebConfigFile {
             reads_files: true,
             last,
             reading,
+            reload_requested: AtomicBool::new(false),
         })
     }
 
@@ -577,6 +582,7 @@ impl WebConfigFile {
                 bundle: Arc::new(bundle),
             }),
             reading: Reading::default(),
+            reload_requested: AtomicBool::new(false),
         })
     }
 
@@ -613,7 +619,8 @@ impl WebConfigFile {
             .iter()
             .map(|(path, _)| self.reading.at(path, || stamp(path)))
             .collect();
-        if now == stamps {
+        let requested = self.reload_requested.swap(false, Ordering::Relaxed);
+        if now == stamps && !requested {
             return;
         }
         let loaded = load(&self.path, &self.reading);
@@ -633,6 +640,17 @@ impl WebConfigFile {
                 last.stamps = now;
             }
         }
+    }
+
+    /// The config file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes the next [`WebConfigFile::reload_if_changed`] read the files even if they seem
+    /// unchanged.
+    pub fn request_reload(&self) {
+        self.reload_requested.store(true, Ordering::Relaxed);
     }
 
     /// The files of the settings in force, for the server process, as last read.
