@@ -64,15 +64,18 @@ fn main() -> ExitCode {
     };
     // Read before anything starts: a file that does not load is the user's to fix.
     let web = match &config.mode {
-        Mode::Serve(serve) => match serve.web_config_file.clone().map(WebConfigFile::open) {
-            Some(Ok(file)) => Some(Arc::new(file)),
-            Some(Err(e)) => {
-                fatal(
-                    cli.log_format,
-                    format_args!("--web.config.file: {}", Chain(&e)),
-                );
-                return ExitCode::from(2);
-            }
+        Mode::Serve(serve) => match &serve.web_config_file {
+            Some(path) => match WebConfigFile::open(path.clone()) {
+                Ok(file) => Some(Arc::new(file)),
+                Err(e) => {
+                    let file = path.display();
+                    fatal(
+                        cli.log_format,
+                        format_args!("--web.config.file {file}: {}", Chain(&e)),
+                    );
+                    return ExitCode::from(2);
+                }
+            },
             None => None,
         },
         _ => None,

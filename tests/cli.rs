@@ -82,3 +82,34 @@ fn a_fatal_error_is_json_under_log_format_json() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.starts_with("netfilter_exporter: "), "{stderr}");
 }
+
+/// A web config naming a certificate that is not there: the message names the file, the
+/// setting and the config file, and gives the cause once.
+#[test]
+fn a_missing_certificate_names_its_setting_and_the_config_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n",
+    )
+    .expect("write");
+    let output = Command::new(EXPORTER)
+        .arg("--web.config.file")
+        .arg(&web)
+        .args(["--web.listen-address", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the exporter");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&web.display().to_string()) && stderr.contains("missing.crt (cert_file)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "{stderr}"
+    );
+}

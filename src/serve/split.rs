@@ -35,6 +35,7 @@ use super::served::{SelfMetrics, Served};
 use super::web_config::{WebConfigBundle, WebConfigFile};
 use super::{AppState, TelemetryPath, fds};
 use crate::collect::Publication;
+use crate::error_chain::Chain;
 
 /// The first argument that makes the program the server process. Not a flag of the
 /// command line: only the collector starts it, with settings sent over the socket.
@@ -472,7 +473,9 @@ fn apply_web_config(web: Option<&WebConfigFile>, bundle: WebConfigBundle) {
     };
     match web.replace(bundle) {
         Ok(()) => tracing::info!("web config reloaded"),
-        Err(e) => tracing::error!(error = %e, "web config not reloaded, the last good one stays"),
+        Err(e) => {
+            tracing::error!(error = %Chain(&e), "web config not reloaded, the last good one stays")
+        }
     }
 }
 

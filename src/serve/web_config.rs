@@ -29,11 +29,13 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 
+use crate::error_chain::Chain;
+
 /// Why a web config file cannot be used; the message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum WebConfigError {
     /// A file cannot be read.
-    #[error("cannot read {path}{}: {source}", named(*.setting))]
+    #[error("cannot read {path}{}", named(*.setting))]
     Read {
         /// The file.
         path: PathBuf,
@@ -57,7 +59,7 @@ pub enum WebConfigError {
         kind: &'static str,
     },
     /// The YAML does not have the toolkit's shape.
-    #[error("{path}: {source}")]
+    #[error("{path}: not a web config")]
     Parse {
         /// The config file.
         path: PathBuf,
@@ -635,7 +637,7 @@ impl WebConfigFile {
                 };
             }
             Err(e) => {
-                tracing::error!(error = %e, "web config not reloaded, the last good one stays");
+                tracing::error!(error = %Chain(&e), "web config not reloaded, the last good one stays");
                 // Logged once per change, not at every look.
                 last.stamps = now;
             }
@@ -779,7 +781,7 @@ mod tests {
             ),
             ("unknown: 1\n", "unknown"),
         ] {
-            let err = load_text(text).expect_err(text).to_string();
+            let err = Chain(&load_text(text).expect_err(text)).to_string();
             assert!(err.contains(setting), "{text}: {err}");
             assert!(err.contains("web.yml"), "{text}: {err}");
         }
