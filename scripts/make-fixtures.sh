@@ -497,3 +497,17 @@ EOF
 # from the command line.
 run_case nasty-comments ipv4 \
     iptables -t filter -A NASTY -s 10.0.0.7/32 -m comment --comment $'first line\nsecond "line"' -j ACCEPT
+
+# A native nftables table named like an xtables one, with a base chain iptables-nft would
+# not make: iptables-save (1.8.9) warns that it is incompatible and still prints its
+# built-in chains, which exist only in its output.
+cat > "$out/incompatible-nat.input" <<'EOF'
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+[7:700] -A INPUT -i lo -j ACCEPT
+COMMIT
+EOF
+run_case incompatible-nat ipv4 \
+    nft 'add table ip nat; add chain ip nat postrouting { type nat hook postrouting priority 100; }'

@@ -705,3 +705,52 @@ fn http_serves_exact_counters_in_every_format() {
         .expect("the exporter exits within 10 s of SIGTERM");
     assert!(status.success(), "{status}: {}", server.process.log());
 }
+
+/// A native `table ip nat` with a chain iptables-nft would not make: iptables-save calls it
+/// incompatible and prints four empty built-in chains of its own. Neither iptables path
+/// exports them; the nftables source exports the table as it is.
+#[test]
+fn a_native_table_with_an_xtables_name_is_the_nftables_source_s() {
+    if !(require_kernel(NETNS_PREFIX) && common::require_command("nft")) {
+        return;
+    }
+    let ns = Netns::new(NETNS_PREFIX);
+    ns.restore("iptables-restore", &ruleset(Ip::V4));
+    ns.run(
+        "nft",
+        &["add table ip nat; add chain ip nat postrouting { type nat hook postrouting priority 100; }"],
+    );
+    for path in [&[][..], &["--no-iptables-netlink"][..]] {
+        let metrics = ns.dump_ok(path);
+        assert!(
+            metrics
+                .find("iptables_chains_total", &[("table", "nat")])
+                .is_empty(),
+            "{path:?}:\n{}",
+            metrics.text
+        );
+        assert!(
+            !metrics
+                .find("iptables_chains_total", &[("table", "filter")])
+                .is_empty(),
+            "{path:?}:\n{}",
+            metrics.text
+        );
+        assert_eq!(
+            metrics.value(
+                "nftables_chain_rules",
+                &[("family", "ip"), ("table", "nat"), ("chain", "postrouting")]
+            ),
+            0.0,
+            "{path:?}"
+        );
+        assert_eq!(
+            metrics
+                .find("nftables_chain_rules", &[("table", "nat")])
+                .len(),
+            1,
+            "{path:?}:\n{}",
+            metrics.text
+        );
+    }
+}

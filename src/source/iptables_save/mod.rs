@@ -32,6 +32,7 @@ pub fn parse(family: Family, dump: &str) -> Ruleset {
         table_open: false,
         chains: HashMap::new(),
         tokens: Vec::new(),
+        incompatible: Vec::new(),
     };
     let bytes = dump.as_bytes();
     let (mut pos, mut line_no) = (0, 0);
@@ -71,6 +72,9 @@ struct Parser<'a> {
     chains: HashMap<&'a str, usize>,
     /// Scratch: the arguments of the current rule.
     tokens: Vec<Token<'a>>,
+    /// Tables iptables-save said it cannot show: nf_tables tables of another tool that
+    /// only share a name with an xtables table.
+    incompatible: Vec<&'a str>,
 }
 
 impl<'a> Parser<'a> {
@@ -172,7 +176,13 @@ impl<'a> Parser<'a> {
     /// A line that is not a rule, trimmed.
     fn other_line(&mut self, line: &'a str) -> Result<(), LineError> {
         match line.as_bytes().first() {
-            None | Some(b'#') => Ok(()),
+            Some(b'#') => {
+                if let Some(name) = incompatible_table(line) {
+                    self.incompatible.push(name);
+                }
+                Ok(())
+            }
+            None => Ok(()),
             Some(b'*') => self.start_table(line[1..].trim()),
             Some(b':') => self.declare_chain(&line[1..]),
             _ if line == "COMMIT" => {
@@ -265,8 +275,24 @@ impl<'a> Parser<'a> {
             let name = self.open_table_name();
             self.unparsed(last_line, LineError::Uncommitted(name), "");
         }
+        // What iptables-save 1.8.9 prints of such a table is its idea of the built-in
+        // chains, not the table; the nftables source exports the real one.
+        let incompatible = self.incompatible;
+        self.out
+            .tables
+            .retain(|t| !incompatible.contains(&t.name.as_str()));
         self.out
     }
+}
+
+/// The table named by iptables-save's warning that it cannot show it: "# Table `nat'
+/// contains incompatible base-chains, use 'nft' tool to list them." (1.8.9), or "# Table
+/// `nat' is incompatible, use 'nft' tool." (earlier versions, which print no table after
+/// it).
+fn incompatible_table(comment: &str) -> Option<&str> {
+    let rest = comment.strip_prefix("# Table `")?;
+    let (name, after) = rest.split_once('\'')?;
+    after.contains("incompatible").then_some(name)
 }
 
 /// What a rule's arguments say besides its text.
