@@ -80,6 +80,21 @@ fn sigterm_while_writing_stops_the_textfile_loop() {
     );
 }
 
+/// Waits until `done` holds while `process` runs; panics naming `what` after `limit`.
+fn wait_for(
+    process: &mut Process,
+    limit: Duration,
+    what: &str,
+    mut done: impl FnMut(&Process) -> bool,
+) {
+    let deadline = Instant::now() + limit;
+    while !done(process) {
+        process.assert_running();
+        assert!(Instant::now() < deadline, "{what}:\n{}", process.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A dump command that prints more than `--collect-max-output-bytes` costs the collector
 /// about the limit, not twice it (a buffer grown by doubling holds both copies while it
 /// moves).
@@ -95,12 +110,9 @@ fn output_beyond_the_limit_costs_no_more_than_the_limit() {
         .arg(dir.path().join("netfilter.prom"))
         .env("PATH", fake.before_path());
     let mut process = spawn_logged(command, &dir.path().join("log"));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !process.log().contains("output larger than") {
-        process.assert_running();
-        assert!(Instant::now() < deadline, "no failure:\n{}", process.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(&mut process, Duration::from_secs(60), "no failure", |p| {
+        p.log().contains("output larger than")
+    });
     let peak_kib = common::peak_rss_kib(process.id());
     assert!(
         peak_kib * 1024 < LIMIT + 48 * 1024 * 1024,
@@ -123,18 +135,17 @@ fn a_persisting_failure_is_logged_once() {
         .arg(dir.path().join("out.prom"))
         .env("PATH", fake.before_path());
     let mut process = spawn_logged(command, &dir.path().join("log"));
-    let failures = |p: &Process| p.log().matches("collection failed").count();
-    let deadline = Instant::now() + Duration::from_secs(30);
     // Enough collections to have logged many times over, had each been logged.
-    while process.log().matches("dump command failed").count() < 10 && failures(&process) < 2 {
-        process.assert_running();
-        assert!(
-            Instant::now() < deadline,
-            "too few collections:\n{}",
-            process.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_for(
+        &mut process,
+        Duration::from_secs(30),
+        "too few collections",
+        |p| {
+            let log = p.log();
+            log.matches("dump command failed").count() >= 10
+                || log.matches("collection failed").count() >= 2
+        },
+    );
     let log = process.log();
     assert_eq!(log.matches("collection failed").count(), 1, "{log}");
     assert!(log.contains("cannot initialize"), "{log}");
@@ -149,16 +160,10 @@ fn failed_writes_are_counted_in_the_next_file() {
     let sub = dir.path().join("not-yet");
     let path = sub.join("netfilter.prom");
     let mut process = start(&fake, &path, &dir.path().join("log"), "0.2");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !process.log().contains("cannot write textfile") {
-        process.assert_running();
-        assert!(
-            Instant::now() < deadline,
-            "no failed write:\n{}",
-            process.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let limit = Duration::from_secs(30);
+    wait_for(&mut process, limit, "no failed write", |p| {
+        p.log().contains("cannot write textfile")
+    });
     let log = process.log();
     let line = log
         .lines()
@@ -170,11 +175,7 @@ fn failed_writes_are_counted_in_the_next_file() {
         "{line}"
     );
     std::fs::create_dir(&sub).expect("mkdir");
-    while !path.exists() {
-        process.assert_running();
-        assert!(Instant::now() < deadline, "no write:\n{}", process.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(&mut process, limit, "no write", |_| path.exists());
     let text = std::fs::read_to_string(&path).expect("read");
     let failures: u64 = text
         .lines()
