@@ -192,35 +192,20 @@ fn sighup_does_not_stop_the_textfile_loop() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("netfilter.prom");
     let mut process = start(&fake, &path, &dir.path().join("log"), "0.2");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let limit = Duration::from_secs(30);
     // Once it runs: before the handler is in place the default action ends any process.
-    while !path.exists() {
-        process.assert_running();
-        assert!(Instant::now() < deadline, "no write:\n{}", process.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    while !process.log().contains("SIGHUP") {
-        process.assert_running();
-        assert!(
-            Instant::now() < deadline,
-            "SIGHUP not seen:\n{}",
-            process.log()
-        );
+    wait_for(&mut process, limit, "no write", |_| path.exists());
+    wait_for(&mut process, limit, "SIGHUP not seen", |p| {
         let _ = Command::new("kill")
-            .args(["-HUP", &process.id().to_string()])
+            .args(["-HUP", &p.id().to_string()])
             .status();
-        std::thread::sleep(Duration::from_millis(200));
-    }
+        std::thread::sleep(Duration::from_millis(100));
+        p.log().contains("SIGHUP")
+    });
     let _ = std::fs::remove_file(&path);
-    while !path.exists() {
-        process.assert_running();
-        assert!(
-            Instant::now() < deadline,
-            "no write after SIGHUP:\n{}",
-            process.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(&mut process, limit, "no write after SIGHUP", |_| {
+        path.exists()
+    });
     let status = process.terminate(Duration::from_secs(10));
     assert!(status.is_some_and(|s| s.success()), "{status:?}");
 }
