@@ -1,72 +1,204 @@
 //! The command line as the user types it. Each flag's doc comment is its `--help` text;
 //! combinations are checked once, in [`crate::config`].
+//!
+//! Each mode takes the flags it uses after its name, from groups of flags that several modes
+//! share (`#[command(flatten)]`), so that `MODE --help` lists exactly those. The flags of
+//! the default mode, serve, are also the program's own, accepted before any mode name as
+//! iptables_exporter's users type them; [`parse`] reads them as the mode's.
 
 use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::error::ErrorKind;
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Prometheus exporter for iptables, ip6tables and their legacy backends: per-rule,
 /// per-chain and per-comment counters, served from memory.
 #[derive(Debug, Parser)]
 // The last of a repeated flag wins, as in Go's flag package: a DaemonSet's arguments
 // may repeat one (the audit command takes azure-iptables-monitor's arguments unchanged).
-#[command(name = "netfilter_exporter", version, about, long_about = None, args_override_self = true)]
+#[command(
+    name = "netfilter_exporter",
+    version,
+    about,
+    long_about = None,
+    args_override_self = true,
+    after_help = "Without a command, the flags are serve's. A flag before a command is read \
+        as if typed right after the command's name; 'netfilter_exporter COMMAND --help' lists \
+        the flags each command takes."
+)]
 pub struct Cli {
+    /// Write the exposition to this file, atomically, after every collection instead of
+    /// serving it: the same as the textfile command (`dump --textfile PATH` writes once).
+    #[arg(long, value_name = "PATH")]
+    pub textfile: Option<PathBuf>,
+
+    /// The flags of serve, the mode without a command.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
     /// What to do; without a command the exporter serves metrics over HTTP.
     #[command(subcommand)]
     pub command: Option<Command>,
+}
 
-    /// Seconds between the end of one collection of a backend and the start of the next.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0, global = true)]
-    pub collect_interval: f64,
+/// The modes, each with its flags.
+#[derive(Debug, Subcommand)]
+// One value, made once at start: boxing serve's flags would save nothing worth the noise.
+#[allow(clippy::large_enum_variant)]
+pub enum Command {
+    /// Serve metrics over HTTP (the default).
+    Serve(ServeArgs),
+    /// Collect once and print the exposition (text format) to standard output. Exits with
+    /// status 1 when a selected backend failed.
+    Dump(DumpArgs),
+    /// Write the exposition to a file for node_exporter's textfile collector, atomically,
+    /// after every collection (or once with --once).
+    Textfile(TextfileArgs),
+    /// Act as the Munin plugin traffic_accounting (settings from munin-node's environment;
+    /// linking the binary as traffic_accounting does the same without this command).
+    Munin(MuninArgs),
+    /// Check every table's rules against allowlists of regular expressions, as
+    /// azure-iptables-monitor does (docs/audit.md). Also takes that tool's own flag
+    /// spellings (-input=DIR, -checkMap=true, -v 3, …).
+    Audit(AuditArgs),
+}
 
-    /// Share of one core a source's collections may use on average (0.05 = 5%): a
-    /// collection that costs more CPU time stretches the pause before the next one
-    /// (netfilter_exporter_collection_interval_seconds). 0 turns the budget off.
-    #[arg(long, value_name = "SHARE", default_value_t = crate::budget::DEFAULT_SHARE, global = true)]
-    pub collect_cpu_budget: f64,
+impl Command {
+    /// The mode's logging flags.
+    pub fn log(&self) -> &LogArgs {
+        match self {
+            Command::Serve(args) => &args.log,
+            Command::Dump(args) => &args.log,
+            Command::Textfile(args) => &args.log,
+            Command::Munin(args) => &args.log,
+            Command::Audit(args) => &args.log,
+        }
+    }
+}
 
-    /// Seconds a dump command (iptables-save …) may run before it is killed and the
-    /// collection counts as failed.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, global = true)]
-    pub collect_timeout: f64,
+/// The flags of serve.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Where to listen.
+    #[command(flatten)]
+    pub listen: ListenArgs,
+    /// The HTTP server.
+    #[command(flatten)]
+    pub web: WebArgs,
+    /// Which sources, how often.
+    #[command(flatten)]
+    pub collect: CollectArgs,
+    /// Which series.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+    /// Traffic accounting.
+    #[command(flatten)]
+    pub accounting: AccountingArgs,
+    /// The audit inside serve.
+    #[command(flatten)]
+    pub audit: ServeAuditArgs,
+    /// Where the audit tells Kubernetes.
+    #[command(flatten)]
+    pub kubernetes: KubernetesArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
 
-    /// Bytes a dump command may print on standard output before it is killed and the
-    /// collection counts as failed.
-    #[arg(long, value_name = "BYTES", default_value_t = crate::source::DEFAULT_MAX_OUTPUT_BYTES, global = true)]
-    pub collect_max_output_bytes: usize,
+/// The flags of dump.
+#[derive(Debug, Clone, Args)]
+pub struct DumpArgs {
+    /// Write the exposition to this file, atomically, instead of standard output: the
+    /// same as `textfile --once PATH`.
+    #[arg(long, value_name = "PATH")]
+    pub textfile: Option<PathBuf>,
+    /// Which sources.
+    #[command(flatten)]
+    pub collect: CollectArgs,
+    /// Which series.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+    /// Traffic accounting.
+    #[command(flatten)]
+    pub accounting: AccountingArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
 
-    /// Most elements of one nftables set counted by reading them, for a kernel that does
-    /// not send a set's element count itself (Linux before 6.x); a larger set is exported
-    /// without its count. 0: never read set elements.
-    #[arg(long = "nftables.set-elements-limit", value_name = "ELEMENTS", default_value_t = crate::source::nftables::DEFAULT_SET_ELEMENTS_LIMIT, global = true)]
-    pub nftables_set_elements_limit: u64,
+/// The flags of textfile.
+#[derive(Debug, Clone, Args)]
+pub struct TextfileArgs {
+    /// The file to write, e.g. /var/lib/node_exporter/textfile/netfilter.prom.
+    pub path: PathBuf,
+    /// Collect and write once, then exit (status 1 when a backend failed).
+    #[arg(long)]
+    pub once: bool,
+    /// Which sources, how often.
+    #[command(flatten)]
+    pub collect: CollectArgs,
+    /// Which series.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+    /// Traffic accounting.
+    #[command(flatten)]
+    pub accounting: AccountingArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
 
-    /// Always run iptables-save / ip6tables-save for the iptables and ip6tables sources,
-    /// instead of reading their nf_tables tables over netlink with cached rule texts.
-    #[arg(long = "no-iptables-netlink", global = true)]
-    pub no_iptables_netlink: bool,
+/// The flags of munin: its settings come from munin-node's environment.
+#[derive(Debug, Clone, Args)]
+pub struct MuninArgs {
+    /// The plugin command; without one, print the current values.
+    pub action: Option<crate::munin::Action>,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
 
-    /// Source to read: iptables, ip6tables, iptables-legacy, ip6tables-legacy or nftables.
-    /// Repeat the flag or separate names with commas. Default: every source whose tables
-    /// the kernel has (a missing save command is then a failure that names it), and
-    /// nftables when the kernel has nf_tables tables that are not iptables-nft's; a source
-    /// the host does not say about (the legacy table list is readable by root only) is left
-    /// out, logged, and shown by netfilter_exporter_source_unknown.
+/// The flags of the audit command.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// What to check, and how often.
+    #[command(flatten)]
+    pub check: AuditCheckArgs,
+    /// Serve the audit's metrics over HTTP at this address (host:port, :port for every
+    /// address) while checking every --interval; repeat for several. Without it nothing is
+    /// served.
     #[arg(
-        short = 't',
-        long = "scrape-targets",
-        value_name = "TARGET",
-        value_delimiter = ',',
-        global = true
+        long = "web.listen-address",
+        value_name = "ADDRESS",
+        help_heading = WEB_HEADING
     )]
-    pub scrape_targets: Vec<String>,
+    pub web_listen_address: Vec<String>,
+    /// The HTTP server of --web.listen-address.
+    #[command(flatten)]
+    pub web: WebArgs,
+    /// Bounds on each dump command.
+    #[command(flatten)]
+    pub limits: CollectLimitArgs,
+    /// Where the running audit tells Kubernetes.
+    #[command(flatten)]
+    pub kubernetes: KubernetesArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
 
-    /// Address to listen on for HTTP: host:port (every address the host resolves to),
-    /// ip:port, [v6]:port, or :port for every IPv6 and IPv4 address; repeat for several.
-    /// [default: :9455]
+const WEB_HEADING: &str = "Web server";
+
+/// Where serve listens.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = WEB_HEADING)]
+pub struct ListenArgs {
+    /// Address to listen on for HTTP: `host:port` (every address the host resolves to),
+    /// `ip:port`, `[v6]:port`, or `:port` for every IPv6 and IPv4 address; repeat for
+    /// several. [default: :9455]
     #[arg(long = "web.listen-address", value_name = "ADDRESS")]
     pub web_listen_address: Vec<String>,
 
@@ -78,12 +210,16 @@ pub struct Cli {
     #[arg(short = 'p', long = "listen-port", value_name = "PORT")]
     pub listen_port: Option<u16>,
 
-    /// Write the exposition to this file, atomically, instead of serving it: after every
-    /// collection, or once with `dump` (`dump --textfile PATH`). The same as the textfile
-    /// command.
-    #[arg(long, value_name = "PATH", global = true)]
-    pub textfile: Option<PathBuf>,
+    /// Take the listening sockets from systemd socket activation (LISTEN_FDS) instead of
+    /// binding --web.listen-address.
+    #[arg(long = "web.systemd-socket")]
+    pub web_systemd_socket: bool,
+}
 
+/// The HTTP server, of serve and of the running audit.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = WEB_HEADING)]
+pub struct WebArgs {
     /// Path under which metrics are served: a literal URL path (no `{`, `}`, or segment
     /// starting with `:` or `*`), neither / nor /-/healthy.
     #[arg(
@@ -97,11 +233,6 @@ pub struct Cli {
     /// authentication, response headers. Re-read when it changes.
     #[arg(long = "web.config.file", value_name = "PATH")]
     pub web_config_file: Option<PathBuf>,
-
-    /// Take the listening sockets from systemd socket activation (LISTEN_FDS) instead of
-    /// binding --web.listen-address.
-    #[arg(long = "web.systemd-socket")]
-    pub web_systemd_socket: bool,
 
     /// User the HTTP server process runs as when the exporter starts as root (a name or a
     /// numeric uid; default nobody). Started as another user with capabilities, the
@@ -143,46 +274,115 @@ pub struct Cli {
         default_value_t = 30.0
     )]
     pub web_write_timeout: f64,
+}
 
+/// Which sources are read, and how often.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Collection")]
+pub struct CollectArgs {
+    /// Source to read: iptables, ip6tables, iptables-legacy, ip6tables-legacy or nftables.
+    /// Repeat the flag or separate names with commas. Default: every source whose tables
+    /// the kernel has (a missing save command is then a failure that names it), and
+    /// nftables when the kernel has nf_tables tables that are not iptables-nft's; a source
+    /// the host does not say about (the legacy table list is readable by root only) is left
+    /// out, logged, and shown by netfilter_exporter_source_unknown.
+    #[arg(
+        short = 't',
+        long = "scrape-targets",
+        value_name = "TARGET",
+        value_delimiter = ','
+    )]
+    pub scrape_targets: Vec<String>,
+
+    /// Seconds between the end of one collection of a backend and the start of the next.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub collect_interval: f64,
+
+    /// Share of one core a source's collections may use on average (0.05 = 5%): a
+    /// collection that costs more CPU time stretches the pause before the next one
+    /// (netfilter_exporter_collection_interval_seconds). 0 turns the budget off.
+    #[arg(long, value_name = "SHARE", default_value_t = crate::budget::DEFAULT_SHARE)]
+    pub collect_cpu_budget: f64,
+
+    /// Bounds on each dump command.
+    #[command(flatten)]
+    pub limits: CollectLimitArgs,
+
+    /// Most elements of one nftables set counted by reading them, for a kernel that does
+    /// not send a set's element count itself (Linux before 6.x); a larger set is exported
+    /// without its count. 0: never read set elements.
+    #[arg(long = "nftables.set-elements-limit", value_name = "ELEMENTS", default_value_t = crate::source::nftables::DEFAULT_SET_ELEMENTS_LIMIT)]
+    pub nftables_set_elements_limit: u64,
+
+    /// Always run iptables-save / ip6tables-save for the iptables and ip6tables sources,
+    /// instead of reading their nf_tables tables over netlink with cached rule texts.
+    #[arg(long = "no-iptables-netlink")]
+    pub no_iptables_netlink: bool,
+}
+
+/// Bounds on each dump command (iptables-save …), of a collection or of an audit check.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Collection")]
+pub struct CollectLimitArgs {
+    /// Seconds a dump command (iptables-save …) may run before it is killed and the
+    /// collection (or the audit's check) counts as failed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub collect_timeout: f64,
+
+    /// Bytes a dump command may print on standard output (or an audit --rules-file hold)
+    /// before it is killed and the collection (or the audit's check) counts as failed.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::source::DEFAULT_MAX_OUTPUT_BYTES)]
+    pub collect_max_output_bytes: usize,
+}
+
+/// Which series are written.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Metrics")]
+pub struct MetricsArgs {
     /// Leave out the per-rule series (*_rule_bytes_total, *_rule_packets_total).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub no_rule_metrics: bool,
 
     /// Leave out the per-comment series (*_comment_bytes_total, *_comment_packets_total).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub no_comment_metrics: bool,
 
     /// Write rule and comment series only for tables whose whole name matches this regex.
-    #[arg(long, value_name = "REGEX", global = true)]
+    #[arg(long, value_name = "REGEX")]
     pub table_include: Option<String>,
 
     /// Write no rule and comment series for tables whose whole name matches this regex.
-    #[arg(long, value_name = "REGEX", global = true)]
+    #[arg(long, value_name = "REGEX")]
     pub table_exclude: Option<String>,
 
     /// Write rule and comment series only for chains whose whole name matches this regex.
-    #[arg(long, value_name = "REGEX", global = true)]
+    #[arg(long, value_name = "REGEX")]
     pub chain_include: Option<String>,
 
     /// Write no rule and comment series for chains whose whole name matches this regex.
-    #[arg(long, value_name = "REGEX", global = true)]
+    #[arg(long, value_name = "REGEX")]
     pub chain_exclude: Option<String>,
 
     /// Leave out iptables_exporter's *_scrape_duration_milliseconds (not in base units;
     /// netfilter_exporter_collection_duration_seconds carries the same figure).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub no_legacy_duration_metric: bool,
+}
 
+/// Log output, on standard error.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Logging")]
+pub struct LogArgs {
     /// More log output: -v debug, -vv trace.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
     /// Less log output: -q warn, -qq error, -qqq nothing.
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    #[arg(short, long, action = clap::ArgAction::Count)]
     pub quiet: u8,
 
     /// Log level (overrides -v and -q).
-    #[arg(long = "log.level", value_enum, value_name = "LEVEL", global = true)]
+    #[arg(long = "log.level", value_enum, value_name = "LEVEL")]
     pub log_level: Option<LogLevel>,
 
     /// Log line format, on standard error.
@@ -190,20 +390,23 @@ pub struct Cli {
         long = "log.format",
         value_enum,
         value_name = "FORMAT",
-        default_value = "logfmt",
-        global = true
+        default_value = "logfmt"
     )]
     pub log_format: LogFormat,
+}
 
-    // ---- Traffic accounting (docs/accounting.md) ----
+// ---- Traffic accounting (docs/accounting.md) ----
+/// The accounting chains and their comment grammars.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Traffic accounting")]
+pub struct AccountingArgs {
     /// Accounting chains of the IPv4 rulesets, looked up in every table: comma-separated
     /// names, or `all` for every chain.
     #[arg(
         long = "accounting.ipv4-chains",
         value_name = "CHAINS",
         value_delimiter = ',',
-        default_value = "ACCT4",
-        global = true
+        default_value = "ACCT4"
     )]
     pub accounting_ipv4_chains: Vec<String>,
 
@@ -213,8 +416,7 @@ pub struct Cli {
         long = "accounting.ipv6-chains",
         value_name = "CHAINS",
         value_delimiter = ',',
-        default_value = "ACCT6",
-        global = true
+        default_value = "ACCT6"
     )]
     pub accounting_ipv6_chains: Vec<String>,
 
@@ -224,8 +426,7 @@ pub struct Cli {
         long = "accounting.nftables-chain",
         value_name = "TABLE/CHAIN",
         value_delimiter = ',',
-        default_value = crate::accounting::DEFAULT_NFTABLES_CHAIN,
-        global = true
+        default_value = crate::accounting::DEFAULT_NFTABLES_CHAIN
     )]
     pub accounting_nftables_chains: Vec<String>,
 
@@ -235,19 +436,14 @@ pub struct Cli {
         long = "accounting.comments",
         value_name = "GRAMMARS",
         value_delimiter = ',',
-        default_value = "tags,labels",
-        global = true
+        default_value = "tags,labels"
     )]
     pub accounting_comments: Vec<String>,
 
     /// Chain (in every table, both families) whose rules without an accounting comment get
     /// labels derived from their parameters (address, direction, l2proto, l3proto, port),
     /// as the iptables version of nfprom did. Off when not given.
-    #[arg(
-        long = "accounting.rule-params-chain",
-        value_name = "CHAIN",
-        global = true
-    )]
+    #[arg(long = "accounting.rule-params-chain", value_name = "CHAIN")]
     pub accounting_rule_params_chain: Option<String>,
 
     /// Metric prefix of the tag series: PREFIX_bytes_total, _packets_total, _info and
@@ -255,8 +451,7 @@ pub struct Cli {
     #[arg(
         long = "accounting.prefix",
         value_name = "PREFIX",
-        default_value = crate::accounting::DEFAULT_PREFIX,
-        global = true
+        default_value = crate::accounting::DEFAULT_PREFIX
     )]
     pub accounting_prefix: String,
 
@@ -265,8 +460,7 @@ pub struct Cli {
     #[arg(
         long = "accounting.labels-prefix",
         value_name = "PREFIX",
-        default_value = crate::accounting::DEFAULT_LABELS_PREFIX,
-        global = true
+        default_value = crate::accounting::DEFAULT_LABELS_PREFIX
     )]
     pub accounting_labels_prefix: String,
 
@@ -274,14 +468,17 @@ pub struct Cli {
     #[arg(
         long = "accounting.rule-params-prefix",
         value_name = "PREFIX",
-        default_value = crate::accounting::DEFAULT_RULE_PARAMS_PREFIX,
-        global = true
+        default_value = crate::accounting::DEFAULT_RULE_PARAMS_PREFIX
     )]
     pub accounting_rule_params_prefix: String,
-    // ---- end of traffic accounting ----
+}
+// ---- end of traffic accounting ----
 
-    // ---- The audit inside serve (docs/audit.md); --terminate-on-success has no place
-    // in a server and is left out ----
+/// The audit inside serve (docs/audit.md): the audit command's settings under `--audit.`;
+/// --terminate-on-success has no place in a server and is left out.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Audit inside serve")]
+pub struct ServeAuditArgs {
     /// Run the audit inside the exporter, with this directory of IPv4 allowlists (as
     /// `audit --input`): its metrics join the exposition. Off when not given.
     #[arg(long = "audit.input", value_name = "DIR")]
@@ -315,22 +512,21 @@ pub struct Cli {
     /// [default: /azure-block-iptables-bpf-map/iptables_block_event_counter].
     #[arg(long = "audit.map-path", value_name = "PATH")]
     pub audit_map_path: Option<PathBuf>,
+}
 
-    // ---- Kubernetes, for the audit (docs/audit.md) ----
+/// Kubernetes, for the running audit (docs/audit.md).
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Kubernetes")]
+pub struct KubernetesArgs {
     /// The node the audit runs on: the running audit labels the CiliumNode of this name
     /// and creates its events on the Node. Without it Kubernetes is not told.
-    #[arg(
-        long = "kubernetes.node-name",
-        env = "NODE_NAME",
-        value_name = "NAME",
-        global = true
-    )]
+    #[arg(long = "kubernetes.node-name", env = "NODE_NAME", value_name = "NAME")]
     pub kubernetes_node_name: Option<String>,
 
     /// The API server, as https://HOST:PORT. Default: KUBERNETES_SERVICE_HOST and
     /// KUBERNETES_SERVICE_PORT, as a pod has them. For running outside a cluster, and for
     /// tests.
-    #[arg(long = "kubernetes.api-server", value_name = "URL", global = true)]
+    #[arg(long = "kubernetes.api-server", value_name = "URL")]
     pub kubernetes_api_server: Option<String>,
 
     /// The service account token, read again for every request (it rotates). Another
@@ -338,8 +534,7 @@ pub struct Cli {
     #[arg(
         long = "kubernetes.token-file",
         value_name = "PATH",
-        default_value = crate::audit::kube::DEFAULT_TOKEN_FILE,
-        global = true
+        default_value = crate::audit::kube::DEFAULT_TOKEN_FILE
     )]
     pub kubernetes_token_file: PathBuf,
 
@@ -348,8 +543,7 @@ pub struct Cli {
     #[arg(
         long = "kubernetes.ca-file",
         value_name = "PATH",
-        default_value = crate::audit::kube::DEFAULT_CA_FILE,
-        global = true
+        default_value = crate::audit::kube::DEFAULT_CA_FILE
     )]
     pub kubernetes_ca_file: PathBuf,
 
@@ -357,39 +551,41 @@ pub struct Cli {
     #[arg(
         long = "kubernetes.timeout",
         value_name = "SECONDS",
-        default_value_t = 10.0,
-        global = true
+        default_value_t = 10.0
     )]
     pub kubernetes_timeout: f64,
 }
 
-/// The modes besides serving.
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Serve metrics over HTTP (the default).
-    Serve,
-    /// Collect once and print the exposition (text format) to standard output. Exits with
-    /// status 1 when a selected backend failed.
-    Dump,
-    /// Write the exposition to a file for node_exporter's textfile collector, atomically,
-    /// after every collection (or once with --once).
-    Textfile {
-        /// The file to write, e.g. /var/lib/node_exporter/textfile/netfilter.prom.
-        path: PathBuf,
-        /// Collect and write once, then exit (status 1 when a backend failed).
-        #[arg(long)]
-        once: bool,
-    },
-    /// Act as the Munin plugin traffic_accounting (settings from munin-node's environment;
-    /// linking the binary as traffic_accounting does the same without this command).
-    Munin {
-        /// The plugin command; without one, print the current values.
-        action: Option<crate::munin::Action>,
-    },
-    /// Check every table's rules against allowlists of regular expressions, as
-    /// azure-iptables-monitor does (docs/audit.md). Also takes that tool's own flag
-    /// spellings (-input=DIR, -checkMap=true, -v 3, …).
-    Audit(AuditArgs),
+/// A group's values when none of its flags is given (clap's defaults), for the modes that
+/// do not take the group but whose settings include it.
+fn defaults<T: Args + FromArgMatches>() -> T {
+    let command = T::augment_args(clap::Command::new("defaults"));
+    T::from_arg_matches(&command.get_matches_from(["defaults"]))
+        .expect("every flag of the group has a default")
+}
+
+impl Default for WebArgs {
+    fn default() -> Self {
+        defaults()
+    }
+}
+
+impl Default for CollectArgs {
+    fn default() -> Self {
+        defaults()
+    }
+}
+
+impl Default for MetricsArgs {
+    fn default() -> Self {
+        defaults()
+    }
+}
+
+impl Default for AccountingArgs {
+    fn default() -> Self {
+        defaults()
+    }
 }
 
 /// Where the audit's default allowlists live: the original's defaults, where its
@@ -401,9 +597,10 @@ pub const DEFAULT_AUDIT_INPUT6: &str = "/etc/config6/";
 pub const DEFAULT_AUDIT_MAP_PATH: &str =
     "/azure-block-iptables-bpf-map/iptables_block_event_counter";
 
-/// The flags of the audit command.
-#[derive(Debug, Clone, clap::Args)]
-pub struct AuditArgs {
+/// What the audit checks, and how: the audit command's own flags, which serve takes as
+/// `--audit.*`.
+#[derive(Debug, Clone, Args)]
+pub struct AuditCheckArgs {
     /// Directory of the IPv4 allowlists: files filter, nat, mangle, raw, security, global.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_AUDIT_INPUT)]
     pub input: PathBuf,
@@ -464,11 +661,6 @@ pub struct AuditArgs {
     /// rules; implies --once.
     #[arg(long, value_name = "FILE")]
     pub rules_file6: Option<PathBuf>,
-
-    /// Serve the audit's metrics over HTTP at this address (host:port) while checking
-    /// every --interval; repeat for several. Without it nothing is served.
-    #[arg(long = "web.listen-address", value_name = "ADDRESS")]
-    pub web_listen_address: Vec<String>,
 }
 
 /// Formats of the audit's findings.
@@ -478,6 +670,134 @@ pub enum AuditOutput {
     Text,
     /// One JSON object.
     Json,
+}
+
+/// Parses the command line, as [`std::env::args_os`] gives it, into the mode to run with
+/// its flags; a clap error (usage, `--help`, `--version`) otherwise.
+///
+/// Every serve flag is also a flag of the program itself, so that serve's flags work before
+/// any mode name, as iptables_exporter's users type them (`-p 9455 -t iptables`,
+/// `--collect-interval 5 dump`). clap alone would then accept any of them before any mode
+/// and leave it unused. So the command line is parsed as typed first, which has clap check
+/// each flag where it stands and tell which top-level flags were given
+/// ([`ValueSource::CommandLine`]); one that the chosen mode does not take is an error naming
+/// flag and mode. The others are moved right after the mode's name and the line parsed
+/// again: a flag before the mode means what it means after it, and one given on both sides
+/// is one repeated after it (the last value wins, as `args_override_self` has it; lists
+/// add up). Moving the words, rather than merging two parsed structs field by field, keeps
+/// that rule in one place, for every flag a group gains later. clap's `global = true` would
+/// instead list every flag in every mode's help and merge the audit's own
+/// `--web.listen-address` with serve's.
+pub fn parse(args: Vec<OsString>) -> Result<Command, clap::Error> {
+    let args = normalise_args(args);
+    let mut command = Cli::command();
+    let matches = command.try_get_matches_from_mut(&args)?;
+    let cli = Cli::from_arg_matches(&matches)?;
+    let given: Vec<clap::Arg> = command
+        .get_arguments()
+        .filter(|arg| matches.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine))
+        .cloned()
+        .collect();
+    let Some(mode) = cli.command else {
+        return Ok(match cli.textfile {
+            None => Command::Serve(cli.serve),
+            // --textfile without a mode is the textfile mode, which takes fewer flags.
+            Some(path) => {
+                let rest = given.iter().filter(|arg| arg.get_id() != "textfile");
+                check_before(&mut command, "textfile", rest, |flag| {
+                    format!(
+                        "'{flag}' was given with --textfile, whose textfile mode does not take it"
+                    )
+                })?;
+                let ServeArgs {
+                    collect,
+                    metrics,
+                    accounting,
+                    log,
+                    ..
+                } = cli.serve;
+                Command::Textfile(TextfileArgs {
+                    path,
+                    once: false,
+                    collect,
+                    metrics,
+                    accounting,
+                    log,
+                })
+            }
+        });
+    };
+    if given.is_empty() {
+        return Ok(mode);
+    }
+    let name = matches.subcommand_name().unwrap_or_default().to_owned();
+    check_before(&mut command, &name, given.iter(), |flag| {
+        format!("'{flag}' was given before {name}, which does not take it")
+    })?;
+    let at = subcommand_index(&args)
+        .filter(|&at| args[at] == *name)
+        .ok_or_else(|| {
+            command.error(
+                ErrorKind::InvalidSubcommand,
+                format!("cannot tell where the flags of {name} start"),
+            )
+        })?;
+    let mut moved = vec![args[0].clone(), args[at].clone()];
+    moved.extend_from_slice(&args[1..at]);
+    moved.extend_from_slice(&args[at + 1..]);
+    let matches = command.try_get_matches_from_mut(moved)?;
+    Cli::from_arg_matches(&matches)?
+        .command
+        .ok_or_else(|| command.error(ErrorKind::MissingSubcommand, "the mode was lost"))
+}
+
+/// Refuses the first of the top-level flags `given` that the mode `name` does not take:
+/// `refusal` says so, and the modes that take it are listed after.
+fn check_before<'a>(
+    command: &mut clap::Command,
+    name: &str,
+    mut given: impl Iterator<Item = &'a clap::Arg>,
+    refusal: impl Fn(&str) -> String,
+) -> Result<(), clap::Error> {
+    // Built, so that the modes' usage lines carry the program's name.
+    command.build();
+    let takes = |mode: &clap::Command, arg: &clap::Arg| {
+        mode.get_arguments().any(|a| a.get_id() == arg.get_id())
+    };
+    let Some(mode) = command.find_subcommand(name) else {
+        return Err(command.error(ErrorKind::InvalidSubcommand, name));
+    };
+    let Some(arg) = given.find(|arg| !takes(mode, arg)) else {
+        return Ok(());
+    };
+    let others: Vec<&str> = command
+        .get_subcommands()
+        .filter(|other| takes(other, arg))
+        .map(clap::Command::get_name)
+        .collect();
+    let others = match others.as_slice() {
+        [] => "no mode takes it".to_owned(),
+        [one] => format!("{one} takes it"),
+        [init @ .., last] => format!("{} and {last} take it", init.join(", ")),
+    };
+    let message = format!(
+        "{} ({others}); 'netfilter_exporter {name} --help' lists the flags of {name}",
+        refusal(&spelling(arg))
+    );
+    match command.find_subcommand_mut(name) {
+        Some(mode) => Err(mode.error(ErrorKind::ArgumentConflict, message)),
+        None => Err(command.error(ErrorKind::ArgumentConflict, message)),
+    }
+}
+
+/// A flag as the help shows it: `-p/--listen-port`, `--collect-interval`.
+fn spelling(arg: &clap::Arg) -> String {
+    match (arg.get_short(), arg.get_long()) {
+        (Some(short), Some(long)) => format!("-{short}/--{long}"),
+        (None, Some(long)) => format!("--{long}"),
+        (Some(short), None) => format!("-{short}"),
+        (None, None) => arg.get_id().to_string(),
+    }
 }
 
 /// The original's flags that take a value, with the names they have here.
@@ -501,7 +821,7 @@ const GO_BOOL_FLAGS: [(&str, &str); 4] = [
 /// `-flag=false`, camelCase names, klog's `-v 3`) into this program's, so that an existing
 /// DaemonSet's arguments work unchanged. Arguments of every other command, and everything
 /// after `--`, are left alone.
-pub fn normalise_args(args: Vec<OsString>) -> Vec<OsString> {
+fn normalise_args(args: Vec<OsString>) -> Vec<OsString> {
     let Some(at) = subcommand_index(&args) else {
         return args;
     };
@@ -586,33 +906,39 @@ fn klog_verbosity(level: u32) -> Option<&'static str> {
 }
 
 /// Where the command's name is in `args`: the first argument that is neither a flag nor
-/// the value of one (flags before the command may take values, such as `-t iptables`).
+/// the value of one (flags before the command may take values, such as `-t iptables`), read
+/// as clap reads it: `--flag=value` and `-tVALUE` hold their value, `--flag VALUE`, `-t VALUE`
+/// and a cluster ending in a flag that takes one (`-vt VALUE`) are followed by it.
 fn subcommand_index(args: &[OsString]) -> Option<usize> {
-    let command = <Cli as clap::CommandFactory>::command();
-    let takes_value = |token: &str| {
-        command.get_arguments().any(|arg| {
-            arg.get_action().takes_values()
-                && (arg
-                    .get_long()
-                    .is_some_and(|l| token.strip_prefix("--") == Some(l))
-                    || arg.get_short().is_some_and(|s| {
-                        token.strip_prefix('-') == Some(s.encode_utf8(&mut [0; 4]))
-                    }))
-        })
+    let command = Cli::command();
+    let long_takes_value = |long: &str| {
+        command
+            .get_arguments()
+            .any(|arg| arg.get_long() == Some(long) && arg.get_action().takes_values())
+    };
+    let short_takes_value = |short: char| {
+        command
+            .get_arguments()
+            .any(|arg| arg.get_short() == Some(short) && arg.get_action().takes_values())
     };
     let mut i = 1;
     while i < args.len() {
-        let token = args[i].to_str()?;
+        let token = args[i].to_string_lossy();
         if token == "--" {
             return None;
         }
-        if !token.starts_with('-') || token == "-" {
+        let value_follows = if let Some(long) = token.strip_prefix("--") {
+            !long.contains('=') && long_takes_value(long)
+        } else if let Some(shorts) = token.strip_prefix('-').filter(|s| !s.is_empty()) {
+            // The first short flag that takes a value takes the rest of the word.
+            shorts
+                .char_indices()
+                .find(|&(_, c)| short_takes_value(c))
+                .is_some_and(|(at, c)| at + c.len_utf8() == shorts.len())
+        } else {
             return Some(i);
-        }
-        if takes_value(token) {
-            i += 1;
-        }
-        i += 1;
+        };
+        i += 1 + usize::from(value_follows);
     }
     None
 }
@@ -718,6 +1044,11 @@ mod tests {
             normalised(&["--collect-timeout", "5", "-q", "audit", "-events"]),
             ["--collect-timeout", "5", "-q", "audit", "--events"]
         );
+        // A cluster ending in a flag that takes a value is followed by that value.
+        assert_eq!(
+            normalised(&["-vt", "iptables", "audit", "-checkMap"]),
+            ["-vt", "iptables", "audit", "--check-map"]
+        );
     }
 
     #[test]
@@ -754,7 +1085,10 @@ mod tests {
         let Some(Command::Audit(audit)) = cli.command else {
             panic!("not audit: {:?}", cli.command);
         };
-        assert_eq!((audit.input, audit.interval), (PathBuf::from("/b"), 6));
+        assert_eq!(
+            (audit.check.input, audit.check.interval),
+            (PathBuf::from("/b"), 6)
+        );
     }
 
     #[test]
@@ -763,13 +1097,393 @@ mod tests {
         let Some(Command::Audit(audit)) = cli.command else {
             panic!("not audit: {:?}", cli.command);
         };
-        assert_eq!(audit.input, PathBuf::from("/etc/config/"));
-        assert_eq!(audit.input6, PathBuf::from("/etc/config6/"));
-        assert_eq!(audit.interval, 300);
+        assert_eq!(audit.check.input, PathBuf::from("/etc/config/"));
+        assert_eq!(audit.check.input6, PathBuf::from("/etc/config6/"));
+        assert_eq!(audit.check.interval, 300);
         assert_eq!(
-            audit.map_path,
+            audit.check.map_path,
             PathBuf::from("/azure-block-iptables-bpf-map/iptables_block_event_counter")
         );
-        assert!(!(audit.ipv6 || audit.events || audit.check_map || audit.terminate_on_success));
+        let check = audit.check;
+        assert!(!(check.ipv6 || check.events || check.check_map || check.terminate_on_success));
+    }
+}
+
+/// Where each flag is taken: after each mode's name, and before it.
+#[cfg(test)]
+mod position_tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    fn parsed(args: &[&str]) -> Result<Command, clap::Error> {
+        parse(
+            std::iter::once("netfilter_exporter")
+                .chain(args.iter().copied())
+                .map(OsString::from)
+                .collect(),
+        )
+    }
+
+    fn serve(args: &[&str]) -> ServeArgs {
+        match parsed(args) {
+            Ok(Command::Serve(serve)) => serve,
+            other => panic!("{args:?}: not serve: {other:?}"),
+        }
+    }
+
+    fn dump(args: &[&str]) -> DumpArgs {
+        match parsed(args) {
+            Ok(Command::Dump(dump)) => dump,
+            other => panic!("{args:?}: not dump: {other:?}"),
+        }
+    }
+
+    fn audit(args: &[&str]) -> AuditArgs {
+        match parsed(args) {
+            Ok(Command::Audit(audit)) => audit,
+            other => panic!("{args:?}: not audit: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn serve_takes_its_flags_after_its_name() {
+        let args = serve(&[
+            "serve",
+            "--web.listen-address",
+            "127.0.0.1:9455",
+            "--web.config.file",
+            "/etc/web.yml",
+            "-p",
+            "1",
+            "--web.telemetry-path",
+            "/m",
+            "--web.systemd-socket",
+            "--audit.input",
+            "/a",
+            "--audit.ipv6",
+            "-t",
+            "iptables",
+            "--collect-interval",
+            "2",
+            "--no-rule-metrics",
+            "--accounting.ipv4-chains",
+            "A",
+            "--kubernetes.node-name",
+            "n",
+            "-vv",
+        ]);
+        assert_eq!(args.listen.web_listen_address, ["127.0.0.1:9455"]);
+        assert_eq!(args.listen.listen_port, Some(1));
+        assert!(args.listen.web_systemd_socket);
+        assert_eq!(
+            args.web.web_config_file,
+            Some(PathBuf::from("/etc/web.yml"))
+        );
+        assert_eq!(args.web.web_telemetry_path, "/m");
+        assert_eq!(args.audit.audit_input, Some(PathBuf::from("/a")));
+        assert!(args.audit.audit_ipv6);
+        assert_eq!(args.collect.scrape_targets, ["iptables"]);
+        assert_eq!(args.collect.collect_interval, 2.0);
+        assert!(args.metrics.no_rule_metrics);
+        assert_eq!(args.accounting.accounting_ipv4_chains, ["A"]);
+        assert_eq!(args.kubernetes.kubernetes_node_name.as_deref(), Some("n"));
+        assert_eq!(args.log.verbose, 2);
+    }
+
+    #[test]
+    fn iptables_exporter_users_type_serve_flags_before_any_mode() {
+        let args = serve(&["-p", "9455", "-t", "iptables"]);
+        assert_eq!(args.listen.listen_port, Some(9455));
+        assert_eq!(args.collect.scrape_targets, ["iptables"]);
+        let args = serve(&["-l", "127.0.0.1", "--web.telemetry-path=/m", "serve"]);
+        assert_eq!(args.listen.listen_address, Some([127, 0, 0, 1].into()));
+        assert_eq!(args.web.web_telemetry_path, "/m");
+        let args = dump(&["--collect-interval", "5", "-vt", "iptables", "dump"]);
+        assert_eq!(args.collect.collect_interval, 5.0);
+        assert_eq!(args.collect.scrape_targets, ["iptables"]);
+        assert_eq!(args.log.verbose, 1);
+        let args = dump(&["--textfile=/x.prom", "--collect-timeout", "3", "dump"]);
+        assert_eq!(args.textfile, Some(PathBuf::from("/x.prom")));
+        assert_eq!(args.collect.limits.collect_timeout, 3.0);
+        // The audit's own server, as after its name.
+        let args = audit(&[
+            "--web.listen-address",
+            "127.0.0.1:1",
+            "-q",
+            "audit",
+            "-ipv6",
+        ]);
+        assert_eq!(args.web_listen_address, ["127.0.0.1:1"]);
+        assert!(args.check.ipv6);
+        assert_eq!(args.log.quiet, 1);
+        match parsed(&[
+            "--textfile",
+            "/x.prom",
+            "-t",
+            "nftables",
+            "--collect-interval=2",
+        ]) {
+            Ok(Command::Textfile(textfile)) => {
+                assert_eq!(textfile.path, PathBuf::from("/x.prom"));
+                assert!(!textfile.once);
+                assert_eq!(textfile.collect.scrape_targets, ["nftables"]);
+                assert_eq!(textfile.collect.collect_interval, 2.0);
+            }
+            other => panic!("not textfile: {other:?}"),
+        }
+        match parsed(&["--log.level", "debug", "munin", "config"]) {
+            Ok(Command::Munin(munin)) => {
+                assert_eq!(munin.action, Some(crate::munin::Action::Config));
+                assert_eq!(munin.log.log_level, Some(LogLevel::Debug));
+            }
+            other => panic!("not munin: {other:?}"),
+        }
+    }
+
+    /// Given on both sides, a flag is one repeated after the mode: the last value wins,
+    /// lists and counts add up.
+    #[test]
+    fn a_flag_before_and_after_the_mode_is_a_repeated_flag() {
+        let args = dump(&["--collect-interval", "1", "dump", "--collect-interval", "2"]);
+        assert_eq!(args.collect.collect_interval, 2.0);
+        let args = dump(&["-t", "iptables", "-v", "dump", "-t", "ip6tables", "-v"]);
+        assert_eq!(args.collect.scrape_targets, ["iptables", "ip6tables"]);
+        assert_eq!(args.log.verbose, 2);
+        let args = audit(&[
+            "--web.listen-address",
+            "127.0.0.1:1",
+            "audit",
+            "--web.listen-address=127.0.0.1:2",
+        ]);
+        assert_eq!(args.web_listen_address, ["127.0.0.1:1", "127.0.0.1:2"]);
+        let args = serve(&["-p", "1", "serve", "-p", "2"]);
+        assert_eq!(args.listen.listen_port, Some(2));
+    }
+
+    #[test]
+    fn a_flag_before_a_mode_that_does_not_take_it_is_an_error_naming_both() {
+        for (args, flag, mode) in [
+            (
+                &["--collect-interval", "10", "munin"][..],
+                "--collect-interval",
+                "munin",
+            ),
+            (
+                &["--web.listen-address", "X", "dump"][..],
+                "--web.listen-address",
+                "dump",
+            ),
+            (&["-p", "9455", "audit"][..], "-p/--listen-port", "audit"),
+            (
+                &["-t", "iptables", "audit", "--once"][..],
+                "-t/--scrape-targets",
+                "audit",
+            ),
+            (
+                &["--no-rule-metrics", "audit"][..],
+                "--no-rule-metrics",
+                "audit",
+            ),
+            (
+                &["--audit.input", "/a", "dump"][..],
+                "--audit.input",
+                "dump",
+            ),
+            (
+                &["--kubernetes.node-name", "n", "textfile", "/x"][..],
+                "--kubernetes.node-name",
+                "textfile",
+            ),
+            (
+                &["--web.config.file", "/f", "textfile", "/x"][..],
+                "--web.config.file",
+                "textfile",
+            ),
+            (&["--textfile", "/x", "serve"][..], "--textfile", "serve"),
+        ] {
+            let err = parsed(args).expect_err("refused").to_string();
+            assert!(
+                err.contains(&format!(
+                    "'{flag}' was given before {mode}, which does not take it"
+                )),
+                "{args:?}: {err}"
+            );
+            assert!(
+                err.contains(&format!("Usage: netfilter_exporter {mode} ")),
+                "{args:?}: {err}"
+            );
+        }
+        // --textfile without a mode is the textfile mode.
+        let err = parsed(&["--textfile", "/x", "-p", "1"])
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains("'-p/--listen-port' was given with --textfile, whose textfile mode does not take it (serve takes it)"),
+            "{err}"
+        );
+        // After the mode's name, clap itself refuses it.
+        let err = parsed(&["munin", "--collect-interval", "10"]).expect_err("refused");
+        assert_eq!(err.kind(), ErrorKind::UnknownArgument, "{err}");
+    }
+
+    /// The flags listed in a help text: its `  -x, --name` and `      --name` lines.
+    fn listed(help: &str) -> BTreeSet<String> {
+        let header = regex::Regex::new(r"(?m)^(?:  -., |      )--([a-z0-9-]+(?:\.[a-z0-9-]+)*)")
+            .expect("regex");
+        header
+            .captures_iter(help)
+            .map(|c| format!("--{}", &c[1]))
+            .collect()
+    }
+
+    /// The long flags of one group.
+    fn group<T: Args>() -> BTreeSet<String> {
+        T::augment_args(clap::Command::new("group"))
+            .get_arguments()
+            .filter_map(|arg| arg.get_long().map(|long| format!("--{long}")))
+            .collect()
+    }
+
+    #[test]
+    fn each_modes_help_lists_exactly_its_flags() {
+        let collection = || {
+            vec![
+                group::<CollectArgs>(),
+                group::<MetricsArgs>(),
+                group::<AccountingArgs>(),
+            ]
+        };
+        let flags = |names: &[&str]| -> BTreeSet<String> {
+            names.iter().map(|name| (*name).to_owned()).collect()
+        };
+        let log = group::<LogArgs>;
+        let expected: [(&str, Vec<BTreeSet<String>>); 5] = [
+            (
+                "serve",
+                [
+                    collection(),
+                    vec![
+                        group::<ListenArgs>(),
+                        group::<WebArgs>(),
+                        group::<ServeAuditArgs>(),
+                        group::<KubernetesArgs>(),
+                        log(),
+                    ],
+                ]
+                .concat(),
+            ),
+            (
+                "dump",
+                [collection(), vec![log(), flags(&["--textfile"])]].concat(),
+            ),
+            (
+                "textfile",
+                [collection(), vec![log(), flags(&["--once"])]].concat(),
+            ),
+            ("munin", vec![log()]),
+            (
+                "audit",
+                vec![
+                    group::<AuditCheckArgs>(),
+                    flags(&["--web.listen-address"]),
+                    group::<WebArgs>(),
+                    group::<CollectLimitArgs>(),
+                    group::<KubernetesArgs>(),
+                    log(),
+                ],
+            ),
+        ];
+        let mut command = Cli::command();
+        command.build();
+        for (name, groups) in expected {
+            let mut flags: BTreeSet<String> = groups.into_iter().flatten().collect();
+            flags.insert("--help".into());
+            let help = command
+                .find_subcommand_mut(name)
+                .expect("a mode")
+                .render_long_help()
+                .to_string();
+            assert_eq!(listed(&help), flags, "{name}:\n{help}");
+        }
+        // Spelled out, the flags of the issue.
+        let help = |name: &str| {
+            let mut command = Cli::command();
+            command.build();
+            let help = command
+                .find_subcommand_mut(name)
+                .expect("a mode")
+                .render_long_help()
+                .to_string();
+            listed(&help)
+        };
+        for flag in [
+            "--web.listen-address",
+            "--web.config.file",
+            "--listen-port",
+            "--web.telemetry-path",
+            "--web.systemd-socket",
+            "--audit.input",
+        ] {
+            assert!(help("serve").contains(flag), "{flag}");
+        }
+        for flag in ["--web.listen-address", "--web.config.file", "--audit.input"] {
+            assert!(!help("dump").contains(flag), "{flag}");
+        }
+        assert!(help("dump").contains("--collect-interval"));
+        assert!(!help("munin").contains("--collect-interval"));
+        assert!(help("audit").contains("--web.config.file"));
+        assert!(!help("audit").contains("--web.systemd-socket"));
+        // Without a mode: serve's flags, and --textfile.
+        let top = listed(&Cli::command().render_long_help().to_string());
+        let mut serve = help("serve");
+        serve.extend(["--textfile".to_owned(), "--version".to_owned()]);
+        assert_eq!(top, serve);
+    }
+
+    /// Moving a flag from before the mode to after it keeps its meaning: where a mode has a
+    /// flag of the same id as a top-level one, it is the same flag.
+    #[test]
+    fn a_flag_is_the_same_flag_before_and_after_any_mode() {
+        let command = Cli::command();
+        for mode in command.get_subcommands() {
+            for arg in mode.get_arguments() {
+                if let Some(top) = command.get_arguments().find(|t| t.get_id() == arg.get_id()) {
+                    assert_eq!(
+                        (
+                            top.get_long(),
+                            top.get_short(),
+                            top.get_action().takes_values()
+                        ),
+                        (
+                            arg.get_long(),
+                            arg.get_short(),
+                            arg.get_action().takes_values()
+                        ),
+                        "{} in {}",
+                        arg.get_id(),
+                        mode.get_name()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_mode_is_found_after_flags_that_hold_their_values() {
+        let index = |args: &[&str]| {
+            let args: Vec<OsString> = std::iter::once("netfilter_exporter")
+                .chain(args.iter().copied())
+                .map(OsString::from)
+                .collect();
+            subcommand_index(&args)
+        };
+        assert_eq!(index(&["-vt", "dump", "audit"]), Some(3));
+        assert_eq!(index(&["-tdump", "audit"]), Some(2));
+        assert_eq!(index(&["-t=dump", "audit"]), Some(2));
+        assert_eq!(index(&["--scrape-targets=dump", "audit"]), Some(2));
+        assert_eq!(index(&["--scrape-targets", "dump", "audit"]), Some(3));
+        assert_eq!(index(&["--no-rule-metrics", "-vq", "audit"]), Some(3));
+        assert_eq!(index(&["-v", "--", "audit"]), None);
     }
 }

@@ -7,7 +7,10 @@ use std::time::Duration;
 use crate::accounting::{AccountingConfig, ChainSet};
 use crate::audit::Scope;
 use crate::audit::kube::KubeSettings;
-use crate::cli::{AuditArgs, AuditOutput, Cli, Command};
+use crate::cli::{
+    AccountingArgs, AuditCheckArgs, AuditOutput, CollectArgs, Command, KubernetesArgs, MetricsArgs,
+    ServeArgs, WebArgs,
+};
 use crate::collect::{CollectConfig, Selection};
 use crate::metrics::{MetricsConfig, NameFilter};
 use crate::output::exposition::Storage;
@@ -90,6 +93,10 @@ pub struct AuditConfig {
     pub telemetry_path: TelemetryPath,
     /// Bounds on connections and requests when serving.
     pub limits: Limits,
+    /// The `--web.config.file` of the server, read when it starts.
+    pub web_config_file: Option<PathBuf>,
+    /// `--web.user`, when given.
+    pub web_user: Option<String>,
 }
 
 /// HTTP settings.
@@ -142,95 +149,53 @@ fn invalid(flag: &'static str, reason: impl ToString) -> ConfigError {
 }
 
 impl Config {
-    /// Validates the raw flags.
-    pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
-        let interval = seconds("--collect-interval", cli.collect_interval)?;
-        let timeout = seconds("--collect-timeout", cli.collect_timeout)?;
-        let cpu_budget = cli.collect_cpu_budget;
-        if !(0.0..=1024.0).contains(&cpu_budget) {
-            return Err(invalid(
-                "--collect-cpu-budget",
-                format!(
-                    "{cpu_budget} is not a share of a core between 0 (off) and the machine's cores"
-                ),
-            ));
-        }
-        if cli.collect_max_output_bytes == 0 {
-            return Err(invalid(
-                "--collect-max-output-bytes",
-                "0 bytes leave no room for any dump",
-            ));
-        }
-        let selection = if cli.scrape_targets.is_empty() {
-            Selection::Auto
-        } else {
-            let mut targets = Vec::new();
-            for name in &cli.scrape_targets {
-                let target: Target = name
-                    .trim()
-                    .parse()
-                    .map_err(|e| invalid("--scrape-targets", e))?;
-                if !targets.contains(&target) {
-                    targets.push(target);
-                }
-            }
-            Selection::Explicit(targets)
+    /// Validates the raw flags of the mode.
+    pub fn from_args(command: &Command) -> Result<Self, ConfigError> {
+        let mode = match command {
+            Command::Serve(serve) => Mode::Serve(serve_config(serve)?),
+            Command::Dump(dump) => match &dump.textfile {
+                Some(path) => Mode::Textfile {
+                    path: path.clone(),
+                    once: true,
+                },
+                None => Mode::Dump,
+            },
+            Command::Textfile(textfile) => Mode::Textfile {
+                path: textfile.path.clone(),
+                once: textfile.once,
+            },
+            Command::Munin(munin) => Mode::Munin {
+                action: munin.action.unwrap_or(crate::munin::Action::Fetch),
+            },
+            Command::Audit(audit) => Mode::Audit(audit_config(
+                &audit.check,
+                &audit.web_listen_address,
+                &audit.web,
+                &audit.kubernetes,
+                &AUDIT_FLAGS,
+            )?),
         };
-        let metrics = MetricsConfig {
-            rule_series: !cli.no_rule_metrics,
-            comment_series: !cli.no_comment_metrics,
-            tables: NameFilter {
-                include: pattern("--table-include", &cli.table_include)?,
-                exclude: pattern("--table-exclude", &cli.table_exclude)?,
-            },
-            chains: NameFilter {
-                include: pattern("--chain-include", &cli.chain_include)?,
-                exclude: pattern("--chain-exclude", &cli.chain_exclude)?,
-            },
-            legacy_duration: !cli.no_legacy_duration_metric,
+        // The modes that take no collection flags collect with the defaults: munin reads
+        // its settings from munin-node's environment, and the audit takes only the bounds
+        // on its dump commands.
+        let (collect, metrics, accounting) = match command {
+            Command::Serve(args) => (&args.collect, &args.metrics, &args.accounting),
+            Command::Dump(args) => (&args.collect, &args.metrics, &args.accounting),
+            Command::Textfile(args) => (&args.collect, &args.metrics, &args.accounting),
+            Command::Munin(_) => (
+                &CollectArgs::default(),
+                &MetricsArgs::default(),
+                &AccountingArgs::default(),
+            ),
+            Command::Audit(args) => (
+                &CollectArgs {
+                    limits: args.limits.clone(),
+                    ..CollectArgs::default()
+                },
+                &MetricsArgs::default(),
+                &AccountingArgs::default(),
+            ),
         };
-        let mode = match (&cli.command, &cli.textfile) {
-            (None, Some(path)) => Mode::Textfile {
-                path: path.clone(),
-                once: false,
-            },
-            (Some(Command::Dump), Some(path)) => Mode::Textfile {
-                path: path.clone(),
-                once: true,
-            },
-            (
-                Some(
-                    Command::Serve
-                    | Command::Textfile { .. }
-                    | Command::Munin { .. }
-                    | Command::Audit(_),
-                ),
-                Some(_),
-            ) => {
-                return Err(invalid(
-                    "--textfile",
-                    "goes alone (write after every collection) or with dump (write once)",
-                ));
-            }
-            (None | Some(Command::Serve), None) => Mode::Serve(serve_config(cli)?),
-            (Some(Command::Dump), None) => Mode::Dump,
-            (Some(Command::Textfile { path, once }), None) => Mode::Textfile {
-                path: path.clone(),
-                once: *once,
-            },
-            (Some(Command::Munin { action }), None) => Mode::Munin {
-                action: action.unwrap_or(crate::munin::Action::Fetch),
-            },
-            (Some(Command::Audit(audit)), None) => {
-                Mode::Audit(audit_config(cli, audit, &AUDIT_FLAGS)?)
-            }
-        };
-        if cli.audit_input.is_some() && !matches!(mode, Mode::Serve(_)) {
-            return Err(invalid(
-                "--audit.input",
-                "runs the audit inside serve; the audit command takes --input",
-            ));
-        }
         // The one-shot modes keep no text while they hold the exposition: the peak of a
         // large dump is then the snapshot and a compressed exposition instead of the
         // snapshot and the whole text, for the time compressing takes (docs/performance.md).
@@ -243,20 +208,76 @@ impl Config {
         };
         Ok(Config {
             mode,
-            collect: CollectConfig {
-                selection,
-                interval,
-                timeout,
-                max_output_bytes: cli.collect_max_output_bytes,
-                metrics,
-                accounting: accounting_config(cli)?,
-                storage,
-                set_elements_limit: cli.nftables_set_elements_limit,
-                iptables_netlink: !cli.no_iptables_netlink,
-                cpu_budget,
-            },
+            collect: collect_config(collect, metrics, accounting, storage)?,
         })
     }
+}
+
+/// Validates the flags of collection.
+fn collect_config(
+    collect: &CollectArgs,
+    metrics: &MetricsArgs,
+    accounting: &AccountingArgs,
+    storage: Storage,
+) -> Result<CollectConfig, ConfigError> {
+    let interval = seconds("--collect-interval", collect.collect_interval)?;
+    let timeout = seconds("--collect-timeout", collect.limits.collect_timeout)?;
+    let cpu_budget = collect.collect_cpu_budget;
+    if !(0.0..=1024.0).contains(&cpu_budget) {
+        return Err(invalid(
+            "--collect-cpu-budget",
+            format!(
+                "{cpu_budget} is not a share of a core between 0 (off) and the machine's cores"
+            ),
+        ));
+    }
+    let max_output_bytes = collect.limits.collect_max_output_bytes;
+    if max_output_bytes == 0 {
+        return Err(invalid(
+            "--collect-max-output-bytes",
+            "0 bytes leave no room for any dump",
+        ));
+    }
+    let selection = if collect.scrape_targets.is_empty() {
+        Selection::Auto
+    } else {
+        let mut targets = Vec::new();
+        for name in &collect.scrape_targets {
+            let target: Target = name
+                .trim()
+                .parse()
+                .map_err(|e| invalid("--scrape-targets", e))?;
+            if !targets.contains(&target) {
+                targets.push(target);
+            }
+        }
+        Selection::Explicit(targets)
+    };
+    let metrics = MetricsConfig {
+        rule_series: !metrics.no_rule_metrics,
+        comment_series: !metrics.no_comment_metrics,
+        tables: NameFilter {
+            include: pattern("--table-include", &metrics.table_include)?,
+            exclude: pattern("--table-exclude", &metrics.table_exclude)?,
+        },
+        chains: NameFilter {
+            include: pattern("--chain-include", &metrics.chain_include)?,
+            exclude: pattern("--chain-exclude", &metrics.chain_exclude)?,
+        },
+        legacy_duration: !metrics.no_legacy_duration_metric,
+    };
+    Ok(CollectConfig {
+        selection,
+        interval,
+        timeout,
+        max_output_bytes,
+        metrics,
+        accounting: accounting_config(accounting)?,
+        storage,
+        set_elements_limit: collect.nftables_set_elements_limit,
+        iptables_netlink: !collect.no_iptables_netlink,
+        cpu_budget,
+    })
 }
 
 /// The names of the audit's flags in the `audit` command and inside `serve`.
@@ -277,16 +298,17 @@ const SERVE_AUDIT_FLAGS: AuditFlags = AuditFlags {
 
 /// The audit run inside `serve`, from its `--audit.*` flags: the same settings as the
 /// `audit` command's, with the same defaults.
-fn serve_audit_config(cli: &Cli) -> Result<Option<AuditConfig>, ConfigError> {
-    let Some(input) = &cli.audit_input else {
+fn serve_audit_config(serve: &ServeArgs) -> Result<Option<AuditConfig>, ConfigError> {
+    let flags = &serve.audit;
+    let Some(input) = &flags.audit_input else {
         let stray = [
-            ("--audit.input6", cli.audit_input6.is_some()),
-            ("--audit.interval", cli.audit_interval.is_some()),
-            ("--audit.ipv6", cli.audit_ipv6),
-            ("--audit.nftables", cli.audit_nftables),
-            ("--audit.events", cli.audit_events),
-            ("--audit.check-map", cli.audit_check_map),
-            ("--audit.map-path", cli.audit_map_path.is_some()),
+            ("--audit.input6", flags.audit_input6.is_some()),
+            ("--audit.interval", flags.audit_interval.is_some()),
+            ("--audit.ipv6", flags.audit_ipv6),
+            ("--audit.nftables", flags.audit_nftables),
+            ("--audit.events", flags.audit_events),
+            ("--audit.check-map", flags.audit_check_map),
+            ("--audit.map-path", flags.audit_map_path.is_some()),
         ];
         return match stray.iter().find(|(_, given)| *given) {
             Some((flag, _)) => Err(invalid(
@@ -296,19 +318,19 @@ fn serve_audit_config(cli: &Cli) -> Result<Option<AuditConfig>, ConfigError> {
             None => Ok(None),
         };
     };
-    let args = AuditArgs {
+    let check = AuditCheckArgs {
         input: input.clone(),
-        input6: cli
+        input6: flags
             .audit_input6
             .clone()
             .unwrap_or_else(|| crate::cli::DEFAULT_AUDIT_INPUT6.into()),
-        interval: cli.audit_interval.unwrap_or(300),
-        ipv6: cli.audit_ipv6,
-        nftables: cli.audit_nftables,
-        events: cli.audit_events,
+        interval: flags.audit_interval.unwrap_or(300),
+        ipv6: flags.audit_ipv6,
+        nftables: flags.audit_nftables,
+        events: flags.audit_events,
         terminate_on_success: false,
-        check_map: cli.audit_check_map,
-        map_path: cli
+        check_map: flags.audit_check_map,
+        map_path: flags
             .audit_map_path
             .clone()
             .unwrap_or_else(|| crate::cli::DEFAULT_AUDIT_MAP_PATH.into()),
@@ -316,15 +338,25 @@ fn serve_audit_config(cli: &Cli) -> Result<Option<AuditConfig>, ConfigError> {
         output: AuditOutput::Text,
         rules_file: None,
         rules_file6: None,
-        web_listen_address: Vec::new(),
     };
-    audit_config(cli, &args, &SERVE_AUDIT_FLAGS).map(Some)
+    // Its metrics join serve's exposition: it serves nothing of its own.
+    audit_config(
+        &check,
+        &[],
+        &WebArgs::default(),
+        &serve.kubernetes,
+        &SERVE_AUDIT_FLAGS,
+    )
+    .map(Some)
 }
 
-/// Validates the flags of the audit command.
+/// Validates the flags of the audit command: what to check, and the server of `listen`
+/// (none: nothing served).
 fn audit_config(
-    cli: &Cli,
-    audit: &AuditArgs,
+    audit: &AuditCheckArgs,
+    listen: &[String],
+    web: &WebArgs,
+    kubernetes: &KubernetesArgs,
     flags: &AuditFlags,
 ) -> Result<AuditConfig, ConfigError> {
     if audit.interval == 0 || audit.interval > 86_400 {
@@ -374,10 +406,10 @@ fn audit_config(
             input: AuditInput::Nftables,
         });
     }
-    let mut listen = Vec::new();
-    for address in &audit.web_listen_address {
-        listen.push(listen_address(address)?);
-    }
+    let listen = listen
+        .iter()
+        .map(|address| listen_address(address))
+        .collect::<Result<Vec<_>, _>>()?;
     let once = audit.once || offline;
     if once && !listen.is_empty() {
         return Err(invalid(
@@ -385,11 +417,23 @@ fn audit_config(
             "serves the metrics of the running audit; --once and the rules files print them instead",
         ));
     }
+    if listen.is_empty() {
+        let stray = [
+            ("--web.config.file", web.web_config_file.is_some()),
+            ("--web.user", web.web_user.is_some()),
+        ];
+        if let Some((flag, _)) = stray.iter().find(|(_, given)| *given) {
+            return Err(invalid(
+                flag,
+                "sets the audit's server, which runs only with --web.listen-address",
+            ));
+        }
+    }
     // --once prints; only the running audit tells Kubernetes.
     let kubernetes = if once {
         None
     } else {
-        kubernetes_settings(cli, |name| std::env::var(name).ok())?
+        kubernetes_settings(kubernetes, |name| std::env::var(name).ok())?
     };
     if audit.events && kubernetes.is_none() && !once {
         return Err(invalid(
@@ -407,14 +451,16 @@ fn audit_config(
         kubernetes,
         map_path: audit.check_map.then(|| audit.map_path.clone()),
         listen,
-        telemetry_path: telemetry_path(cli)?,
-        limits: limits(cli)?,
+        telemetry_path: telemetry_path(web)?,
+        limits: limits(web)?,
+        web_config_file: web.web_config_file.clone(),
+        web_user: web.web_user.clone(),
     })
 }
 
 // ---- Traffic accounting ----
 /// Validates the `--accounting.*` flags.
-fn accounting_config(cli: &Cli) -> Result<AccountingConfig, ConfigError> {
+fn accounting_config(cli: &AccountingArgs) -> Result<AccountingConfig, ConfigError> {
     let chains = |flag: &'static str, names: &[String]| -> Result<ChainSet, ConfigError> {
         let names: Vec<String> = names.iter().map(|n| n.trim().to_owned()).collect();
         if names.iter().any(|n| n == "all") {
@@ -522,14 +568,15 @@ fn seconds(flag: &'static str, value: f64) -> Result<Duration, ConfigError> {
     Ok(Duration::from_secs_f64(value))
 }
 
-fn serve_config(cli: &Cli) -> Result<ServeConfig, ConfigError> {
+fn serve_config(serve: &ServeArgs) -> Result<ServeConfig, ConfigError> {
+    let flags = &serve.listen;
     let mut listen = Vec::new();
-    for address in &cli.web_listen_address {
+    for address in &flags.web_listen_address {
         listen.push(listen_address(address)?);
     }
-    if cli.listen_address.is_some() || cli.listen_port.is_some() {
-        let port = cli.listen_port.unwrap_or(DEFAULT_PORT);
-        listen.push(match cli.listen_address {
+    if flags.listen_address.is_some() || flags.listen_port.is_some() {
+        let port = flags.listen_port.unwrap_or(DEFAULT_PORT);
+        listen.push(match flags.listen_address {
             Some(ip) => ListenAddress::Socket(std::net::SocketAddr::new(ip, port)),
             None => ListenAddress::Any(port),
         });
@@ -537,10 +584,10 @@ fn serve_config(cli: &Cli) -> Result<ServeConfig, ConfigError> {
     if listen.is_empty() {
         listen.push(ListenAddress::Any(DEFAULT_PORT));
     }
-    if cli.web_systemd_socket
-        && (!cli.web_listen_address.is_empty()
-            || cli.listen_address.is_some()
-            || cli.listen_port.is_some())
+    if flags.web_systemd_socket
+        && (!flags.web_listen_address.is_empty()
+            || flags.listen_address.is_some()
+            || flags.listen_port.is_some())
     {
         return Err(invalid(
             "--web.systemd-socket",
@@ -549,19 +596,19 @@ fn serve_config(cli: &Cli) -> Result<ServeConfig, ConfigError> {
     }
     Ok(ServeConfig {
         listen,
-        telemetry_path: telemetry_path(cli)?,
-        web_config_file: cli.web_config_file.clone(),
-        systemd_socket: cli.web_systemd_socket,
-        web_user: cli.web_user.clone(),
-        limits: limits(cli)?,
-        audit: serve_audit_config(cli)?,
+        telemetry_path: telemetry_path(&serve.web)?,
+        web_config_file: serve.web.web_config_file.clone(),
+        systemd_socket: flags.web_systemd_socket,
+        web_user: serve.web.web_user.clone(),
+        limits: limits(&serve.web)?,
+        audit: serve_audit_config(serve)?,
     })
 }
 
 /// Where the running audit tells Kubernetes: `None` without a node name. `env` reads
 /// the environment (the API server's address as a pod has it).
 fn kubernetes_settings(
-    cli: &Cli,
+    cli: &KubernetesArgs,
     env: impl Fn(&str) -> Option<String>,
 ) -> Result<Option<KubeSettings>, ConfigError> {
     const FLAG: &str = "--kubernetes.api-server";
@@ -640,7 +687,7 @@ fn listen_address(address: &str) -> Result<ListenAddress, ConfigError> {
 }
 
 /// The bounds on serving (`--web.max-connections`, …), for every mode that serves.
-fn limits(cli: &Cli) -> Result<Limits, ConfigError> {
+fn limits(cli: &WebArgs) -> Result<Limits, ConfigError> {
     let count = |flag: &'static str, value: usize| {
         if value == 0 {
             Err(invalid(flag, "0 would serve nothing"))
@@ -657,7 +704,7 @@ fn limits(cli: &Cli) -> Result<Limits, ConfigError> {
     })
 }
 
-fn telemetry_path(cli: &Cli) -> Result<TelemetryPath, ConfigError> {
+fn telemetry_path(cli: &WebArgs) -> Result<TelemetryPath, ConfigError> {
     let path = &cli.web_telemetry_path;
     TelemetryPath::new(path.clone())
         .map_err(|e| invalid("--web.telemetry-path", format!("{path:?} {e}")))
@@ -665,15 +712,22 @@ fn telemetry_path(cli: &Cli) -> Result<TelemetryPath, ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
-
     use super::*;
 
-    fn config(args: &[&str]) -> Result<Config, ConfigError> {
-        let cli =
-            Cli::try_parse_from(std::iter::once("netfilter_exporter").chain(args.iter().copied()))
-                .expect("flags parse");
-        Config::from_cli(&cli)
+    /// The mode and its flags, as the program parses them.
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        crate::cli::parse(
+            std::iter::once("netfilter_exporter")
+                .chain(args.iter().copied())
+                .map(Into::into)
+                .collect(),
+        )
+    }
+
+    /// The settings, or the message of the parse or validation error.
+    fn config(args: &[&str]) -> Result<Config, String> {
+        let command = parse(args).map_err(|e| e.to_string())?;
+        Config::from_args(&command).map_err(|e| e.to_string())
     }
 
     fn listen(args: &[&str]) -> Vec<ListenAddress> {
@@ -837,17 +891,36 @@ mod tests {
                 other => panic!("{args:?}: {other:?}"),
             }
         }
+        // Only dump takes --textfile after its name.
         for args in [
             &["serve", "--textfile", "/x.prom"][..],
             &["textfile", "/y.prom", "--textfile", "/x.prom"][..],
             &["munin", "--textfile", "/x.prom"][..],
         ] {
-            let err = mode(args).expect_err("refused").to_string();
-            assert!(err.contains("--textfile"), "{args:?}: {err}");
+            let err = mode(args).expect_err("refused");
+            assert!(
+                err.contains("unexpected argument '--textfile'"),
+                "{args:?}: {err}"
+            );
+        }
+        for (args, mode_name) in [
+            (&["--textfile", "/x.prom", "serve"][..], "serve"),
+            (
+                &["--textfile", "/x.prom", "textfile", "/y.prom"][..],
+                "textfile",
+            ),
+            (&["--textfile", "/x.prom", "munin"][..], "munin"),
+            (&["--textfile", "/x.prom", "audit"][..], "audit"),
+        ] {
+            let err = mode(args).expect_err("refused");
+            assert!(
+                err.contains(&format!("'--textfile' was given before {mode_name}")),
+                "{args:?}: {err}"
+            );
         }
     }
 
-    fn audit(args: &[&str]) -> Result<AuditConfig, ConfigError> {
+    fn audit(args: &[&str]) -> Result<AuditConfig, String> {
         let mut all = vec!["audit"];
         all.extend_from_slice(args);
         config(&all).map(|c| match c.mode {
@@ -906,6 +979,68 @@ mod tests {
     }
 
     #[test]
+    fn the_audits_server_takes_the_web_flags() {
+        let served = audit(&[
+            "--web.listen-address",
+            "127.0.0.1:1",
+            "--web.config.file",
+            "/web.yml",
+            "--web.user",
+            "audit",
+            "--web.telemetry-path",
+            "/m",
+            "--web.max-requests",
+            "3",
+        ])
+        .expect("valid");
+        assert_eq!(served.web_config_file, Some(PathBuf::from("/web.yml")));
+        assert_eq!(served.web_user.as_deref(), Some("audit"));
+        assert_eq!(served.telemetry_path.as_str(), "/m");
+        assert_eq!(served.limits.max_requests, 3);
+        // Before the mode, as after it.
+        let before = config(&[
+            "--web.config.file",
+            "/web.yml",
+            "audit",
+            "--web.listen-address",
+            "127.0.0.1:1",
+        ])
+        .expect("valid");
+        match before.mode {
+            Mode::Audit(audit) => {
+                assert_eq!(audit.web_config_file, Some(PathBuf::from("/web.yml")))
+            }
+            other => panic!("not audit: {other:?}"),
+        }
+        for (args, flag) in [
+            (&["--web.config.file", "/web.yml"][..], "--web.config.file"),
+            (&["--web.user", "nobody"][..], "--web.user"),
+            (
+                &["--once", "--web.config.file", "/web.yml"][..],
+                "--web.config.file",
+            ),
+        ] {
+            let err = audit(args).expect_err("invalid");
+            assert!(
+                err.contains(flag) && err.contains("runs only with --web.listen-address"),
+                "{args:?}: {err}"
+            );
+        }
+        // The audit inside serve serves nothing of its own: serve's web config is serve's.
+        match config(&["--audit.input", "/a", "--web.config.file", "/web.yml"])
+            .expect("valid")
+            .mode
+        {
+            Mode::Serve(serve) => {
+                assert_eq!(serve.web_config_file, Some(PathBuf::from("/web.yml")));
+                let audit = serve.audit.expect("audit on");
+                assert!(audit.listen.is_empty() && audit.web_config_file.is_none());
+            }
+            other => panic!("not serve: {other:?}"),
+        }
+    }
+
+    #[test]
     fn the_audit_inside_serve_takes_the_audit_commands_settings() {
         let serve = |args: &[&str]| {
             config(args).map(|c| match c.mode {
@@ -952,18 +1087,12 @@ mod tests {
 
     #[test]
     fn kubernetes_from_the_pod_or_the_flags() {
+        let kubernetes = |args: &[&str]| match parse(args).expect("flags parse") {
+            Command::Audit(audit) => audit.kubernetes,
+            other => panic!("not audit: {other:?}"),
+        };
         let cli = |args: &[&str]| {
-            Cli::try_parse_from(
-                [
-                    "netfilter_exporter",
-                    "audit",
-                    "--kubernetes.node-name",
-                    "node-1",
-                ]
-                .iter()
-                .chain(args),
-            )
-            .expect("flags parse")
+            kubernetes(&[&["audit", "--kubernetes.node-name", "node-1"], args].concat())
         };
         let pod = |name: &str| match name {
             "KUBERNETES_SERVICE_HOST" => Some("fd00::1".to_owned()),
@@ -1000,17 +1129,10 @@ mod tests {
             let err = kubernetes_settings(&cli(args), |_| None).expect_err("invalid");
             assert!(err.to_string().contains("--kubernetes.api-server"), "{err}");
         }
-        let bad = Cli::try_parse_from([
-            "netfilter_exporter",
-            "audit",
-            "--kubernetes.node-name",
-            "Node_1",
-        ])
-        .expect("flags parse");
+        let bad = kubernetes(&["audit", "--kubernetes.node-name", "Node_1"]);
         let err = kubernetes_settings(&bad, pod).expect_err("invalid");
         assert!(err.to_string().contains("--kubernetes.node-name"), "{err}");
-        let none = Cli::try_parse_from(["netfilter_exporter", "audit", "--kubernetes.node-name="])
-            .expect("flags parse");
+        let none = kubernetes(&["audit", "--kubernetes.node-name="]);
         assert!(kubernetes_settings(&none, pod).expect("valid").is_none());
     }
 

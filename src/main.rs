@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use clap::Parser;
 use netfilter_exporter::audit::run::Auditor;
 use netfilter_exporter::audit::{self, Check, Verdict};
-use netfilter_exporter::cli::{self, AuditOutput, Cli, LogFormat, LogLevel};
+use netfilter_exporter::cli::{self, AuditOutput, LogArgs, LogFormat, LogLevel};
 use netfilter_exporter::collect::CollectConfig;
 use netfilter_exporter::collect::{Collector, Publication};
 use netfilter_exporter::config::{AuditConfig, Config, Mode};
@@ -53,39 +52,42 @@ fn main() -> ExitCode {
     if args.next().is_some_and(|arg| arg == split::SERVER_COMMAND) {
         return web_server();
     }
-    let cli = Cli::parse_from(cli::normalise_args(std::env::args_os().collect()));
-    init_logging(log_level(&cli), cli.log_format);
-    let config = match Config::from_cli(&cli) {
+    let command = cli::parse(std::env::args_os().collect()).unwrap_or_else(|e| e.exit());
+    let log_format = command.log().log_format;
+    init_logging(log_level(command.log()), log_format);
+    let config = match Config::from_args(&command) {
         Ok(config) => config,
         Err(e) => {
-            fatal(cli.log_format, e);
+            fatal(log_format, e);
             return ExitCode::from(2);
         }
     };
     // Read before anything starts: a file that does not load is the user's to fix.
-    let web = match &config.mode {
-        Mode::Serve(serve) => match &serve.web_config_file {
-            Some(path) => match WebConfigFile::open(path.clone()) {
-                Ok(file) => Some(Arc::new(file)),
-                Err(e) => {
-                    let file = path.display();
-                    fatal(
-                        cli.log_format,
-                        format_args!("--web.config.file {file}: {}", Chain(&e)),
-                    );
-                    return ExitCode::from(2);
-                }
-            },
-            None => None,
-        },
+    let web_config_file = match &config.mode {
+        Mode::Serve(serve) => serve.web_config_file.clone(),
+        Mode::Audit(audit) => audit.web_config_file.clone(),
         _ => None,
+    };
+    let web = match web_config_file {
+        Some(path) => match WebConfigFile::open(path.clone()) {
+            Ok(file) => Some(Arc::new(file)),
+            Err(e) => {
+                let file = path.display();
+                fatal(
+                    log_format,
+                    format_args!("--web.config.file {file}: {}", Chain(&e)),
+                );
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
     };
     // Before the runtime's threads start, as taking them changes the environment.
     let systemd_sockets = match &config.mode {
         Mode::Serve(serve) if serve.systemd_socket => match systemd::listeners() {
             Ok(listeners) => Some(listeners),
             Err(e) => {
-                fatal(cli.log_format, Chain(&e));
+                fatal(log_format, Chain(&e));
                 return ExitCode::from(2);
             }
         },
@@ -98,16 +100,16 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => {
             fatal(
-                cli.log_format,
+                log_format,
                 format_args!("cannot start the async runtime: {e}"),
             );
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config, web, systemd_sockets, cli.log_format)) {
+    match runtime.block_on(run(config, web, systemd_sockets, log_format)) {
         Ok(code) => code,
         Err(e) => {
-            fatal(cli.log_format, format_args!("{e:#}"));
+            fatal(log_format, format_args!("{e:#}"));
             ExitCode::FAILURE
         }
     }
@@ -225,7 +227,7 @@ async fn run(
                 Verdict::Failed => ExitCode::from(2),
             })
         }
-        Mode::Audit(audit) => audit_until_stopped(&audit, &config.collect, log_format).await,
+        Mode::Audit(audit) => audit_until_stopped(&audit, &config.collect, web, log_format).await,
         Mode::Dump => {
             let publication = collector.collect_once().await;
             // Chunk by chunk: a 100k-rule exposition is tens of MB, not worth a second copy.
@@ -321,9 +323,10 @@ fn print_check(check: &Check, output: AuditOutput) -> anyhow::Result<()> {
 async fn audit_until_stopped(
     audit: &AuditConfig,
     collect: &CollectConfig,
+    web: Option<Arc<WebConfigFile>>,
     log_format: LogFormat,
 ) -> anyhow::Result<ExitCode> {
-    serve::reload_on_hangup(None);
+    serve::reload_on_hangup(web.clone());
     let (publish, publications) = watch::channel(Arc::new(Publication::default()));
     let checks = async {
         let mut shutdown = std::pin::pin!(serve::shutdown_signal());
@@ -352,8 +355,8 @@ async fn audit_until_stopped(
                     listeners: bind(&audit.listen, &audit.telemetry_path).await?,
                     telemetry_path: audit.telemetry_path.clone(),
                     limits: audit.limits,
-                    web: None,
-                    web_user: None,
+                    web,
+                    web_user: audit.web_user.clone(),
                     log_format,
                 };
                 serve_until_stopped(http, publications).await
@@ -549,15 +552,15 @@ async fn serve_until_stopped(
     Ok(())
 }
 
-fn log_level(cli: &Cli) -> tracing_subscriber::filter::LevelFilter {
+fn log_level(log: &LogArgs) -> tracing_subscriber::filter::LevelFilter {
     use tracing_subscriber::filter::LevelFilter;
-    match cli.log_level {
+    match log.log_level {
         Some(LogLevel::Trace) => LevelFilter::TRACE,
         Some(LogLevel::Debug) => LevelFilter::DEBUG,
         Some(LogLevel::Info) => LevelFilter::INFO,
         Some(LogLevel::Warn) => LevelFilter::WARN,
         Some(LogLevel::Error) => LevelFilter::ERROR,
-        None => match i16::from(cli.verbose) - i16::from(cli.quiet) {
+        None => match i16::from(log.verbose) - i16::from(log.quiet) {
             v if v >= 2 => LevelFilter::TRACE,
             1 => LevelFilter::DEBUG,
             0 => LevelFilter::INFO,

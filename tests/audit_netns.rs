@@ -416,6 +416,71 @@ fn the_running_audit_logs_each_change_once_and_serves_metrics() {
     );
 }
 
+/// The running audit's server takes `--web.config.file` as serve's does: with basic
+/// authentication, a scrape without the password is refused with 401 and one with it
+/// answered; `--web.config.file` goes before the mode too.
+#[test]
+fn the_audits_server_takes_the_web_config_file() {
+    if !(require_kernel(NETNS_PREFIX) && require_command("curl")) {
+        return;
+    }
+    let ns = loaded_namespace();
+    let lists = Allowlists::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let web_config = dir.path().join("web.yml");
+    let hash = bcrypt::hash("audit secret", 4).expect("hash");
+    std::fs::write(
+        &web_config,
+        format!("basic_auth_users:\n  prometheus: {hash}\n"),
+    )
+    .expect("write the web config");
+    let web_config = format!("--web.config.file={}", web_config.display());
+    let input = format!("-input={}", lists.v4());
+    let command = ns.exporter(&[
+        &web_config,
+        "audit",
+        &input,
+        "-interval=1",
+        "--web.listen-address",
+        "127.0.0.1:9468",
+    ]);
+    let mut audit = ns.spawn(command, &dir.path().join("audit.log"));
+    let url = "http://127.0.0.1:9468/metrics";
+    let code = |extra: &[&str]| {
+        let args = [&["-o", "/dev/null", "-w", "%{http_code}"], extra, &[url]].concat();
+        ns.try_curl(&args)
+    };
+    assert!(
+        wait_until(Duration::from_secs(30), || code(&[]).as_deref()
+            == Some("401")),
+        "{:?}: {}",
+        code(&[]),
+        audit.log()
+    );
+    assert_eq!(
+        code(&["-u", "prometheus:wrong"]).as_deref(),
+        Some("401"),
+        "{}",
+        audit.log()
+    );
+    let metrics = |p: &str| ns.try_curl(&["-u", p, url]).unwrap_or_default();
+    assert!(
+        wait_until(Duration::from_secs(30), || metrics(
+            "prometheus:audit secret"
+        )
+        .contains("netfilter_audit_check_success 1\n")),
+        "{}\n{}",
+        metrics("prometheus:audit secret"),
+        audit.log()
+    );
+    audit.assert_running();
+    assert!(
+        audit
+            .terminate(Duration::from_secs(10))
+            .is_some_and(|s| s.success())
+    );
+}
+
 #[test]
 fn terminate_on_success_exits_once_clean() {
     if !require_kernel(NETNS_PREFIX) {

@@ -8,9 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
 use netfilter_exporter::audit::kube::Operation;
-use netfilter_exporter::cli::Cli;
 use netfilter_exporter::config::{Config, Mode};
 use serde::Deserialize;
 use serde_norway::Value;
@@ -102,16 +100,18 @@ fn the_cluster_role_grants_exactly_the_clients_requests() {
 /// The container's arguments, validated by the program itself, with the node name and
 /// API server a pod gets from Kubernetes.
 fn validated(args: &[String]) -> Config {
-    let cli = Cli::try_parse_from(
+    let command = netfilter_exporter::cli::parse(
         std::iter::once("netfilter_exporter".to_owned())
             .chain(args.iter().cloned())
             .chain([
                 "--kubernetes.node-name=node-1".to_owned(),
                 "--kubernetes.api-server=https://10.0.0.1:443".to_owned(),
-            ]),
+            ])
+            .map(Into::into)
+            .collect(),
     )
     .unwrap_or_else(|e| panic!("the DaemonSet's arguments do not parse: {e}"));
-    Config::from_cli(&cli).unwrap_or_else(|e| panic!("the DaemonSet's arguments: {e}"))
+    Config::from_args(&command).unwrap_or_else(|e| panic!("the DaemonSet's arguments: {e}"))
 }
 
 #[test]
