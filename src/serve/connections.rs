@@ -28,7 +28,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
-use super::auth::Authenticator;
+use super::auth::{Authenticator, Verdict};
 use super::web_config::{WebConfig, WebConfigFile};
 
 /// How the server bounds its connections.
@@ -173,20 +173,21 @@ async fn serve_on<S>(
         let shared = Arc::clone(&shared);
         let web = Arc::clone(&web);
         let conn = Arc::clone(&service_conn);
-        let permit = Arc::clone(&shared.requests).try_acquire_owned();
         async move {
-            let Ok(permit) = permit else {
-                return Ok::<_, Infallible>(too_many_requests());
+            // Before the request slot: wrong passwords cannot take the slots of right ones.
+            let authorization = request.headers().get(header::AUTHORIZATION);
+            match shared.auth.check(&web.users, authorization).await {
+                Verdict::Allowed => {}
+                Verdict::Refused => return Ok::<_, Infallible>(unauthorized()),
+                Verdict::Busy => return Ok(unavailable("a password check is in progress\n")),
+            }
+            let Ok(permit) = Arc::clone(&shared.requests).try_acquire_owned() else {
+                return Ok(unavailable("too many requests in progress\n"));
             };
             let guard = InFlight::start(conn, permit);
-            let authorization = request.headers().get(header::AUTHORIZATION);
-            let mut response = if shared.auth.allows(&web.users, authorization).await {
-                match shared.app.clone().oneshot(request).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                }
-            } else {
-                unauthorized()
+            let mut response = match shared.app.clone().oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
             };
             for (name, value) in &web.headers {
                 response.headers_mut().insert(name.clone(), value.clone());
@@ -258,8 +259,8 @@ async fn expired(conn: &Conn, limits: Limits) {
     }
 }
 
-fn too_many_requests() -> Response<Body> {
-    let mut response = Response::new(Body::from("too many requests in progress\n"));
+fn unavailable(why: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::from(why));
     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     response
 }
@@ -268,7 +269,7 @@ fn too_many_requests() -> Response<Body> {
 struct Registry {
     app: Router,
     web: Option<Arc<WebConfigFile>>,
-    auth: Arc<Authenticator>,
+    auth: Authenticator,
     conns: Mutex<BTreeMap<u64, Arc<Conn>>>,
     next_id: AtomicU64,
     /// Notified (all waiters) whenever a connection ends.
@@ -282,7 +283,7 @@ impl Registry {
         Self {
             app,
             web,
-            auth: Arc::new(Authenticator::default()),
+            auth: Authenticator::default(),
             conns: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(0),
             closed: Notify::new(),
