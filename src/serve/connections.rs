@@ -172,27 +172,14 @@ async fn serve_on<S>(
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let shared = Arc::clone(&shared);
         let web = Arc::clone(&web);
-        let conn = Arc::clone(&service_conn);
+        let mut guard = InFlight::start(Arc::clone(&service_conn));
         async move {
-            // Before the request slot: wrong passwords cannot take the slots of right ones.
-            let authorization = request.headers().get(header::AUTHORIZATION);
-            match shared.auth.check(&web.users, authorization).await {
-                Verdict::Allowed => {}
-                Verdict::Refused => return Ok::<_, Infallible>(unauthorized()),
-                Verdict::Busy => return Ok(unavailable("a password check is in progress\n")),
-            }
-            let Ok(permit) = Arc::clone(&shared.requests).try_acquire_owned() else {
-                return Ok(unavailable("too many requests in progress\n"));
-            };
-            let guard = InFlight::start(conn, permit);
-            let mut response = match shared.app.clone().oneshot(request).await {
-                Ok(response) => response,
-                Err(never) => match never {},
-            };
+            let (mut response, slot) = respond(&shared, &web, request).await;
+            guard.sending(slot);
             for (name, value) in &web.headers {
                 response.headers_mut().insert(name.clone(), value.clone());
             }
-            Ok(response.map(|body| {
+            Ok::<_, Infallible>(response.map(|body| {
                 Body::new(Guarded {
                     body,
                     _guard: guard,
@@ -224,11 +211,35 @@ async fn serve_on<S>(
         }
         _ = stop.wait_for(|stop| *stop) => {}
     }
-    if conn.state().in_flight == 0 {
+    if conn.state().phase == Phase::Idle {
         return;
     }
     served.as_mut().graceful_shutdown();
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, served).await;
+}
+
+/// The response to `request`, authenticated, and the request slot it keeps while it is
+/// sent, if it has one.
+async fn respond(
+    shared: &Registry,
+    web: &WebConfig,
+    request: Request<Incoming>,
+) -> (Response<Body>, Option<OwnedSemaphorePermit>) {
+    let authorization = request.headers().get(header::AUTHORIZATION);
+    // Before the request slot: wrong passwords cannot take the slots of right ones.
+    match shared.auth.check(&web.users, authorization).await {
+        Verdict::Allowed => {}
+        Verdict::Refused => return (unauthorized(), None),
+        Verdict::Busy => return (unavailable("a password check is in progress\n"), None),
+    }
+    let Ok(slot) = Arc::clone(&shared.requests).try_acquire_owned() else {
+        return (unavailable("too many requests in progress\n"), None);
+    };
+    let response = match shared.app.clone().oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    (response, Some(slot))
 }
 
 fn unauthorized() -> Response<Body> {
@@ -321,7 +332,7 @@ impl Registry {
                     if !states.iter().any(|(_, s)| s.evicting) {
                         let victim = states
                             .into_iter()
-                            .filter(|(_, s)| s.in_flight == 0)
+                            .filter(|(_, s)| s.phase == Phase::Idle)
                             .min_by_key(|(_, s)| s.idle_since);
                         let Some((victim, mut state)) = victim else {
                             return false;
@@ -381,7 +392,7 @@ impl Conn {
                 idle_since: now,
                 first_byte: None,
                 write_blocked: None,
-                in_flight: 0,
+                phase: Phase::Idle,
                 requests: 0,
                 evicting: false,
             }),
@@ -417,12 +428,23 @@ impl Conn {
     /// Bytes came from the client.
     fn read_some(&self) {
         let mut state = self.state();
-        if state.in_flight == 0 && state.first_byte.is_none() {
+        if state.phase == Phase::Idle && state.first_byte.is_none() {
             state.first_byte = Some(Instant::now());
             drop(state);
             self.changed.notify_one();
         }
     }
+}
+
+/// What a connection is at, as to its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for a request (the next one, or its first).
+    Idle,
+    /// A request is authenticated or handled.
+    Handling,
+    /// Its response is sent; `slot` when it keeps its request slot until then.
+    Sending { slot: bool },
 }
 
 #[derive(Debug)]
@@ -434,45 +456,53 @@ struct ConnState {
     first_byte: Option<Instant>,
     /// Since when the client has taken no byte of a response waiting to be sent.
     write_blocked: Option<Instant>,
-    in_flight: usize,
+    phase: Phase,
     /// Requests started on this connection.
     requests: u64,
     evicting: bool,
 }
 
 impl ConnState {
-    /// When the connection times out; while a request is in progress, only once the
-    /// client stopped taking its response.
+    /// When the connection times out; while a response is sent, only once the client
+    /// stopped taking it; never while a request is handled.
     fn deadline(&self, limits: Limits) -> Option<Instant> {
-        if self.in_flight > 0 {
-            return self.write_blocked.map(|since| since + limits.write_timeout);
+        match self.phase {
+            Phase::Handling => None,
+            Phase::Sending { .. } => self.write_blocked.map(|since| since + limits.write_timeout),
+            Phase::Idle => Some(match (self.requests, self.first_byte) {
+                (0, _) => self.accepted + limits.read_header_timeout,
+                (_, Some(first)) => first + limits.read_header_timeout,
+                (_, None) => self.idle_since + limits.idle_timeout,
+            }),
         }
-        Some(match (self.requests, self.first_byte) {
-            (0, _) => self.accepted + limits.read_header_timeout,
-            (_, Some(first)) => first + limits.read_header_timeout,
-            (_, None) => self.idle_since + limits.idle_timeout,
-        })
     }
 }
 
-/// A request in progress, until its response body has been sent (or dropped).
+/// A request from its start until its response body has been sent (or dropped), with the
+/// request slot it keeps meanwhile, if any.
 struct InFlight {
     conn: Arc<Conn>,
-    _permit: OwnedSemaphorePermit,
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 impl InFlight {
-    fn start(conn: Arc<Conn>, permit: OwnedSemaphorePermit) -> Self {
+    fn start(conn: Arc<Conn>) -> Self {
         {
             let mut state = conn.state();
-            state.in_flight += 1;
+            state.phase = Phase::Handling;
             state.requests += 1;
         }
         conn.changed.notify_one();
-        Self {
-            conn,
-            _permit: permit,
-        }
+        Self { conn, slot: None }
+    }
+
+    /// The response is handed over, keeping `slot` until it is sent.
+    fn sending(&mut self, slot: Option<OwnedSemaphorePermit>) {
+        self.conn.state().phase = Phase::Sending {
+            slot: slot.is_some(),
+        };
+        self.slot = slot;
+        self.conn.changed.notify_one();
     }
 }
 
@@ -480,12 +510,10 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         {
             let mut state = self.conn.state();
-            state.in_flight = state.in_flight.saturating_sub(1);
-            if state.in_flight == 0 {
-                state.idle_since = Instant::now();
-                state.first_byte = None;
-                state.write_blocked = None;
-            }
+            state.phase = Phase::Idle;
+            state.idle_since = Instant::now();
+            state.first_byte = None;
+            state.write_blocked = None;
         }
         self.conn.changed.notify_one();
     }
@@ -574,7 +602,120 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
 
 #[cfg(test)]
 mod tests {
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
+
+    /// A generous bound on anything the tests wait for.
+    const PATIENCE: Duration = Duration::from_secs(20);
+
+    /// An application whose `/handling` holds its request until `release` is notified;
+    /// every other path answers a few bytes.
+    fn app(release: Arc<Notify>) -> Router {
+        Router::new()
+            .route(
+                "/handling",
+                get(move || async move {
+                    release.notified().await;
+                    "released\n"
+                }),
+            )
+            .fallback(|| async { "OK\n" })
+    }
+
+    /// Serves [`app`] within `limits` on 127.0.0.1; its address, and what notifies
+    /// `/handling`. The server ends with the test's runtime.
+    async fn start(limits: Limits) -> (std::net::SocketAddr, Arc<Notify>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let release = Arc::new(Notify::new());
+        let app = app(Arc::clone(&release));
+        tokio::spawn(serve(
+            vec![listener],
+            app,
+            limits,
+            None,
+            std::future::pending(),
+        ));
+        (address, release)
+    }
+
+    async fn send(stream: &mut TcpStream, path: &str) {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("send a request");
+    }
+
+    /// The status line of the next response on `stream`, after reading its body; None when
+    /// the server closed the connection first.
+    async fn response(stream: &mut TcpStream) -> Option<String> {
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0];
+            if stream.read(&mut byte).await.ok()? == 0 {
+                return None;
+            }
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).expect("an ASCII head");
+        let length: u64 = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .and_then(|n| n.parse().ok())
+            .expect("a content length");
+        let read = tokio::io::copy(&mut (&mut *stream).take(length), &mut tokio::io::sink())
+            .await
+            .ok()?;
+        (read == length).then(|| head.lines().next().unwrap_or_default().to_owned())
+    }
+
+    fn one_request(read_header_timeout: Duration) -> Limits {
+        Limits {
+            max_connections: 16,
+            max_requests: 1,
+            read_header_timeout,
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(600),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_answered_503_is_kept_alive_while_it_sends_requests() {
+        let header_timeout = Duration::from_millis(300);
+        let (address, release) = start(one_request(header_timeout)).await;
+        let mut holder = TcpStream::connect(address).await.expect("connect");
+        send(&mut holder, "/handling").await;
+        let mut refused = TcpStream::connect(address).await.expect("connect");
+        let start = Instant::now();
+        let mut answered = 0;
+        // Several header timeouts long, one request well within each.
+        while start.elapsed() < header_timeout * 5 {
+            send(&mut refused, "/-/anything").await;
+            let status = tokio::time::timeout(PATIENCE, response(&mut refused))
+                .await
+                .ok()
+                .flatten();
+            let Some(status) = status else {
+                panic!("closed after {answered} answers, {:?}", start.elapsed());
+            };
+            if status.contains(" 503 ") {
+                answered += 1;
+            } else {
+                // The holder's request was not read yet.
+                assert!(status.contains(" 200 "), "{status}");
+            }
+            tokio::time::sleep(header_timeout / 3).await;
+        }
+        assert!(answered > 0, "never refused");
+        release.notify_one();
+        assert_eq!(
+            response(&mut holder).await.as_deref(),
+            Some("HTTP/1.1 200 OK")
+        );
+    }
 
     fn limits() -> Limits {
         Limits {
@@ -601,13 +742,17 @@ mod tests {
             conn.state().deadline(limits),
             Some(accepted + limits.read_header_timeout)
         );
+        // Handled: no deadline, and the connection is not idle.
         let semaphore = Arc::new(Semaphore::new(1));
-        let permit = Arc::clone(&semaphore).try_acquire_owned().expect("permit");
-        let request = InFlight::start(Arc::clone(&conn), permit);
+        let mut request = InFlight::start(Arc::clone(&conn));
         assert_eq!(conn.state().deadline(limits), None);
+        let slot = Arc::clone(&semaphore).try_acquire_owned().expect("slot");
+        request.sending(Some(slot));
+        assert_eq!(conn.state().phase, Phase::Sending { slot: true });
         assert_eq!(semaphore.available_permits(), 0);
         drop(request);
         assert_eq!(semaphore.available_permits(), 1);
+        assert_eq!(conn.state().phase, Phase::Idle);
         // Kept alive: the idle timeout until a byte comes, then the header timeout.
         let idle = conn.state().idle_since;
         assert!(idle >= accepted);
@@ -623,8 +768,9 @@ mod tests {
         );
         // A response the client stops taking: the write timeout from the first stall,
         // none again once it takes more.
-        let permit = Arc::clone(&semaphore).try_acquire_owned().expect("permit");
-        let _request = InFlight::start(Arc::clone(&conn), permit);
+        let mut request = InFlight::start(Arc::clone(&conn));
+        request.sending(None);
+        assert_eq!(conn.state().phase, Phase::Sending { slot: false });
         conn.wrote(false);
         assert_eq!(conn.state().deadline(limits), None);
         conn.wrote(true);
