@@ -5,6 +5,25 @@
 //! the number of connections and of requests in progress is capped; and at the connection
 //! cap the connection idle the longest is closed to make room, so that a real scrape still
 //! gets in when slow clients hold every slot.
+//!
+//! A request slot (`--web.max-requests`) bounds the server's work, not the clients' reading:
+//!
+//! - Authentication comes first and takes no slot; it has a bound of its own (see `auth`),
+//!   so that wrong passwords cannot keep a scraper whose password is remembered out.
+//! - The slot is held while the application makes the response. A body that is in memory
+//!   already (the exposition's shared buffers, its gzip stream, the small pages: everything
+//!   but [`MadeWhileSent`]) gives the slot back as it is handed to hyper: sending it is the
+//!   kernel's work, and a client that does not read it holds only its connection, which the
+//!   write timeout and the connection cap bound. Held until sent, slots would let clients
+//!   that never read keep every scrape out until the write timeout.
+//! - A body made while it is sent (text decompressed as the client reads) keeps its slot
+//!   until sent: making it holds a blocking thread and pieces of text, which the slots
+//!   bound. So that a client that stops reading one cannot keep others out, a request that
+//!   finds every slot taken closes the connection whose response has waited on its client
+//!   the longest and takes its slot; only when no response waits on its client is it
+//!   answered 503.
+//! - At the connection cap, a connection whose response waits on its client is idle as much
+//!   as one waiting for its next request, and closed to make room the same way.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -219,28 +238,33 @@ async fn serve_on<S>(
 }
 
 /// The response to `request`, authenticated, and the request slot it keeps while it is
-/// sent, if it has one.
+/// sent, if it does (see the module's documentation).
 async fn respond(
     shared: &Registry,
     web: &WebConfig,
     request: Request<Incoming>,
 ) -> (Response<Body>, Option<OwnedSemaphorePermit>) {
     let authorization = request.headers().get(header::AUTHORIZATION);
-    // Before the request slot: wrong passwords cannot take the slots of right ones.
     match shared.auth.check(&web.users, authorization).await {
         Verdict::Allowed => {}
         Verdict::Refused => return (unauthorized(), None),
         Verdict::Busy => return (unavailable("a password check is in progress\n"), None),
     }
-    let Ok(slot) = Arc::clone(&shared.requests).try_acquire_owned() else {
+    let Some(slot) = shared.request_slot().await else {
         return (unavailable("too many requests in progress\n"), None);
     };
     let response = match shared.app.clone().oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
-    (response, Some(slot))
+    let keeps = response.extensions().get::<MadeWhileSent>().is_some();
+    (response, keeps.then_some(slot))
 }
+
+/// Marks a response whose body is made while it is sent, which keeps its request slot
+/// until then (see the module's documentation).
+#[derive(Debug, Clone, Copy)]
+pub struct MadeWhileSent;
 
 fn unauthorized() -> Response<Body> {
     let mut response = Response::new(Body::from("Unauthorized\n"));
@@ -317,7 +341,8 @@ impl Registry {
 
     /// Makes sure a new connection fits under the cap: evicts the connection idle the
     /// longest when needed and waits for it to close. False when every connection has a
-    /// request in progress, or the evicted one did not close in time.
+    /// request being handled or a response its client takes, or the evicted one did not
+    /// close in time.
     async fn make_room(&self) -> bool {
         let room = async {
             loop {
@@ -332,8 +357,9 @@ impl Registry {
                     if !states.iter().any(|(_, s)| s.evicting) {
                         let victim = states
                             .into_iter()
-                            .filter(|(_, s)| s.phase == Phase::Idle)
-                            .min_by_key(|(_, s)| s.idle_since);
+                            .filter_map(|(c, s)| Some((s.waiting_since()?, c, s)))
+                            .min_by_key(|(since, _, _)| *since)
+                            .map(|(_, c, s)| (c, s));
                         let Some((victim, mut state)) = victim else {
                             return false;
                         };
@@ -347,6 +373,29 @@ impl Registry {
         tokio::time::timeout(EVICTION_WAIT, room)
             .await
             .unwrap_or(false)
+    }
+
+    /// A request slot: a free one, else the one of the response that has waited on its
+    /// client the longest, whose connection is closed for it. None when no response holding
+    /// a slot waits on its client, or the closed one did not give its slot back in time.
+    async fn request_slot(&self) -> Option<OwnedSemaphorePermit> {
+        if let Ok(slot) = Arc::clone(&self.requests).try_acquire_owned() {
+            return Some(slot);
+        }
+        {
+            let conns = self.conns();
+            let states: Vec<_> = conns.values().map(|c| (c, c.state())).collect();
+            let (victim, mut state) = states
+                .into_iter()
+                .filter(|(_, s)| s.phase == Phase::Sending { slot: true } && !s.evicting)
+                .filter_map(|(c, s)| Some((s.write_blocked?, c, s)))
+                .min_by_key(|(since, _, _)| *since)
+                .map(|(_, c, s)| (c, s))?;
+            state.evicting = true;
+            victim.evict.notify_one();
+        }
+        let slot = Arc::clone(&self.requests).acquire_owned();
+        tokio::time::timeout(EVICTION_WAIT, slot).await.ok()?.ok()
     }
 
     async fn all_closed(&self) {
@@ -474,6 +523,17 @@ impl ConnState {
                 (_, Some(first)) => first + limits.read_header_timeout,
                 (_, None) => self.idle_since + limits.idle_timeout,
             }),
+        }
+    }
+
+    /// Since when the connection has waited on its client with nothing for the server to
+    /// do: for its next request, or for it to take more of a response. None while the
+    /// server works on a request or the client takes its response.
+    fn waiting_since(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Idle => Some(self.idle_since),
+            Phase::Handling => None,
+            Phase::Sending { .. } => self.write_blocked,
         }
     }
 }
@@ -607,18 +667,53 @@ mod tests {
 
     use super::*;
 
+    /// Larger than what the socket buffers of a loopback connection hold.
+    const LARGE: usize = 64 << 20;
+
+    /// Piece of a body made while it is sent.
+    const PIECE: usize = 256 << 10;
+
     /// A generous bound on anything the tests wait for.
     const PATIENCE: Duration = Duration::from_secs(20);
 
-    /// An application whose `/handling` holds its request until `release` is notified;
-    /// every other path answers a few bytes.
+    /// An application whose `/handling` holds its request until `release` is notified,
+    /// `/in-memory` answers [`LARGE`] bytes in pieces of memory it shares and `/made` makes
+    /// as many while they are sent; every other path answers a few bytes.
     fn app(release: Arc<Notify>) -> Router {
+        let in_memory = Bytes::from(vec![b'x'; LARGE]);
         Router::new()
             .route(
                 "/handling",
                 get(move || async move {
                     release.notified().await;
                     "released\n"
+                }),
+            )
+            .route(
+                "/in-memory",
+                get(move || {
+                    // In pieces, as the exposition is.
+                    let pieces = (0..LARGE / PIECE)
+                        .map(|i| Ok::<_, Infallible>(in_memory.slice(i * PIECE..(i + 1) * PIECE)))
+                        .collect::<Vec<_>>();
+                    async move {
+                        let body = Body::from_stream(futures_util::stream::iter(pieces));
+                        ([(header::CONTENT_LENGTH, LARGE)], body)
+                    }
+                }),
+            )
+            .route(
+                "/made",
+                get(|| async {
+                    let pieces = (0..LARGE / PIECE)
+                        .map(|_| Ok::<_, Infallible>(Bytes::from(vec![b'y'; PIECE])));
+                    let mut response =
+                        Response::new(Body::from_stream(futures_util::stream::iter(pieces)));
+                    response
+                        .headers_mut()
+                        .insert(header::CONTENT_LENGTH, HeaderValue::from(LARGE));
+                    response.extensions_mut().insert(MadeWhileSent);
+                    response
                 }),
             )
             .fallback(|| async { "OK\n" })
@@ -672,6 +767,40 @@ mod tests {
         (read == length).then(|| head.lines().next().unwrap_or_default().to_owned())
     }
 
+    /// The status line of the response on `stream`, read to the end of that line only.
+    async fn status_line(stream: &mut TcpStream) -> String {
+        let mut line = Vec::new();
+        while !line.ends_with(b"\r\n") {
+            let mut byte = [0];
+            let read = tokio::time::timeout(PATIENCE, stream.read(&mut byte)).await;
+            assert!(matches!(read, Ok(Ok(1))), "no status line: {read:?}");
+            line.push(byte[0]);
+        }
+        String::from_utf8(line).expect("an ASCII status line")
+    }
+
+    /// A GET of `path` on `stream`: the status line of its response.
+    async fn exchange(stream: &mut TcpStream, path: &str) -> Option<String> {
+        send(stream, path).await;
+        tokio::time::timeout(PATIENCE, response(stream))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// A GET of `path` on a new connection: its status line.
+    async fn status_of(address: std::net::SocketAddr, path: &str) -> Option<String> {
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        exchange(&mut stream, path).await
+    }
+
+    /// Whether the server closed `stream` within [`PATIENCE`], reading what it sent first.
+    async fn closed(stream: &mut TcpStream) -> bool {
+        tokio::time::timeout(PATIENCE, tokio::io::copy(stream, &mut tokio::io::sink()))
+            .await
+            .is_ok()
+    }
+
     fn one_request(read_header_timeout: Duration) -> Limits {
         Limits {
             max_connections: 16,
@@ -689,31 +818,77 @@ mod tests {
         let mut holder = TcpStream::connect(address).await.expect("connect");
         send(&mut holder, "/handling").await;
         let mut refused = TcpStream::connect(address).await.expect("connect");
+        // Until the holder's request holds the only slot.
         let start = Instant::now();
-        let mut answered = 0;
-        // Several header timeouts long, one request well within each.
+        while exchange(&mut refused, "/-/anything")
+            .await
+            .expect("an answer")
+            .contains(" 200 ")
+        {
+            assert!(start.elapsed() < PATIENCE, "never refused");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Then several header timeouts long, one request well within each.
+        let start = Instant::now();
+        let mut refusals = 1;
         while start.elapsed() < header_timeout * 5 {
-            send(&mut refused, "/-/anything").await;
-            let status = tokio::time::timeout(PATIENCE, response(&mut refused))
-                .await
-                .ok()
-                .flatten();
-            let Some(status) = status else {
-                panic!("closed after {answered} answers, {:?}", start.elapsed());
+            let Some(status) = exchange(&mut refused, "/-/anything").await else {
+                panic!("closed after {refusals} refusals, {:?}", start.elapsed());
             };
-            if status.contains(" 503 ") {
-                answered += 1;
-            } else {
-                // The holder's request was not read yet.
-                assert!(status.contains(" 200 "), "{status}");
-            }
+            assert!(status.contains(" 503 "), "{status}");
+            refusals += 1;
             tokio::time::sleep(header_timeout / 3).await;
         }
-        assert!(answered > 0, "never refused");
         release.notify_one();
         assert_eq!(
             response(&mut holder).await.as_deref(),
             Some("HTTP/1.1 200 OK")
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_response_in_memory_gives_its_slot_back_when_handed_over() {
+        let (address, _release) = start(one_request(Duration::from_secs(10))).await;
+        let mut unread = TcpStream::connect(address).await.expect("connect");
+        send(&mut unread, "/in-memory").await;
+        assert_eq!(status_line(&mut unread).await, "HTTP/1.1 200 OK\r\n");
+        // It is handed over and waits on its client, who reads no more; the other requests
+        // are answered all the same, and it is not closed for them.
+        for _ in 0..5 {
+            let status = status_of(address, "/-/healthy").await;
+            assert_eq!(status.as_deref(), Some("HTTP/1.1 200 OK"));
+        }
+        // The rest of its head, and its body whole.
+        assert!(
+            response(&mut unread).await.is_some(),
+            "the response did not end"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_response_made_while_sent_loses_its_slot_to_a_request_when_its_client_stalls() {
+        let (address, _release) = start(one_request(Duration::from_secs(10))).await;
+        let mut stalled = TcpStream::connect(address).await.expect("connect");
+        send(&mut stalled, "/made").await;
+        assert_eq!(status_line(&mut stalled).await, "HTTP/1.1 200 OK\r\n");
+        // Refused while the response is still moving, answered once it waits on its client.
+        let start = Instant::now();
+        loop {
+            let status = status_of(address, "/-/healthy").await.expect("an answer");
+            if status.contains(" 200 ") {
+                break;
+            }
+            assert!(status.contains(" 503 "), "{status}");
+            assert!(
+                start.elapsed() < PATIENCE,
+                "the stalled response kept its slot"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Closed to give its slot: what the buffers held, then the end.
+        assert!(
+            closed(&mut stalled).await,
+            "the stalled response is still open"
         );
     }
 
@@ -746,6 +921,7 @@ mod tests {
         let semaphore = Arc::new(Semaphore::new(1));
         let mut request = InFlight::start(Arc::clone(&conn));
         assert_eq!(conn.state().deadline(limits), None);
+        assert_eq!(conn.state().waiting_since(), None);
         let slot = Arc::clone(&semaphore).try_acquire_owned().expect("slot");
         request.sending(Some(slot));
         assert_eq!(conn.state().phase, Phase::Sending { slot: true });
@@ -767,12 +943,13 @@ mod tests {
             Some(first + limits.read_header_timeout)
         );
         // A response the client stops taking: the write timeout from the first stall,
-        // none again once it takes more.
+        // none again once it takes more. Meanwhile the connection waits on its client.
         let mut request = InFlight::start(Arc::clone(&conn));
         request.sending(None);
         assert_eq!(conn.state().phase, Phase::Sending { slot: false });
         conn.wrote(false);
         assert_eq!(conn.state().deadline(limits), None);
+        assert_eq!(conn.state().waiting_since(), None);
         conn.wrote(true);
         let blocked = conn.state().write_blocked.expect("blocked");
         conn.wrote(true);
@@ -780,6 +957,7 @@ mod tests {
             conn.state().deadline(limits),
             Some(blocked + limits.write_timeout)
         );
+        assert_eq!(conn.state().waiting_since(), Some(blocked));
         conn.wrote(false);
         assert_eq!(conn.state().deadline(limits), None);
     }
