@@ -866,6 +866,29 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_the_connection_cap_a_response_waiting_on_its_client_makes_room() {
+        let limits = Limits {
+            max_connections: 2,
+            ..one_request(Duration::from_secs(10))
+        };
+        let (address, _release) = start(limits).await;
+        let mut first = TcpStream::connect(address).await.expect("connect");
+        send(&mut first, "/in-memory").await;
+        assert_eq!(status_line(&mut first).await, "HTTP/1.1 200 OK\r\n");
+        let mut second = TcpStream::connect(address).await.expect("connect");
+        send(&mut second, "/in-memory").await;
+        assert_eq!(status_line(&mut second).await, "HTTP/1.1 200 OK\r\n");
+        // Both wait on their clients; a third connection takes the place of one.
+        let status = status_of(address, "/-/healthy").await;
+        assert_eq!(status.as_deref(), Some("HTTP/1.1 200 OK"));
+        let (first, second) = tokio::join!(response(&mut first), response(&mut second));
+        assert!(
+            first.is_none() != second.is_none(),
+            "not one closed: {first:?} {second:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_response_made_while_sent_loses_its_slot_to_a_request_when_its_client_stalls() {
         let (address, _release) = start(one_request(Duration::from_secs(10))).await;
         let mut stalled = TcpStream::connect(address).await.expect("connect");
