@@ -3,7 +3,8 @@
 //! `promtool check web-config` and then served; refusals of a wrong or missing password,
 //! of an untrusted client certificate and of plain HTTP; a change of the file taking effect
 //! without a restart, a broken change keeping the last good settings, and a broken file at
-//! start ending the program with status 2. Connects only to 127.0.0.1.
+//! start ending the program with status 2; a request header too long answered 431 over TLS
+//! as over plain HTTP. Connects only to 127.0.0.1.
 
 mod common;
 
@@ -443,4 +444,90 @@ fn what_rustls_cannot_do_is_refused_at_start_by_name() {
             "{extra}: {stderr}"
         );
     }
+}
+
+/// Starts the exporter with `args` on a free port of 127.0.0.1; its URL of `/metrics`
+/// (`scheme` is `http` or `https`) once `curl_args` reach it.
+fn start_with(
+    dir: &Path,
+    fake: &FakePath,
+    args: &[&str],
+    scheme: &str,
+    curl_args: &[&str],
+    log: &str,
+) -> (Process, String) {
+    let port = free_port();
+    let mut command = Command::new(EXPORTER);
+    command
+        .args(["-t", "iptables"])
+        .args(args)
+        .arg("--web.listen-address")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("PATH", fake.before_path());
+    let mut process = spawn_logged(command, &dir.join(log));
+    let url = format!("{scheme}://127.0.0.1:{port}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, response) = curl(dir, &[curl_args, &[url.as_str()]].concat());
+        if response.starts_with("HTTP/1.1 200") {
+            return (process, url);
+        }
+        process.assert_running();
+        assert!(Instant::now() < deadline, "no answer: {}", process.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_long_request_header_is_answered_431_over_tls_as_over_plain_http() {
+    if !(require_command("openssl") && require_command("curl")) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    make_ca(dir.path(), "ca");
+    make_cert(dir.path(), "ca", "tls", "serverAuth");
+    std::fs::write(
+        dir.path().join("web.yml"),
+        "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n",
+    )
+    .expect("write web.yml");
+    let web = dir.path().join("web.yml").to_string_lossy().into_owned();
+    let fake = FakePath::iptables_save(DUMP);
+    // Longer than curl waits: an answer is not the header timeout's.
+    let timeout = ["--web.read-header-timeout", "120"];
+    let tls_args = [&timeout[..], &["--web.config.file", &web]].concat();
+    let (mut tls, tls_url) = start_with(
+        dir.path(),
+        &fake,
+        &tls_args,
+        "https",
+        &["--cacert", "ca.crt"],
+        "tls.log",
+    );
+    let (mut plain, plain_url) = start_with(dir.path(), &fake, &timeout, "http", &[], "plain.log");
+    for kib in [128, 512] {
+        // curl stops sending a header this long over TLS after 128 KiB, and waits.
+        let header = format!("X-Long: {}\n", "a".repeat(kib * 1024));
+        std::fs::write(dir.path().join("header"), header).expect("write the header");
+        for url in [&tls_url, &plain_url] {
+            let (_, response) = curl(
+                dir.path(),
+                &[
+                    "--cacert",
+                    "ca.crt",
+                    "--max-time",
+                    "30",
+                    "-H",
+                    "@header",
+                    url,
+                ],
+            );
+            assert!(
+                response.starts_with("HTTP/1.1 431"),
+                "{kib} KiB to {url}: {response:?}"
+            );
+        }
+    }
+    tls.assert_running();
+    plain.assert_running();
 }

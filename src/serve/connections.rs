@@ -72,6 +72,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How long a new connection waits for an evicted one to close before it is refused.
 const EVICTION_WAIT: Duration = Duration::from_secs(1);
 
+/// The largest request header (with the request line), in bytes; a larger one is answered
+/// 431 as soon as this much came. Scrapes send a few hundred bytes. Hyper's own limit, the
+/// size of its read buffer, is more than some clients send of a long header before they
+/// wait for the answer (curl over TLS): they would get none until the header timeout.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
 /// The longest pause between two accepts that failed (out of descriptors, mostly).
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -210,6 +216,7 @@ async fn serve_on<S>(
         hyper::server::conn::http1::Builder::new()
             // The timeouts are kept below, where a keep-alive wait is told apart.
             .header_read_timeout(None)
+            .max_header_size(MAX_HEADER_BYTES)
             .serve_connection(io, service)
     );
     tokio::select! {
