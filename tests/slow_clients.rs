@@ -14,7 +14,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{EXPORTER, Exposition, FakePath, ONE_RULE_DUMP as DUMP, Process, spawn_logged};
+use common::{
+    EXPORTER, Exposition, FakePath, ONE_RULE_DUMP as DUMP, Process, read_response, spawn_logged,
+};
 
 /// Idle connections opened against the exporter.
 const SLOW_CLIENTS: usize = 2_000;
@@ -457,34 +459,6 @@ fn full_scrape(address: SocketAddr, gzip: bool) -> Result<String, String> {
     )
     .map_err(|e| e.to_string())?;
     read_response(&mut stream)
-}
-
-/// The next response on `stream`, its body read whole by its `Content-Length`: the status
-/// line, or what went wrong.
-fn read_response(stream: &mut TcpStream) -> Result<String, String> {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0];
-        match stream.read(&mut byte) {
-            Ok(1) => head.push(byte[0]),
-            Ok(_) => return Err(format!("closed in the head: {head:?}")),
-            Err(e) => return Err(format!("{e} in the head")),
-        }
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let status = head.lines().next().unwrap_or_default().to_owned();
-    let length: u64 = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length: "))
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| format!("no content length: {head}"))?;
-    let read = std::io::copy(&mut (&mut *stream).take(length), &mut std::io::sink())
-        .map_err(|e| format!("{status}: {e}"))?;
-    if read == length {
-        Ok(status)
-    } else {
-        Err(format!("{status}: {read} of {length} bytes"))
-    }
 }
 
 #[test]
