@@ -55,7 +55,8 @@ use super::web_config::{WebConfig, WebConfigFile};
 pub struct Limits {
     /// Connections open at once, at most.
     pub max_connections: usize,
-    /// Requests in progress at once, at most; more get 503.
+    /// Requests the server works on at once, at most (see the module's documentation);
+    /// more get 503.
     pub max_requests: usize,
     /// Time a client has to send a complete request header: from the connection's
     /// accept for its first request, from the first byte for a later one.
