@@ -245,7 +245,10 @@ pub struct WebArgs {
     #[arg(long = "web.max-connections", value_name = "N", default_value_t = 1024)]
     pub web_max_connections: usize,
 
-    /// Requests in progress at once, at most; more are answered 503.
+    /// Requests the server works on at once, at most; more are answered 503. A response
+    /// sent from memory stops counting once handed over; one decompressed as it is sent
+    /// counts until sent, unless a request finds every slot taken and its client is the one
+    /// that has not read for the longest.
     #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
     pub web_max_requests: usize,
 
@@ -267,7 +270,7 @@ pub struct WebArgs {
     pub web_idle_timeout: f64,
 
     /// Seconds a response may wait for the client to take any more of it; a client that
-    /// stops reading is then disconnected, and its request no longer counts.
+    /// stops reading is then disconnected.
     #[arg(
         long = "web.write-timeout",
         value_name = "SECONDS",

@@ -262,6 +262,8 @@ fn text_body(publication: Arc<Served>, tail: Arc<Exposition>, format: Format) ->
     response
         .headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    // Its blocking thread and pieces are bounded by the request slots.
+    response.extensions_mut().insert(connections::MadeWhileSent);
     response
 }
 

@@ -2,9 +2,9 @@
 //! `iptables-save` first in `PATH`: 2,000 connections that send half a request header and
 //! wait must neither keep a scrape out nor make a collection fail for lack of descriptors;
 //! a half-sent header is closed after the header timeout, a kept-alive connection after the
-//! idle timeout and not before; a client that stops reading a large response holds its
-//! request (the others meanwhile answered 503 at the request cap) only until the write
-//! timeout.
+//! idle timeout and not before; a client that stops reading a large response holds no
+//! request slot, and its connection is closed at the write timeout; clients that ask for a
+//! large exposition and never read, one after the other, keep no scraper out.
 //! Only 127.0.0.1 is connected to; every loop is bounded in count and time.
 
 mod common;
@@ -14,7 +14,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{EXPORTER, Exposition, FakePath, ONE_RULE_DUMP as DUMP, Process, spawn_logged};
+use common::{
+    EXPORTER, Exposition, FakePath, ONE_RULE_DUMP as DUMP, Process, read_response, spawn_logged,
+};
 
 /// Idle connections opened against the exporter.
 const SLOW_CLIENTS: usize = 2_000;
@@ -276,76 +278,195 @@ fn status_of(address: SocketAddr, path: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-#[test]
-fn a_client_that_stops_reading_holds_its_request_only_until_the_write_timeout() {
-    // 100,000 rules: an exposition of tens of MB, more than the socket buffers hold.
-    let fake = FakePath::new().script(
+/// A stand-in `iptables-save` that prints `rules` rules: their exposition is kept as text
+/// up to some tens of thousands (and served from memory), only compressed above (and
+/// decompressed as it is sent as text); either way more than the socket buffers hold.
+fn many_rules(rules: usize) -> FakePath {
+    FakePath::new().script(
         "iptables-save",
-        "awk 'BEGIN { print \"*filter\"; print \":INPUT ACCEPT [1:2]\"; \
-         for (i = 0; i < 100000; i++) printf \"[%d:%d] -A INPUT -s 10.%d.%d.%d/32 -j ACCEPT\\n\", \
-         i, i * 60, int(i / 65536) % 256, int(i / 256) % 256, i % 256; print \"COMMIT\" }'",
-    );
+        &format!(
+            "awk 'BEGIN {{ print \"*filter\"; print \":INPUT ACCEPT [1:2]\"; \
+             for (i = 0; i < {rules}; i++) printf \"[%d:%d] -A INPUT -s 10.%d.%d.%d/32 -j ACCEPT\\n\", \
+             i, i * 60, int(i / 65536) % 256, int(i / 256) % 256, i % 256; print \"COMMIT\" }}'"
+        ),
+    )
+}
+
+/// The exporter on a free port of 127.0.0.1 with `fake` first in `PATH` and `args`, once it
+/// serves the collection of `rules` rules.
+fn start_many(
+    rules: usize,
+    fake: &FakePath,
+    args: &[&str],
+    log: &std::path::Path,
+) -> (Process, SocketAddr) {
     let address: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let dir = tempfile::tempdir().expect("temporary directory");
     let mut command = Command::new(EXPORTER);
     command
-        .args([
-            "-t",
-            "iptables",
-            "--collect-interval",
-            "600",
-            "--web.max-requests",
-            "1",
-            // Long enough that a loaded machine still sees the refusals while it lasts.
-            "--web.write-timeout",
-            "3",
-            "--web.listen-address",
-        ])
+        .args(["-t", "iptables", "--collect-interval", "600"])
+        .args(args)
+        .arg("--web.listen-address")
         .arg(address.to_string())
         .env("PATH", fake.before_path());
-    let mut process = spawn_logged(command, &dir.path().join("log"));
+    let mut process = spawn_logged(command, log);
+    let last = rules - 1;
+    let last = format!(
+        "10.{}.{}.{}/32",
+        (last >> 16) % 256,
+        (last >> 8) % 256,
+        last % 256
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !scrape(address).is_some_and(|(_, body, _)| body.contains("10.1.134.159/32")) {
+    while !scrape(address).is_some_and(|(_, body, _)| body.contains(&last)) {
         process.assert_running();
         assert!(Instant::now() < deadline, "no metrics:\n{}", process.log());
         std::thread::sleep(Duration::from_millis(200));
     }
+    (process, address)
+}
 
-    let mut stuck = TcpStream::connect(address).expect("connect");
-    stuck
+/// Sends a plain GET of the metrics on a new connection, and never reads.
+fn ask_and_never_read(address: SocketAddr) -> Option<TcpStream> {
+    let mut stream = TcpStream::connect_timeout(&address, SCRAPE_DEADLINE).ok()?;
+    stream
         .write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-        .expect("send a request");
-    let stalled = Instant::now();
-    // The only request allowed is the stuck one: anything else is refused, at once.
-    let deadline = stalled + Duration::from_secs(20);
-    loop {
-        let status = status_of(address, "/-/healthy").expect("an answer");
-        if status.contains(" 503 ") {
-            break;
-        }
-        // Before the server has read the stuck request.
-        assert!(Instant::now() < deadline, "never refused: {status}");
-    }
-    // Once the stuck response stops moving for the write timeout, its request is gone.
-    let freed = loop {
-        let status = status_of(address, "/-/healthy").expect("an answer");
-        if status.contains(" 200 ") {
-            break stalled.elapsed();
-        }
-        assert!(status.contains(" 503 "), "{status}");
-        assert!(
-            stalled.elapsed() < Duration::from_secs(20),
-            "the stuck response kept its slot"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(
-        freed >= Duration::from_millis(2900),
-        "freed after {freed:?}"
+        .ok()?;
+    Some(stream)
+}
+
+#[test]
+fn a_client_that_stops_reading_holds_no_request_and_is_closed_at_the_write_timeout() {
+    // Kept as text: the response is in memory and sent from there.
+    const RULES: usize = 70_000;
+    const WRITE_TIMEOUT: Duration = Duration::from_secs(4);
+    let fake = many_rules(RULES);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (mut process, address) = start_many(
+        RULES,
+        &fake,
+        &["--web.max-requests", "1", "--web.write-timeout", "4"],
+        &dir.path().join("log"),
     );
-    // Its connection was closed: what the buffers held, then the end.
+    let sent = Instant::now();
+    let mut paused = ask_and_never_read(address).expect("send a request");
+    let mut stuck = ask_and_never_read(address).expect("send a request");
+    // The only request slot is free for others all along.
+    while sent.elapsed() < WRITE_TIMEOUT / 3 {
+        let status = status_of(address, "/-/healthy").expect("an answer");
+        assert!(status.contains(" 200 "), "{status}\n{}", process.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A client that reads again before the write timeout gets its response whole.
+    paused
+        .set_read_timeout(Some(SCRAPE_DEADLINE))
+        .expect("read timeout");
+    let status = read_response(&mut paused).unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.contains(" 200 "), "{status}");
+    // One that does not is closed once its response has waited the write timeout: what
+    // the buffers held, then the end (read only then: reading would take the response).
+    std::thread::sleep(
+        (sent + WRITE_TIMEOUT + Duration::from_secs(10)).saturating_duration_since(Instant::now()),
+    );
     assert!(
-        closed_within(&mut stuck, Duration::from_secs(10)).is_some(),
+        closed_within(&mut stuck, Duration::from_secs(20)).is_some(),
         "the stuck connection is still open"
     );
+    process.assert_running();
+}
+
+/// Clients that never read opened while a scraper scrapes, at most.
+const NON_READERS: usize = 60;
+
+/// Scrapes made while they are opened.
+const SCRAPES: usize = 20;
+
+/// Runs the exporter on `rules` rules with 4 request slots, opens up to [`NON_READERS`]
+/// connections that ask for the plain exposition and never read, one every 100 ms, and
+/// meanwhile scrapes [`SCRAPES`] times, plain and gzip in turn, reading each answer whole.
+/// Every scrape must be answered 200 and whole.
+fn non_readers_keep_no_scrape_out(rules: usize) {
+    let fake = many_rules(rules);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (mut process, address) = start_many(
+        rules,
+        &fake,
+        // Longer than the test: a stuck response is closed only to make room.
+        &["--web.max-requests", "4", "--web.write-timeout", "600"],
+        &dir.path().join("log"),
+    );
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let opening = std::thread::spawn({
+        let done = std::sync::Arc::clone(&done);
+        move || {
+            let mut stuck = Vec::new();
+            let start = Instant::now();
+            for _ in 0..NON_READERS {
+                if done.load(std::sync::atomic::Ordering::Relaxed)
+                    || start.elapsed() > Duration::from_secs(120)
+                {
+                    break;
+                }
+                stuck.extend(ask_and_never_read(address));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            stuck
+        }
+    });
+    // A head start: more clients that never read than there are slots.
+    std::thread::sleep(Duration::from_secs(1));
+    let mut outcomes = Vec::new();
+    for i in 0..SCRAPES {
+        let gzip = i % 2 == 1;
+        outcomes.push((gzip, full_scrape(address, gzip)));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let stuck = opening.join().expect("the clients that never read");
+    let answered = outcomes
+        .iter()
+        .filter(|(_, o)| o.as_ref().is_ok_and(|status| status.contains(" 200 ")))
+        .count();
+    println!(
+        "{rules} rules: {answered} of {SCRAPES} scrapes answered 200 and whole beside {} \
+         clients that never read",
+        stuck.len()
+    );
+    assert!(
+        stuck.len() > 4,
+        "too few clients that never read: {}",
+        stuck.len()
+    );
+    assert_eq!(answered, SCRAPES, "{outcomes:?}\n{}", process.log());
+    process.assert_running();
+}
+
+/// A GET of the metrics, with gzip when `gzip`, read whole: the status line, or what went
+/// wrong.
+fn full_scrape(address: SocketAddr, gzip: bool) -> Result<String, String> {
+    let mut stream =
+        TcpStream::connect_timeout(&address, SCRAPE_DEADLINE).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(SCRAPE_DEADLINE))
+        .map_err(|e| e.to_string())?;
+    let encoding = if gzip {
+        "Accept-Encoding: gzip\r\n"
+    } else {
+        ""
+    };
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n{encoding}\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    read_response(&mut stream)
+}
+
+#[test]
+fn clients_that_never_read_keep_no_scrape_out_of_an_exposition_in_memory() {
+    non_readers_keep_no_scrape_out(70_000);
+}
+
+#[test]
+fn clients_that_never_read_keep_no_scrape_out_of_an_exposition_decompressed_as_sent() {
+    non_readers_keep_no_scrape_out(100_000);
 }

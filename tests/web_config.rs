@@ -3,7 +3,9 @@
 //! `promtool check web-config` and then served; refusals of a wrong or missing password,
 //! of an untrusted client certificate and of plain HTTP; a change of the file taking effect
 //! without a restart, a broken change keeping the last good settings, and a broken file at
-//! start ending the program with status 2. Connects only to 127.0.0.1.
+//! start ending the program with status 2; a request header too long answered 431 over TLS
+//! as over plain HTTP; a flood of wrong passwords keeping no scrape with the right one out.
+//! Connects only to 127.0.0.1.
 
 mod common;
 
@@ -13,7 +15,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    EXPORTER, FakePath, ONE_RULE_DUMP as DUMP, Process, require_command, run_capture, spawn_logged,
+    EXPORTER, FakePath, ONE_RULE_DUMP as DUMP, Process, read_response, require_command,
+    run_capture, spawn_logged,
 };
 
 /// The password whose hash is in deploy/web-config.yml.
@@ -443,4 +446,219 @@ fn what_rustls_cannot_do_is_refused_at_start_by_name() {
             "{extra}: {stderr}"
         );
     }
+}
+
+/// Starts the exporter with `args` on a free port of 127.0.0.1; its URL of `/metrics`
+/// (`scheme` is `http` or `https`) once `curl_args` reach it.
+fn start_with(
+    dir: &Path,
+    fake: &FakePath,
+    args: &[&str],
+    scheme: &str,
+    curl_args: &[&str],
+    log: &str,
+) -> (Process, String) {
+    let port = free_port();
+    let mut command = Command::new(EXPORTER);
+    command
+        .args(["-t", "iptables"])
+        .args(args)
+        .arg("--web.listen-address")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("PATH", fake.before_path());
+    let mut process = spawn_logged(command, &dir.join(log));
+    let url = format!("{scheme}://127.0.0.1:{port}/metrics");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, response) = curl(dir, &[curl_args, &[url.as_str()]].concat());
+        if response.starts_with("HTTP/1.1 200") {
+            return (process, url);
+        }
+        process.assert_running();
+        assert!(Instant::now() < deadline, "no answer: {}", process.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_long_request_header_is_answered_431_over_tls_as_over_plain_http() {
+    if !(require_command("openssl") && require_command("curl")) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    make_ca(dir.path(), "ca");
+    make_cert(dir.path(), "ca", "tls", "serverAuth");
+    std::fs::write(
+        dir.path().join("web.yml"),
+        "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n",
+    )
+    .expect("write web.yml");
+    let web = dir.path().join("web.yml").to_string_lossy().into_owned();
+    let fake = FakePath::iptables_save(DUMP);
+    // Longer than curl waits: an answer is not the header timeout's.
+    let timeout = ["--web.read-header-timeout", "120"];
+    let tls_args = [&timeout[..], &["--web.config.file", &web]].concat();
+    let (mut tls, tls_url) = start_with(
+        dir.path(),
+        &fake,
+        &tls_args,
+        "https",
+        &["--cacert", "ca.crt"],
+        "tls.log",
+    );
+    let (mut plain, plain_url) = start_with(dir.path(), &fake, &timeout, "http", &[], "plain.log");
+    for kib in [128, 512] {
+        // curl stops sending a header this long over TLS after 128 KiB, and waits.
+        let header = format!("X-Long: {}\n", "a".repeat(kib * 1024));
+        std::fs::write(dir.path().join("header"), header).expect("write the header");
+        for url in [&tls_url, &plain_url] {
+            let (_, response) = curl(
+                dir.path(),
+                &[
+                    "--cacert",
+                    "ca.crt",
+                    "--max-time",
+                    "30",
+                    "-H",
+                    "@header",
+                    url,
+                ],
+            );
+            assert!(
+                response.starts_with("HTTP/1.1 431"),
+                "{kib} KiB to {url}: {response:?}"
+            );
+        }
+    }
+    tls.assert_running();
+    plain.assert_running();
+}
+
+/// Threads sending wrong passwords.
+const GUESSERS: usize = 8;
+
+/// Requests each of them sends, at most.
+const GUESSES: usize = 300;
+
+/// Scrapes with the right password while they do.
+const RIGHT_SCRAPES: usize = 20;
+
+/// A GET of the metrics on a new connection with `user_password` for basic authentication,
+/// read whole: the status line, or what went wrong.
+fn get_with(address: std::net::SocketAddr, user_password: &str) -> Result<String, String> {
+    use base64::Engine;
+    use std::io::Write;
+    let deadline = Duration::from_secs(20);
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&address, deadline).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(deadline))
+        .map_err(|e| e.to_string())?;
+    let credentials = base64::engine::general_purpose::STANDARD.encode(user_password);
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic {credentials}\r\n\
+         Accept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    read_response(&mut stream)
+}
+
+#[test]
+fn wrong_passwords_keep_no_right_one_out() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    // The cost of htpasswd -B's examples: each verification takes a while.
+    let hash = bcrypt::hash("right", 10).expect("hash");
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, format!("basic_auth_users:\n  prometheus: {hash}\n"))
+        .expect("write web.yml");
+    let fake = FakePath::iptables_save(DUMP);
+    let address: std::net::SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut command = Command::new(EXPORTER);
+    command
+        .args([
+            "-t",
+            "iptables",
+            "--web.max-requests",
+            "4",
+            "--web.config.file",
+        ])
+        .arg(&web)
+        .arg("--web.listen-address")
+        .arg(address.to_string())
+        .env("PATH", fake.before_path());
+    let mut process = spawn_logged(command, &dir.path().join("log"));
+    // The right password verified once, before the guessing starts.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get_with(address, "prometheus:right").as_deref() != Ok("HTTP/1.1 200 OK") {
+        process.assert_running();
+        assert!(Instant::now() < deadline, "no answer: {}", process.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let guessers: Vec<_> = (0..GUESSERS)
+        .map(|t| {
+            let done = std::sync::Arc::clone(&done);
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                let mut statuses = Vec::new();
+                for i in 0..GUESSES {
+                    if done.load(std::sync::atomic::Ordering::Relaxed)
+                        || start.elapsed() > Duration::from_secs(120)
+                    {
+                        break;
+                    }
+                    // A few wrong passwords again and again, and now and then a new one,
+                    // for the configured user and for an unknown one.
+                    let user = if i % 2 == 0 { "prometheus" } else { "intruder" };
+                    let password = if i % 5 == 0 {
+                        format!("new {t} {i}")
+                    } else {
+                        format!("again {t} {}", i % 3)
+                    };
+                    statuses.push(get_with(address, &format!("{user}:{password}")));
+                }
+                statuses
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let mut right = Vec::new();
+    for _ in 0..RIGHT_SCRAPES {
+        right.push(get_with(address, "prometheus:right"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let wrong: Vec<_> = guessers
+        .into_iter()
+        .flat_map(|g| g.join().expect("a guesser"))
+        .collect();
+    let count = |status: &str| {
+        wrong
+            .iter()
+            .filter(|r| r.as_ref().is_ok_and(|s| s.contains(status)))
+            .count()
+    };
+    let answered = right
+        .iter()
+        .filter(|r| r.as_deref() == Ok("HTTP/1.1 200 OK"))
+        .count();
+    println!(
+        "{answered} of {RIGHT_SCRAPES} scrapes with the right password answered beside {} \
+         wrong ones ({} answered 401, {} 503)",
+        wrong.len(),
+        count(" 401 "),
+        count(" 503 ")
+    );
+    assert_eq!(answered, RIGHT_SCRAPES, "{right:?}\n{}", process.log());
+    // Every wrong password refused, or not checked; never let in.
+    assert!(
+        wrong.iter().all(|r| r
+            .as_ref()
+            .is_ok_and(|s| s.contains(" 401 ") || s.contains(" 503 "))),
+        "{wrong:?}"
+    );
+    assert!(count(" 401 ") > 0, "no wrong password was refused");
+    process.assert_running();
 }

@@ -5,6 +5,25 @@
 //! the number of connections and of requests in progress is capped; and at the connection
 //! cap the connection idle the longest is closed to make room, so that a real scrape still
 //! gets in when slow clients hold every slot.
+//!
+//! A request slot (`--web.max-requests`) bounds the server's work, not the clients' reading:
+//!
+//! - Authentication comes first and takes no slot; it has a bound of its own (see `auth`),
+//!   so that wrong passwords cannot keep a scraper whose password is remembered out.
+//! - The slot is held while the application makes the response. A body that is in memory
+//!   already (the exposition's shared buffers, its gzip stream, the small pages: everything
+//!   but [`MadeWhileSent`]) gives the slot back as it is handed to hyper: sending it is the
+//!   kernel's work, and a client that does not read it holds only its connection, which the
+//!   write timeout and the connection cap bound. Held until sent, slots would let clients
+//!   that never read keep every scrape out until the write timeout.
+//! - A body made while it is sent (text decompressed as the client reads) keeps its slot
+//!   until sent: making it holds a blocking thread and pieces of text, which the slots
+//!   bound. So that a client that stops reading one cannot keep others out, a request that
+//!   finds every slot taken closes the connection whose response has waited on its client
+//!   the longest and takes its slot; only when no response waits on its client is it
+//!   answered 503.
+//! - At the connection cap, a connection whose response waits on its client is idle as much
+//!   as one waiting for its next request, and closed to make room the same way.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -28,7 +47,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
-use super::auth::Authenticator;
+use super::auth::{Authenticator, Verdict};
 use super::web_config::{WebConfig, WebConfigFile};
 
 /// How the server bounds its connections.
@@ -36,7 +55,8 @@ use super::web_config::{WebConfig, WebConfigFile};
 pub struct Limits {
     /// Connections open at once, at most.
     pub max_connections: usize,
-    /// Requests in progress at once, at most; more get 503.
+    /// Requests the server works on at once, at most (see the module's documentation);
+    /// more get 503.
     pub max_requests: usize,
     /// Time a client has to send a complete request header: from the connection's
     /// accept for its first request, from the first byte for a later one.
@@ -52,6 +72,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// How long a new connection waits for an evicted one to close before it is refused.
 const EVICTION_WAIT: Duration = Duration::from_secs(1);
+
+/// The largest request header (with the request line), in bytes; a larger one is answered
+/// 431 as soon as this much came. Scrapes send a few hundred bytes. Hyper's own limit, the
+/// size of its read buffer, is more than some clients send of a long header before they
+/// wait for the answer (curl over TLS): they would get none until the header timeout.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// The longest pause between two accepts that failed (out of descriptors, mostly).
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
@@ -172,26 +198,14 @@ async fn serve_on<S>(
     let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let shared = Arc::clone(&shared);
         let web = Arc::clone(&web);
-        let conn = Arc::clone(&service_conn);
-        let permit = Arc::clone(&shared.requests).try_acquire_owned();
+        let mut guard = InFlight::start(Arc::clone(&service_conn));
         async move {
-            let Ok(permit) = permit else {
-                return Ok::<_, Infallible>(too_many_requests());
-            };
-            let guard = InFlight::start(conn, permit);
-            let authorization = request.headers().get(header::AUTHORIZATION);
-            let mut response = if shared.auth.allows(&web.users, authorization).await {
-                match shared.app.clone().oneshot(request).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                }
-            } else {
-                unauthorized()
-            };
+            let (mut response, slot) = respond(&shared, &web, request).await;
+            guard.sending(slot);
             for (name, value) in &web.headers {
                 response.headers_mut().insert(name.clone(), value.clone());
             }
-            Ok(response.map(|body| {
+            Ok::<_, Infallible>(response.map(|body| {
                 Body::new(Guarded {
                     body,
                     _guard: guard,
@@ -203,6 +217,7 @@ async fn serve_on<S>(
         hyper::server::conn::http1::Builder::new()
             // The timeouts are kept below, where a keep-alive wait is told apart.
             .header_read_timeout(None)
+            .max_header_size(MAX_HEADER_BYTES)
             .serve_connection(io, service)
     );
     tokio::select! {
@@ -223,12 +238,41 @@ async fn serve_on<S>(
         }
         _ = stop.wait_for(|stop| *stop) => {}
     }
-    if conn.state().in_flight == 0 {
+    if conn.state().phase == Phase::Idle {
         return;
     }
     served.as_mut().graceful_shutdown();
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, served).await;
 }
+
+/// The response to `request`, authenticated, and the request slot it keeps while it is
+/// sent, if it does (see the module's documentation).
+async fn respond(
+    shared: &Registry,
+    web: &WebConfig,
+    request: Request<Incoming>,
+) -> (Response<Body>, Option<OwnedSemaphorePermit>) {
+    let authorization = request.headers().get(header::AUTHORIZATION);
+    match shared.auth.check(&web.users, authorization).await {
+        Verdict::Allowed => {}
+        Verdict::Refused => return (unauthorized(), None),
+        Verdict::Busy => return (unavailable("a password check is in progress\n"), None),
+    }
+    let Some(slot) = shared.request_slot().await else {
+        return (unavailable("too many requests in progress\n"), None);
+    };
+    let response = match shared.app.clone().oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let keeps = response.extensions().get::<MadeWhileSent>().is_some();
+    (response, keeps.then_some(slot))
+}
+
+/// Marks a response whose body is made while it is sent, which keeps its request slot
+/// until then (see the module's documentation).
+#[derive(Debug, Clone, Copy)]
+pub struct MadeWhileSent;
 
 fn unauthorized() -> Response<Body> {
     let mut response = Response::new(Body::from("Unauthorized\n"));
@@ -258,8 +302,8 @@ async fn expired(conn: &Conn, limits: Limits) {
     }
 }
 
-fn too_many_requests() -> Response<Body> {
-    let mut response = Response::new(Body::from("too many requests in progress\n"));
+fn unavailable(why: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::from(why));
     *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     response
 }
@@ -268,7 +312,7 @@ fn too_many_requests() -> Response<Body> {
 struct Registry {
     app: Router,
     web: Option<Arc<WebConfigFile>>,
-    auth: Arc<Authenticator>,
+    auth: Authenticator,
     conns: Mutex<BTreeMap<u64, Arc<Conn>>>,
     next_id: AtomicU64,
     /// Notified (all waiters) whenever a connection ends.
@@ -282,7 +326,7 @@ impl Registry {
         Self {
             app,
             web,
-            auth: Arc::new(Authenticator::default()),
+            auth: Authenticator::default(),
             conns: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(0),
             closed: Notify::new(),
@@ -305,7 +349,8 @@ impl Registry {
 
     /// Makes sure a new connection fits under the cap: evicts the connection idle the
     /// longest when needed and waits for it to close. False when every connection has a
-    /// request in progress, or the evicted one did not close in time.
+    /// request being handled or a response its client takes, or the evicted one did not
+    /// close in time.
     async fn make_room(&self) -> bool {
         let room = async {
             loop {
@@ -320,8 +365,9 @@ impl Registry {
                     if !states.iter().any(|(_, s)| s.evicting) {
                         let victim = states
                             .into_iter()
-                            .filter(|(_, s)| s.in_flight == 0)
-                            .min_by_key(|(_, s)| s.idle_since);
+                            .filter_map(|(c, s)| Some((s.waiting_since()?, c, s)))
+                            .min_by_key(|(since, _, _)| *since)
+                            .map(|(_, c, s)| (c, s));
                         let Some((victim, mut state)) = victim else {
                             return false;
                         };
@@ -335,6 +381,29 @@ impl Registry {
         tokio::time::timeout(EVICTION_WAIT, room)
             .await
             .unwrap_or(false)
+    }
+
+    /// A request slot: a free one, else the one of the response that has waited on its
+    /// client the longest, whose connection is closed for it. None when no response holding
+    /// a slot waits on its client, or the closed one did not give its slot back in time.
+    async fn request_slot(&self) -> Option<OwnedSemaphorePermit> {
+        if let Ok(slot) = Arc::clone(&self.requests).try_acquire_owned() {
+            return Some(slot);
+        }
+        {
+            let conns = self.conns();
+            let states: Vec<_> = conns.values().map(|c| (c, c.state())).collect();
+            let (victim, mut state) = states
+                .into_iter()
+                .filter(|(_, s)| s.phase == Phase::Sending { slot: true } && !s.evicting)
+                .filter_map(|(c, s)| Some((s.write_blocked?, c, s)))
+                .min_by_key(|(since, _, _)| *since)
+                .map(|(_, c, s)| (c, s))?;
+            state.evicting = true;
+            victim.evict.notify_one();
+        }
+        let slot = Arc::clone(&self.requests).acquire_owned();
+        tokio::time::timeout(EVICTION_WAIT, slot).await.ok()?.ok()
     }
 
     async fn all_closed(&self) {
@@ -380,7 +449,7 @@ impl Conn {
                 idle_since: now,
                 first_byte: None,
                 write_blocked: None,
-                in_flight: 0,
+                phase: Phase::Idle,
                 requests: 0,
                 evicting: false,
             }),
@@ -416,12 +485,23 @@ impl Conn {
     /// Bytes came from the client.
     fn read_some(&self) {
         let mut state = self.state();
-        if state.in_flight == 0 && state.first_byte.is_none() {
+        if state.phase == Phase::Idle && state.first_byte.is_none() {
             state.first_byte = Some(Instant::now());
             drop(state);
             self.changed.notify_one();
         }
     }
+}
+
+/// What a connection is at, as to its requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for a request (the next one, or its first).
+    Idle,
+    /// A request is authenticated or handled.
+    Handling,
+    /// Its response is sent; `slot` when it keeps its request slot until then.
+    Sending { slot: bool },
 }
 
 #[derive(Debug)]
@@ -433,45 +513,64 @@ struct ConnState {
     first_byte: Option<Instant>,
     /// Since when the client has taken no byte of a response waiting to be sent.
     write_blocked: Option<Instant>,
-    in_flight: usize,
+    phase: Phase,
     /// Requests started on this connection.
     requests: u64,
     evicting: bool,
 }
 
 impl ConnState {
-    /// When the connection times out; while a request is in progress, only once the
-    /// client stopped taking its response.
+    /// When the connection times out; while a response is sent, only once the client
+    /// stopped taking it; never while a request is handled.
     fn deadline(&self, limits: Limits) -> Option<Instant> {
-        if self.in_flight > 0 {
-            return self.write_blocked.map(|since| since + limits.write_timeout);
+        match self.phase {
+            Phase::Handling => None,
+            Phase::Sending { .. } => self.write_blocked.map(|since| since + limits.write_timeout),
+            Phase::Idle => Some(match (self.requests, self.first_byte) {
+                (0, _) => self.accepted + limits.read_header_timeout,
+                (_, Some(first)) => first + limits.read_header_timeout,
+                (_, None) => self.idle_since + limits.idle_timeout,
+            }),
         }
-        Some(match (self.requests, self.first_byte) {
-            (0, _) => self.accepted + limits.read_header_timeout,
-            (_, Some(first)) => first + limits.read_header_timeout,
-            (_, None) => self.idle_since + limits.idle_timeout,
-        })
+    }
+
+    /// Since when the connection has waited on its client with nothing for the server to
+    /// do: for its next request, or for it to take more of a response. None while the
+    /// server works on a request or the client takes its response.
+    fn waiting_since(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Idle => Some(self.idle_since),
+            Phase::Handling => None,
+            Phase::Sending { .. } => self.write_blocked,
+        }
     }
 }
 
-/// A request in progress, until its response body has been sent (or dropped).
+/// A request from its start until its response body has been sent (or dropped), with the
+/// request slot it keeps meanwhile, if any.
 struct InFlight {
     conn: Arc<Conn>,
-    _permit: OwnedSemaphorePermit,
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 impl InFlight {
-    fn start(conn: Arc<Conn>, permit: OwnedSemaphorePermit) -> Self {
+    fn start(conn: Arc<Conn>) -> Self {
         {
             let mut state = conn.state();
-            state.in_flight += 1;
+            state.phase = Phase::Handling;
             state.requests += 1;
         }
         conn.changed.notify_one();
-        Self {
-            conn,
-            _permit: permit,
-        }
+        Self { conn, slot: None }
+    }
+
+    /// The response is handed over, keeping `slot` until it is sent.
+    fn sending(&mut self, slot: Option<OwnedSemaphorePermit>) {
+        self.conn.state().phase = Phase::Sending {
+            slot: slot.is_some(),
+        };
+        self.slot = slot;
+        self.conn.changed.notify_one();
     }
 }
 
@@ -479,12 +578,10 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         {
             let mut state = self.conn.state();
-            state.in_flight = state.in_flight.saturating_sub(1);
-            if state.in_flight == 0 {
-                state.idle_since = Instant::now();
-                state.first_byte = None;
-                state.write_blocked = None;
-            }
+            state.phase = Phase::Idle;
+            state.idle_since = Instant::now();
+            state.first_byte = None;
+            state.write_blocked = None;
         }
         self.conn.changed.notify_one();
     }
@@ -573,7 +670,258 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
 
 #[cfg(test)]
 mod tests {
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
+
+    /// Larger than what the socket buffers of a loopback connection hold.
+    const LARGE: usize = 64 << 20;
+
+    /// Piece of a body made while it is sent.
+    const PIECE: usize = 256 << 10;
+
+    /// A generous bound on anything the tests wait for.
+    const PATIENCE: Duration = Duration::from_secs(20);
+
+    /// An application whose `/handling` holds its request until `release` is notified,
+    /// `/in-memory` answers [`LARGE`] bytes in pieces of memory it shares and `/made` makes
+    /// as many while they are sent; every other path answers a few bytes.
+    fn app(release: Arc<Notify>) -> Router {
+        let in_memory = Bytes::from(vec![b'x'; LARGE]);
+        Router::new()
+            .route(
+                "/handling",
+                get(move || async move {
+                    release.notified().await;
+                    "released\n"
+                }),
+            )
+            .route(
+                "/in-memory",
+                get(move || {
+                    // In pieces, as the exposition is.
+                    let pieces = (0..LARGE / PIECE)
+                        .map(|i| Ok::<_, Infallible>(in_memory.slice(i * PIECE..(i + 1) * PIECE)))
+                        .collect::<Vec<_>>();
+                    async move {
+                        let body = Body::from_stream(futures_util::stream::iter(pieces));
+                        ([(header::CONTENT_LENGTH, LARGE)], body)
+                    }
+                }),
+            )
+            .route(
+                "/made",
+                get(|| async {
+                    let pieces = (0..LARGE / PIECE)
+                        .map(|_| Ok::<_, Infallible>(Bytes::from(vec![b'y'; PIECE])));
+                    let mut response =
+                        Response::new(Body::from_stream(futures_util::stream::iter(pieces)));
+                    response
+                        .headers_mut()
+                        .insert(header::CONTENT_LENGTH, HeaderValue::from(LARGE));
+                    response.extensions_mut().insert(MadeWhileSent);
+                    response
+                }),
+            )
+            .fallback(|| async { "OK\n" })
+    }
+
+    /// Serves [`app`] within `limits` on 127.0.0.1; its address, and what notifies
+    /// `/handling`. The server ends with the test's runtime.
+    async fn start(limits: Limits) -> (std::net::SocketAddr, Arc<Notify>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let release = Arc::new(Notify::new());
+        let app = app(Arc::clone(&release));
+        tokio::spawn(serve(
+            vec![listener],
+            app,
+            limits,
+            None,
+            std::future::pending(),
+        ));
+        (address, release)
+    }
+
+    async fn send(stream: &mut TcpStream, path: &str) {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .expect("send a request");
+    }
+
+    /// The status line of the next response on `stream`, after reading its body; None when
+    /// the server closed the connection first.
+    async fn response(stream: &mut TcpStream) -> Option<String> {
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0];
+            if stream.read(&mut byte).await.ok()? == 0 {
+                return None;
+            }
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).expect("an ASCII head");
+        let length: u64 = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .and_then(|n| n.parse().ok())
+            .expect("a content length");
+        let read = tokio::io::copy(&mut (&mut *stream).take(length), &mut tokio::io::sink())
+            .await
+            .ok()?;
+        (read == length).then(|| head.lines().next().unwrap_or_default().to_owned())
+    }
+
+    /// The status line of the response on `stream`, read to the end of that line only.
+    async fn status_line(stream: &mut TcpStream) -> String {
+        let mut line = Vec::new();
+        while !line.ends_with(b"\r\n") {
+            let mut byte = [0];
+            let read = tokio::time::timeout(PATIENCE, stream.read(&mut byte)).await;
+            assert!(matches!(read, Ok(Ok(1))), "no status line: {read:?}");
+            line.push(byte[0]);
+        }
+        String::from_utf8(line).expect("an ASCII status line")
+    }
+
+    /// A GET of `path` on `stream`: the status line of its response.
+    async fn exchange(stream: &mut TcpStream, path: &str) -> Option<String> {
+        send(stream, path).await;
+        tokio::time::timeout(PATIENCE, response(stream))
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// A GET of `path` on a new connection: its status line.
+    async fn status_of(address: std::net::SocketAddr, path: &str) -> Option<String> {
+        let mut stream = TcpStream::connect(address).await.expect("connect");
+        exchange(&mut stream, path).await
+    }
+
+    /// Whether the server closed `stream` within [`PATIENCE`], reading what it sent first.
+    async fn closed(stream: &mut TcpStream) -> bool {
+        tokio::time::timeout(PATIENCE, tokio::io::copy(stream, &mut tokio::io::sink()))
+            .await
+            .is_ok()
+    }
+
+    fn one_request(read_header_timeout: Duration) -> Limits {
+        Limits {
+            max_connections: 16,
+            max_requests: 1,
+            read_header_timeout,
+            idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(600),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_answered_503_is_kept_alive_while_it_sends_requests() {
+        let header_timeout = Duration::from_millis(300);
+        let (address, release) = start(one_request(header_timeout)).await;
+        let mut holder = TcpStream::connect(address).await.expect("connect");
+        send(&mut holder, "/handling").await;
+        let mut refused = TcpStream::connect(address).await.expect("connect");
+        // Until the holder's request holds the only slot.
+        let start = Instant::now();
+        while exchange(&mut refused, "/-/anything")
+            .await
+            .expect("an answer")
+            .contains(" 200 ")
+        {
+            assert!(start.elapsed() < PATIENCE, "never refused");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Then several header timeouts long, one request well within each.
+        let start = Instant::now();
+        let mut refusals = 1;
+        while start.elapsed() < header_timeout * 5 {
+            let Some(status) = exchange(&mut refused, "/-/anything").await else {
+                panic!("closed after {refusals} refusals, {:?}", start.elapsed());
+            };
+            assert!(status.contains(" 503 "), "{status}");
+            refusals += 1;
+            tokio::time::sleep(header_timeout / 3).await;
+        }
+        release.notify_one();
+        assert_eq!(
+            response(&mut holder).await.as_deref(),
+            Some("HTTP/1.1 200 OK")
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_response_in_memory_gives_its_slot_back_when_handed_over() {
+        let (address, _release) = start(one_request(Duration::from_secs(10))).await;
+        let mut unread = TcpStream::connect(address).await.expect("connect");
+        send(&mut unread, "/in-memory").await;
+        assert_eq!(status_line(&mut unread).await, "HTTP/1.1 200 OK\r\n");
+        // It is handed over and waits on its client, who reads no more; the other requests
+        // are answered all the same, and it is not closed for them.
+        for _ in 0..5 {
+            let status = status_of(address, "/-/healthy").await;
+            assert_eq!(status.as_deref(), Some("HTTP/1.1 200 OK"));
+        }
+        // The rest of its head, and its body whole.
+        assert!(
+            response(&mut unread).await.is_some(),
+            "the response did not end"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn at_the_connection_cap_a_response_waiting_on_its_client_makes_room() {
+        let limits = Limits {
+            max_connections: 2,
+            ..one_request(Duration::from_secs(10))
+        };
+        let (address, _release) = start(limits).await;
+        let mut first = TcpStream::connect(address).await.expect("connect");
+        send(&mut first, "/in-memory").await;
+        assert_eq!(status_line(&mut first).await, "HTTP/1.1 200 OK\r\n");
+        let mut second = TcpStream::connect(address).await.expect("connect");
+        send(&mut second, "/in-memory").await;
+        assert_eq!(status_line(&mut second).await, "HTTP/1.1 200 OK\r\n");
+        // Both wait on their clients; a third connection takes the place of one.
+        let status = status_of(address, "/-/healthy").await;
+        assert_eq!(status.as_deref(), Some("HTTP/1.1 200 OK"));
+        let (first, second) = tokio::join!(response(&mut first), response(&mut second));
+        assert!(
+            first.is_none() != second.is_none(),
+            "not one closed: {first:?} {second:?}"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_response_made_while_sent_loses_its_slot_to_a_request_when_its_client_stalls() {
+        let (address, _release) = start(one_request(Duration::from_secs(10))).await;
+        let mut stalled = TcpStream::connect(address).await.expect("connect");
+        send(&mut stalled, "/made").await;
+        assert_eq!(status_line(&mut stalled).await, "HTTP/1.1 200 OK\r\n");
+        // Refused while the response is still moving, answered once it waits on its client.
+        let start = Instant::now();
+        loop {
+            let status = status_of(address, "/-/healthy").await.expect("an answer");
+            if status.contains(" 200 ") {
+                break;
+            }
+            assert!(status.contains(" 503 "), "{status}");
+            assert!(
+                start.elapsed() < PATIENCE,
+                "the stalled response kept its slot"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Closed to give its slot: what the buffers held, then the end.
+        assert!(
+            closed(&mut stalled).await,
+            "the stalled response is still open"
+        );
+    }
 
     fn limits() -> Limits {
         Limits {
@@ -600,13 +948,18 @@ mod tests {
             conn.state().deadline(limits),
             Some(accepted + limits.read_header_timeout)
         );
+        // Handled: no deadline, and the connection is not idle.
         let semaphore = Arc::new(Semaphore::new(1));
-        let permit = Arc::clone(&semaphore).try_acquire_owned().expect("permit");
-        let request = InFlight::start(Arc::clone(&conn), permit);
+        let mut request = InFlight::start(Arc::clone(&conn));
         assert_eq!(conn.state().deadline(limits), None);
+        assert_eq!(conn.state().waiting_since(), None);
+        let slot = Arc::clone(&semaphore).try_acquire_owned().expect("slot");
+        request.sending(Some(slot));
+        assert_eq!(conn.state().phase, Phase::Sending { slot: true });
         assert_eq!(semaphore.available_permits(), 0);
         drop(request);
         assert_eq!(semaphore.available_permits(), 1);
+        assert_eq!(conn.state().phase, Phase::Idle);
         // Kept alive: the idle timeout until a byte comes, then the header timeout.
         let idle = conn.state().idle_since;
         assert!(idle >= accepted);
@@ -621,11 +974,13 @@ mod tests {
             Some(first + limits.read_header_timeout)
         );
         // A response the client stops taking: the write timeout from the first stall,
-        // none again once it takes more.
-        let permit = Arc::clone(&semaphore).try_acquire_owned().expect("permit");
-        let _request = InFlight::start(Arc::clone(&conn), permit);
+        // none again once it takes more. Meanwhile the connection waits on its client.
+        let mut request = InFlight::start(Arc::clone(&conn));
+        request.sending(None);
+        assert_eq!(conn.state().phase, Phase::Sending { slot: false });
         conn.wrote(false);
         assert_eq!(conn.state().deadline(limits), None);
+        assert_eq!(conn.state().waiting_since(), None);
         conn.wrote(true);
         let blocked = conn.state().write_blocked.expect("blocked");
         conn.wrote(true);
@@ -633,6 +988,7 @@ mod tests {
             conn.state().deadline(limits),
             Some(blocked + limits.write_timeout)
         );
+        assert_eq!(conn.state().waiting_since(), Some(blocked));
         conn.wrote(false);
         assert_eq!(conn.state().deadline(limits), None);
     }

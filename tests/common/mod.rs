@@ -794,3 +794,34 @@ pub(crate) fn peak_rss_kib(pid: u32) -> u64 {
         .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmHWM in /proc/PID/status")
 }
+
+/// The next response on `stream`, its body read whole by its `Content-Length`: the status
+/// line, or what went wrong.
+pub(crate) fn read_response(stream: &mut std::net::TcpStream) -> Result<String, String> {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0];
+        match std::io::Read::read(stream, &mut byte) {
+            Ok(1) => head.push(byte[0]),
+            Ok(_) => return Err(format!("closed in the head: {head:?}")),
+            Err(e) => return Err(format!("{e} in the head")),
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let status = head.lines().next().unwrap_or_default().to_owned();
+    let length: u64 = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("no content length: {head}"))?;
+    let read = std::io::copy(
+        &mut std::io::Read::take(&mut *stream, length),
+        &mut std::io::sink(),
+    )
+    .map_err(|e| format!("{status}: {e}"))?;
+    if read == length {
+        Ok(status)
+    } else {
+        Err(format!("{status}: {read} of {length} bytes"))
+    }
+}
