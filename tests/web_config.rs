@@ -166,7 +166,30 @@ impl Server {
     }
 }
 
-/// Certificates, the deploy example as web.yml next to them, and the exporter serving it.
+/// deploy/web-config.yml as shipped.
+fn deploy_example() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/web-config.yml");
+    std::fs::read_to_string(path).expect("read the deploy example")
+}
+
+/// `example` with its commented TLS block put in force, as its comment tells a user to.
+fn with_tls(example: &str) -> String {
+    let mut out = String::new();
+    let mut in_block = false;
+    for line in example.lines() {
+        in_block = line == "# tls_server_config:" || (in_block && !line.is_empty());
+        out.push_str(if in_block { &line[2..] } else { line });
+        out.push('\n');
+    }
+    assert!(
+        out.contains("\ntls_server_config:\n  cert_file: tls.crt\n"),
+        "{out}"
+    );
+    out
+}
+
+/// Certificates, the deploy example with its TLS block in force as web.yml next to them,
+/// and the exporter serving it.
 fn start() -> Option<Server> {
     if !(require_command("openssl") && require_command("curl") && require_command("promtool")) {
         return None;
@@ -178,8 +201,7 @@ fn start() -> Option<Server> {
     make_ca(dir.path(), "other-ca");
     make_cert(dir.path(), "other-ca", "stranger", "clientAuth");
     std::fs::copy(dir.path().join("ca.crt"), dir.path().join("client-ca.crt")).expect("copy CA");
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/web-config.yml");
-    std::fs::copy(example, dir.path().join("web.yml")).expect("copy the example");
+    std::fs::write(dir.path().join("web.yml"), with_tls(&deploy_example())).expect("write");
 
     let fake = FakePath::iptables_save(DUMP);
     let port = free_port();
@@ -208,6 +230,11 @@ fn start() -> Option<Server> {
 #[test]
 fn the_deploy_example_passes_promtool() {
     let Some(server) = start() else { return };
+    // As shipped, in place.
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/web-config.yml");
+    let check = run_capture(Command::new("promtool").args(["check", "web-config", shipped]));
+    assert!(check.is_ok(), "{check:?}");
+    // With its TLS block in force, next to the files it names.
     let check = run_capture(
         Command::new("promtool")
             .args(["check", "web-config"])
@@ -227,7 +254,7 @@ fn a_trusted_client_with_the_password_scrapes_and_others_are_refused() {
     let lower = response.to_ascii_lowercase();
     assert!(lower.contains("x-frame-options: deny"), "{response}");
     assert!(
-        lower.contains("strict-transport-security: max-age=31536000"),
+        lower.contains("x-content-type-options: nosniff"),
         "{response}"
     );
 
