@@ -37,7 +37,8 @@ pub enum NetlinkError {
     /// The kernel did not answer within the deadline.
     #[error("no answer from the kernel within {0:?}")]
     TimedOut(Duration),
-    /// The ruleset changed while a dump was under way (`NLM_F_DUMP_INTR`).
+    /// The ruleset changed while a dump was under way: the kernel flagged a reply
+    /// (`NLM_F_DUMP_INTR`), or the reader saw it in what the replies hold.
     #[error("the ruleset changed during a dump")]
     Interrupted,
     /// A reply did not have the kernel's layout.
