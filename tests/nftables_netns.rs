@@ -749,3 +749,37 @@ fn a_table_replaced_in_a_loop_is_never_published_twice() {
     assert!(published > 50, "only {published} collections published");
     assert!(doubled.is_empty(), "series published twice: {doubled:?}");
 }
+
+#[test]
+fn a_dormant_table_is_left_out() {
+    if !can_run() {
+        return;
+    }
+    let ns = Netns::new(NETNS_PREFIX);
+    let twin = |name: &str, flags: &str| {
+        format!(
+            "table ip {name} {{\n {flags}\n chain input {{\n  type filter hook input priority 0;\n  \
+             icmp type echo-request counter comment \"ping\"\n }}\n counter named {{\n }}\n}}\n"
+        )
+    };
+    load(&ns, &twin("awake", ""));
+    load(&ns, &twin("asleep", "flags dormant"));
+    ns.ping(Ip::V4, 2, 56);
+    // The kernel runs no packet through a dormant table: its counters stand still.
+    let listed = ns.run("nft", &["list", "table", "ip", "asleep"]);
+    assert!(
+        listed.contains("flags dormant") && listed.contains("counter packets 0 bytes 0"),
+        "{listed}"
+    );
+    let exposition = dump(&ns, &[]);
+    assert_eq!(
+        exposition.value("nftables_rule_packets_total", &[("table", "awake")]),
+        2.0
+    );
+    assert!(
+        !exposition.text.contains("table=\"asleep\""),
+        "a dormant table exported:\n{}",
+        exposition.text
+    );
+    assert_eq!(exposition.find("nftables_chain_info", &[]).len(), 1);
+}

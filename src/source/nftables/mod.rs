@@ -164,6 +164,8 @@ struct Reader<'a> {
 #[derive(Default)]
 struct Build {
     tables: Vec<Table>,
+    /// Whether each table of `tables` is dormant.
+    dormant: Vec<bool>,
     index: HashMap<(Family, String), usize>,
     /// The chains, sets and objects added so far, by table (its place in `tables`), kind
     /// and name.
@@ -185,11 +187,11 @@ enum Named {
 impl Build {
     /// A table message.
     fn table(&mut self, family: Family, attrs: Attrs<'_>) -> Result<(), NetlinkError> {
-        let name = decode::table_name(attrs)?;
-        if self.find(family, &name).is_some() {
+        let decoded = decode::table(attrs)?;
+        if self.find(family, &decoded.name).is_some() {
             return Err(NetlinkError::Interrupted);
         }
-        self.push_table(Table::new(family, name));
+        self.push_table(Table::new(family, decoded.name), decoded.dormant);
         Ok(())
     }
 
@@ -251,10 +253,11 @@ impl Build {
         }
     }
 
-    fn push_table(&mut self, table: Table) {
+    fn push_table(&mut self, table: Table, dormant: bool) {
         self.index
             .insert((table.family, table.name.clone()), self.tables.len());
         self.tables.push(table);
+        self.dormant.push(dormant);
     }
 
     /// The place in `tables` of the table of `family` named `name`.
@@ -262,24 +265,31 @@ impl Build {
         self.index.get(&(family, name.to_owned())).copied()
     }
 
-    /// Leaves out the tables `leave` selects. Call it once the chains are read: the names
-    /// recorded so far are forgotten, since the tables move.
-    fn leave(&mut self, leave: impl Fn(&Table) -> bool) {
+    /// Leaves out the tables `leave` selects (given each table and whether it is dormant).
+    /// Call it once the chains are read: the names recorded so far are forgotten, since
+    /// the tables move.
+    fn leave(&mut self, leave: impl Fn(&Table, bool) -> bool) {
         let tables = std::mem::take(&mut self.tables);
+        let dormant = std::mem::take(&mut self.dormant);
         self.index.clear();
         self.names.clear();
-        for table in tables.into_iter().filter(|t| !leave(t)) {
-            self.push_table(table);
+        for (table, dormant) in tables.into_iter().zip(dormant) {
+            if !leave(&table, dormant) {
+                self.push_table(table, dormant);
+            }
         }
     }
 }
 
 /// True when a read of `tables` leaves `table` out.
-fn left_out(tables: &Tables, table: &Table) -> bool {
+fn left_out(tables: &Tables, table: &Table, dormant: bool) -> bool {
     match tables {
+        // A dormant table's base chains are not attached to their hooks: exported, its
+        // chains would be described as filtering traffic that never reaches them.
         Tables::Native { leave_to_iptables } => {
-            leave_to_iptables.contains(&table.family) && is_iptables_nft(table)
+            dormant || (leave_to_iptables.contains(&table.family) && is_iptables_nft(table))
         }
+        // iptables-save prints a dormant table as any other; so does this read.
         Tables::IptablesNft(family) => table.family != *family || !is_iptables_nft(table),
     }
 }
@@ -329,7 +339,8 @@ impl<'a> Reader<'a> {
             _ => Ok(()),
         })?;
         let tables = &self.config.tables;
-        self.build.leave(|table| left_out(tables, table));
+        self.build
+            .leave(|table, dormant| left_out(tables, table, dormant));
         self.dump(msg::GETSET, |build, message, family| match message.kind {
             msg::NEWSET => build.set(family, message.attrs),
             _ => Ok(()),

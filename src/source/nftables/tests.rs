@@ -1,10 +1,11 @@
 use super::*;
-use crate::source::netlink::consts::{chain, obj, rule, set, table};
+use crate::source::netlink::consts::{chain, obj, rule, set, table, table_flags};
 use crate::source::netlink::{push, push_str};
 
-fn table_msg(name: &str) -> Vec<u8> {
+fn table_msg(name: &str, flags: u32) -> Vec<u8> {
     let mut buf = Vec::new();
     push_str(&mut buf, table::NAME, name);
+    push(&mut buf, table::FLAGS, &flags.to_be_bytes());
     buf
 }
 
@@ -49,10 +50,10 @@ fn interrupted(result: Result<(), NetlinkError>) -> bool {
 fn a_table_listed_twice_means_the_ruleset_changed() {
     let mut build = Build::default();
     build
-        .table(Family::Inet, Attrs::new(&table_msg("t")))
+        .table(Family::Inet, Attrs::new(&table_msg("t", 0)))
         .expect("the old table");
     assert!(interrupted(
-        build.table(Family::Inet, Attrs::new(&table_msg("t")))
+        build.table(Family::Inet, Attrs::new(&table_msg("t", 0)))
     ));
 }
 
@@ -61,7 +62,7 @@ fn one_name_in_two_families_is_two_tables() {
     let mut build = Build::default();
     for family in [Family::Ipv4, Family::Ipv6, Family::Inet] {
         build
-            .table(family, Attrs::new(&table_msg("filter")))
+            .table(family, Attrs::new(&table_msg("filter", 0)))
             .expect("another family");
     }
     assert_eq!(build.tables.len(), 3);
@@ -73,10 +74,10 @@ fn one_name_in_two_families_is_two_tables() {
 fn a_chain_listed_twice_in_one_table_means_the_ruleset_changed() {
     let mut build = Build::default();
     build
-        .table(Family::Inet, Attrs::new(&table_msg("t")))
+        .table(Family::Inet, Attrs::new(&table_msg("t", 0)))
         .expect("a table");
     build
-        .table(Family::Inet, Attrs::new(&table_msg("u")))
+        .table(Family::Inet, Attrs::new(&table_msg("u", 0)))
         .expect("another table");
     for (table, name) in [("t", "input"), ("t", "other"), ("u", "input")] {
         build
@@ -101,9 +102,9 @@ fn a_chain_of_a_table_not_listed_means_the_ruleset_changed() {
 fn a_set_or_counter_listed_twice_means_the_ruleset_changed() {
     let mut build = Build::default();
     build
-        .table(Family::Inet, Attrs::new(&table_msg("t")))
+        .table(Family::Inet, Attrs::new(&table_msg("t", 0)))
         .expect("a table");
-    build.leave(|_| false);
+    build.leave(|_, _| false);
     build
         .set(Family::Inet, Attrs::new(&set_msg("t", "s")))
         .expect("a set");
@@ -143,4 +144,31 @@ fn a_rule_handle_listed_twice_in_one_chain_means_the_ruleset_changed() {
         &mut handles,
         Attrs::new(&rule_msg(4))
     )));
+}
+
+#[test]
+fn dormant_tables_are_left_out_of_native_reads_only() {
+    let mut build = Build::default();
+    for (name, flags) in [("on", 0), ("off", table_flags::DORMANT)] {
+        build
+            .table(Family::Ipv4, Attrs::new(&table_msg(name, flags)))
+            .expect("a table");
+    }
+    let native = Tables::Native {
+        leave_to_iptables: Vec::new(),
+    };
+    build.leave(|t, dormant| left_out(&native, t, dormant));
+    let names: Vec<&str> = build.tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["on"]);
+
+    // iptables-save prints a dormant filter table in full; so does the iptables read.
+    let mut build = Build::default();
+    build
+        .table(
+            Family::Ipv4,
+            Attrs::new(&table_msg("filter", table_flags::DORMANT)),
+        )
+        .expect("a table");
+    build.leave(|t, dormant| left_out(&Tables::IptablesNft(Family::Ipv4), t, dormant));
+    assert_eq!(build.tables.len(), 1);
 }

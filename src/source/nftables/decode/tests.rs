@@ -195,7 +195,7 @@ fn counters_quotas_and_other_objects() {
 
 #[test]
 fn messages_missing_their_names_are_malformed() {
-    assert!(table_name(Attrs::new(&[])).is_err());
+    assert!(table(Attrs::new(&[])).is_err());
     assert!(rule(Attrs::new(&[])).is_err());
     assert!(set(Attrs::new(&[])).is_err());
     let mut buf = Vec::new();
@@ -204,4 +204,27 @@ fn messages_missing_their_names_are_malformed() {
         rule(Attrs::new(&buf)).is_err(),
         "a handle of the wrong size"
     );
+}
+
+#[test]
+fn a_table_and_its_dormant_flag() {
+    let table_msg = |flags: Option<u32>| {
+        let mut buf = Vec::new();
+        push_str(&mut buf, table::NAME, "t");
+        if let Some(flags) = flags {
+            push(&mut buf, table::FLAGS, &flags.to_be_bytes());
+        }
+        table(Attrs::new(&buf)).expect("well-formed")
+    };
+    assert_eq!(
+        table_msg(None),
+        TableMsg {
+            name: "t".to_owned(),
+            dormant: false
+        }
+    );
+    assert!(!table_msg(Some(0)).dormant);
+    assert!(table_msg(Some(table_flags::DORMANT)).dormant);
+    // NFT_TABLE_F_OWNER alone.
+    assert!(!table_msg(Some(0x2)).dormant);
 }
