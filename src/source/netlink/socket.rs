@@ -143,7 +143,7 @@ impl Socket {
 
 /// Hands the messages of one datagram that answer request `seq` to `each`; true when the
 /// answer ended in it.
-fn replies(
+pub(crate) fn replies(
     mut datagram: &[u8],
     seq: u32,
     each: &mut impl FnMut(Message<'_>) -> Result<(), NetlinkError>,

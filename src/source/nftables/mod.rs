@@ -10,6 +10,8 @@
 //! requests are sent, never the `*_RESET` ones, which zero counters.
 
 mod decode;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod ownership;
 
 use std::collections::{HashMap, HashSet};
