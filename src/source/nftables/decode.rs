@@ -174,6 +174,8 @@ pub(super) struct RuleMsg {
 }
 
 /// Decodes a rule message: its handle, the sum of its `counter` expressions, its comment.
+/// The kernel sends every rule with its handle; one without would leave the rule's series
+/// without the label that tells it from its neighbours, so it is malformed.
 pub(super) fn rule(attrs: Attrs<'_>) -> Result<RuleMsg, Malformed> {
     let (mut table, mut chain, mut handle) = (None, None, None);
     let (mut counters, mut counted, mut comments) = (Counters::default(), false, Vec::new());
@@ -215,7 +217,7 @@ pub(super) fn rule(attrs: Attrs<'_>) -> Result<RuleMsg, Malformed> {
         chain: chain.ok_or(Malformed("rule without a chain"))?,
         rule: Rule {
             position: 0,
-            handle,
+            handle: Some(handle.ok_or(Malformed("rule without a handle"))?),
             counters,
             counted,
             text: String::new(),

@@ -54,6 +54,7 @@ fn a_rule_without_counter_or_comment() {
     let mut buf = Vec::new();
     push_str(&mut buf, rule::TABLE, "t");
     push_str(&mut buf, rule::CHAIN, "c");
+    push(&mut buf, rule::HANDLE, &1u64.to_be_bytes());
     let decoded = rule(Attrs::new(&buf)).expect("well-formed");
     assert!(!decoded.rule.counted);
     assert!(decoded.rule.comments.is_empty());
@@ -227,4 +228,20 @@ fn a_table_and_its_dormant_flag() {
     assert!(table_msg(Some(table_flags::DORMANT)).dormant);
     // NFT_TABLE_F_OWNER alone.
     assert!(!table_msg(Some(0x2)).dormant);
+}
+
+/// Found by fuzzing: rules without a handle in one chain were all exported with
+/// `handle=""`, one series several times.
+#[test]
+fn a_rule_without_a_handle_is_malformed() {
+    let mut buf = Vec::new();
+    push_str(&mut buf, rule::TABLE, "t");
+    push_str(&mut buf, rule::CHAIN, "c");
+    buf.extend(nested(rule::EXPRESSIONS, |list| {
+        list.extend(counter_expr(1, 2))
+    }));
+    assert_eq!(
+        rule(Attrs::new(&buf)),
+        Err(Malformed("rule without a handle"))
+    );
 }
