@@ -174,9 +174,13 @@ pub(crate) fn replies(
                     .first_chunk::<4>()
                     .map(|b| i32::from_ne_bytes(*b))
                     .ok_or(Malformed("error message cut short"))?;
-                return match code {
-                    0 => Ok(true),
-                    code => Err(NetlinkError::Kernel(io::Error::from_raw_os_error(-code))),
+                // The kernel sends 0 or a negated errno.
+                return match code.checked_neg() {
+                    Some(0) => Ok(true),
+                    Some(errno) if errno > 0 => {
+                        Err(NetlinkError::Kernel(io::Error::from_raw_os_error(errno)))
+                    }
+                    _ => Err(Malformed("error code out of range").into()),
                 };
             }
             _ => {}
@@ -250,6 +254,18 @@ mod tests {
         );
         let ack = message(NLMSG_ERROR, 0, 1, &0i32.to_ne_bytes());
         assert!(collect(&ack, 1).expect("a complete answer").0);
+    }
+
+    /// Found by fuzzing: an error code of `i32::MIN` overflowed its negation.
+    #[test]
+    fn error_codes_that_are_no_negated_errno_are_malformed() {
+        for code in [i32::MIN, 1] {
+            let error = message(NLMSG_ERROR, 0, 1, &code.to_ne_bytes());
+            assert!(
+                matches!(collect(&error, 1), Err(NetlinkError::Malformed(_))),
+                "{code}"
+            );
+        }
     }
 
     #[test]
