@@ -1,6 +1,6 @@
 //! A read decoded from bytes instead of the kernel's replies, for coverage-guided fuzzing
 //! (docs/fuzzing.md). Compiled only with `--cfg fuzzing`, which cargo-fuzz sets: it drives
-//! the reader's own decoders and assembly ([`Build`], [`push_rule`]) through the framing of
+//! the reader's own decoders and assembly (`Build`, `push_rule`) through the framing of
 //! the socket, in the order of a read.
 
 use super::*;

@@ -5,9 +5,10 @@
 //! so one dump of every rule costs time quadratic in the ruleset; a dump per chain costs
 //! the walk of one chain. The reader therefore dumps tables, chains, sets and objects
 //! once each and then the rules chain by chain. Between the generation id read before
-//! and after, the generation every reply carries, and names that must be unique (see
-//! [`Build`]), a snapshot that spans a ruleset change is detected and read again; only GET
-//! requests are sent, never the `*_RESET` ones, which zero counters.
+//! and after, the generation every reply carries, and names that must be unique in one
+//! generation, a snapshot that spans a ruleset change is detected and read again; only GET
+//! requests are sent, never the `*_RESET` ones, which zero counters. A dormant table is
+//! left out of the nftables source's reads: none of its chains is on a hook.
 
 mod decode;
 #[cfg(fuzzing)]
