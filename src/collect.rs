@@ -612,6 +612,9 @@ impl Collector {
         let _in_order = self.publishing.lock().await;
         let publication = match self.render_off_thread(true).await {
             Ok(publication) => publication,
+            // The runtime is shutting down and never ran the rendering: no bug, and nobody
+            // reads a new publication any more.
+            Err(e) if e.is_cancelled() => return Arc::clone(&self.publications.borrow()),
             Err(e) => {
                 tracing::error!(error = %e, "rendering the exposition failed, a bug to report");
                 for &target in triggers {

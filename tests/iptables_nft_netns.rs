@@ -259,3 +259,85 @@ fn restores_in_a_loop_never_pair_a_label_with_another_rules_counters() {
         "no collection read netlink alone while the ruleset churned"
     );
 }
+
+#[test]
+fn a_table_restored_in_a_loop_is_never_published_twice() {
+    if !can_run() {
+        return;
+    }
+    let ns = Netns::new(NETNS_PREFIX);
+    // iptables-restore replaces each table it names: one transaction deletes the table and
+    // creates it again.
+    let rules = common::accounting_table(
+        "ACCT",
+        "-A ACCT -p tcp --dport 22 -m comment --comment ssh\n\
+         -A ACCT -p tcp --dport 80 -m comment --comment web\n",
+    );
+    ns.restore("iptables-restore", &rules);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("out.prom");
+    let mut command = ns.exporter(&[
+        "textfile",
+        "-t",
+        "iptables",
+        "--collect-interval",
+        "0.01",
+        "--collect-cpu-budget",
+        "0",
+    ]);
+    command.arg(&path);
+    let mut process = spawn_logged(command, &path.with_extension("log"));
+    netlink_exposition(&mut process, &path, "iptables");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let (stop, name, rules) = (stop.clone(), ns.name().to_owned(), rules.clone());
+        std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut loads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", &name, "iptables-restore"]);
+                let out = common::output_with_input(&mut command, &rules);
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                loads += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            loads
+        })
+    };
+    let (mut checked, mut over_netlink, mut doubled) = (0, 0, Vec::new());
+    let mut last = String::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while checked < 600 && Instant::now() < deadline {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.is_empty() || text == last {
+            std::thread::sleep(Duration::from_millis(2));
+            continue;
+        }
+        let exposition = Exposition::parse(&text);
+        checked += 1;
+        if text.contains("netfilter_exporter_uncached_rules{source=\"iptables\"} 0\n") {
+            over_netlink += 1;
+        }
+        let twice = exposition.duplicate_series();
+        if !twice.is_empty() {
+            doubled.push(twice);
+        }
+        last = text;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let loads = churn.join().expect("churn thread");
+    process.terminate(Duration::from_secs(10));
+    println!(
+        "{checked} expositions ({over_netlink} over netlink alone), {} with a series twice, {loads} restores",
+        doubled.len()
+    );
+    assert!(loads > 20, "the table was hardly restored: {loads} times");
+    assert!(checked > 50, "only {checked} expositions");
+    assert!(over_netlink > 0, "no collection read netlink alone");
+    assert!(doubled.is_empty(), "series published twice: {doubled:?}");
+}

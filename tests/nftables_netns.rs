@@ -661,3 +661,125 @@ fn without_cap_net_admin_the_collection_fails_with_a_clear_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A table that `replaced` deletes and re-creates in one transaction, as `nft -f` of a
+/// file beginning with `delete table` does.
+const REPLACED: &str = "table inet replaced {
+ counter web {
+ }
+ set blocked {
+  type ipv4_addr
+  elements = { 10.0.0.1, 10.0.0.2 }
+ }
+ chain input {
+  type filter hook input priority 0; policy accept;
+  icmp type echo-request counter comment \"ping\"
+  ip saddr @blocked counter drop
+  jump accounting
+ }
+ chain accounting {
+  tcp dport 22 counter comment \"ssh\"
+  tcp dport 80 counter name web
+ }
+ chain output {
+  type filter hook output priority 0; policy accept;
+  counter
+ }
+}
+";
+
+#[test]
+fn a_table_replaced_in_a_loop_is_never_published_twice() {
+    if !can_run() {
+        return;
+    }
+    let ns = Netns::new(NETNS_PREFIX);
+    load(&ns, REPLACED);
+    let replace = format!("delete table inet replaced\n{REPLACED}");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let (stop, name) = (stop.clone(), ns.name().to_owned());
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            let mut loads = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                && std::time::Instant::now() < deadline
+            {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", &name, "nft", "-f", "-"]);
+                let out = output_with_input(&mut command, &replace);
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                loads += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            loads
+        })
+    };
+    let (mut published, mut failed, mut doubled) = (0, 0, Vec::new());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while published + failed < 600 && std::time::Instant::now() < deadline {
+        let out = ns.dump(&["-t", "nftables"]);
+        if !out.status.success() {
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("changed"),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            failed += 1;
+            continue;
+        }
+        let exposition = Exposition::parse(&String::from_utf8_lossy(&out.stdout));
+        published += 1;
+        let twice = exposition.duplicate_series();
+        if !twice.is_empty() {
+            doubled.push(twice);
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let loads = churn.join().expect("the churn thread");
+    println!(
+        "{published} collections published, {failed} failed, {} with a series twice, {loads} replacements",
+        doubled.len()
+    );
+    assert!(loads > 20, "the table was hardly replaced: {loads} times");
+    assert!(published > 50, "only {published} collections published");
+    assert!(doubled.is_empty(), "series published twice: {doubled:?}");
+}
+
+#[test]
+fn a_dormant_table_is_left_out() {
+    if !can_run() {
+        return;
+    }
+    let ns = Netns::new(NETNS_PREFIX);
+    let twin = |name: &str, flags: &str| {
+        format!(
+            "table ip {name} {{\n {flags}\n chain input {{\n  type filter hook input priority 0;\n  \
+             icmp type echo-request counter comment \"ping\"\n }}\n counter named {{\n }}\n}}\n"
+        )
+    };
+    load(&ns, &twin("awake", ""));
+    load(&ns, &twin("asleep", "flags dormant"));
+    ns.ping(Ip::V4, 2, 56);
+    // The kernel runs no packet through a dormant table: its counters stand still.
+    let listed = ns.run("nft", &["list", "table", "ip", "asleep"]);
+    assert!(
+        listed.contains("flags dormant") && listed.contains("counter packets 0 bytes 0"),
+        "{listed}"
+    );
+    let exposition = dump(&ns, &[]);
+    assert_eq!(
+        exposition.value("nftables_rule_packets_total", &[("table", "awake")]),
+        2.0
+    );
+    assert!(
+        !exposition.text.contains("table=\"asleep\""),
+        "a dormant table exported:\n{}",
+        exposition.text
+    );
+    assert_eq!(exposition.find("nftables_chain_info", &[]).len(), 1);
+}

@@ -825,3 +825,19 @@ pub(crate) fn read_response(stream: &mut std::net::TcpStream) -> Result<String, 
         Err(format!("{status}: {read} of {length} bytes"))
     }
 }
+
+impl Exposition {
+    /// The series (name and label set) that appear more than once: an exposition must
+    /// hold each series at most once.
+    pub(crate) fn duplicate_series(&self) -> Vec<(String, BTreeMap<String, String>)> {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut twice = Vec::new();
+        for sample in &self.samples {
+            let series = (sample.name.clone(), sample.labels.clone());
+            if !seen.insert(series.clone()) {
+                twice.push(series);
+            }
+        }
+        twice
+    }
+}

@@ -65,6 +65,15 @@ pub mod msg {
 pub mod table {
     /// `NFTA_TABLE_NAME` (string).
     pub const NAME: u16 = 1;
+    /// `NFTA_TABLE_FLAGS` (u32, big endian; [`super::table_flags`]).
+    pub const FLAGS: u16 = 2;
+}
+
+/// `enum nft_table_flags`.
+pub mod table_flags {
+    /// `NFT_TABLE_F_DORMANT`: the table's base chains are not attached to their hooks, so
+    /// no packet reaches its rules.
+    pub const DORMANT: u32 = 0x1;
 }
 
 /// `enum nft_chain_attributes`.

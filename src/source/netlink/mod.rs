@@ -13,4 +13,6 @@ mod socket;
 pub(crate) use attrs::push;
 pub(crate) use attrs::push_str;
 pub use attrs::{Attr, Attrs, Malformed};
+#[cfg(fuzzing)]
+pub(crate) use socket::replies;
 pub use socket::{Message, NetlinkError, Socket};

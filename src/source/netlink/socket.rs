@@ -37,7 +37,8 @@ pub enum NetlinkError {
     /// The kernel did not answer within the deadline.
     #[error("no answer from the kernel within {0:?}")]
     TimedOut(Duration),
-    /// The ruleset changed while a dump was under way (`NLM_F_DUMP_INTR`).
+    /// The ruleset changed while a dump was under way: the kernel flagged a reply
+    /// (`NLM_F_DUMP_INTR`), or the reader saw it in what the replies hold.
     #[error("the ruleset changed during a dump")]
     Interrupted,
     /// A reply did not have the kernel's layout.
@@ -142,7 +143,7 @@ impl Socket {
 
 /// Hands the messages of one datagram that answer request `seq` to `each`; true when the
 /// answer ended in it.
-fn replies(
+pub(crate) fn replies(
     mut datagram: &[u8],
     seq: u32,
     each: &mut impl FnMut(Message<'_>) -> Result<(), NetlinkError>,
@@ -173,9 +174,13 @@ fn replies(
                     .first_chunk::<4>()
                     .map(|b| i32::from_ne_bytes(*b))
                     .ok_or(Malformed("error message cut short"))?;
-                return match code {
-                    0 => Ok(true),
-                    code => Err(NetlinkError::Kernel(io::Error::from_raw_os_error(-code))),
+                // The kernel sends 0 or a negated errno.
+                return match code.checked_neg() {
+                    Some(0) => Ok(true),
+                    Some(errno) if errno > 0 => {
+                        Err(NetlinkError::Kernel(io::Error::from_raw_os_error(errno)))
+                    }
+                    _ => Err(Malformed("error code out of range").into()),
                 };
             }
             _ => {}
@@ -249,6 +254,18 @@ mod tests {
         );
         let ack = message(NLMSG_ERROR, 0, 1, &0i32.to_ne_bytes());
         assert!(collect(&ack, 1).expect("a complete answer").0);
+    }
+
+    /// Found by fuzzing: an error code of `i32::MIN` overflowed its negation.
+    #[test]
+    fn error_codes_that_are_no_negated_errno_are_malformed() {
+        for code in [i32::MIN, 1] {
+            let error = message(NLMSG_ERROR, 0, 1, &code.to_ne_bytes());
+            assert!(
+                matches!(collect(&error, 1), Err(NetlinkError::Malformed(_))),
+                "{code}"
+            );
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::ruleset::{
 };
 use crate::source::netlink::consts::{
     chain, counter, expr, generation, hook, list, nfproto, obj, quota, rule, set, set_elem,
-    set_flags, table, udata,
+    set_flags, table, table_flags, udata,
 };
 use crate::source::netlink::{Attrs, Malformed};
 
@@ -35,15 +35,30 @@ pub(super) fn nfproto(family: Family) -> u8 {
     }
 }
 
-/// A table message's name.
-pub(super) fn table_name(attrs: Attrs<'_>) -> Result<String, Malformed> {
+/// A table as a table message describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct TableMsg {
+    /// Its name.
+    pub name: String,
+    /// True for a dormant table (`flags dormant`), whose chains see no packet.
+    pub dormant: bool,
+}
+
+/// Decodes a table message.
+pub(super) fn table(attrs: Attrs<'_>) -> Result<TableMsg, Malformed> {
+    let (mut name, mut flags) = (None, 0);
     for attr in attrs {
         let attr = attr?;
-        if attr.kind == table::NAME {
-            return Ok(attr.string());
+        match attr.kind {
+            table::NAME => name = Some(attr.string()),
+            table::FLAGS => flags = attr.be_u32()?,
+            _ => {}
         }
     }
-    Err(Malformed("table without a name"))
+    Ok(TableMsg {
+        name: name.ok_or(Malformed("table without a name"))?,
+        dormant: flags & table_flags::DORMANT != 0,
+    })
 }
 
 /// A chain as a chain message describes it.
@@ -159,6 +174,8 @@ pub(super) struct RuleMsg {
 }
 
 /// Decodes a rule message: its handle, the sum of its `counter` expressions, its comment.
+/// The kernel sends every rule with its handle; one without would leave the rule's series
+/// without the label that tells it from its neighbours, so it is malformed.
 pub(super) fn rule(attrs: Attrs<'_>) -> Result<RuleMsg, Malformed> {
     let (mut table, mut chain, mut handle) = (None, None, None);
     let (mut counters, mut counted, mut comments) = (Counters::default(), false, Vec::new());
@@ -200,7 +217,7 @@ pub(super) fn rule(attrs: Attrs<'_>) -> Result<RuleMsg, Malformed> {
         chain: chain.ok_or(Malformed("rule without a chain"))?,
         rule: Rule {
             position: 0,
-            handle,
+            handle: Some(handle.ok_or(Malformed("rule without a handle"))?),
             counters,
             counted,
             text: String::new(),

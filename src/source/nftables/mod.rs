@@ -5,22 +5,25 @@
 //! so one dump of every rule costs time quadratic in the ruleset; a dump per chain costs
 //! the walk of one chain. The reader therefore dumps tables, chains, sets and objects
 //! once each and then the rules chain by chain. Between the generation id read before
-//! and after, and the generation every reply carries, a snapshot that spans a ruleset
-//! change is detected and read again; only GET requests are sent, never the `*_RESET`
-//! ones, which zero counters.
+//! and after, the generation every reply carries, and names that must be unique in one
+//! generation, a snapshot that spans a ruleset change is detected and read again; only GET
+//! requests are sent, never the `*_RESET` ones, which zero counters. A dormant table is
+//! left out of the nftables source's reads: none of its chains is on a hook.
 
 mod decode;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 mod ownership;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::time::{Duration, Instant};
 
-use crate::ruleset::{Chain, Family, Ruleset, Table};
+use crate::ruleset::{Chain, Family, Rule, Ruleset, Table};
 use crate::source::netlink::consts::netlink::{NLM_F_ACK, NLM_F_DUMP};
 use crate::source::netlink::consts::nfnetlink::NFPROTO_UNSPEC;
 use crate::source::netlink::consts::{msg, rule, set_elem};
-use crate::source::netlink::{self, Message, NetlinkError, Socket};
+use crate::source::netlink::{self, Attrs, Message, NetlinkError, Socket};
 use crate::source::{SourceError, Target};
 
 pub(crate) use ownership::builtin_chains;
@@ -152,36 +155,166 @@ struct Reader<'a> {
     build: Build,
 }
 
-/// The snapshot being put together.
+/// The snapshot being put together from the messages of the dumps, which the reader hands
+/// to it one by one.
+///
+/// While a transaction that deletes a table and creates it again commits, a dump can walk
+/// the old objects and then the new ones, every message carrying the generation the read
+/// began with: the kernel bumps the generation before it switches which objects are
+/// visible. Names are unique among the objects of one generation, so a table (family,
+/// name), or a chain, set or object name within a table, listed twice is that: the read is
+/// [`NetlinkError::Interrupted`] and made again.
 #[derive(Default)]
 struct Build {
     tables: Vec<Table>,
+    /// Whether each table of `tables` is dormant.
+    dormant: Vec<bool>,
     index: HashMap<(Family, String), usize>,
+    /// The chains, sets and objects added so far, by table (its place in `tables`), kind
+    /// and name.
+    names: HashSet<(usize, Named, String)>,
     keys: Vec<RuleKey>,
     /// Set when a reply shows that the ruleset changed after the first generation read.
     changed: bool,
 }
 
+/// What a name in [`Build::names`] names: each kind has names of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Named {
+    Chain,
+    Set,
+    Counter,
+    Quota,
+}
+
 impl Build {
-    fn push_table(&mut self, table: Table) {
+    /// A table message.
+    fn table(&mut self, family: Family, attrs: Attrs<'_>) -> Result<(), NetlinkError> {
+        let decoded = decode::table(attrs)?;
+        if self.find(family, &decoded.name).is_some() {
+            return Err(NetlinkError::Interrupted);
+        }
+        self.push_table(Table::new(family, decoded.name), decoded.dormant);
+        Ok(())
+    }
+
+    /// A chain message: the chain is added to its table, which the table dump listed.
+    fn chain(&mut self, family: Family, attrs: Attrs<'_>) -> Result<(), NetlinkError> {
+        let chain = decode::chain(family, attrs)?;
+        let Some(i) = self.find(family, &chain.table) else {
+            self.changed = true;
+            return Ok(());
+        };
+        self.name(i, Named::Chain, &chain.name)?;
+        self.tables[i].chains.push(Chain {
+            name: chain.name,
+            base: chain.base,
+            rules: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// A set message: a named set is added to its table when the table is read.
+    fn set(&mut self, family: Family, attrs: Attrs<'_>) -> Result<(), NetlinkError> {
+        let set = decode::set(attrs)?;
+        if set.anonymous {
+            return Ok(());
+        }
+        if let Some(i) = self.find(family, &set.table) {
+            self.name(i, Named::Set, &set.set.name)?;
+            self.tables[i].objects.sets.push(set.set);
+        }
+        Ok(())
+    }
+
+    /// An object message: a counter or quota is added to its table when the table is read.
+    fn object(&mut self, family: Family, attrs: Attrs<'_>) -> Result<(), NetlinkError> {
+        let (table, object) = decode::object(attrs)?;
+        let (Some(object), Some(i)) = (object, self.find(family, &table)) else {
+            return Ok(());
+        };
+        match object {
+            decode::Object::Counter(c) => {
+                self.name(i, Named::Counter, &c.name)?;
+                self.tables[i].objects.counters.push(c);
+            }
+            decode::Object::Quota(q) => {
+                self.name(i, Named::Quota, &q.name)?;
+                self.tables[i].objects.quotas.push(q);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that table `i` holds a `kind` named `name`; listed twice, the read is
+    /// interrupted.
+    fn name(&mut self, i: usize, kind: Named, name: &str) -> Result<(), NetlinkError> {
+        if self.names.insert((i, kind, name.to_owned())) {
+            Ok(())
+        } else {
+            Err(NetlinkError::Interrupted)
+        }
+    }
+
+    fn push_table(&mut self, table: Table, dormant: bool) {
         self.index
             .insert((table.family, table.name.clone()), self.tables.len());
         self.tables.push(table);
+        self.dormant.push(dormant);
     }
 
-    fn table_mut(&mut self, family: Family, name: &str) -> Option<&mut Table> {
-        let &i = self.index.get(&(family, name.to_owned()))?;
-        self.tables.get_mut(i)
+    /// The place in `tables` of the table of `family` named `name`.
+    fn find(&self, family: Family, name: &str) -> Option<usize> {
+        self.index.get(&(family, name.to_owned())).copied()
     }
 
-    /// Leaves out the tables `leave` selects.
-    fn leave(&mut self, leave: impl Fn(&Table) -> bool) {
+    /// Leaves out the tables `leave` selects (given each table and whether it is dormant).
+    /// Call it once the chains are read: the names recorded so far are forgotten, since
+    /// the tables move.
+    fn leave(&mut self, leave: impl Fn(&Table, bool) -> bool) {
         let tables = std::mem::take(&mut self.tables);
+        let dormant = std::mem::take(&mut self.dormant);
         self.index.clear();
-        for table in tables.into_iter().filter(|t| !leave(t)) {
-            self.push_table(table);
+        self.names.clear();
+        for (table, dormant) in tables.into_iter().zip(dormant) {
+            if !leave(&table, dormant) {
+                self.push_table(table, dormant);
+            }
         }
     }
+}
+
+/// True when a read of `tables` leaves `table` out.
+fn left_out(tables: &Tables, table: &Table, dormant: bool) -> bool {
+    match tables {
+        // A dormant table's base chains are not attached to their hooks: exported, its
+        // chains would be described as filtering traffic that never reaches them.
+        Tables::Native { leave_to_iptables } => {
+            dormant || (leave_to_iptables.contains(&table.family) && is_iptables_nft(table))
+        }
+        // iptables-save prints a dormant table as any other; so does this read.
+        Tables::IptablesNft(family) => table.family != *family || !is_iptables_nft(table),
+    }
+}
+
+/// Appends the rule of a rule message to `rules`, the rules of one chain listed so far,
+/// whose handles are `handles`. A handle is unique within a table, so one listed twice is
+/// a dump that walked the chain across a change (see [`Build`]): the read is
+/// [`NetlinkError::Interrupted`].
+fn push_rule(
+    rules: &mut Vec<Rule>,
+    handles: &mut HashSet<u64>,
+    attrs: Attrs<'_>,
+) -> Result<(), NetlinkError> {
+    let mut decoded = decode::rule(attrs)?;
+    if let Some(handle) = decoded.rule.handle
+        && !handles.insert(handle)
+    {
+        return Err(NetlinkError::Interrupted);
+    }
+    decoded.rule.position = rules.len() as u32 + 1;
+    rules.push(decoded.rule);
+    Ok(())
 }
 
 impl<'a> Reader<'a> {
@@ -200,54 +333,24 @@ impl<'a> Reader<'a> {
 
     /// The snapshot and its rule keys, or `None` when the ruleset changed.
     fn read(mut self) -> Result<Option<(Ruleset, Vec<RuleKey>)>, NetlinkError> {
-        self.dump(msg::GETTABLE, |build, message, family| {
-            if message.kind == msg::NEWTABLE {
-                build.push_table(Table::new(family, decode::table_name(message.attrs)?));
-            }
-            Ok(())
+        self.dump(msg::GETTABLE, |build, message, family| match message.kind {
+            msg::NEWTABLE => build.table(family, message.attrs),
+            _ => Ok(()),
         })?;
-        self.dump(msg::GETCHAIN, |build, message, family| {
-            if message.kind == msg::NEWCHAIN {
-                let chain = decode::chain(family, message.attrs)?;
-                match build.table_mut(family, &chain.table) {
-                    Some(table) => table.chains.push(Chain {
-                        name: chain.name,
-                        base: chain.base,
-                        rules: Vec::new(),
-                    }),
-                    None => build.changed = true,
-                }
-            }
-            Ok(())
+        self.dump(msg::GETCHAIN, |build, message, family| match message.kind {
+            msg::NEWCHAIN => build.chain(family, message.attrs),
+            _ => Ok(()),
         })?;
-        match &self.config.tables {
-            Tables::Native { leave_to_iptables } => self
-                .build
-                .leave(|t| leave_to_iptables.contains(&t.family) && is_iptables_nft(t)),
-            Tables::IptablesNft(family) => self
-                .build
-                .leave(|t| t.family != *family || !is_iptables_nft(t)),
-        };
-        self.dump(msg::GETSET, |build, message, family| {
-            if message.kind == msg::NEWSET {
-                let set = decode::set(message.attrs)?;
-                if let (false, Some(table)) = (set.anonymous, build.table_mut(family, &set.table)) {
-                    table.objects.sets.push(set.set);
-                }
-            }
-            Ok(())
+        let tables = &self.config.tables;
+        self.build
+            .leave(|table, dormant| left_out(tables, table, dormant));
+        self.dump(msg::GETSET, |build, message, family| match message.kind {
+            msg::NEWSET => build.set(family, message.attrs),
+            _ => Ok(()),
         })?;
-        self.dump(msg::GETOBJ, |build, message, family| {
-            if message.kind == msg::NEWOBJ {
-                let (table, object) = decode::object(message.attrs)?;
-                if let (Some(object), Some(table)) = (object, build.table_mut(family, &table)) {
-                    match object {
-                        decode::Object::Counter(c) => table.objects.counters.push(c),
-                        decode::Object::Quota(q) => table.objects.quotas.push(q),
-                    }
-                }
-            }
-            Ok(())
+        self.dump(msg::GETOBJ, |build, message, family| match message.kind {
+            msg::NEWOBJ => build.object(family, message.attrs),
+            _ => Ok(()),
         })?;
         self.read_rules()?;
         self.count_set_elements()?;
@@ -267,6 +370,7 @@ impl<'a> Reader<'a> {
     fn read_rules(&mut self) -> Result<(), NetlinkError> {
         let keyed = matches!(self.config.tables, Tables::IptablesNft(_));
         let mut attrs = Vec::new();
+        let mut handles = HashSet::new();
         let keys = &mut self.build.keys;
         for table in &mut self.build.tables {
             let family = decode::nfproto(table.family);
@@ -276,6 +380,7 @@ impl<'a> Reader<'a> {
                 netlink::push_str(&mut attrs, rule::TABLE, &table.name);
                 netlink::push_str(&mut attrs, rule::CHAIN, &chain.name);
                 let rules = &mut chain.rules;
+                handles.clear();
                 let generation = self.generation;
                 request(
                     &mut self.socket,
@@ -288,9 +393,7 @@ impl<'a> Reader<'a> {
                             if keyed {
                                 keys.push(decode::rule_key(message.attrs.clone())?);
                             }
-                            let mut decoded = decode::rule(message.attrs)?;
-                            decoded.rule.position = rules.len() as u32 + 1;
-                            rules.push(decoded.rule);
+                            push_rule(rules, &mut handles, message.attrs)?;
                         }
                         Ok(())
                     },
@@ -423,3 +526,6 @@ fn remaining(deadline: Instant) -> Result<Duration, NetlinkError> {
     }
     Ok(left)
 }
+
+#[cfg(test)]
+mod tests;

@@ -4,10 +4,12 @@
 //!
 //! `iptables-save` (nf_tables backend) prints a table of family ip or ip6 with one of
 //! the xtables names when each of its base chains is a built-in chain of that table with
-//! the type, hook and priority iptables-nft gives it; for any other base chain it prints
-//! only a warning that the table is incompatible. So exactly the tables that pass that
-//! test are left to the iptables sources, whatever expressions their rules hold; every
-//! other table, also a native `table ip filter` of an nft user, is the nftables source's.
+//! the type, hook and priority iptables-nft gives it. For any other base chain it warns
+//! that the table is incompatible, and then (1.8.9) still prints the table's built-in
+//! chains as it imagines them, empty; the iptables-save parser leaves a table so marked
+//! out. So exactly the tables that pass that test are left to the iptables sources,
+//! whatever expressions their rules hold; every other table, also a native `table ip
+//! filter` or `table ip nat` of an nft user, is the nftables source's.
 
 use crate::ruleset::{ChainType, Family, Hook, Table};
 

@@ -54,6 +54,7 @@ fn a_rule_without_counter_or_comment() {
     let mut buf = Vec::new();
     push_str(&mut buf, rule::TABLE, "t");
     push_str(&mut buf, rule::CHAIN, "c");
+    push(&mut buf, rule::HANDLE, &1u64.to_be_bytes());
     let decoded = rule(Attrs::new(&buf)).expect("well-formed");
     assert!(!decoded.rule.counted);
     assert!(decoded.rule.comments.is_empty());
@@ -195,7 +196,7 @@ fn counters_quotas_and_other_objects() {
 
 #[test]
 fn messages_missing_their_names_are_malformed() {
-    assert!(table_name(Attrs::new(&[])).is_err());
+    assert!(table(Attrs::new(&[])).is_err());
     assert!(rule(Attrs::new(&[])).is_err());
     assert!(set(Attrs::new(&[])).is_err());
     let mut buf = Vec::new();
@@ -203,5 +204,44 @@ fn messages_missing_their_names_are_malformed() {
     assert!(
         rule(Attrs::new(&buf)).is_err(),
         "a handle of the wrong size"
+    );
+}
+
+#[test]
+fn a_table_and_its_dormant_flag() {
+    let table_msg = |flags: Option<u32>| {
+        let mut buf = Vec::new();
+        push_str(&mut buf, table::NAME, "t");
+        if let Some(flags) = flags {
+            push(&mut buf, table::FLAGS, &flags.to_be_bytes());
+        }
+        table(Attrs::new(&buf)).expect("well-formed")
+    };
+    assert_eq!(
+        table_msg(None),
+        TableMsg {
+            name: "t".to_owned(),
+            dormant: false
+        }
+    );
+    assert!(!table_msg(Some(0)).dormant);
+    assert!(table_msg(Some(table_flags::DORMANT)).dormant);
+    // NFT_TABLE_F_OWNER alone.
+    assert!(!table_msg(Some(0x2)).dormant);
+}
+
+/// Found by fuzzing: rules without a handle in one chain were all exported with
+/// `handle=""`, one series several times.
+#[test]
+fn a_rule_without_a_handle_is_malformed() {
+    let mut buf = Vec::new();
+    push_str(&mut buf, rule::TABLE, "t");
+    push_str(&mut buf, rule::CHAIN, "c");
+    buf.extend(nested(rule::EXPRESSIONS, |list| {
+        list.extend(counter_expr(1, 2))
+    }));
+    assert_eq!(
+        rule(Attrs::new(&buf)),
+        Err(Malformed("rule without a handle"))
     );
 }
