@@ -9,7 +9,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use netfilter_exporter::accounting::Origin;
 use netfilter_exporter::accounting::{self, AccountingConfig};
-use netfilter_exporter::output::exposition::Format;
+use netfilter_exporter::exposition::Format;
 use netfilter_exporter::ruleset::{Family, Ruleset};
 use netfilter_exporter::source::iptables_save;
 

@@ -11,8 +11,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use netfilter_exporter::exposition::{Exposition, Format, Storage};
 use netfilter_exporter::metrics::{self, MetricsConfig};
-use netfilter_exporter::output::exposition::{Exposition, Format, Storage};
 use netfilter_exporter::ruleset::Family;
 use netfilter_exporter::source::iptables_save;
 

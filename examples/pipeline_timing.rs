@@ -11,8 +11,8 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use netfilter_exporter::exposition::{Format, Storage};
 use netfilter_exporter::metrics::{self, MetricsConfig};
-use netfilter_exporter::output::exposition::{Format, Storage};
 use netfilter_exporter::ruleset::Family;
 use netfilter_exporter::source::iptables_save;
 

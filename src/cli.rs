@@ -10,6 +10,7 @@ use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use crate::audit::settings::AuditOutput;
 use clap::error::ErrorKind;
 use clap::parser::ValueSource;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -664,15 +665,6 @@ pub struct AuditCheckArgs {
     /// rules; implies --once.
     #[arg(long, value_name = "FILE")]
     pub rules_file6: Option<PathBuf>,
-}
-
-/// Formats of the audit's findings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AuditOutput {
-    /// One `family table line` per unexpected line, then one line per failed family.
-    Text,
-    /// One JSON object.
-    Json,
 }
 
 /// Parses the command line, as [`std::env::args_os`] gives it, into the mode to run with

@@ -20,8 +20,8 @@ use tokio::task::{JoinError, JoinHandle};
 
 use crate::accounting::{self, AccountingConfig, Origin};
 use crate::budget::{self, Budget};
+use crate::exposition::{Exposition, ExpositionBuilder, Storage};
 use crate::metrics::{self, Collected, MetricsConfig, SourceReport};
-use crate::output::exposition::{Exposition, ExpositionBuilder, Storage};
 use crate::ruleset::{Family, Ruleset};
 use crate::source::iptables_nft::{self, RuleTexts};
 use crate::source::nftables::{self, ReadConfig, Tables};
@@ -817,8 +817,8 @@ mod tests {
     };
     use crate::accounting::Origin;
     use crate::accounting::{self, AccountingConfig, Problem};
+    use crate::exposition::{Exposition, Format, Storage};
     use crate::metrics::MetricsConfig;
-    use crate::output::exposition::{Exposition, Format, Storage};
     use crate::ruleset::Ruleset;
     use crate::source::{CommandOutput, Target};
 
@@ -927,11 +927,11 @@ mod tests {
     async fn the_audits_families_join_every_publication_after_it_published() {
         let collector = Collector::new(config());
         let families = |value: u64| {
-            let mut out = crate::output::exposition::ExpositionBuilder::default();
+            let mut out = crate::exposition::ExpositionBuilder::default();
             out.family(
                 "netfilter_audit_check_success",
                 "help",
-                crate::output::exposition::MetricType::Gauge,
+                crate::exposition::MetricType::Gauge,
             )
             .sample(&[], value);
             out.finish()

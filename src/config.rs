@@ -7,13 +7,14 @@ use std::time::Duration;
 use crate::accounting::{AccountingConfig, ChainSet};
 use crate::audit::Scope;
 use crate::audit::kube::KubeSettings;
+use crate::audit::settings::{AuditConfig, AuditFamily, AuditInput, AuditOutput};
 use crate::cli::{
-    AccountingArgs, AuditCheckArgs, AuditOutput, CollectArgs, Command, KubernetesArgs, MetricsArgs,
-    ServeArgs, WebArgs,
+    AccountingArgs, AuditCheckArgs, CollectArgs, Command, KubernetesArgs, MetricsArgs, ServeArgs,
+    WebArgs,
 };
 use crate::collect::{CollectConfig, Selection};
+use crate::exposition::Storage;
 use crate::metrics::{MetricsConfig, NameFilter};
-use crate::output::exposition::Storage;
 use crate::ruleset::Family;
 use crate::serve::TelemetryPath;
 use crate::serve::connections::Limits;
@@ -44,59 +45,6 @@ pub enum Mode {
     },
     /// Check the rules against allowlists.
     Audit(AuditConfig),
-}
-
-/// Where the audit reads one family's rules.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuditInput {
-    /// The live rules, from this backend's save command.
-    Live(Target),
-    /// A saved `iptables-save` file.
-    File(PathBuf),
-    /// The native nftables tables, read over netlink.
-    Nftables,
-}
-
-/// One family the audit checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditFamily {
-    /// IPv4, IPv6, or the native nftables tables.
-    pub family: Scope,
-    /// Its allowlist directory.
-    pub allowlist: PathBuf,
-    /// Where its rules come from.
-    pub input: AuditInput,
-}
-
-/// Validated audit settings.
-#[derive(Debug, Clone)]
-pub struct AuditConfig {
-    /// The families to check, IPv4 first.
-    pub families: Vec<AuditFamily>,
-    /// Time between checks.
-    pub interval: Duration,
-    /// Check once, print and exit.
-    pub once: bool,
-    /// Format of what --once prints.
-    pub output: AuditOutput,
-    /// Exit once a check is clean.
-    pub terminate_on_success: bool,
-    /// Create Kubernetes events (needs [`AuditConfig::kubernetes`]).
-    pub events: bool,
-    /// Where the running audit tells Kubernetes, when it has a node name.
-    pub kubernetes: Option<KubeSettings>,
-    /// The pinned BPF map to read on every check (`--check-map`), if any.
-    pub map_path: Option<PathBuf>,
-    /// Addresses to serve the audit's metrics on; none serves nothing.
-    pub listen: Vec<ListenAddress>,
-    /// Path of the metrics endpoint.
-    pub telemetry_path: TelemetryPath,
-    /// Bounds on connections and requests when serving.
-    pub limits: Limits,
-    /// The `--web.config.file` of the server, read when it starts.
-    pub web_config_file: Option<PathBuf>,
-    /// `--web.user`, when given.
-    pub web_user: Option<String>,
 }
 
 /// HTTP settings.

@@ -4,9 +4,10 @@
 //! - [`source`] runs `iptables-save --counters` (per backend) with a deadline and parses
 //!   its output into the source-neutral model of [`ruleset`], an immutable
 //!   [`ruleset::Ruleset`] snapshot;
-//! - [`metrics`] and [`accounting`] turn snapshots into metric families (pure functions);
+//! - [`metrics`] and [`accounting`] turn snapshots into metric families (pure functions),
+//!   through the encoder of [`exposition`] (text, OpenMetrics, gzip, escaping);
 //! - [`collect`] schedules the sources and publishes complete expositions;
-//! - [`output`] holds the exposition encoder, the textfile writer and the Munin renderer,
+//! - [`output`] holds the sinks besides HTTP (the textfile writer, the Munin renderer),
 //!   [`serve`] the HTTP side and [`munin`] the Munin plugin mode;
 //! - [`audit`] checks the rules against allowlists (the audit mode).
 
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod collect;
 pub mod config;
 pub mod error_chain;
+pub mod exposition;
 pub mod metrics;
 pub mod munin;
 pub mod output;

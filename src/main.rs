@@ -7,19 +7,20 @@ use std::time::Instant;
 
 use anyhow::Context;
 use netfilter_exporter::audit::run::Auditor;
+use netfilter_exporter::audit::settings::{AuditConfig, AuditOutput};
 use netfilter_exporter::audit::{self, Check, Verdict};
-use netfilter_exporter::cli::{self, AuditOutput, LogArgs, LogFormat, LogLevel};
+use netfilter_exporter::cli::{self, LogArgs, LogFormat, LogLevel};
 use netfilter_exporter::collect::CollectConfig;
 use netfilter_exporter::collect::{Collector, Publication};
-use netfilter_exporter::config::{AuditConfig, Config, Mode};
+use netfilter_exporter::config::{Config, Mode};
 use netfilter_exporter::error_chain::Chain;
+use netfilter_exporter::exposition::Format;
 use netfilter_exporter::munin;
-use netfilter_exporter::output::exposition::Format;
 use netfilter_exporter::output::textfile;
 use netfilter_exporter::serve::listen::ListenAddress;
 use netfilter_exporter::serve::web_config::WebConfigFile;
 use netfilter_exporter::serve::{
-    self, AppState, TelemetryPath, connections, fds, privileges, served, split, systemd,
+    self, AppState, TelemetryPath, channel, connections, fds, privileges, served, split, systemd,
 };
 use tokio::sync::watch;
 
@@ -509,7 +510,7 @@ async fn serve_until_stopped(
     // Raised here, so that the server process inherits the raised limit.
     fds::raise_open_file_limit();
     if privileges::is_privileged() {
-        let settings = split::ServerSettings {
+        let settings = channel::ServerSettings {
             telemetry_path: http.telemetry_path.to_string(),
             limits: http.limits,
             user: web_user(http.web_user.as_deref())?,

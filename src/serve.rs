@@ -15,7 +15,7 @@ use axum::routing::get;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::output::exposition::{Exposition, Format};
+use crate::exposition::{Exposition, Format};
 use crate::serve::web_config::WebConfigFile;
 
 pub mod auth;

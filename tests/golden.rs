@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
+use netfilter_exporter::exposition::{Format, Storage};
 use netfilter_exporter::metrics::{Collected, MetricsConfig, SourceReport, render_source};
-use netfilter_exporter::output::exposition::{Format, Storage};
 use netfilter_exporter::ruleset::Ruleset;
 use netfilter_exporter::source::Target;
 use netfilter_exporter::source::iptables_save;

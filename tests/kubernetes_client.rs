@@ -19,7 +19,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use netfilter_exporter::audit::kube::{Client, Event, KubeError, KubeSettings, LABEL, Operation};
-use netfilter_exporter::output::exposition::Format;
+use netfilter_exporter::exposition::Format;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 

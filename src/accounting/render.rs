@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use super::series::Series;
 use super::{AccountingConfig, ChainSet, Origin, Problem, Traffic, labels, params, tag_view};
-use crate::output::exposition::{Exposition, ExpositionBuilder, MetricType};
+use crate::exposition::{Exposition, ExpositionBuilder, MetricType};
 use crate::ruleset::{Counters, Family, Ruleset};
 
 /// Renders the accounting families over the snapshots of every source that was collected,

@@ -1,7 +1,7 @@
 //! Whole-view tests over literal rulesets.
 
 use super::*;
-use crate::output::exposition::Format;
+use crate::exposition::Format;
 fn parse(text: impl AsRef<str>) -> Ruleset {
     crate::source::iptables_save::parse(Family::Ipv4, text.as_ref())
 }

@@ -19,8 +19,8 @@ use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 
+use crate::exposition::{Exposition, ExpositionBuilder, MetricType};
 use crate::metrics::names;
-use crate::output::exposition::{Exposition, ExpositionBuilder, MetricType};
 
 /// The label set on the node's CiliumNode, as the original names it.
 pub const LABEL: &str = "kubernetes.azure.com/user-iptables-rules";

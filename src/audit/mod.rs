@@ -13,6 +13,7 @@ pub mod bpf;
 pub mod kube;
 pub mod policy;
 pub mod run;
+pub mod settings;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::SystemTime;
@@ -20,8 +21,8 @@ use std::time::SystemTime;
 pub use allowlist::{Allowlist, AllowlistError};
 
 use crate::error_chain::Chain;
+use crate::exposition::{Exposition, ExpositionBuilder, MetricType};
 use crate::metrics::names;
-use crate::output::exposition::{Exposition, ExpositionBuilder, MetricType};
 use crate::ruleset::{Family, Ruleset, Table};
 use crate::source::SourceError;
 

@@ -7,11 +7,11 @@ use std::time::{Duration, SystemTime};
 
 use super::kube::{self, Client, Event};
 use super::policy::{self, Policy};
+use super::settings::{AuditConfig, AuditFamily, AuditInput};
 use super::{Allowlist, AuditError, Check, FamilyCheck, Scope, TableFindings, Tracker, bpf};
 use crate::collect::CollectConfig;
-use crate::config::{AuditConfig, AuditFamily, AuditInput};
 use crate::error_chain::Chain;
-use crate::output::exposition::{Exposition, ExpositionBuilder};
+use crate::exposition::{Exposition, ExpositionBuilder};
 use crate::ruleset::Family;
 use crate::source::nftables::{self, ReadConfig, Tables};
 use crate::source::{self, SourceError, iptables_save};

@@ -185,8 +185,8 @@ fn metrics_count_per_table_and_leave_out_failed_families() {
         family(Family::Ipv4, &[("filter", &["-N X", "-N Y"]), ("nat", &[])]),
         failed(Family::Ipv6),
     ]);
-    let text = String::from_utf8(c.render().to_vec(crate::output::exposition::Format::Text))
-        .expect("utf-8");
+    let text =
+        String::from_utf8(c.render().to_vec(crate::exposition::Format::Text)).expect("utf-8");
     assert_eq!(
         text,
         "# HELP netfilter_audit_unexpected_rules Lines of a table, in iptables -S form, that no allowlist pattern matched at the last check that listed it.
@@ -245,8 +245,8 @@ fn the_bpf_map_in_metrics_and_json() {
         blocked: 7,
         allowed: Some(2),
     }));
-    let text = String::from_utf8(c.render().to_vec(crate::output::exposition::Format::Text))
-        .expect("utf-8");
+    let text =
+        String::from_utf8(c.render().to_vec(crate::exposition::Format::Text)).expect("utf-8");
     for line in [
         "netfilter_audit_check_success 1\n",
         "netfilter_audit_bpf_map_read_success 1\n",
@@ -266,8 +266,8 @@ fn the_bpf_map_in_metrics_and_json() {
         reason: "gone".to_owned(),
     }));
     assert_eq!(c.verdict(), Verdict::Clean);
-    let text = String::from_utf8(c.render().to_vec(crate::output::exposition::Format::Text))
-        .expect("utf-8");
+    let text =
+        String::from_utf8(c.render().to_vec(crate::exposition::Format::Text)).expect("utf-8");
     assert!(
         text.contains("netfilter_audit_bpf_map_read_success 0\n"),
         "{text}"

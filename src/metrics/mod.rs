@@ -12,9 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
-use crate::output::exposition::{
-    Exposition, ExpositionBuilder, FamilyWriter, Labels, MetricType, Storage,
-};
+use crate::exposition::{Exposition, ExpositionBuilder, FamilyWriter, Labels, MetricType, Storage};
 use crate::ruleset::{Chain, Counters, Ruleset, Table};
 use crate::source::iptables_nft::TextStats;
 use crate::source::{SourceError, Target};

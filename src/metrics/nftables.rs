@@ -2,7 +2,7 @@
 //! generation, named counters, quotas and sets.
 
 use super::{CounterPair, MetricsConfig, names};
-use crate::output::exposition::{ExpositionBuilder, Labels, MetricType};
+use crate::exposition::{ExpositionBuilder, Labels, MetricType};
 use crate::ruleset::Ruleset;
 
 /// Writes the nftables families of `ruleset`; the cardinality controls select the tables

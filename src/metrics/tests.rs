@@ -2,7 +2,7 @@
 //! failed sources and the absence of stale series.
 
 use super::*;
-use crate::output::exposition::Format;
+use crate::exposition::Format;
 use crate::ruleset::{Family, Ruleset};
 
 fn parse(text: impl AsRef<str>) -> Ruleset {

@@ -11,8 +11,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::exposition::{Exposition, ExpositionBuilder, MetricType, Storage};
 use crate::metrics::names::exporter::TEXTFILE_WRITE_FAILURES;
-use crate::output::exposition::{Exposition, ExpositionBuilder, MetricType, Storage};
 use crate::source::Target;
 
 /// The family that counts the looping mode's failed writes, written after the exposition:

@@ -9,10 +9,31 @@ use std::time::Duration;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use serde::{Deserialize, Serialize};
+
+use super::connections::Limits;
+use super::privileges::WebUser;
 use super::process::ProcessStats;
 use super::served::{Served, SourceStatus};
 use super::web_config::WebConfigBundle;
-use crate::output::exposition::Exposition;
+use crate::exposition::Exposition;
+
+/// What the server process needs to know besides the sockets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServerSettings {
+    /// Path of the metrics endpoint.
+    pub telemetry_path: String,
+    /// Bounds on connections and requests.
+    pub limits: Limits,
+    /// The user to switch to (the collector runs as root), or none: keep the user.
+    pub user: Option<WebUser>,
+    /// Log level, as `tracing`'s level filters print.
+    pub log_level: String,
+    /// Log format name of `--log.format`.
+    pub log_format: String,
+    /// Whether a web config follows the settings.
+    pub web_config: bool,
+}
 
 /// The longest message: far above what any exposition is kept in (docs/performance.md has
 /// the sizes).
@@ -22,7 +43,7 @@ pub const MAX_MESSAGE: u64 = 4 << 30;
 #[derive(Debug)]
 pub enum Message {
     /// The server's settings; the first message, after the listening sockets.
-    Hello(Box<super::split::ServerSettings>),
+    Hello(Box<ServerSettings>),
     /// A new publication to serve.
     Publication(Served),
     /// The files of the web config, read again after a change.

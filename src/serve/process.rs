@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::exposition::{Exposition, ExpositionBuilder, MetricType, Storage};
 use crate::metrics::names::process as names;
-use crate::output::exposition::{Exposition, ExpositionBuilder, MetricType, Storage};
 use crate::procfs;
 
 /// What one process reports about itself.
@@ -140,7 +140,7 @@ mod tests {
         };
         let text = String::from_utf8(
             render(&[("collector", stats), ("server", stats)])
-                .to_vec(crate::output::exposition::Format::Text),
+                .to_vec(crate::exposition::Format::Text),
         )
         .expect("utf-8");
         assert!(

@@ -10,8 +10,8 @@ use tokio::sync::watch;
 
 use super::process::{self, ProcessStats};
 use crate::collect::Publication;
-use crate::output::deflate::OpenGzip;
-use crate::output::exposition::{Exposition, Format};
+use crate::exposition::deflate::OpenGzip;
+use crate::exposition::{Exposition, Format};
 
 /// One source's line on the landing page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

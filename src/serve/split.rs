@@ -23,13 +23,11 @@ use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags,
 };
-use serde::{Deserialize, Serialize};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
-use super::channel::{self, ChannelError, Message};
-use super::connections::Limits;
-use super::privileges::{self, PrivilegeError, WebUser};
+use super::channel::{self, ChannelError, Message, ServerSettings};
+use super::privileges::{self, PrivilegeError};
 use super::process::{self, ProcessStats};
 use super::served::{SelfMetrics, Served};
 use super::web_config::{WebConfigBundle, WebConfigFile};
@@ -61,23 +59,6 @@ const READ_LIMIT: Duration = Duration::from_secs(10);
 /// that reads nothing serves stale publications as current: the collector then kills it and
 /// exits with an error, so that the service manager restarts both, as when the server dies.
 const STALL: Duration = Duration::from_secs(30);
-
-/// What the server process needs to know besides the sockets.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ServerSettings {
-    /// Path of the metrics endpoint.
-    pub telemetry_path: String,
-    /// Bounds on connections and requests.
-    pub limits: Limits,
-    /// The user to switch to (the collector runs as root), or none: keep the user.
-    pub user: Option<WebUser>,
-    /// Log level, as `tracing`'s level filters print.
-    pub log_level: String,
-    /// Log format name of `--log.format`.
-    pub log_format: String,
-    /// Whether a web config follows the settings.
-    pub web_config: bool,
-}
 
 /// Why the processes could not be started or ended in error.
 #[derive(Debug, thiserror::Error)]

@@ -9,8 +9,8 @@ use tower::ServiceExt;
 
 use super::*;
 use crate::collect::Publication;
+use crate::exposition::{ExpositionBuilder, Storage};
 use crate::metrics::{self, Collected, MetricsConfig, SourceReport};
-use crate::output::exposition::{ExpositionBuilder, Storage};
 use crate::source::Target;
 use axum::http::StatusCode;
 

@@ -9,8 +9,11 @@
 
 use bytes::Bytes;
 
-use super::deflate::{self, Deflater, OpenGzip, Segment};
-use super::escape::{escape_help, escape_label_value};
+pub mod deflate;
+mod escape;
+
+use deflate::{Deflater, OpenGzip, Segment};
+use escape::{escape_help, escape_label_value};
 
 /// A wire format of the exposition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

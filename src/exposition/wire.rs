@@ -4,8 +4,8 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
+use super::deflate::Segment;
 use super::{Chunk, Exposition, Family};
-use crate::output::deflate::Segment;
 
 /// Why received bytes are not an exposition.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -127,7 +127,7 @@ fn take_chunk(bytes: &mut Bytes) -> Result<Chunk, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::exposition::{ExpositionBuilder, Format, MetricType, Storage};
+    use crate::exposition::{ExpositionBuilder, Format, MetricType, Storage};
 
     fn exposition(storage: Storage) -> Exposition {
         let mut builder = ExpositionBuilder::new(storage);
