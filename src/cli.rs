@@ -938,6 +938,28 @@ fn subcommand_index(args: &[OsString]) -> Option<usize> {
     None
 }
 
+impl LogArgs {
+    /// The level these flags ask for: --log.level, else -v and -q counted from info.
+    pub fn level(&self) -> tracing_subscriber::filter::LevelFilter {
+        use tracing_subscriber::filter::LevelFilter;
+        match self.log_level {
+            Some(LogLevel::Trace) => LevelFilter::TRACE,
+            Some(LogLevel::Debug) => LevelFilter::DEBUG,
+            Some(LogLevel::Info) => LevelFilter::INFO,
+            Some(LogLevel::Warn) => LevelFilter::WARN,
+            Some(LogLevel::Error) => LevelFilter::ERROR,
+            None => match i16::from(self.verbose) - i16::from(self.quiet) {
+                v if v >= 2 => LevelFilter::TRACE,
+                1 => LevelFilter::DEBUG,
+                0 => LevelFilter::INFO,
+                -1 => LevelFilter::WARN,
+                -2 => LevelFilter::ERROR,
+                _ => LevelFilter::OFF,
+            },
+        }
+    }
+}
+
 /// Log levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
@@ -953,14 +975,7 @@ pub enum LogLevel {
     Error,
 }
 
-/// Log line formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// key=value pairs.
-    Logfmt,
-    /// One JSON object per line.
-    Json,
-}
+pub use crate::logging::LogFormat;
 
 #[cfg(test)]
 mod tests {

@@ -19,6 +19,7 @@ pub mod collect;
 pub mod config;
 pub mod error_chain;
 pub mod exposition;
+pub mod logging;
 pub mod metrics;
 pub mod munin;
 pub mod output;

@@ -25,6 +25,7 @@ pub mod fds;
 pub mod listen;
 pub mod privileges;
 pub mod process;
+pub mod run;
 pub mod served;
 pub mod split;
 pub mod systemd;

@@ -3,18 +3,113 @@
 //! changed, reads the BPF map and tells Kubernetes what [`super::policy`] says. The same
 //! cycle runs in the `audit` command and inside `serve`.
 
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+use tokio::sync::watch;
 
 use super::kube::{self, Client, Event};
 use super::policy::{self, Policy};
-use super::settings::{AuditConfig, AuditFamily, AuditInput};
-use super::{Allowlist, AuditError, Check, FamilyCheck, Scope, TableFindings, Tracker, bpf};
-use crate::collect::CollectConfig;
+use super::settings::{AuditConfig, AuditFamily, AuditInput, AuditOutput};
+use super::{
+    Allowlist, AuditError, Check, FamilyCheck, Scope, TableFindings, Tracker, Verdict, bpf,
+};
+use crate::collect::{CollectConfig, Collector, Publication};
 use crate::error_chain::Chain;
 use crate::exposition::{Exposition, ExpositionBuilder};
+use crate::logging::LogFormat;
 use crate::ruleset::Family;
+use crate::serve::run::{self as serving, Http, RunError};
+use crate::serve::web_config::WebConfigFile;
 use crate::source::nftables::{self, ReadConfig, Tables};
 use crate::source::{self, SourceError, iptables_save};
+
+/// `audit --once`: checks, prints the findings, and says by its status what they were:
+/// 0 clean, 1 unexpected rules, 2 a family could not be checked (or printing failed).
+pub async fn once(audit: &AuditConfig, collect: &CollectConfig) -> ExitCode {
+    let check = check_once(audit, collect).await;
+    // The report may go to a file: what failed is also said where a person looks.
+    for (family, e) in check.failures() {
+        eprintln!("netfilter_exporter: {family}: {}", Chain(e));
+    }
+    let text = match audit.output {
+        AuditOutput::Text => check.to_text(),
+        AuditOutput::Json => format!("{:#}\n", check.to_json()),
+    };
+    // Status 2, not the 1 of a failed mode: 1 means unexpected rules here.
+    if let Err(e) = std::io::stdout().lock().write_all(text.as_bytes()) {
+        eprintln!("netfilter_exporter: cannot write to standard output: {e}");
+        return ExitCode::from(2);
+    }
+    match check.verdict() {
+        Verdict::Clean => ExitCode::SUCCESS,
+        Verdict::Unexpected => ExitCode::from(1),
+        Verdict::Failed => ExitCode::from(2),
+    }
+}
+
+/// Checks every interval until SIGTERM or SIGINT (or, with --terminate-on-success, until
+/// a check is clean and the node labelled so), serving the metrics of the last check when
+/// asked to; SIGHUP re-reads the web config.
+pub async fn until_stopped(
+    audit: &AuditConfig,
+    collect: &CollectConfig,
+    web: Option<Arc<WebConfigFile>>,
+    log_format: LogFormat,
+) -> Result<(), RunError> {
+    crate::serve::reload_on_hangup(web.clone());
+    let (publish, publications) = watch::channel(Arc::new(Publication::default()));
+    let checks = async {
+        let mut shutdown = std::pin::pin!(crate::serve::shutdown_signal());
+        let mut auditor = Auditor::new(audit.clone(), collect.clone());
+        loop {
+            let cycle = auditor.cycle().await;
+            publish.send_replace(Arc::new(Publication::new(cycle.exposition)));
+            if cycle.terminate {
+                tracing::info!("every rule is allowed; exiting (--terminate-on-success)");
+                return;
+            }
+            tokio::select! {
+                biased;
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(auditor.interval()) => {}
+            }
+        }
+    };
+    if audit.listen.is_empty() {
+        checks.await;
+        return Ok(());
+    }
+    tokio::select! {
+        () = checks => Ok(()),
+        served = async {
+            let http = Http {
+                listeners: serving::bind(&audit.listen, &audit.telemetry_path).await?,
+                telemetry_path: audit.telemetry_path.clone(),
+                limits: audit.limits,
+                web,
+                web_user: audit.web_user.clone(),
+                log_format,
+            };
+            serving::serve_until_stopped(http, publications).await
+        } => served,
+    }
+}
+
+/// The audit inside `serve`: checks every interval for as long as the exporter runs, its
+/// families put into the collector's publications.
+pub fn spawn_in_collector(audit: AuditConfig, collect: CollectConfig, collector: Arc<Collector>) {
+    tokio::spawn(async move {
+        let mut auditor = Auditor::new(audit, collect);
+        loop {
+            let cycle = auditor.cycle().await;
+            collector.publish_audit(cycle.exposition).await;
+            tokio::time::sleep(auditor.interval()).await;
+        }
+    });
+}
 
 /// Checks every family of `audit` once: each allowlist read again, each ruleset dumped
 /// (or read from its saved file) and parsed, and the BPF map read when asked to.

@@ -6,7 +6,9 @@
 //! commands and hands the accounting view to the pure renderer in [`crate::output::munin`].
 
 use std::ffi::OsStr;
+use std::io::Write;
 use std::path::Path;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::accounting::{AccountingConfig, ChainSet, Origin, tag_view};
@@ -358,6 +360,51 @@ async fn read(family: Family, settings: &Settings) -> Result<Ruleset, Unreadable
         });
     }
     Ok(ruleset)
+}
+
+/// Runs as the Munin plugin named `name` with the command in `argument`.
+pub fn plugin_main(name: Result<Name, BadName>, argument: Option<&std::ffi::OsStr>) -> ExitCode {
+    let (name, action) = match (name, Action::from_argument(argument)) {
+        (Ok(name), Ok(action)) => (name, action),
+        (Err(e), _) => return usage_error(&e),
+        (_, Err(e)) => return usage_error(&e),
+    };
+    match crate::logging::runtime() {
+        Ok(runtime) => runtime.block_on(answer(&name, action)),
+        Err(e) => {
+            eprintln!("{PLUGIN_NAME}: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage_error(error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("{PLUGIN_NAME}: {error}");
+    ExitCode::from(2)
+}
+
+/// Answers one plugin command with the settings munin-node put in the environment.
+pub async fn answer(name: &Name, action: Action) -> ExitCode {
+    let settings = match Settings::from_env(|var| std::env::var(var).ok()) {
+        Ok(settings) => settings,
+        Err(e) => return usage_error(&e),
+    };
+    let outcome = run(name, action, &settings).await;
+    for message in &outcome.messages {
+        eprintln!("{PLUGIN_NAME}: {message}");
+    }
+    if let Err(e) = std::io::stdout()
+        .lock()
+        .write_all(outcome.stdout.as_bytes())
+    {
+        eprintln!("{PLUGIN_NAME}: cannot write to standard output: {e}");
+        return ExitCode::FAILURE;
+    }
+    if outcome.success {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 #[cfg(test)]

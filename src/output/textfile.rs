@@ -12,6 +12,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::exposition::{Exposition, ExpositionBuilder, MetricType, Storage};
+use std::sync::Arc;
+
+use crate::collect::{CollectConfig, Collector};
+use crate::error_chain::Chain;
+use crate::exposition::Format;
 use crate::metrics::names::exporter::TEXTFILE_WRITE_FAILURES;
 use crate::source::Target;
 
@@ -161,6 +166,63 @@ impl Cadence {
     /// Records that the publication made after `rounds` was written at `now`.
     pub fn wrote(&mut self, rounds: &BTreeMap<Target, u64>, now: Instant) {
         self.written = Some((now, rounds.clone()));
+    }
+}
+
+/// Writes `path` whenever [`Cadence`] says so, until SIGTERM or SIGINT, with the
+/// collector's loops running; SIGHUP does not end it.
+pub async fn write_until_stopped(
+    path: &std::path::Path,
+    collect: &CollectConfig,
+    collector: &Arc<Collector>,
+) {
+    // One signal future for the whole loop: one made per turn would not be listening
+    // while the file is written, and a signal then would be lost.
+    crate::serve::reload_on_hangup(None);
+    let mut shutdown = std::pin::pin!(crate::serve::shutdown_signal());
+    let mut publications = collector.subscribe();
+    let mut cadence = Cadence::new(collect.selection.targets(), collect.interval);
+    let mut failed_writes = 0;
+    collector.spawn_loops();
+    loop {
+        let now = Instant::now();
+        let due = cadence.due(&publications.borrow_and_update().rounds, now);
+        if due.is_some_and(|at| at <= now) {
+            let publication = Arc::clone(&publications.borrow());
+            cadence.wrote(&publication.rounds, now);
+            let target = path.to_owned();
+            // Writing and syncing tens of megabytes blocks: keep it off the I/O threads.
+            let tail = failures(failed_writes);
+            let written = tokio::task::spawn_blocking(move || {
+                let chunks = publication.exposition.chunks_then(&tail, Format::Text);
+                write_atomically(&target, chunks)
+            })
+            .await;
+            // A failed write is logged, counted and retried after the next collections: a
+            // full disk must not stop the exporter.
+            let error = match written {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(Chain(&e).to_string()),
+                Err(e) => Some(format!("the write panicked, a bug to report: {e}")),
+            };
+            if let Some(error) = error {
+                failed_writes += 1;
+                tracing::error!(%error, "cannot write textfile");
+            }
+            continue;
+        }
+        let wake = tokio::time::Instant::from_std(due.unwrap_or(now));
+        tokio::select! {
+            // Shutdown first, so that the signals are listened for from the first turn on.
+            biased;
+            () = &mut shutdown => return,
+            changed = publications.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            () = tokio::time::sleep_until(wake), if due.is_some() => {}
+        }
     }
 }
 
