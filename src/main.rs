@@ -535,6 +535,7 @@ async fn serve_until_stopped(
         publications: served::served(publications),
         telemetry_path: http.telemetry_path,
         self_metrics: Some(served::SelfMetrics::OneProcess),
+        policy: serve::policy::Policy::new(http.web.clone(), http.limits.max_requests),
     });
     let mut listeners = Vec::new();
     for listener in http.listeners {

@@ -63,11 +63,21 @@ fn app(telemetry_path: &str) -> (Router, watch::Sender<Arc<Served>>) {
 }
 
 fn app_of(publication: Publication, telemetry_path: &str) -> (Router, watch::Sender<Arc<Served>>) {
+    app_with(publication, telemetry_path, Policy::new(None, 4))
+}
+
+/// The router over `publication` behind `policy`.
+fn app_with(
+    publication: Publication,
+    telemetry_path: &str,
+    policy: Policy,
+) -> (Router, watch::Sender<Arc<Served>>) {
     let (sender, publications) = watch::channel(Arc::new(Served::of(&publication)));
     let router = router(AppState {
         publications,
         telemetry_path: TelemetryPath::new(telemetry_path.to_owned()).expect("valid path"),
         self_metrics: None,
+        policy,
     });
     (router, sender)
 }
@@ -497,6 +507,7 @@ fn no_path_that_passes_the_check_makes_the_router_panic() {
             publications: publications.clone(),
             telemetry_path,
             self_metrics: None,
+            policy: Policy::new(None, 1),
         };
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| router(state)));
         assert!(built.is_ok(), "{path:?}");
@@ -519,6 +530,7 @@ async fn process_metrics_end_every_format_with_the_exposition_whole() {
         publications,
         telemetry_path: TelemetryPath::new("/metrics".to_owned()).expect("valid path"),
         self_metrics: Some(SelfMetrics::OneProcess),
+        policy: Policy::new(None, 1),
     });
     let om = [("accept", "application/openmetrics-text; version=1.0.0")];
     let (_, _, text) = get(router.clone(), "/metrics", &om).await;
