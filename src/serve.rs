@@ -23,6 +23,7 @@ pub mod channel;
 pub mod connections;
 pub mod fds;
 pub mod listen;
+pub mod policy;
 pub mod privileges;
 pub mod process;
 pub mod run;
@@ -31,6 +32,7 @@ pub mod split;
 pub mod systemd;
 pub mod web_config;
 
+use policy::{MadeWhileSent, Policy};
 use served::{SelfMetrics, Served};
 
 /// What the handlers share.
@@ -42,6 +44,8 @@ pub struct AppState {
     pub telemetry_path: TelemetryPath,
     /// Where the process metrics appended to every scrape come from; none without.
     pub self_metrics: Option<SelfMetrics>,
+    /// Who may ask, how many at once, and the headers every response carries.
+    pub policy: Policy,
 }
 
 /// Path of the landing page.
@@ -50,16 +54,19 @@ const LANDING_PATH: &str = "/";
 /// Path of the health check.
 const HEALTH_PATH: &str = "/-/healthy";
 
-/// The application: the landing page, the health check and the telemetry path. It cannot
-/// panic as axum's router does on some paths: a [`TelemetryPath`] is never one of them.
+/// The application: the landing page, the health check and the telemetry path, behind the
+/// state's [`Policy`]. It cannot panic as axum's router does on some paths: a
+/// [`TelemetryPath`] is never one of them.
 pub fn router(state: AppState) -> Router {
     let path = state.telemetry_path.clone();
-    Router::new()
+    let policy = state.policy.clone();
+    let routes = Router::new()
         .route(LANDING_PATH, get(landing))
         .route(HEALTH_PATH, get(|| async { "OK\n" }))
         .route(path.as_str(), get(metrics))
         .fallback(not_found)
-        .with_state(state)
+        .with_state(state);
+    policy.apply_to(routes)
 }
 
 /// Why a value cannot be the telemetry path.
@@ -264,7 +271,7 @@ fn text_body(publication: Arc<Served>, tail: Arc<Exposition>, format: Format) ->
         .headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     // Its blocking thread and pieces are bounded by the request slots.
-    response.extensions_mut().insert(connections::MadeWhileSent);
+    response.extensions_mut().insert(MadeWhileSent);
     response
 }
 

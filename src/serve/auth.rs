@@ -11,7 +11,7 @@
 //!   at most and never queue, and a right one that found the verifier busy passes at a later
 //!   scrape and from memory after that.
 //!
-//! None of this holds a request slot (see `connections`): a flood of wrong passwords cannot
+//! None of this holds a request slot (see `policy`): a flood of wrong passwords cannot
 //! keep a scraper whose password is remembered from being served.
 //!
 //! An unknown user's password is checked against a configured user's hash, the result

@@ -1,29 +1,17 @@
 //! The accept loop, with bounds. `axum::serve` keeps every connection for as long as the
 //! client likes and accepts until the process runs out of file descriptors, and then the
 //! collections cannot start `iptables-save` either. Here a connection that sends no
-//! complete request header in time, or stays idle between requests too long, is closed;
-//! the number of connections and of requests in progress is capped; and at the connection
-//! cap the connection idle the longest is closed to make room, so that a real scrape still
-//! gets in when slow clients hold every slot.
+//! complete request header in time, stays idle between requests too long, or leaves its
+//! response untaken too long is closed; the number of connections is capped; and at the
+//! connection cap the connection idle the longest is closed to make room, so that a real
+//! scrape still gets in when slow clients hold every slot. A connection whose response
+//! waits on its client is idle as much as one waiting for its next request.
 //!
-//! A request slot (`--web.max-requests`) bounds the server's work, not the clients' reading:
-//!
-//! - Authentication comes first and takes no slot; it has a bound of its own (see `auth`),
-//!   so that wrong passwords cannot keep a scraper whose password is remembered out.
-//! - The slot is held while the application makes the response. A body that is in memory
-//!   already (the exposition's shared buffers, its gzip stream, the small pages: everything
-//!   but [`MadeWhileSent`]) gives the slot back as it is handed to hyper: sending it is the
-//!   kernel's work, and a client that does not read it holds only its connection, which the
-//!   write timeout and the connection cap bound. Held until sent, slots would let clients
-//!   that never read keep every scrape out until the write timeout.
-//! - A body made while it is sent (text decompressed as the client reads) keeps its slot
-//!   until sent: making it holds a blocking thread and pieces of text, which the slots
-//!   bound. So that a client that stops reading one cannot keep others out, a request that
-//!   finds every slot taken closes the connection whose response has waited on its client
-//!   the longest and takes its slot; only when no response waits on its client is it
-//!   answered 503.
-//! - At the connection cap, a connection whose response waits on its client is idle as much
-//!   as one waiting for its next request, and closed to make room the same way.
+//! What a request meets (the headers, authentication, the request cap) is the router's
+//! policy (`policy`). Of the cap, only its eviction is here: at the cap, the policy asks
+//! the registry of connections, through the [`ServerConnections`] in each request's
+//! extensions, to close the connection whose response has held a request slot while
+//! waiting on its client the longest.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -37,26 +25,25 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::{HeaderValue, Request, Response, StatusCode, header};
-use bytes::Bytes;
+use axum::http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
-use super::auth::{Authenticator, Verdict};
-use super::web_config::{WebConfig, WebConfigFile};
+use super::policy::{Connections, Holding, ServerConnections, SlotHeld};
+use super::web_config::WebConfigFile;
 
 /// How the server bounds its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Connections open at once, at most.
     pub max_connections: usize,
-    /// Requests the server works on at once, at most (see the module's documentation);
-    /// more get 503.
+    /// Requests the server works on at once, at most; more get 503. The router's policy
+    /// keeps this cap ([`Policy`](super::policy::Policy)), not the accept loop.
     pub max_requests: usize,
     /// Time a client has to send a complete request header: from the connection's
     /// accept for its first request, from the first byte for a later one.
@@ -82,10 +69,10 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// The longest pause between two accepts that failed (out of descriptors, mostly).
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
-/// Serves `app` on `listeners` within `limits`, with the TLS, authentication and headers
-/// of `web` when given, until `shutdown` resolves; then closes the idle connections, lets
-/// those with a request in progress finish for a few seconds, and returns. Accept errors
-/// are not fatal: they are logged and retried after a pause.
+/// Serves `app` on `listeners` within `limits`, with the TLS of `web` when given, until
+/// `shutdown` resolves; then closes the idle connections, lets those with a request in
+/// progress finish for a few seconds, and returns. Accept errors are not fatal: they are
+/// logged and retried after a pause.
 pub async fn serve(
     listeners: Vec<TcpListener>,
     app: Router,
@@ -157,7 +144,7 @@ async fn connection(
         .map(|file| file.current())
         .unwrap_or_default();
     let Some(tls) = web.tls.clone() else {
-        return serve_on(entry, conn, stream, web, stop).await;
+        return serve_on(entry, conn, stream, stop).await;
     };
     let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
     let stream = tokio::select! {
@@ -175,17 +162,12 @@ async fn connection(
         () = conn.evict.notified() => return,
         _ = stop.wait_for(|stop| *stop) => return,
     };
-    serve_on(entry, conn, stream, web, stop).await;
+    serve_on(entry, conn, stream, stop).await;
 }
 
-/// Serves HTTP/1 on `stream` with the settings of `web`.
-async fn serve_on<S>(
-    entry: Entry,
-    conn: Arc<Conn>,
-    stream: S,
-    web: Arc<WebConfig>,
-    mut stop: watch::Receiver<bool>,
-) where
+/// Serves HTTP/1 on `stream`.
+async fn serve_on<S>(entry: Entry, conn: Arc<Conn>, stream: S, mut stop: watch::Receiver<bool>)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let shared = Arc::clone(&entry.registry);
@@ -195,22 +177,22 @@ async fn serve_on<S>(
         conn: Arc::clone(&conn),
     });
     let service_conn = Arc::clone(&conn);
-    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-        let shared = Arc::clone(&shared);
-        let web = Arc::clone(&web);
-        let mut guard = InFlight::start(Arc::clone(&service_conn));
+    let app = shared.app.clone();
+    // Which response waits on its client is known here only: the request cap asks through
+    // this which connection to close for a slot.
+    let connections = ServerConnections(Arc::clone(&shared) as Arc<dyn Connections>);
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        // Every request counts for the timers, refused ones too.
+        let guard = InFlight::start(Arc::clone(&service_conn));
+        request.extensions_mut().insert(connections.clone());
+        let app = app.clone();
         async move {
-            let (mut response, slot) = respond(&shared, &web, request).await;
-            guard.sending(slot);
-            for (name, value) in &web.headers {
-                response.headers_mut().insert(name.clone(), value.clone());
-            }
-            Ok::<_, Infallible>(response.map(|body| {
-                Body::new(Guarded {
-                    body,
-                    _guard: guard,
-                })
-            }))
+            let response = match app.oneshot(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            guard.sending(response.extensions().get::<SlotHeld>().is_some());
+            Ok::<_, Infallible>(response.map(|body| Body::new(Holding::new(body, guard))))
         }
     });
     let mut served = pin!(
@@ -245,44 +227,6 @@ async fn serve_on<S>(
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, served).await;
 }
 
-/// The response to `request`, authenticated, and the request slot it keeps while it is
-/// sent, if it does (see the module's documentation).
-async fn respond(
-    shared: &Registry,
-    web: &WebConfig,
-    request: Request<Incoming>,
-) -> (Response<Body>, Option<OwnedSemaphorePermit>) {
-    let authorization = request.headers().get(header::AUTHORIZATION);
-    match shared.auth.check(&web.users, authorization).await {
-        Verdict::Allowed => {}
-        Verdict::Refused => return (unauthorized(), None),
-        Verdict::Busy => return (unavailable("a password check is in progress\n"), None),
-    }
-    let Some(slot) = shared.request_slot().await else {
-        return (unavailable("too many requests in progress\n"), None);
-    };
-    let response = match shared.app.clone().oneshot(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
-    let keeps = response.extensions().get::<MadeWhileSent>().is_some();
-    (response, keeps.then_some(slot))
-}
-
-/// Marks a response whose body is made while it is sent, which keeps its request slot
-/// until then (see the module's documentation).
-#[derive(Debug, Clone, Copy)]
-pub struct MadeWhileSent;
-
-fn unauthorized() -> Response<Body> {
-    let mut response = Response::new(Body::from("Unauthorized\n"));
-    *response.status_mut() = StatusCode::UNAUTHORIZED;
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
-    response
-}
-
 /// Resolves when the connection has waited longer than `limits` allow.
 async fn expired(conn: &Conn, limits: Limits) {
     loop {
@@ -302,23 +246,15 @@ async fn expired(conn: &Conn, limits: Limits) {
     }
 }
 
-fn unavailable(why: &'static str) -> Response<Body> {
-    let mut response = Response::new(Body::from(why));
-    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-    response
-}
-
 /// The connections of every listener, and what they share.
 struct Registry {
     app: Router,
     web: Option<Arc<WebConfigFile>>,
-    auth: Authenticator,
     conns: Mutex<BTreeMap<u64, Arc<Conn>>>,
     next_id: AtomicU64,
     /// Notified (all waiters) whenever a connection ends.
     closed: Notify,
     limits: Limits,
-    requests: Arc<Semaphore>,
 }
 
 impl Registry {
@@ -326,12 +262,10 @@ impl Registry {
         Self {
             app,
             web,
-            auth: Authenticator::default(),
             conns: Mutex::new(BTreeMap::new()),
             next_id: AtomicU64::new(0),
             closed: Notify::new(),
             limits,
-            requests: Arc::new(Semaphore::new(limits.max_requests)),
         }
     }
 
@@ -383,29 +317,6 @@ impl Registry {
             .unwrap_or(false)
     }
 
-    /// A request slot: a free one, else the one of the response that has waited on its
-    /// client the longest, whose connection is closed for it. None when no response holding
-    /// a slot waits on its client, or the closed one did not give its slot back in time.
-    async fn request_slot(&self) -> Option<OwnedSemaphorePermit> {
-        if let Ok(slot) = Arc::clone(&self.requests).try_acquire_owned() {
-            return Some(slot);
-        }
-        {
-            let conns = self.conns();
-            let states: Vec<_> = conns.values().map(|c| (c, c.state())).collect();
-            let (victim, mut state) = states
-                .into_iter()
-                .filter(|(_, s)| s.phase == Phase::Sending { slot: true } && !s.evicting)
-                .filter_map(|(c, s)| Some((s.write_blocked?, c, s)))
-                .min_by_key(|(since, _, _)| *since)
-                .map(|(_, c, s)| (c, s))?;
-            state.evicting = true;
-            victim.evict.notify_one();
-        }
-        let slot = Arc::clone(&self.requests).acquire_owned();
-        tokio::time::timeout(EVICTION_WAIT, slot).await.ok()?.ok()
-    }
-
     async fn all_closed(&self) {
         loop {
             let closed = self.closed.notified();
@@ -414,6 +325,24 @@ impl Registry {
             }
             closed.await;
         }
+    }
+}
+
+impl Connections for Registry {
+    fn evict_for_slot(&self) -> bool {
+        let conns = self.conns();
+        let states: Vec<_> = conns.values().map(|c| (c, c.state())).collect();
+        let victim = states
+            .into_iter()
+            .filter(|(_, s)| s.phase == Phase::Sending { slot: true } && !s.evicting)
+            .filter_map(|(c, s)| Some((s.write_blocked?, c, s)))
+            .min_by_key(|(since, _, _)| *since);
+        let Some((_, victim, mut state)) = victim else {
+            return false;
+        };
+        state.evicting = true;
+        victim.evict.notify_one();
+        true
     }
 }
 
@@ -546,11 +475,9 @@ impl ConnState {
     }
 }
 
-/// A request from its start until its response body has been sent (or dropped), with the
-/// request slot it keeps meanwhile, if any.
+/// A request from its start until its response body has been sent (or dropped).
 struct InFlight {
     conn: Arc<Conn>,
-    slot: Option<OwnedSemaphorePermit>,
 }
 
 impl InFlight {
@@ -561,15 +488,12 @@ impl InFlight {
             state.requests += 1;
         }
         conn.changed.notify_one();
-        Self { conn, slot: None }
+        Self { conn }
     }
 
-    /// The response is handed over, keeping `slot` until it is sent.
-    fn sending(&mut self, slot: Option<OwnedSemaphorePermit>) {
-        self.conn.state().phase = Phase::Sending {
-            slot: slot.is_some(),
-        };
-        self.slot = slot;
+    /// The response is handed over; `slot` when it holds its request slot until it is sent.
+    fn sending(&self, slot: bool) {
+        self.conn.state().phase = Phase::Sending { slot };
         self.conn.changed.notify_one();
     }
 }
@@ -584,32 +508,6 @@ impl Drop for InFlight {
             state.write_blocked = None;
         }
         self.conn.changed.notify_one();
-    }
-}
-
-/// A response body that keeps its request [`InFlight`] until it is dropped.
-struct Guarded {
-    body: Body,
-    _guard: InFlight,
-}
-
-impl http_body::Body for Guarded {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
     }
 }
 
@@ -670,10 +568,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::{HeaderValue, Response, header};
     use axum::routing::get;
+    use bytes::Bytes;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
+    use crate::serve::policy::{MadeWhileSent, Policy};
 
     /// Larger than what the socket buffers of a loopback connection hold.
     const LARGE: usize = 64 << 20;
@@ -727,13 +628,14 @@ mod tests {
             .fallback(|| async { "OK\n" })
     }
 
-    /// Serves [`app`] within `limits` on 127.0.0.1; its address, and what notifies
-    /// `/handling`. The server ends with the test's runtime.
+    /// Serves [`app`], behind a policy of `limits.max_requests` request slots, within
+    /// `limits` on 127.0.0.1; its address, and what notifies `/handling`. The server ends
+    /// with the test's runtime.
     async fn start(limits: Limits) -> (std::net::SocketAddr, Arc<Notify>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let release = Arc::new(Notify::new());
-        let app = app(Arc::clone(&release));
+        let app = Policy::new(None, limits.max_requests).apply_to(app(Arc::clone(&release)));
         tokio::spawn(serve(
             vec![listener],
             app,
@@ -949,16 +851,12 @@ mod tests {
             Some(accepted + limits.read_header_timeout)
         );
         // Handled: no deadline, and the connection is not idle.
-        let semaphore = Arc::new(Semaphore::new(1));
-        let mut request = InFlight::start(Arc::clone(&conn));
+        let request = InFlight::start(Arc::clone(&conn));
         assert_eq!(conn.state().deadline(limits), None);
         assert_eq!(conn.state().waiting_since(), None);
-        let slot = Arc::clone(&semaphore).try_acquire_owned().expect("slot");
-        request.sending(Some(slot));
+        request.sending(true);
         assert_eq!(conn.state().phase, Phase::Sending { slot: true });
-        assert_eq!(semaphore.available_permits(), 0);
         drop(request);
-        assert_eq!(semaphore.available_permits(), 1);
         assert_eq!(conn.state().phase, Phase::Idle);
         // Kept alive: the idle timeout until a byte comes, then the header timeout.
         let idle = conn.state().idle_since;
@@ -975,8 +873,8 @@ mod tests {
         );
         // A response the client stops taking: the write timeout from the first stall,
         // none again once it takes more. Meanwhile the connection waits on its client.
-        let mut request = InFlight::start(Arc::clone(&conn));
-        request.sending(None);
+        let request = InFlight::start(Arc::clone(&conn));
+        request.sending(false);
         assert_eq!(conn.state().phase, Phase::Sending { slot: false });
         conn.wrote(false);
         assert_eq!(conn.state().deadline(limits), None);

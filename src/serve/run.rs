@@ -138,6 +138,7 @@ pub async fn serve_until_stopped(
         tracing::warn!("--web.user has no effect: the exporter runs unprivileged, in one process");
     }
     let app = super::router(AppState {
+        policy: super::policy::Policy::new(http.web.clone(), http.limits.max_requests),
         publications: served::served(publications),
         telemetry_path: http.telemetry_path,
         self_metrics: Some(served::SelfMetrics::OneProcess),

@@ -410,6 +410,7 @@ impl ServerStart {
             publications,
             telemetry_path,
             self_metrics: Some(SelfMetrics::Server(stats)),
+            policy: super::policy::Policy::new(web.clone(), self.settings.limits.max_requests),
         });
         let serving = super::serve_listeners(listeners, app, self.settings.limits, web, async {
             // Dropped unused when the socket ended: that is the other branch below.

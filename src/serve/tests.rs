@@ -63,11 +63,21 @@ fn app(telemetry_path: &str) -> (Router, watch::Sender<Arc<Served>>) {
 }
 
 fn app_of(publication: Publication, telemetry_path: &str) -> (Router, watch::Sender<Arc<Served>>) {
+    app_with(publication, telemetry_path, Policy::new(None, 4))
+}
+
+/// The router over `publication` behind `policy`.
+fn app_with(
+    publication: Publication,
+    telemetry_path: &str,
+    policy: Policy,
+) -> (Router, watch::Sender<Arc<Served>>) {
     let (sender, publications) = watch::channel(Arc::new(Served::of(&publication)));
     let router = router(AppState {
         publications,
         telemetry_path: TelemetryPath::new(telemetry_path.to_owned()).expect("valid path"),
         self_metrics: None,
+        policy,
     });
     (router, sender)
 }
@@ -497,6 +507,7 @@ fn no_path_that_passes_the_check_makes_the_router_panic() {
             publications: publications.clone(),
             telemetry_path,
             self_metrics: None,
+            policy: Policy::new(None, 1),
         };
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| router(state)));
         assert!(built.is_ok(), "{path:?}");
@@ -519,6 +530,7 @@ async fn process_metrics_end_every_format_with_the_exposition_whole() {
         publications,
         telemetry_path: TelemetryPath::new("/metrics".to_owned()).expect("valid path"),
         self_metrics: Some(SelfMetrics::OneProcess),
+        policy: Policy::new(None, 1),
     });
     let om = [("accept", "application/openmetrics-text; version=1.0.0")];
     let (_, _, text) = get(router.clone(), "/metrics", &om).await;
@@ -545,4 +557,140 @@ async fn process_metrics_end_every_format_with_the_exposition_whole() {
             "{body}"
         );
     }
+}
+
+/// The settings of a web config file whose text is `text`, as the server process gets them.
+fn web_config(text: &str) -> Arc<WebConfigFile> {
+    Arc::new(WebConfigFile::from_bundle(web_config_bundle(text)).expect("a valid web config"))
+}
+
+fn web_config_bundle(text: &str) -> web_config::WebConfigBundle {
+    let path = std::path::PathBuf::from("/etc/netfilter_exporter/web.yml");
+    web_config::WebConfigBundle {
+        path: path.clone(),
+        files: vec![(path, text.as_bytes().to_vec())],
+    }
+}
+
+/// A web config with the user `alice`, password `secret`, and a header for every response.
+fn alice_and_a_header() -> String {
+    let hash = bcrypt::hash("secret", 4).expect("hash");
+    format!(
+        "basic_auth_users:\n  alice: {hash}\n\
+         http_server_config:\n  headers:\n    X-Frame-Options: deny\n"
+    )
+}
+
+fn basic(user_password: &str) -> String {
+    use base64::Engine;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(user_password);
+    format!("Basic {encoded}")
+}
+
+/// Sends `GET uri` with `headers` and returns the response, its body unread.
+async fn held(router: Router, uri: &str, headers: &[(&str, &str)]) -> Response {
+    let mut request = Request::builder().uri(uri);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    router
+        .oneshot(request.body(Body::empty()).expect("valid request"))
+        .await
+        .expect("router answers")
+}
+
+#[tokio::test]
+async fn without_the_right_credentials_every_path_is_refused_401_with_the_headers() {
+    let policy = Policy::new(Some(web_config(&alice_and_a_header())), 4);
+    let (router, _sender) = app_with(publication(), "/metrics", policy);
+    let wrong = basic("alice:wrong");
+    let unknown = basic("bob:secret");
+    for (path, credentials) in [
+        ("/metrics", None),
+        ("/metrics", Some(wrong.as_str())),
+        ("/metrics", Some(unknown.as_str())),
+        ("/metrics", Some("Bearer secret")),
+        ("/", None),
+        ("/-/healthy", None),
+        ("/nope", Some(wrong.as_str())),
+    ] {
+        let headers: Vec<_> = credentials
+            .map(|c| ("authorization", c))
+            .into_iter()
+            .collect();
+        let (status, headers, body) = get(router.clone(), path, &headers).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} {credentials:?}");
+        assert_eq!(header(&headers, header::WWW_AUTHENTICATE), "Basic");
+        assert_eq!(header(&headers, header::X_FRAME_OPTIONS), "deny");
+        assert_eq!(body, b"Unauthorized\n");
+    }
+    let right = basic("alice:secret");
+    let (status, headers, body) = get(router, "/metrics", &[("authorization", &right)]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(header(&headers, header::X_FRAME_OPTIONS), "deny");
+    assert!(
+        headers.get(header::WWW_AUTHENTICATE).is_none(),
+        "{headers:?}"
+    );
+    assert!(
+        String::from_utf8(body)
+            .expect("utf-8")
+            .contains("iptables_scrape_success 1\n")
+    );
+}
+
+#[tokio::test]
+async fn the_web_config_in_force_applies_from_the_next_request() {
+    let web = web_config("");
+    let (router, _sender) = app_with(
+        publication(),
+        "/metrics",
+        Policy::new(Some(Arc::clone(&web)), 4),
+    );
+    let (status, headers, _) = get(router.clone(), "/metrics", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers.get(header::X_FRAME_OPTIONS).is_none(),
+        "{headers:?}"
+    );
+    web.replace(web_config_bundle(&alice_and_a_header()))
+        .expect("a valid web config");
+    let (status, headers, _) = get(router.clone(), "/metrics", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(header(&headers, header::X_FRAME_OPTIONS), "deny");
+    let right = basic("alice:secret");
+    let (status, _, _) = get(router, "/metrics", &[("authorization", &right)]).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn at_the_request_cap_a_request_is_answered_503_after_authentication() {
+    let compressed = publication_of(RULES, Storage::Compressed { keep_plain: 0 });
+    let policy = Policy::new(Some(web_config(&alice_and_a_header())), 1);
+    let (router, _sender) = app_with(compressed, "/metrics", policy);
+    let right = basic("alice:secret");
+    let authorized = [("authorization", right.as_str())];
+    // A response in memory gives its slot back as it is handed over, read or not.
+    let in_memory = held(router.clone(), "/-/healthy", &authorized).await;
+    assert_eq!(in_memory.status(), StatusCode::OK);
+    // Text decompressed while it is sent keeps its slot until then.
+    let made = held(router.clone(), "/metrics", &authorized).await;
+    assert_eq!(made.status(), StatusCode::OK);
+    assert!(made.extensions().get::<MadeWhileSent>().is_some());
+    let (status, headers, body) = get(router.clone(), "/-/healthy", &authorized).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(header(&headers, header::X_FRAME_OPTIONS), "deny");
+    assert_eq!(body, b"too many requests in progress\n");
+    // Authentication comes first and needs no slot.
+    let (status, headers, _) = get(router.clone(), "/-/healthy", &[]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(header(&headers, header::X_FRAME_OPTIONS), "deny");
+    // Sent (here: dropped), it gives the slot back.
+    drop(made);
+    let (status, _, body) = get(router, "/-/healthy", &authorized).await;
+    assert_eq!(
+        (status, body.as_slice()),
+        (StatusCode::OK, b"OK\n".as_slice())
+    );
+    drop(in_memory);
 }

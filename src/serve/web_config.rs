@@ -5,10 +5,11 @@
 //! verified, Go's curve names) is refused with an error naming the setting, never ignored.
 //!
 //! The file, and the certificate files it names, are re-read when one of them changes: a
-//! [`WebConfigFile`] is asked for the current settings once per connection, as the toolkit
-//! does. When the server runs in a process of its own, the collector reads the files (the
-//! key may be readable by root only) and sends their contents, a [`WebConfigBundle`], which
-//! the server builds the same settings from.
+//! [`WebConfigFile`] is asked for the current settings at each connection (its TLS) and each
+//! request (its users and headers), as the toolkit does. When the server runs in a process
+//! of its own, the collector reads the files (the key may be readable by root only) and
+//! sends their contents, a [`WebConfigBundle`], which the server builds the same settings
+//! from.
 //!
 //! Only regular files are read: a FIFO or a device named as a file would block the read,
 //! or never end it. A read that still blocks (a hung network mount) cannot be interrupted;
