@@ -116,11 +116,16 @@ fn ipset_xml(ns: &Netns) -> Vec<Set> {
             let (name, rest) = set.split_once('"').expect("a quoted name");
             let header = tag(rest, "header").expect("a header");
             let counters = header.contains("<counters/>");
-            let family = tag(header, "family").map(|f| match f {
-                "inet" => Family::Ipv4,
-                "inet6" => Family::Ipv6,
-                other => panic!("family {other}"),
-            });
+            let type_name = tag(rest, "type").expect("a type");
+            let family = match tag(header, "family") {
+                Some("inet") => Some(Family::Ipv4),
+                Some("inet6") => Some(Family::Ipv6),
+                Some(other) => panic!("family {other}"),
+                // ipset prints no family for the bitmap:ip types, which are IPv4 only (the
+                // kernel says NFPROTO_IPV4).
+                None if type_name.starts_with("bitmap:ip") => Some(Family::Ipv4),
+                None => None,
+            };
             let members: Vec<Member> = rest
                 .split("<member>")
                 .skip(1)
@@ -133,7 +138,7 @@ fn ipset_xml(ns: &Netns) -> Vec<Set> {
                 .collect();
             Set {
                 name: name.to_owned(),
-                type_name: tag(rest, "type").expect("a type").to_owned(),
+                type_name: type_name.to_owned(),
                 family,
                 entries: number(header, "numentries"),
                 max_entries: tag(header, "maxelem")
@@ -168,8 +173,11 @@ fn render(sets: &[Set]) -> Exposition {
     Exposition::parse(&text)
 }
 
-/// Sets of several types and both families, a member with a timeout of its own, a
-/// permanent one in a set with timeouts, a `nomatch` net, comments, ICMP and GRE members.
+/// Sets of every type this kernel has (it lacks `hash:ip,mac`, `hash:mac`, `hash:ip,mark`,
+/// `hash:net,net` and `hash:net,port,net`, whose parts `element.rs` tests) and both
+/// families; a member with a timeout of its own, a permanent one in a set with timeouts, a
+/// `nomatch` net, comments, ICMP and GRE members, a bridge port, a bitmap member whose MAC
+/// address is not learnt.
 const SETS: &str = "\
 create ctr hash:ip counters timeout 600
 add ctr 192.0.2.1 timeout 500 packets 5 bytes 300
@@ -198,6 +206,22 @@ add bp 80
 create lst list:set counters
 add lst nets
 add lst ports
+create masked hash:ip netmask 24 counters
+add masked 192.0.2.77
+create ifaces hash:net,iface counters
+add ifaces 10.0.0.0/8,eth0
+add ifaces 10.1.0.0/16,physdev:br0
+create ipportip hash:ip,port,ip counters
+add ipportip 192.0.2.1,sctp:9,192.0.2.2
+create ipportnet hash:ip,port,net counters
+add ipportnet 192.0.2.1,tcp:22,10.0.0.0/8
+create netport hash:net,port family inet6 counters
+add netport 2001:db8::/32,udp:53
+create bip bitmap:ip range 192.0.2.0/24 netmask 28 counters
+add bip 192.0.2.16
+create bipmac bitmap:ip,mac range 192.0.2.0/24 counters
+add bipmac 192.0.2.1,02:00:00:00:00:01
+add bipmac 192.0.2.2
 ";
 
 #[test]
@@ -209,7 +233,7 @@ fn every_set_as_ipset_lists_it() {
     assert_eq!(read_ok(&ns, &counting(100)), [], "no set yet");
     restore(&ns, SETS);
     let expected = ipset_xml(&ns);
-    assert_eq!(expected.len(), 8, "{expected:#?}");
+    assert_eq!(expected.len(), 15, "{expected:#?}");
     let read = read_ok(&ns, &counting(100));
     assert_eq!(read, expected);
     let exposition = render(&read);
