@@ -2,6 +2,7 @@
 //! exporter's own families. Pure functions; nothing here does I/O or keeps state between
 //! collections, so a rule that disappeared cannot leave a stale series behind.
 
+pub mod ipset;
 pub mod names;
 mod nftables;
 

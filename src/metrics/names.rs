@@ -253,3 +253,44 @@ pub mod nftables {
         "Elements of a named nftables set or map (an interval counts once).",
     );
 }
+
+/// The ipset source's families (labels in README). hatamiarash7/ipset-exporter calls the
+/// number of entries `ipset_entries_count`; these follow Prometheus naming instead, as no
+/// compatibility is owed to it.
+pub mod ipset {
+    /// Members of a set.
+    pub const ENTRIES: (&str, &str) = (
+        "ipset_entries",
+        "Entries of an ipset set (timed-out entries not counted).",
+    );
+    /// Most members of a set.
+    pub const MAX_ENTRIES: (&str, &str) = (
+        "ipset_max_entries",
+        "Most entries an ipset set can hold: maxelem of a hash set, size of a list:set (none for a bitmap set, which its range bounds).",
+    );
+    /// Kernel memory of a set.
+    pub const MEMORY: (&str, &str) = (
+        "ipset_memory_bytes",
+        "Kernel memory an ipset set takes, in bytes.",
+    );
+    /// References to a set.
+    pub const REFERENCES: (&str, &str) = (
+        "ipset_references",
+        "Rules and list:set sets that use an ipset set.",
+    );
+    /// Member packets.
+    pub const MEMBER_PACKETS: (&str, &str) = (
+        "ipset_member_packets_total",
+        "Packets that matched a member of an ipset set created with counters (--ipset.member-counters).",
+    );
+    /// Member bytes.
+    pub const MEMBER_BYTES: (&str, &str) = (
+        "ipset_member_bytes_total",
+        "Bytes of the packets that matched a member of an ipset set created with counters (--ipset.member-counters).",
+    );
+    /// Members beyond the limit.
+    pub const MEMBERS_LEFT_OUT: (&str, &str) = (
+        "ipset_members_left_out",
+        "Members of an ipset set created with counters that have no member series: those beyond --ipset.member-limit.",
+    );
+}

@@ -6,6 +6,8 @@
 //! reader is another. It keeps kernel order, so that every output built from it is
 //! deterministic.
 
+pub mod ipset;
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -3,6 +3,7 @@
 //! [`crate::ruleset`].
 
 mod command;
+pub mod ipset;
 pub mod iptables_nft;
 pub mod iptables_save;
 pub mod netlink;

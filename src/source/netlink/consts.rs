@@ -20,6 +20,8 @@ pub mod netlink {
 
 /// `include/uapi/linux/netfilter/nfnetlink.h`.
 pub mod nfnetlink {
+    /// `NFNL_SUBSYS_IPSET`: the subsystem of ipset messages.
+    pub const NFNL_SUBSYS_IPSET: u16 = 6;
     /// `NFNL_SUBSYS_NFTABLES`: the subsystem of nf_tables messages.
     pub const NFNL_SUBSYS_NFTABLES: u16 = 10;
     /// `NFNETLINK_V0`: the only version of the nfnetlink header.
@@ -211,8 +213,110 @@ pub mod generation {
     pub const ID: u16 = 1;
 }
 
+/// `include/uapi/linux/netfilter/ipset/ip_set.h`, named as there. The attribute numbers
+/// repeat from one level of nesting to the next (`IPSET_ATTR_PROTOCOL` and `IPSET_ATTR_IP`
+/// are both 1): each constant says at which level it is read. Only what a reader sends and
+/// reads: no command that changes a set.
+pub mod ipset {
+    /// `IPSET_PROTOCOL`: the newest protocol version the reader speaks.
+    pub const IPSET_PROTOCOL: u8 = 7;
+    /// `IPSET_PROTOCOL_MIN`: the oldest one (protocol 7 only adds commands the reader
+    /// does not send, and the set index in listings).
+    pub const IPSET_PROTOCOL_MIN: u8 = 6;
+
+    /// `IPSET_CMD_PROTOCOL`: the kernel's protocol versions.
+    pub const IPSET_CMD_PROTOCOL: u16 = 1;
+    /// `IPSET_CMD_LIST`: every set, or the one named, with its members unless
+    /// [`IPSET_FLAG_LIST_HEADER`] asks for headers only.
+    pub const IPSET_CMD_LIST: u16 = 7;
+
+    /// `IPSET_ATTR_PROTOCOL` (u8, in every message): the protocol version.
+    pub const IPSET_ATTR_PROTOCOL: u16 = 1;
+    /// `IPSET_ATTR_SETNAME` (string).
+    pub const IPSET_ATTR_SETNAME: u16 = 2;
+    /// `IPSET_ATTR_TYPENAME` (string: `hash:ip`, …).
+    pub const IPSET_ATTR_TYPENAME: u16 = 3;
+    /// `IPSET_ATTR_FAMILY` (u8, `NFPROTO_*`; `NFPROTO_UNSPEC` for sets of no address
+    /// family, such as `bitmap:port` and `list:set`).
+    pub const IPSET_ATTR_FAMILY: u16 = 5;
+    /// `IPSET_ATTR_FLAGS` (u32, big endian): command flags ([`IPSET_FLAG_LIST_HEADER`]).
+    pub const IPSET_ATTR_FLAGS: u16 = 6;
+    /// `IPSET_ATTR_DATA` (nested): a set's header at command level, one member inside
+    /// [`IPSET_ATTR_ADT`].
+    pub const IPSET_ATTR_DATA: u16 = 7;
+    /// `IPSET_ATTR_ADT` (nested list of [`IPSET_ATTR_DATA`]): members.
+    pub const IPSET_ATTR_ADT: u16 = 8;
+    /// `IPSET_ATTR_PROTOCOL_MIN` (u8): the oldest protocol version the kernel speaks.
+    pub const IPSET_ATTR_PROTOCOL_MIN: u16 = 10;
+
+    /// `IPSET_ATTR_IP` (nested, [`IPSET_ATTR_IPADDR_IPV4`] or [`IPSET_ATTR_IPADDR_IPV6`]),
+    /// in a member: its first address.
+    pub const IPSET_ATTR_IP: u16 = 1;
+    /// `IPSET_ATTR_CIDR` (u8), in a member: the prefix length of [`IPSET_ATTR_IP`].
+    pub const IPSET_ATTR_CIDR: u16 = 3;
+    /// `IPSET_ATTR_PORT` (u16, big endian), in a member: a port, or an ICMP type and code.
+    pub const IPSET_ATTR_PORT: u16 = 4;
+    /// `IPSET_ATTR_PROTO` (u8), in a member: the protocol of [`IPSET_ATTR_PORT`].
+    pub const IPSET_ATTR_PROTO: u16 = 7;
+    /// `IPSET_ATTR_CADT_FLAGS` (u32, big endian): in a header, the set's extensions
+    /// ([`IPSET_FLAG_WITH_COUNTERS`]); in a member, its flags ([`IPSET_FLAG_PHYSDEV`]).
+    pub const IPSET_ATTR_CADT_FLAGS: u16 = 8;
+    /// `IPSET_ATTR_MARK` (u32, big endian), in a member.
+    pub const IPSET_ATTR_MARK: u16 = 10;
+    /// `IPSET_ATTR_MAXELEM` (u32, big endian), in a hash set's header.
+    pub const IPSET_ATTR_MAXELEM: u16 = 19;
+    /// `IPSET_ATTR_SIZE` (u32, big endian), in a `list:set` header: most members.
+    pub const IPSET_ATTR_SIZE: u16 = 23;
+    /// `IPSET_ATTR_ELEMENTS` (u32, big endian), in a header: members now.
+    pub const IPSET_ATTR_ELEMENTS: u16 = 24;
+    /// `IPSET_ATTR_REFERENCES` (u32, big endian), in a header: rules and `list:set` sets
+    /// that use the set.
+    pub const IPSET_ATTR_REFERENCES: u16 = 25;
+    /// `IPSET_ATTR_MEMSIZE` (u32, big endian), in a header: kernel memory the set takes.
+    pub const IPSET_ATTR_MEMSIZE: u16 = 26;
+
+    /// `IPSET_ATTR_ETHER` (6 bytes), in a member.
+    pub const IPSET_ATTR_ETHER: u16 = 17;
+    /// `IPSET_ATTR_NAME` (string), in a `list:set` member: the member set's name.
+    pub const IPSET_ATTR_NAME: u16 = 18;
+    /// `IPSET_ATTR_IP2` (nested, like [`IPSET_ATTR_IP`]), in a member: its second address.
+    pub const IPSET_ATTR_IP2: u16 = 20;
+    /// `IPSET_ATTR_CIDR2` (u8), in a member: the prefix length of [`IPSET_ATTR_IP2`].
+    pub const IPSET_ATTR_CIDR2: u16 = 21;
+    /// `IPSET_ATTR_IFACE` (string), in a member.
+    pub const IPSET_ATTR_IFACE: u16 = 23;
+    /// `IPSET_ATTR_BYTES` (u64, big endian), in a member of a set with counters.
+    pub const IPSET_ATTR_BYTES: u16 = 24;
+    /// `IPSET_ATTR_PACKETS` (u64, big endian), in a member of a set with counters.
+    pub const IPSET_ATTR_PACKETS: u16 = 25;
+
+    /// `IPSET_ATTR_IPADDR_IPV4` (4 bytes, network order), in [`IPSET_ATTR_IP`].
+    pub const IPSET_ATTR_IPADDR_IPV4: u16 = 1;
+    /// `IPSET_ATTR_IPADDR_IPV6` (16 bytes, network order), in [`IPSET_ATTR_IP`].
+    pub const IPSET_ATTR_IPADDR_IPV6: u16 = 2;
+
+    /// `IPSET_FLAG_LIST_HEADER` (`enum ipset_cmd_flags`): list headers, no member.
+    pub const IPSET_FLAG_LIST_HEADER: u32 = 1 << 2;
+    /// `IPSET_FLAG_PHYSDEV` (`enum ipset_cadt_flags`): the interface of a `hash:net,iface`
+    /// member is a bridge port (`physdev:`).
+    pub const IPSET_FLAG_PHYSDEV: u32 = 1 << 1;
+    /// `IPSET_FLAG_WITH_COUNTERS` (`enum ipset_cadt_flags`): the set was created with
+    /// `counters`, each member counts packets and bytes.
+    pub const IPSET_FLAG_WITH_COUNTERS: u32 = 1 << 3;
+}
+
+/// `IPPROTO_*`: `include/uapi/linux/in.h` and, for ICMPv6, `include/uapi/linux/in6.h`.
+pub mod ipproto {
+    /// `IPPROTO_ICMP`.
+    pub const IPPROTO_ICMP: u8 = 1;
+    /// `IPPROTO_ICMPV6`.
+    pub const IPPROTO_ICMPV6: u8 = 58;
+}
+
 /// `include/uapi/linux/netfilter.h`: `NFPROTO_*`.
 pub mod nfproto {
+    /// `NFPROTO_UNSPEC`.
+    pub const UNSPEC: u8 = 0;
     /// `NFPROTO_INET`.
     pub const INET: u8 = 1;
     /// `NFPROTO_IPV4`.

@@ -9,10 +9,8 @@ mod attrs;
 pub mod consts;
 mod socket;
 
-#[cfg(test)]
-pub(crate) use attrs::push;
-pub(crate) use attrs::push_str;
 pub use attrs::{Attr, Attrs, Malformed};
+pub(crate) use attrs::{push, push_str};
 #[cfg(fuzzing)]
 pub(crate) use socket::replies;
 pub use socket::{Message, NetlinkError, Socket};

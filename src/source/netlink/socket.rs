@@ -1,5 +1,6 @@
-//! A NETLINK_NETFILTER socket that sends one request at a time and hands each reply to a
-//! callback straight from the receive buffer.
+//! A NETLINK_NETFILTER socket that sends one request at a time to one nfnetlink subsystem
+//! (nf_tables or ipset) and hands each reply to a callback straight from the receive
+//! buffer.
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -49,10 +50,10 @@ pub enum NetlinkError {
     Stopped,
 }
 
-/// One nf_tables message of a reply.
+/// One message of a reply.
 #[derive(Debug, Clone)]
 pub struct Message<'a> {
-    /// Its `NFT_MSG_*` type.
+    /// Its type within the subsystem (`NFT_MSG_*`, `IPSET_CMD_*`).
     pub kind: u16,
     /// Its `NFPROTO_*` family.
     pub family: u8,
@@ -63,9 +64,11 @@ pub struct Message<'a> {
     pub attrs: Attrs<'a>,
 }
 
-/// A netlink socket speaking to nf_tables.
+/// A netlink socket speaking to one nfnetlink subsystem.
 pub struct Socket {
     fd: OwnedFd,
+    /// The `NFNL_SUBSYS_*` of its requests and replies.
+    subsystem: u16,
     seq: u32,
     timeout: Duration,
     buf: Vec<u8>,
@@ -73,8 +76,15 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// Opens a socket whose reads give up after `timeout` without an answer.
+    /// Opens a socket speaking to nf_tables whose reads give up after `timeout` without an
+    /// answer.
     pub fn open(timeout: Duration) -> Result<Socket, NetlinkError> {
+        Socket::open_subsystem(NFNL_SUBSYS_NFTABLES, timeout)
+    }
+
+    /// Opens a socket speaking to the nfnetlink subsystem `subsystem` (`NFNL_SUBSYS_*`)
+    /// whose reads give up after `timeout` without an answer.
+    pub fn open_subsystem(subsystem: u16, timeout: Duration) -> Result<Socket, NetlinkError> {
         let fd = rustix::net::socket_with(
             AddressFamily::NETLINK,
             SocketType::RAW,
@@ -89,6 +99,7 @@ impl Socket {
             .map_err(io::Error::from)?;
         Ok(Socket {
             fd,
+            subsystem,
             seq: 0,
             timeout,
             buf: vec![0; RECV_BUFFER],
@@ -96,7 +107,7 @@ impl Socket {
         })
     }
 
-    /// Sends the nf_tables request `kind` for `family` with `flags` (besides
+    /// Sends the request `kind` of the socket's subsystem for `family` with `flags` (besides
     /// `NLM_F_REQUEST`) and the attributes `attrs`, and calls `each` for every message of
     /// the answer until the kernel ends it (`NLMSG_DONE`, or an acknowledgement for a
     /// request with `NLM_F_ACK`).
@@ -114,7 +125,7 @@ impl Socket {
         let request = &mut self.request;
         request.clear();
         request.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_ne_bytes());
-        request.extend_from_slice(&(NFNL_SUBSYS_NFTABLES << 8 | kind).to_ne_bytes());
+        request.extend_from_slice(&(self.subsystem << 8 | kind).to_ne_bytes());
         request.extend_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
         request.extend_from_slice(&seq.to_ne_bytes());
         request.extend_from_slice(&0u32.to_ne_bytes());
@@ -134,18 +145,19 @@ impl Socket {
             if full > read {
                 return Err(Malformed("reply larger than the receive buffer").into());
             }
-            if replies(&self.buf[..read], seq, &mut each)? {
+            if replies(&self.buf[..read], seq, self.subsystem, &mut each)? {
                 return Ok(());
             }
         }
     }
 }
 
-/// Hands the messages of one datagram that answer request `seq` to `each`; true when the
-/// answer ended in it.
+/// Hands the messages of one datagram that answer request `seq` of subsystem `subsystem`
+/// to `each`; true when the answer ended in it.
 pub(crate) fn replies(
     mut datagram: &[u8],
     seq: u32,
+    subsystem: u16,
     each: &mut impl FnMut(Message<'_>) -> Result<(), NetlinkError>,
 ) -> Result<bool, NetlinkError> {
     while !datagram.is_empty() {
@@ -188,7 +200,7 @@ pub(crate) fn replies(
         if flags & NLM_F_DUMP_INTR != 0 {
             return Err(NetlinkError::Interrupted);
         }
-        if kind >> 8 != NFNL_SUBSYS_NFTABLES {
+        if kind >> 8 != subsystem {
             return Err(Malformed("a message of another nfnetlink subsystem").into());
         }
         let nfgen = body
@@ -225,7 +237,7 @@ mod tests {
 
     fn collect(datagram: &[u8], seq: u32) -> Result<(bool, Vec<Seen>), NetlinkError> {
         let mut seen = Vec::new();
-        let ended = replies(datagram, seq, &mut |m| {
+        let ended = replies(datagram, seq, NFNL_SUBSYS_NFTABLES, &mut |m| {
             seen.push((m.kind, m.family, m.res_id));
             Ok(())
         })?;

@@ -4,6 +4,7 @@
 //! the socket, in the order of a read.
 
 use super::*;
+use crate::source::netlink::consts::nfnetlink::NFNL_SUBSYS_NFTABLES;
 use crate::source::netlink::replies;
 
 /// The sequence number of the request every answer in the input replies to.
@@ -98,7 +99,7 @@ impl Answers<'_> {
             let len = usize::from(u16::from_le_bytes(*len)).min(rest.len());
             let (datagram, rest) = rest.split_at(len);
             self.data = rest;
-            if replies(datagram, SEQ, &mut each)? {
+            if replies(datagram, SEQ, NFNL_SUBSYS_NFTABLES, &mut each)? {
                 return Ok(());
             }
         }
