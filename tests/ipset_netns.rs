@@ -18,8 +18,8 @@ use std::time::Duration;
 use common::{
     Exposition, Ip, Netns, output_with_input, output_within, require_command, require_kernel,
 };
+use netfilter_exporter::exposition::{ExpositionBuilder, Format};
 use netfilter_exporter::metrics;
-use netfilter_exporter::output::exposition::{ExpositionBuilder, Format};
 use netfilter_exporter::ruleset::Family;
 use netfilter_exporter::ruleset::ipset::{Member, Set};
 use netfilter_exporter::source::ipset::{self, Settings};

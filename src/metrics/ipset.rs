@@ -3,7 +3,7 @@
 //! members left out.
 
 use super::names;
-use crate::output::exposition::{ExpositionBuilder, Labels, MetricType};
+use crate::exposition::{ExpositionBuilder, Labels, MetricType};
 use crate::ruleset::ipset::Set;
 
 /// Writes the ipset families of `sets`, in their order.
@@ -59,7 +59,7 @@ pub fn render(out: &mut ExpositionBuilder, sets: &[Set]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::exposition::Format;
+    use crate::exposition::Format;
     use crate::ruleset::Family;
     use crate::ruleset::ipset::Member;
 
