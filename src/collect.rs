@@ -20,6 +20,7 @@ use tokio::task::{JoinError, JoinHandle};
 
 use crate::accounting::{self, AccountingConfig, Origin};
 use crate::budget::{self, Budget};
+use crate::error_chain::Chain;
 use crate::exposition::{Exposition, ExpositionBuilder, Storage};
 use crate::metrics::{self, Collected, MetricsConfig, SourceReport};
 use crate::ruleset::{Family, Ruleset};
@@ -417,7 +418,7 @@ impl Collector {
     async fn finish(&self, collection: Running) {
         if let Err(e) = collection.task.await {
             let command = collection.target.reader();
-            tracing::error!(source = %collection.target, error = %e, "collection failed");
+            tracing::error!(source = %collection.target, error = %Chain(&e), "collection failed");
             let error = SourceError::Internal {
                 command: command.to_owned(),
                 reason: e.to_string(),
@@ -436,7 +437,7 @@ impl Collector {
     fn process(&self, target: Target, result: Result<Dump, SourceError>, started: Instant) {
         let auto = self.config.selection == Selection::Auto;
         if let Err(e) = &result {
-            tracing::debug!(source = %target, error = %e, "dump command failed");
+            tracing::debug!(source = %target, error = %Chain(&e), "dump command failed");
         }
         self.lock_sources().unknown.remove(&target);
         let outcome = match result {
@@ -616,7 +617,7 @@ impl Collector {
             // reads a new publication any more.
             Err(e) if e.is_cancelled() => return Arc::clone(&self.publications.borrow()),
             Err(e) => {
-                tracing::error!(error = %e, "rendering the exposition failed, a bug to report");
+                tracing::error!(error = %Chain(&e), "rendering the exposition failed, a bug to report");
                 for &target in triggers {
                     let error = SourceError::Internal {
                         command: target.reader().to_owned(),
@@ -631,7 +632,7 @@ impl Collector {
                 }
                 self.render_off_thread(false).await.unwrap_or_else(|e| {
                     // Nothing at all rather than numbers that are no longer current.
-                    tracing::error!(error = %e, "rendering the exposition failed again");
+                    tracing::error!(error = %Chain(&e), "rendering the exposition failed again");
                     Publication::default()
                 })
             }
@@ -756,7 +757,7 @@ async fn off_thread<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, SourceError> {
     tokio::task::spawn_blocking(work).await.map_err(|e| {
-        tracing::error!(command, error = %e, "processing a dump failed");
+        tracing::error!(command, error = %Chain(&e), "processing a dump failed");
         SourceError::Internal {
             command: command.to_owned(),
             reason: e.to_string(),

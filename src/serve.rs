@@ -15,6 +15,7 @@ use axum::routing::get;
 use bytes::Bytes;
 use tokio::sync::watch;
 
+use crate::error_chain::Chain;
 use crate::exposition::{Exposition, Format};
 use crate::serve::web_config::WebConfigFile;
 
@@ -393,7 +394,7 @@ pub async fn shutdown_signal() {
                 signal.recv().await;
             }
             Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                tracing::error!(error = %Chain(&e), "cannot listen for SIGTERM");
                 std::future::pending::<()>().await;
             }
         }
@@ -413,7 +414,7 @@ pub fn reload_on_hangup(web: Option<Arc<WebConfigFile>>) {
     let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(signal) => signal,
         Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGHUP");
+            tracing::error!(error = %Chain(&e), "cannot listen for SIGHUP");
             return;
         }
     };
@@ -431,7 +432,7 @@ pub fn reload_on_hangup(web: Option<Arc<WebConfigFile>>) {
                 .name("web-config-reload".to_owned())
                 .spawn(move || web.reload_if_changed());
             if let Err(e) = spawned {
-                tracing::warn!(error = %e, "cannot re-read the web config now; it is at the next look");
+                tracing::warn!(error = %Chain(&e), "cannot re-read the web config now; it is at the next look");
             }
         }
     });

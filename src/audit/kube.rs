@@ -19,6 +19,7 @@ use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 
+use crate::error_chain::Chain;
 use crate::exposition::{Exposition, ExpositionBuilder, MetricType};
 use crate::metrics::names;
 
@@ -285,7 +286,7 @@ impl Client {
             tracing::warn!(
                 operation = operation.as_str(),
                 node = %self.settings.node,
-                error = %e,
+                error = %Chain(e),
                 "Kubernetes request failed"
             );
         }

@@ -147,7 +147,7 @@ pub enum AuditError {
     #[error(transparent)]
     Allowlist(#[from] AllowlistError),
     /// Its tables cannot be listed.
-    #[error("cannot list the tables: {0}")]
+    #[error("cannot list the tables")]
     Source(#[from] SourceError),
     /// A saved rules file (`--rules-file`) cannot be read.
     #[error("cannot read rules file {path}: {reason}")]

@@ -282,7 +282,7 @@ impl Auditor {
         }
         let rise = check.map.as_ref().and_then(|map| {
             if let Err(e) = map {
-                tracing::warn!(error = %e, "cannot read the BPF map");
+                tracing::warn!(error = %Chain(e), "cannot read the BPF map");
             }
             let rise = self.blocks.observe(map);
             if let Some(rise) = rise {

@@ -58,7 +58,7 @@ pub enum Message {
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
     /// The socket failed.
-    #[error("socket between collector and server: {0}")]
+    #[error("socket between collector and server")]
     Io(#[from] std::io::Error),
     /// The collector closed its end.
     #[error("the collector process closed its socket")]

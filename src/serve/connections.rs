@@ -36,6 +36,7 @@ use tower::ServiceExt;
 
 use super::policy::{Connections, Holding, ServerConnections, SlotHeld};
 use super::web_config::WebConfigFile;
+use crate::error_chain::Chain;
 
 /// How the server bounds its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -108,7 +109,7 @@ async fn accept_loop(listener: TcpListener, registry: Arc<Registry>, stop: watch
             Err(e) => {
                 // Once per run of failures: the pause keeps it from spinning, not the log.
                 if backoff.is_zero() {
-                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tracing::warn!(error = %Chain(&e), "cannot accept a connection");
                 }
                 backoff = (backoff * 2).clamp(Duration::from_millis(5), MAX_ACCEPT_BACKOFF);
                 tokio::time::sleep(backoff).await;
@@ -151,7 +152,7 @@ async fn connection(
         done = tokio::time::timeout(shared.limits.read_header_timeout, handshake) => match done {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
-                tracing::debug!(error = %e, "TLS handshake failed");
+                tracing::debug!(error = %Chain(&e), "TLS handshake failed");
                 return;
             }
             Err(_) => {
@@ -205,7 +206,7 @@ where
     tokio::select! {
         result = served.as_mut() => {
             if let Err(e) = result {
-                tracing::debug!(error = %e, "connection failed");
+                tracing::debug!(error = %Chain(&e), "connection failed");
             }
             return;
         }

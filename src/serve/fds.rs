@@ -4,6 +4,7 @@
 //! one at start, and the connection cap is what is left after a reserve for everything
 //! that is not a connection.
 
+use crate::error_chain::Chain;
 use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
 
 /// Descriptors kept for everything besides connections and the descriptors open at start:
@@ -39,7 +40,7 @@ pub fn raise_open_file_limit() -> Option<u64> {
         };
         match setrlimit(Resource::Nofile, raised) {
             Ok(()) => return limit.maximum,
-            Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+            Err(e) => tracing::warn!(error = %Chain(&e), "cannot raise the open-file limit"),
         }
     }
     limit.current

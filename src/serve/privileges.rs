@@ -14,7 +14,7 @@ pub enum PrivilegeError {
     #[error("--web.user: no user {0:?}")]
     NoUser(String),
     /// The user database could not be read.
-    #[error("--web.user: cannot look up {name:?}: {source}")]
+    #[error("--web.user: cannot look up {name:?}")]
     Lookup {
         /// The name.
         name: String,
@@ -23,7 +23,7 @@ pub enum PrivilegeError {
         source: nix::Error,
     },
     /// A system call that gives up privileges failed.
-    #[error("cannot {what}: {source}")]
+    #[error("cannot {what}")]
     Call {
         /// What was being given up.
         what: &'static str,

@@ -28,7 +28,7 @@ pub struct ProcessStats {
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
     /// A file of `/proc` could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         /// The file.
         path: &'static str,

@@ -18,6 +18,7 @@ use super::split::{self, SplitError};
 use super::web_config::WebConfigFile;
 use super::{AppState, TelemetryPath, fds, served};
 use crate::collect::{Collector, Publication};
+use crate::error_chain::Chain;
 use crate::logging::{self, LogFormat};
 
 /// Why serving could not start or ended in error.
@@ -196,13 +197,13 @@ pub fn server_main() -> ExitCode {
     logging::init(level, format);
     // Before the runtime starts its threads: the calls change the calling thread only.
     if let Err(e) = start.drop_privileges() {
-        tracing::error!(error = %e, "server process cannot give up its privileges");
+        tracing::error!(error = %Chain(&e), "server process cannot give up its privileges");
         return ExitCode::FAILURE;
     }
     let runtime = match logging::runtime() {
         Ok(runtime) => runtime,
         Err(e) => {
-            tracing::error!(error = %e, "server process cannot start the async runtime");
+            tracing::error!(error = %Chain(&e), "server process cannot start the async runtime");
             return ExitCode::FAILURE;
         }
     };
@@ -217,7 +218,7 @@ pub fn server_main() -> ExitCode {
     match serving {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %e, "server process exiting");
+            tracing::error!(error = %Chain(&e), "server process exiting");
             ExitCode::FAILURE
         }
     }

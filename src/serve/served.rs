@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use super::process::{self, ProcessStats};
 use crate::collect::Publication;
+use crate::error_chain::Chain;
 use crate::exposition::deflate::OpenGzip;
 use crate::exposition::{Exposition, Format};
 
@@ -90,7 +91,7 @@ impl SelfMetrics {
         let own = match process::read_self() {
             Ok(stats) => Some(stats),
             Err(e) => {
-                tracing::debug!(error = %e, "cannot read the process metrics");
+                tracing::debug!(error = %Chain(&e), "cannot read the process metrics");
                 None
             }
         };

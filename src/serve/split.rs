@@ -64,13 +64,13 @@ const STALL: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 pub enum SplitError {
     /// The server process could not be started.
-    #[error("cannot start the server process: {0}")]
+    #[error("cannot start the server process")]
     Spawn(#[source] std::io::Error),
     /// The descriptors the server process inherited could not be closed.
-    #[error("cannot close the descriptors the server process inherited: {0}")]
+    #[error("cannot close the descriptors the server process inherited")]
     Inherited(#[source] std::io::Error),
     /// The listening sockets could not be handed over.
-    #[error("cannot hand the listening sockets to the server process: {0}")]
+    #[error("cannot hand the listening sockets to the server process")]
     Handover(#[source] std::io::Error),
     /// A message could not be sent or received.
     #[error(transparent)]
@@ -79,7 +79,7 @@ pub enum SplitError {
     #[error("the server process exited ({0})")]
     ServerExited(ExitStatus),
     /// The server process stopped reading its socket, and was killed.
-    #[error("killed the server process: {0}")]
+    #[error("killed the server process")]
     ServerHung(#[source] ChannelError),
     /// The server process could not give up its privileges.
     #[error(transparent)]
@@ -169,7 +169,7 @@ pub async fn run_collector_side(
                     Ok(figures) => {
                         stats_sender.send_replace(Some(figures));
                     }
-                    Err(e) => tracing::debug!(error = %e, "cannot read the process metrics"),
+                    Err(e) => tracing::debug!(error = %Chain(&e), "cannot read the process metrics"),
                 }
                 let stuck = web.as_ref().and_then(|web| web.stuck(READ_LIMIT));
                 if let Some(file) = stuck.as_ref().filter(|&file| stuck_on.as_ref() != Some(file)) {
@@ -189,7 +189,7 @@ pub async fn run_collector_side(
     stop_sender.send_replace(());
     match tokio::time::timeout_at(deadline, feeding).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "cannot tell the server process to stop"),
+        Ok(Err(e)) => tracing::warn!(error = %Chain(&e), "cannot tell the server process to stop"),
         // The server is killed below; dropping the feed closed the socket.
         Err(_) => {}
     }
@@ -377,7 +377,7 @@ impl ServerStart {
             tokio::signal::unix::SignalKind::interrupt(),
         ] {
             if let Err(e) = tokio::signal::unix::signal(kind) {
-                tracing::warn!(error = %e, "cannot ignore a stop signal");
+                tracing::warn!(error = %Chain(&e), "cannot ignore a stop signal");
             }
         }
         let (publish, publications) = watch::channel(Arc::new(self.first));

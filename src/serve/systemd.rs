@@ -11,7 +11,7 @@ pub enum SystemdSocketError {
     )]
     NoneGiven,
     /// A passed descriptor is not a listening TCP socket.
-    #[error("--web.systemd-socket: descriptor {fd} is not a TCP socket: {source}")]
+    #[error("--web.systemd-socket: descriptor {fd} is not a TCP socket")]
     NotTcp {
         /// The descriptor's number.
         fd: usize,

@@ -127,7 +127,7 @@ pub async fn collect(
         // Whatever keeps netlink from giving a snapshot (a ruleset that changed during
         // every read, an error), iptables-save still can.
         Ok(Err(e)) => {
-            tracing::debug!(error = %e, "netlink read failed; running iptables-save");
+            tracing::debug!(error = %crate::error_chain::Chain(&e), "netlink read failed; running iptables-save");
             return Ok(Collection::Saved {
                 output: save.await?,
                 parsed: None,
@@ -135,7 +135,7 @@ pub async fn collect(
             });
         }
         Err(e) => {
-            tracing::debug!(error = %e, "netlink read failed; running iptables-save");
+            tracing::debug!(error = %crate::error_chain::Chain(&e), "netlink read failed; running iptables-save");
             return Ok(Collection::Saved {
                 output: save.await?,
                 parsed: None,

@@ -94,6 +94,44 @@ pub mod chain {
     pub const COUNTERS: u16 = 8;
 }
 
+/// Verdicts of a base chain's policy (`linux/netfilter.h`).
+pub mod verdict {
+    /// `NF_DROP`.
+    pub const NF_DROP: u32 = 0;
+    /// `NF_ACCEPT`.
+    pub const NF_ACCEPT: u32 = 1;
+    /// `NF_QUEUE`.
+    pub const NF_QUEUE: u32 = 3;
+}
+
+/// Hook numbers (`linux/netfilter.h`: `enum nf_inet_hooks`, `enum nf_dev_hooks`;
+/// `linux/netfilter_arp.h`: `NF_ARP_*`). The same number names another hook in each
+/// family's enum.
+pub mod hooks {
+    /// `NF_INET_PRE_ROUTING`.
+    pub const NF_INET_PRE_ROUTING: u32 = 0;
+    /// `NF_INET_LOCAL_IN`.
+    pub const NF_INET_LOCAL_IN: u32 = 1;
+    /// `NF_INET_FORWARD`.
+    pub const NF_INET_FORWARD: u32 = 2;
+    /// `NF_INET_LOCAL_OUT`.
+    pub const NF_INET_LOCAL_OUT: u32 = 3;
+    /// `NF_INET_POST_ROUTING`.
+    pub const NF_INET_POST_ROUTING: u32 = 4;
+    /// `NF_INET_INGRESS`.
+    pub const NF_INET_INGRESS: u32 = 5;
+    /// `NF_NETDEV_INGRESS`.
+    pub const NF_NETDEV_INGRESS: u32 = 0;
+    /// `NF_NETDEV_EGRESS`.
+    pub const NF_NETDEV_EGRESS: u32 = 1;
+    /// `NF_ARP_IN`.
+    pub const NF_ARP_IN: u32 = 0;
+    /// `NF_ARP_OUT`.
+    pub const NF_ARP_OUT: u32 = 1;
+    /// `NF_ARP_FORWARD`.
+    pub const NF_ARP_FORWARD: u32 = 2;
+}
+
 /// `enum nft_hook_attributes`.
 pub mod hook {
     /// `NFTA_HOOK_HOOKNUM` (u32, big endian).

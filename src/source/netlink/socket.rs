@@ -28,13 +28,25 @@ const NFGENMSG_LEN: usize = 4;
 /// parts of the answer: open a new one.
 #[derive(Debug, thiserror::Error)]
 pub enum NetlinkError {
-    /// The socket could not be opened, written or read.
-    #[error("netlink socket: {0}")]
-    Io(#[from] io::Error),
+    /// The socket could not be made (`EPROTONOSUPPORT` without nfnetlink).
+    #[error("cannot open a netlink socket")]
+    Open(#[source] io::Error),
+    /// The socket could not be bound.
+    #[error("cannot bind the netlink socket")]
+    Bind(#[source] io::Error),
+    /// The receive timeout could not be set.
+    #[error("cannot set the netlink socket's receive timeout")]
+    SetTimeout(#[source] io::Error),
+    /// The request could not be sent.
+    #[error("cannot send the netlink request")]
+    Send(#[source] io::Error),
+    /// The answer could not be received.
+    #[error("cannot receive the netlink answer")]
+    Receive(#[source] io::Error),
     /// The kernel answered with an error (`EPERM` without CAP_NET_ADMIN, `ENOENT` for an
     /// object that went away, …).
-    #[error("the kernel refused the request: {0}")]
-    Kernel(io::Error),
+    #[error("the kernel refused the request")]
+    Kernel(#[source] io::Error),
     /// The kernel did not answer within the deadline.
     #[error("no answer from the kernel within {0:?}")]
     TimedOut(Duration),
@@ -91,12 +103,13 @@ impl Socket {
             SocketFlags::CLOEXEC,
             Some(netlink::NETFILTER),
         )
-        .map_err(io::Error::from)?;
-        rustix::net::bind(&fd, &SocketAddrNetlink::new(0, 0)).map_err(io::Error::from)?;
+        .map_err(|e| NetlinkError::Open(e.into()))?;
+        rustix::net::bind(&fd, &SocketAddrNetlink::new(0, 0))
+            .map_err(|e| NetlinkError::Bind(e.into()))?;
         // A zero timeout would mean "wait forever" to the kernel.
         let timeout = timeout.max(Duration::from_millis(1));
         rustix::net::sockopt::set_socket_timeout(&fd, Timeout::Recv, Some(timeout))
-            .map_err(io::Error::from)?;
+            .map_err(|e| NetlinkError::SetTimeout(e.into()))?;
         Ok(Socket {
             fd,
             subsystem,
@@ -131,7 +144,8 @@ impl Socket {
         request.extend_from_slice(&0u32.to_ne_bytes());
         request.extend_from_slice(&[family, NFNETLINK_V0, 0, 0]);
         request.extend_from_slice(attrs);
-        rustix::net::send(&self.fd, request, SendFlags::empty()).map_err(io::Error::from)?;
+        rustix::net::send(&self.fd, request, SendFlags::empty())
+            .map_err(|e| NetlinkError::Send(e.into()))?;
         loop {
             let (read, full) =
                 match rustix::net::recv(&self.fd, &mut self.buf[..], RecvFlags::empty()) {
@@ -140,7 +154,7 @@ impl Socket {
                         return Err(NetlinkError::TimedOut(self.timeout));
                     }
                     Err(rustix::io::Errno::INTR) => continue,
-                    Err(e) => return Err(io::Error::from(e).into()),
+                    Err(e) => return Err(NetlinkError::Receive(e.into())),
                 };
             if full > read {
                 return Err(Malformed("reply larger than the receive buffer").into());

@@ -4,8 +4,8 @@ use crate::ruleset::{
     BaseChain, ChainType, Counters, Family, Hook, Matches, NamedCounter, Policy, Quota, Rule, Set,
 };
 use crate::source::netlink::consts::{
-    chain, counter, expr, generation, hook, list, nfproto, obj, quota, rule, set, set_elem,
-    set_flags, table, table_flags, udata,
+    chain, counter, expr, generation, hook, hooks, list, nfproto, obj, quota, rule, set, set_elem,
+    set_flags, table, table_flags, udata, verdict,
 };
 use crate::source::netlink::{Attrs, Malformed};
 
@@ -85,9 +85,9 @@ pub(super) fn chain(family: Family, attrs: Attrs<'_>) -> Result<ChainMsg, Malfor
             chain::TYPE => chain_type = chain_type_of(&attr.string()),
             chain::POLICY => {
                 policy = match attr.be_u32()? {
-                    0 => Policy::Drop,
-                    1 => Policy::Accept,
-                    3 => Policy::Queue,
+                    verdict::NF_DROP => Policy::Drop,
+                    verdict::NF_ACCEPT => Policy::Accept,
+                    verdict::NF_QUEUE => Policy::Queue,
                     _ => return Err(Malformed("chain policy")),
                 }
             }
@@ -132,19 +132,20 @@ fn chain_type_of(name: &str) -> Option<ChainType> {
 /// The hook of hook number `n` in `family` (`enum nf_inet_hooks`, `NF_ARP_*`,
 /// `NF_NETDEV_*`).
 fn hook_of(family: Family, n: u32) -> Option<Hook> {
+    use hooks::*;
     Some(match (family, n) {
-        (Family::Netdev, 0) => Hook::Ingress,
-        (Family::Netdev, 1) => Hook::Egress,
-        (Family::Arp, 0) => Hook::Input,
-        (Family::Arp, 1) => Hook::Output,
-        (Family::Arp, 2) => Hook::Forward,
+        (Family::Netdev, NF_NETDEV_INGRESS) => Hook::Ingress,
+        (Family::Netdev, NF_NETDEV_EGRESS) => Hook::Egress,
+        (Family::Arp, NF_ARP_IN) => Hook::Input,
+        (Family::Arp, NF_ARP_OUT) => Hook::Output,
+        (Family::Arp, NF_ARP_FORWARD) => Hook::Forward,
         (Family::Netdev | Family::Arp, _) => return None,
-        (_, 0) => Hook::Prerouting,
-        (_, 1) => Hook::Input,
-        (_, 2) => Hook::Forward,
-        (_, 3) => Hook::Output,
-        (_, 4) => Hook::Postrouting,
-        (_, 5) => Hook::Ingress,
+        (_, NF_INET_PRE_ROUTING) => Hook::Prerouting,
+        (_, NF_INET_LOCAL_IN) => Hook::Input,
+        (_, NF_INET_FORWARD) => Hook::Forward,
+        (_, NF_INET_LOCAL_OUT) => Hook::Output,
+        (_, NF_INET_POST_ROUTING) => Hook::Postrouting,
+        (_, NF_INET_INGRESS) => Hook::Ingress,
         _ => return None,
     })
 }

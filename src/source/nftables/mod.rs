@@ -16,7 +16,6 @@ pub mod fuzzing;
 mod ownership;
 
 use std::collections::{HashMap, HashSet};
-use std::io;
 use std::time::{Duration, Instant};
 
 use crate::ruleset::{Chain, Family, Rule, Ruleset, Table};
@@ -82,8 +81,8 @@ pub struct Snapshot {
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// The kernel has no nf_tables (no module, or netlink's netfilter family missing).
-    #[error("nf_tables is not available: {0}")]
-    Unavailable(NetlinkError),
+    #[error("nf_tables is not available")]
+    Unavailable(#[source] NetlinkError),
     /// Talking to the kernel failed.
     #[error(transparent)]
     Netlink(NetlinkError),
@@ -103,7 +102,7 @@ impl From<ReadError> for SourceError {
             ReadError::TimedOut(timeout) => SourceError::TimedOut { command, timeout },
             e => SourceError::Read {
                 command,
-                reason: e.to_string(),
+                reason: crate::error_chain::Chain(&e).to_string(),
             },
         }
     }
@@ -126,9 +125,7 @@ pub fn read(config: &ReadConfig) -> Result<Snapshot, ReadError> {
             // An object listed a moment ago and gone now: the ruleset changed.
             Err(NetlinkError::Kernel(e)) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             Err(NetlinkError::TimedOut(_)) => return Err(ReadError::TimedOut(config.timeout)),
-            Err(NetlinkError::Io(e)) | Err(NetlinkError::Kernel(e)) if unavailable(&e) => {
-                return Err(ReadError::Unavailable(NetlinkError::Io(e)));
-            }
+            Err(e) if unavailable(&e) => return Err(ReadError::Unavailable(e)),
             Err(e) => return Err(ReadError::Netlink(e)),
         }
     }
@@ -136,7 +133,10 @@ pub fn read(config: &ReadConfig) -> Result<Snapshot, ReadError> {
 }
 
 /// True for the errors of a kernel without nf_tables.
-fn unavailable(e: &io::Error) -> bool {
+fn unavailable(e: &NetlinkError) -> bool {
+    let (NetlinkError::Open(e) | NetlinkError::Kernel(e)) = e else {
+        return false;
+    };
     matches!(
         e.raw_os_error(),
         Some(libc::EPROTONOSUPPORT | libc::EAFNOSUPPORT | libc::EOPNOTSUPP)
