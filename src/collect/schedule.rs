@@ -1,0 +1,103 @@
+//! When each source is collected: one loop per source, each pausing the collection
+//! interval after its previous run, or longer when the run cost more CPU time than the budget
+//! allows ([`Budget`]).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Collector, Dump, Publication};
+use crate::budget::{self, Budget};
+use crate::source::{SourceError, Target};
+
+/// What the CPU budget made of a source's last collection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    /// CPU time the collection cost.
+    pub cost: Duration,
+    /// The pause before the next one.
+    pub pause: Duration,
+    /// The pause last said in the log.
+    pub(super) logged: Duration,
+}
+
+impl Collector {
+    /// Starts one background loop per selected source; they run until the runtime stops.
+    /// Each waits `--collect-interval` after a collection, or longer when the collection
+    /// cost more CPU time than the budget allows ([`Budget`]).
+    pub fn spawn_loops(self: &Arc<Self>) {
+        for target in self.config.selection.targets() {
+            let collector = Arc::clone(self);
+            tokio::spawn(async move {
+                loop {
+                    collector.round(target, collector.dump(target)).await;
+                    let pause = collector
+                        .lock_sources()
+                        .cadence
+                        .get(&target)
+                        .map(|c| c.pause);
+                    tokio::time::sleep(pause.unwrap_or(collector.config.interval)).await;
+                }
+            });
+        }
+    }
+
+    /// One turn of a source's loop: collects `target` from `dump`, notes its CPU cost and
+    /// the pause that follows, and publishes. A panic anywhere in it is a failed
+    /// collection of `target`, never the end of the loop.
+    pub(super) async fn round(
+        self: &Arc<Self>,
+        target: Target,
+        dump: impl Future<Output = Result<Dump, SourceError>> + Send + 'static,
+    ) -> Arc<Publication> {
+        let before = budget::cpu_time();
+        let collection = self.start(target, dump);
+        self.finish(collection).await;
+        if let (Some(before), Some(after)) = (before, budget::cpu_time()) {
+            self.note_cost(target, after.saturating_sub(before));
+        }
+        self.publish(&[target]).await
+    }
+
+    /// Records that `target`'s last collection cost `cost` of CPU time, and says in the
+    /// log when the pause this leads to moved away from the last one said (by a tenth or
+    /// more), or came back to the configured interval.
+    pub(super) fn note_cost(&self, target: Target, cost: Duration) {
+        let budget = Budget {
+            interval: self.config.interval,
+            share: self.config.cpu_budget,
+        };
+        let pause = budget.pause(cost);
+        let mut sources = self.lock_sources();
+        let logged = sources
+            .cadence
+            .get(&target)
+            .map_or(budget.interval, |c| c.logged);
+        let moved =
+            pause.abs_diff(logged) > logged / 10 || (pause == budget.interval && logged != pause);
+        let logged = if moved {
+            if pause == budget.interval {
+                tracing::info!(source = %target, interval = ?pause, "collections back at the configured interval");
+            } else {
+                tracing::info!(
+                    source = %target,
+                    cost = ?cost,
+                    interval = ?pause,
+                    budget = budget.share,
+                    "collections cost more CPU time than --collect-cpu-budget allows at --collect-interval; the pause is stretched"
+                );
+            }
+            pause
+        } else {
+            logged
+        };
+        sources.cadence.insert(
+            target,
+            Pace {
+                cost,
+                pause,
+                logged,
+            },
+        );
+    }
+}
