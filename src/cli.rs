@@ -284,10 +284,11 @@ pub struct WebArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Collection")]
 pub struct CollectArgs {
-    /// Source to read: iptables, ip6tables, iptables-legacy, ip6tables-legacy or nftables.
-    /// Repeat the flag or separate names with commas. Default: every source whose tables
-    /// the kernel has (a missing save command is then a failure that names it), and
-    /// nftables when the kernel has nf_tables tables that are not iptables-nft's; a source
+    /// Source to read: iptables, ip6tables, iptables-legacy, ip6tables-legacy, nftables or
+    /// ipset. Repeat the flag or separate names with commas. Default: every source whose
+    /// tables the kernel has (a missing save command is then a failure that names it),
+    /// nftables when the kernel has nf_tables tables that are not iptables-nft's, and ipset
+    /// when the kernel has the ip_set module and at least one set; a source
     /// the host does not say about (the legacy table list is readable by root only) is left
     /// out, logged, and shown by netfilter_exporter_source_unknown.
     #[arg(
@@ -322,6 +323,20 @@ pub struct CollectArgs {
     /// instead of reading their nf_tables tables over netlink with cached rule texts.
     #[arg(long = "no-iptables-netlink")]
     pub no_iptables_netlink: bool,
+
+    /// List the members of the ipset sets created with `counters`, with their packets and
+    /// bytes (ipset_member_packets_total, ipset_member_bytes_total).
+    #[arg(long = "ipset.member-counters")]
+    pub ipset_member_counters: bool,
+
+    /// Most members listed per ipset set with --ipset.member-counters; the others are
+    /// counted in ipset_members_left_out. 0 lists none.
+    #[arg(
+        long = "ipset.member-limit",
+        value_name = "MEMBERS",
+        default_value_t = crate::source::ipset::DEFAULT_MEMBER_LIMIT
+    )]
+    pub ipset_member_limit: u64,
 }
 
 /// Bounds on each dump command (iptables-save …), of a collection or of an audit check.

@@ -225,6 +225,10 @@ fn collect_config(
         set_elements_limit: collect.nftables_set_elements_limit,
         iptables_netlink: !collect.no_iptables_netlink,
         cpu_budget,
+        ipset: crate::source::ipset::Settings {
+            member_counters: collect.ipset_member_counters,
+            member_limit: collect.ipset_member_limit,
+        },
     })
 }
 

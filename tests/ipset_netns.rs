@@ -505,3 +505,82 @@ fn a_big_set_costs_a_read_no_memory() {
         "{limited:?} against {all:?} and {baseline:?}"
     );
 }
+
+/// The exporter itself, in its automatic selection, `-t ipset` and with member counters:
+/// the ipset source is one of the registry's, read and published like any other.
+#[test]
+fn the_exporter_reads_the_sets_among_its_sources() {
+    if !can_run() {
+        return;
+    }
+    let ns = Netns::new(NETNS_PREFIX);
+    // Without a set the source has nothing to read and is left out.
+    let empty = ns.dump_ok(&[]);
+    assert!(
+        empty
+            .find(
+                "netfilter_exporter_collection_success",
+                &[("source", "ipset")]
+            )
+            .is_empty(),
+        "{}",
+        empty.text
+    );
+    restore(
+        &ns,
+        "create blocked hash:ip family inet counters\nadd blocked 192.0.2.1 packets 7 bytes 700\n\
+         add blocked 192.0.2.2\ncreate ports bitmap:port range 1-1024\nadd ports 22\n",
+    );
+    for args in [&[][..], &["-t", "ipset"][..]] {
+        let metrics = ns.dump_ok(args);
+        assert_eq!(
+            metrics.value(
+                "netfilter_exporter_collection_success",
+                &[("source", "ipset")]
+            ),
+            1.0,
+            "{args:?}"
+        );
+        assert_eq!(
+            metrics.value(
+                "ipset_entries",
+                &[("set", "blocked"), ("type", "hash:ip"), ("family", "ipv4")]
+            ),
+            2.0,
+            "{args:?}:\n{}",
+            metrics.text
+        );
+        assert_eq!(
+            metrics.value("ipset_entries", &[("set", "ports")]),
+            1.0,
+            "{args:?}"
+        );
+        assert!(
+            metrics.find("ipset_member_packets_total", &[]).is_empty(),
+            "{args:?}: members without --ipset.member-counters"
+        );
+    }
+    let counted = ns.dump_ok(&["-t", "ipset", "--ipset.member-counters"]);
+    assert_eq!(
+        counted.value(
+            "ipset_member_packets_total",
+            &[("set", "blocked"), ("member", "192.0.2.1")]
+        ),
+        7.0,
+        "{}",
+        counted.text
+    );
+    let limited = ns.dump_ok(&[
+        "-t",
+        "ipset",
+        "--ipset.member-counters",
+        "--ipset.member-limit",
+        "1",
+    ]);
+    assert_eq!(
+        limited.value("ipset_members_left_out", &[("set", "blocked")]),
+        1.0,
+        "{}",
+        limited.text
+    );
+}

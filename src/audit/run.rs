@@ -23,8 +23,8 @@ use crate::logging::LogFormat;
 use crate::ruleset::Family;
 use crate::serve::run::{self as serving, Http, RunError};
 use crate::serve::web_config::WebConfigFile;
-use crate::source::nftables::{self, ReadConfig, Tables};
-use crate::source::{self, SourceError, iptables_save};
+use crate::source::nftables;
+use crate::source::{self, Limits, iptables_save};
 
 /// `audit --once`: checks, prints the findings, and says by its status what they were:
 /// 0 clean, 1 unexpected rules, 2 a family could not be checked (or printing failed).
@@ -140,15 +140,14 @@ async fn check_family(
     let dump = match &family.input {
         AuditInput::Nftables => return check_nftables(allowlist, collect).await,
         AuditInput::Live(target) => {
-            // No counters: the lines checked are the rules' text only.
-            let output = source::run(
-                target.reader(),
-                &[],
-                collect.timeout,
-                collect.max_output_bytes,
-            )
-            .await?;
-            output.stdout
+            let limits = Limits {
+                timeout: collect.timeout,
+                max_output_bytes: collect.max_output_bytes,
+            };
+            iptables_save::Saved::new(*target)
+                .dump(limits)
+                .await?
+                .stdout
         }
         AuditInput::File(path) => read_rules_file(path, collect.max_output_bytes)?,
     };
@@ -176,15 +175,13 @@ async fn check_nftables(
     allowlist: Allowlist,
     collect: &CollectConfig,
 ) -> Result<Vec<TableFindings>, AuditError> {
-    let config = ReadConfig {
-        timeout: collect.timeout,
-        tables: Tables::Native {
-            leave_to_iptables: vec![Family::Ipv4, Family::Ipv6],
-        },
-        set_elements_limit: 0,
-    };
+    let native = nftables::Native::new(&source::Settings {
+        leave_to_iptables: vec![Family::Ipv4, Family::Ipv6],
+        ..source::Settings::default()
+    });
+    let timeout = collect.timeout;
     tokio::task::spawn_blocking(move || {
-        let snapshot = nftables::read(&config).map_err(SourceError::from)?;
+        let snapshot = native.snapshot(timeout)?;
         Ok(super::check_nftables(&snapshot.ruleset, &allowlist))
     })
     .await

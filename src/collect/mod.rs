@@ -28,9 +28,7 @@ use crate::error_chain::Chain;
 use crate::exposition::{Exposition, Storage};
 use crate::metrics::{MetricsConfig, SourceReport};
 use crate::ruleset::{Family, Ruleset};
-use crate::source::iptables_nft::{self, RuleTexts};
-use crate::source::nftables::{self};
-use crate::source::{CommandOutput, Presence, SourceError, Target};
+use crate::source::{self, Presence, Reading, Source, SourceError, Target, ipset};
 
 mod log_once;
 mod process;
@@ -101,17 +99,31 @@ pub struct CollectConfig {
     pub iptables_netlink: bool,
     /// Share of one core a source's collections may use ([`crate::budget::Budget`]); 0: no budget.
     pub cpu_budget: f64,
+    /// What the ipset source reads.
+    pub ipset: ipset::Settings,
+}
+
+/// The selected sources, set up as `config` says.
+fn registry(config: &CollectConfig) -> BTreeMap<Target, Arc<dyn Source>> {
+    let settings = source::Settings {
+        iptables_netlink: config.iptables_netlink,
+        leave_to_iptables: config.selection.read_by_iptables(),
+        set_elements_limit: config.set_elements_limit,
+        ipset: config.ipset.clone(),
+    };
+    let selected = config.selection.targets();
+    source::registry(&settings)
+        .into_iter()
+        .filter(|s| selected.contains(&s.target()))
+        .map(|s| (s.target(), s))
+        .collect()
 }
 
 /// What reading a source gave.
 #[derive(Debug)]
 pub enum Dump {
-    /// The output of an iptables backend's save command, to parse.
-    Text(CommandOutput),
-    /// A snapshot read over netlink.
-    Snapshot(nftables::Snapshot),
-    /// An iptables source on nf_tables, read over netlink with cached rule texts.
-    Iptables(iptables_nft::Collection),
+    /// What the source read.
+    Read(Reading),
     /// Automatic selection only: the source has nothing to read here, or the host does not
     /// say whether it has ([`Presence`]); its dump command was not run.
     Skipped(Presence),
@@ -184,8 +196,9 @@ pub struct Collector {
     publishing: tokio::sync::Mutex<()>,
     logged: LogOnce,
     publications: watch::Sender<Arc<Publication>>,
-    /// The rule texts of the iptables and ip6tables sources' netlink reads.
-    rule_texts: [Arc<Mutex<RuleTexts>>; 2],
+    /// The selected sources ([`crate::source::registry`]), each keeping what it learns
+    /// between reads.
+    registry: BTreeMap<Target, Arc<dyn Source>>,
     /// The families of the audit when it runs inside the exporter, from its last check.
     audit: Mutex<Option<Arc<Exposition>>>,
 }
@@ -202,6 +215,7 @@ impl Collector {
         render_accounting: AccountingRender,
     ) -> Arc<Self> {
         let (publications, _) = watch::channel(Arc::new(Publication::default()));
+        let registry = registry(&config);
         let collector = Arc::new(Collector {
             config,
             render_accounting,
@@ -209,7 +223,7 @@ impl Collector {
             publishing: tokio::sync::Mutex::new(()),
             logged: LogOnce::default(),
             publications,
-            rule_texts: Default::default(),
+            registry,
             audit: Mutex::new(None),
         });
         // Without sources this is a few fixed lines, cheap enough for any thread.

@@ -2,6 +2,7 @@
 //! what is new, and the source's families, kept as its state.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{Collector, Dump, Selection, SourceState};
@@ -10,55 +11,35 @@ use crate::error_chain::Chain;
 use crate::metrics::{self, Collected, SourceReport};
 use crate::ruleset::{Family, Ruleset};
 use crate::source::iptables_nft;
-use crate::source::nftables::{self, ReadConfig, Tables};
-use crate::source::{self, CommandOutput, Presence, SourceError, Target, iptables_save};
+use crate::source::{CommandOutput, Limits, Presence, Reading, SourceError, Target, iptables_save};
 
 impl Collector {
-    /// The read of `target`: its dump command, or netlink on a thread that may block.
+    /// The read of `target` through its source; with the automatic selection, a source
+    /// that [`Source::asks_first`] is asked whether this host has anything for it first.
     pub(super) fn dump(
         &self,
         target: Target,
     ) -> impl Future<Output = Result<Dump, SourceError>> + Send + 'static {
-        let (timeout, limit) = (self.config.timeout, self.config.max_output_bytes);
-        let netlink = ReadConfig {
-            timeout,
-            tables: Tables::Native {
-                leave_to_iptables: self.config.selection.read_by_iptables(),
-            },
-            set_elements_limit: self.config.set_elements_limit,
+        let limits = Limits {
+            timeout: self.config.timeout,
+            max_output_bytes: self.config.max_output_bytes,
         };
-        let texts = match target {
-            Target::Iptables if self.config.iptables_netlink => Some(&self.rule_texts[0]),
-            Target::Ip6tables if self.config.iptables_netlink => Some(&self.rule_texts[1]),
-            _ => None,
-        }
-        .cloned();
+        let source = self.registry.get(&target).map(Arc::clone);
         let auto = self.config.selection == Selection::Auto;
         async move {
-            // Cheap enough to ask before every run, and a legacy dump command that is not
-            // allowed to read the table list would fail on every one.
-            if auto && matches!(target, Target::IptablesLegacy | Target::Ip6tablesLegacy) {
-                let presence = target.presence(timeout);
+            let Some(source) = source else {
+                return Err(SourceError::Internal {
+                    command: target.reader().to_owned(),
+                    reason: "the source is not in the registry".to_owned(),
+                });
+            };
+            if auto && source.asks_first() {
+                let presence = source.presence(limits.timeout);
                 if presence != Presence::Present {
                     return Ok(Dump::Skipped(presence));
                 }
             }
-            let save = source::run(target.reader(), &["--counters"], timeout, limit);
-            if let (Some(texts), Some(family)) = (texts, target.family()) {
-                let collection = iptables_nft::collect(family, texts, timeout, save).await;
-                return collection.map(Dump::Iptables);
-            }
-            if target != Target::Nftables {
-                return save.await.map(Dump::Text);
-            }
-            let read = tokio::task::spawn_blocking(move || nftables::read(&netlink));
-            match read.await {
-                Ok(snapshot) => snapshot.map(Dump::Snapshot).map_err(SourceError::from),
-                Err(e) => Err(SourceError::Internal {
-                    command: target.reader().to_owned(),
-                    reason: e.to_string(),
-                }),
-            }
+            source.read(limits).await.map(Dump::Read)
         }
     }
 
@@ -76,32 +57,41 @@ impl Collector {
         }
         self.lock_sources().unknown.remove(&target);
         let outcome = match result {
-            Ok(Dump::Snapshot(snapshot)) => {
+            Ok(Dump::Read(Reading::Snapshot(snapshot))) => {
                 if snapshot.attempts > 1 {
                     tracing::debug!(source = %target, attempts = snapshot.attempts, "the ruleset changed during a read; read again");
                 }
                 Ok(Collected::new(snapshot.ruleset))
             }
-            Ok(Dump::Iptables(iptables_nft::Collection::Netlink(ruleset, stats))) => {
-                Ok(Collected {
-                    text_stats: Some(stats),
-                    ..Collected::new(ruleset)
-                })
-            }
-            Ok(Dump::Iptables(iptables_nft::Collection::Saved {
+            Ok(Dump::Read(Reading::Iptables(iptables_nft::Collection::Netlink(
+                ruleset,
+                stats,
+            )))) => Ok(Collected {
+                text_stats: Some(stats),
+                ..Collected::new(ruleset)
+            }),
+            Ok(Dump::Read(Reading::Iptables(iptables_nft::Collection::Saved {
                 output,
                 parsed,
                 stats,
-            })) => Ok(Collected {
+            }))) => Ok(Collected {
                 text_stats: stats,
                 ..self.parse_output(target, output, parsed)
             }),
-            Ok(Dump::Text(output)) => Ok(self.parse_output(target, output, None)),
+            Ok(Dump::Read(Reading::Text(output))) => Ok(self.parse_output(target, output, None)),
+            Ok(Dump::Read(Reading::Sets(sets))) => Ok(Collected::new(Ruleset {
+                ipsets: sets,
+                ..Ruleset::default()
+            })),
             Ok(Dump::Skipped(presence)) => return self.skip(target, presence),
             // A missing dump command leaves the source out only when it would have had
             // nothing to read: with tables in the kernel, the failure is the user's to see.
             Err(e @ SourceError::NotFound { .. }) if auto => {
-                match target.presence(self.config.timeout) {
+                let presence = self
+                    .registry
+                    .get(&target)
+                    .map(|s| s.presence(self.config.timeout));
+                match presence.unwrap_or(Presence::Absent) {
                     Presence::Present => Err(e),
                     presence => return self.skip(target, presence),
                 }

@@ -11,7 +11,7 @@ use crate::accounting::{self, AccountingConfig, Problem};
 use crate::exposition::{Exposition, Format, Storage};
 use crate::metrics::MetricsConfig;
 use crate::ruleset::Ruleset;
-use crate::source::{CommandOutput, Target};
+use crate::source::{CommandOutput, Reading, Target};
 
 fn config() -> CollectConfig {
     CollectConfig {
@@ -25,6 +25,7 @@ fn config() -> CollectConfig {
         set_elements_limit: 0,
         iptables_netlink: false,
         cpu_budget: 0.0,
+        ipset: Default::default(),
     }
 }
 
@@ -34,11 +35,11 @@ fn dump(tag: &str) -> impl Future<Output = Result<Dump, SourceError>> + use<> {
         "*filter\n:INPUT ACCEPT [0:0]\n:ACCT4 - [0:0]\n[5:500] -A INPUT -j ACCT4\n\
          [3:300] -A ACCT4 -m comment --comment \"={tag}= web\"\nCOMMIT\n"
     );
-    std::future::ready(Ok(Dump::Text(CommandOutput {
+    std::future::ready(Ok(Dump::Read(Reading::Text(CommandOutput {
         stdout,
         stderr: String::new(),
         invalid_utf8_lines: 0,
-    })))
+    }))))
 }
 
 /// The accounting view with a bug: it panics on the tag `boom`.

@@ -128,13 +128,19 @@ pub fn render_source(
     let prefix = report.target.metric_prefix();
     let name = |suffix: &str| format!("{prefix}_{suffix}");
     let mut out = ExpositionBuilder::new(storage);
-    if report.target == Target::Nftables {
-        // A new source: no iptables_exporter names to keep; its success and duration are
-        // the exporter's per-source families.
-        if let Ok(collected) = &report.outcome {
+    // The newer sources have no iptables_exporter names to keep: their success and duration
+    // are the exporter's per-source families only.
+    match (report.target, &report.outcome) {
+        (Target::Nftables, Ok(collected)) => {
             nftables::render(&mut out, &collected.ruleset, config);
+            return out.finish();
         }
-        return out.finish();
+        (Target::Ipset, Ok(collected)) => {
+            ipset::render(&mut out, &collected.ruleset.ipsets);
+            return out.finish();
+        }
+        (Target::Nftables | Target::Ipset, Err(_)) => return out.finish(),
+        _ => {}
     }
     if let Ok(collected) = &report.outcome {
         render_ruleset(&mut out, prefix, &collected.ruleset, config);

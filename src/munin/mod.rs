@@ -341,17 +341,21 @@ async fn read(family: Family, settings: &Settings) -> Result<Ruleset, Unreadable
             failed: false,
         });
     };
-    let output = source::run(
-        command,
-        &["--counters"],
-        DUMP_TIMEOUT,
-        source::DEFAULT_MAX_OUTPUT_BYTES,
-    )
-    .await
-    .map_err(|e| Unreadable {
-        reason: e.to_string(),
-        failed: true,
-    })?;
+    let target = match family {
+        Family::Ipv6 => source::Target::Ip6tables,
+        _ => source::Target::Iptables,
+    };
+    let limits = source::Limits {
+        timeout: DUMP_TIMEOUT,
+        max_output_bytes: source::DEFAULT_MAX_OUTPUT_BYTES,
+    };
+    let output = iptables_save::Saved::with_command(target, command)
+        .dump(limits)
+        .await
+        .map_err(|e| Unreadable {
+            reason: e.to_string(),
+            failed: true,
+        })?;
     let ruleset = iptables_save::parse(family, &output.stdout);
     if !ruleset.tables.iter().any(|t| t.chain(chain).is_some()) {
         return Err(Unreadable {

@@ -208,6 +208,8 @@ pub struct Ruleset {
     /// The kernel's ruleset generation the snapshot is of, when the source reads it
     /// (nf_tables over netlink).
     pub generation: Option<u32>,
+    /// The ipset sets, when the source is ipset.
+    pub ipsets: Vec<ipset::Set>,
 }
 
 impl Ruleset {
@@ -223,9 +225,9 @@ impl Ruleset {
             .flat_map(|table| table.chains.iter().map(move |chain| (table, chain)))
     }
 
-    /// True when the source reported no table.
+    /// True when the source reported no table and no set.
     pub fn is_empty(&self) -> bool {
-        self.tables.is_empty()
+        self.tables.is_empty() && self.ipsets.is_empty()
     }
 
     /// Number of rules over all tables and chains.

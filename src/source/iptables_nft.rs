@@ -20,8 +20,54 @@ use std::sync::{Arc, Mutex};
 use crate::ruleset::{
     BaseChain, Chain, Counters, Family, Hook, Matches, Policy, Rule, Ruleset, Table,
 };
+use futures_util::future::BoxFuture;
+
 use crate::source::nftables::{self, ReadConfig, RuleKey, Snapshot, Tables};
-use crate::source::{CommandOutput, SourceError};
+use crate::source::{self, CommandOutput, Limits, Presence, Reading, Source, SourceError, Target};
+
+/// The iptables or ip6tables source read over netlink, keeping the rule texts it learnt
+/// between reads.
+#[derive(Debug)]
+pub struct Netlink {
+    target: Target,
+    texts: Arc<Mutex<RuleTexts>>,
+}
+
+impl Netlink {
+    /// `target` (iptables or ip6tables), with no rule text learnt yet.
+    pub fn new(target: Target) -> Self {
+        Netlink {
+            target,
+            texts: Arc::default(),
+        }
+    }
+}
+
+impl Source for Netlink {
+    fn target(&self) -> Target {
+        self.target
+    }
+
+    fn presence(&self, timeout: std::time::Duration) -> Presence {
+        source::iptables_presence(self.target.family().unwrap_or(Family::Ipv4), timeout)
+    }
+
+    fn read(&self, limits: Limits) -> BoxFuture<'static, Result<Reading, SourceError>> {
+        let family = self.target.family().unwrap_or(Family::Ipv4);
+        let texts = Arc::clone(&self.texts);
+        let save = source::run(
+            self.target.reader(),
+            &["--counters"],
+            limits.timeout,
+            limits.max_output_bytes,
+        );
+        Box::pin(async move {
+            collect(family, texts, limits.timeout, save)
+                .await
+                .map(Reading::Iptables)
+        })
+    }
+}
 
 /// The text of a rule as `iptables-save` prints it, with what the parser read from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,6 +367,7 @@ fn build(snapshot: &Snapshot, texts: &RuleTexts) -> Option<Ruleset> {
         tables,
         unparsed: Vec::new(),
         generation: snapshot.ruleset.generation,
+        ipsets: Vec::new(),
     })
 }
 

@@ -1,6 +1,10 @@
-//! Readers of the kernel's state: they run `iptables-save` and friends, or report a typed
-//! error saying exactly what went wrong, and turn what they read into the model of
-//! [`crate::ruleset`].
+//! Readers of the kernel's state: they run `iptables-save` and friends, or speak netlink,
+//! or report a typed error saying exactly what went wrong, and turn what they read into the
+//! model of [`crate::ruleset`].
+//!
+//! Each source is one [`Source`] in one [`registry`]: what it is, whether this host has
+//! anything for it, and one read. Everything around a read (timing, success, isolation, the
+//! CPU budget, logging) is done once for all of them, in [`crate::collect`].
 
 mod command;
 pub mod ipset;
@@ -11,9 +15,13 @@ pub mod nftables;
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
+
 use crate::ruleset::Family;
+use crate::ruleset::ipset::Set;
 
 pub use command::{CommandOutput, DEFAULT_MAX_OUTPUT_BYTES, SourceError, run};
 
@@ -32,16 +40,19 @@ pub enum Target {
     /// Every nf_tables table that is not iptables-nft's, of every family, read over
     /// netlink ([`nftables`]).
     Nftables,
+    /// Every ipset set of the network namespace, read over netlink ([`ipset`]).
+    Ipset,
 }
 
 impl Target {
     /// Every target, in the order their families appear in the exposition.
-    pub const ALL: [Target; 5] = [
+    pub const ALL: [Target; 6] = [
         Target::Iptables,
         Target::Ip6tables,
         Target::IptablesLegacy,
         Target::Ip6tablesLegacy,
         Target::Nftables,
+        Target::Ipset,
     ];
 
     /// The name used on the command line and in the `source` label.
@@ -52,6 +63,7 @@ impl Target {
             Target::IptablesLegacy => "iptables-legacy",
             Target::Ip6tablesLegacy => "ip6tables-legacy",
             Target::Nftables => "nftables",
+            Target::Ipset => "ipset",
         }
     }
 
@@ -64,6 +76,7 @@ impl Target {
             Target::IptablesLegacy => "iptables-legacy-save",
             Target::Ip6tablesLegacy => "ip6tables-legacy-save",
             Target::Nftables => "nf_tables netlink",
+            Target::Ipset => "ip_set netlink",
         }
     }
 
@@ -75,6 +88,7 @@ impl Target {
             Target::IptablesLegacy => "iptables_legacy",
             Target::Ip6tablesLegacy => "ip6tables_legacy",
             Target::Nftables => "nftables",
+            Target::Ipset => "ipset",
         }
     }
 
@@ -84,8 +98,100 @@ impl Target {
         match self {
             Target::Iptables | Target::IptablesLegacy => Some(Family::Ipv4),
             Target::Ip6tables | Target::Ip6tablesLegacy => Some(Family::Ipv6),
-            Target::Nftables => None,
+            Target::Nftables | Target::Ipset => None,
         }
+    }
+}
+
+/// What one read of a source gave.
+#[derive(Debug)]
+pub enum Reading {
+    /// The output of an iptables backend's save command, to parse.
+    Text(CommandOutput),
+    /// A snapshot read over netlink.
+    Snapshot(nftables::Snapshot),
+    /// An iptables source on nf_tables, read over netlink with cached rule texts.
+    Iptables(iptables_nft::Collection),
+    /// The ipset sets.
+    Sets(Vec<Set>),
+}
+
+/// How long a read may take and how much a dump command may print.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Deadline of the read.
+    pub timeout: Duration,
+    /// Most bytes a dump command may print on standard output.
+    pub max_output_bytes: usize,
+}
+
+/// One source of the snapshot.
+pub trait Source: Send + Sync {
+    /// Which source this is: its name, label and metric prefix.
+    fn target(&self) -> Target;
+
+    /// Whether this host has anything for the source, asked without reading it. Blocking.
+    fn presence(&self, timeout: Duration) -> Presence;
+
+    /// Whether the automatic selection asks [`Source::presence`] before every read rather
+    /// than after a read that found the reader missing: when asking is cheap and a read
+    /// would fail every time (a table list only root may read) or do harm (load a module).
+    fn asks_first(&self) -> bool {
+        false
+    }
+
+    /// Reads the source once.
+    fn read(&self, limits: Limits) -> BoxFuture<'static, Result<Reading, SourceError>>;
+}
+
+/// What the sources are set up with.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Read the iptables and ip6tables sources over netlink when they use nf_tables.
+    pub iptables_netlink: bool,
+    /// The families whose iptables-nft tables an iptables source reads, which the nftables
+    /// source leaves out.
+    pub leave_to_iptables: Vec<Family>,
+    /// [`nftables::ReadConfig::set_elements_limit`].
+    pub set_elements_limit: u64,
+    /// What the ipset source reads.
+    pub ipset: ipset::Settings,
+}
+
+/// Every source there is, set up by `settings`, in the order of the exposition.
+pub fn registry(settings: &Settings) -> Vec<Arc<dyn Source>> {
+    vec![
+        iptables(Target::Iptables, settings),
+        iptables(Target::Ip6tables, settings),
+        Arc::new(iptables_save::Saved::new(Target::IptablesLegacy)),
+        Arc::new(iptables_save::Saved::new(Target::Ip6tablesLegacy)),
+        Arc::new(nftables::Native::new(settings)),
+        Arc::new(ipset::Sets::new(settings.ipset.clone())),
+    ]
+}
+
+/// The iptables or ip6tables source: over netlink with cached rule texts, or through its
+/// save command.
+fn iptables(target: Target, settings: &Settings) -> Arc<dyn Source> {
+    if settings.iptables_netlink {
+        Arc::new(iptables_nft::Netlink::new(target))
+    } else {
+        Arc::new(iptables_save::Saved::new(target))
+    }
+}
+
+/// Runs blocking `read` on a thread that may block; a panic there is an internal error of
+/// `target`.
+async fn blocking<T: Send + 'static>(
+    target: Target,
+    read: impl FnOnce() -> Result<T, SourceError> + Send + 'static,
+) -> Result<T, SourceError> {
+    match tokio::task::spawn_blocking(read).await {
+        Ok(result) => result,
+        Err(e) => Err(SourceError::Internal {
+            command: target.reader().to_owned(),
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -100,37 +206,10 @@ pub enum Presence {
     Unknown(String),
 }
 
-impl Target {
-    /// Whether the kernel holds tables this source reads, asked without its dump command:
-    /// the legacy backends from the table list in `/proc/net`, the iptables sources from
-    /// the iptables-nft tables over netlink (and the legacy list, which a legacy
-    /// `iptables-save` prints). Blocking.
-    pub fn presence(self, timeout: Duration) -> Presence {
-        match self {
-            Target::IptablesLegacy => legacy_presence(Family::Ipv4),
-            Target::Ip6tablesLegacy => legacy_presence(Family::Ipv6),
-            Target::Iptables | Target::Ip6tables => {
-                let family = self.family().unwrap_or(Family::Ipv4);
-                match (
-                    iptables_nft_presence(family, timeout),
-                    legacy_presence(family),
-                ) {
-                    (Presence::Present, _) | (_, Presence::Present) => Presence::Present,
-                    (Presence::Unknown(why), _) | (_, Presence::Unknown(why)) => {
-                        Presence::Unknown(why)
-                    }
-                    (Presence::Absent, Presence::Absent) => Presence::Absent,
-                }
-            }
-            Target::Nftables => Presence::Present,
-        }
-    }
-}
-
 /// Whether legacy tables of `family` exist in this network namespace: the kernel lists
 /// their names in `/proc/net/ip_tables_names`, which is there once the module is loaded
 /// and readable by root only.
-fn legacy_presence(family: Family) -> Presence {
+pub(crate) fn legacy_presence(family: Family) -> Presence {
     let path = match family {
         Family::Ipv6 => "/proc/net/ip6_tables_names",
         _ => "/proc/net/ip_tables_names",
@@ -144,7 +223,7 @@ fn legacy_presence(family: Family) -> Presence {
 }
 
 /// Whether the kernel has iptables-nft tables of `family`.
-fn iptables_nft_presence(family: Family, timeout: Duration) -> Presence {
+pub(crate) fn iptables_nft_presence(family: Family, timeout: Duration) -> Presence {
     let config = nftables::ReadConfig {
         timeout,
         tables: nftables::Tables::IptablesNft(family),
@@ -158,6 +237,19 @@ fn iptables_nft_presence(family: Family, timeout: Duration) -> Presence {
     }
 }
 
+/// Whether the kernel holds tables the iptables source of `family` reads: iptables-nft
+/// tables over netlink, or legacy ones, which a legacy `iptables-save` prints. Blocking.
+pub(crate) fn iptables_presence(family: Family, timeout: Duration) -> Presence {
+    match (
+        iptables_nft_presence(family, timeout),
+        legacy_presence(family),
+    ) {
+        (Presence::Present, _) | (_, Presence::Present) => Presence::Present,
+        (Presence::Unknown(why), _) | (_, Presence::Unknown(why)) => Presence::Unknown(why),
+        (Presence::Absent, Presence::Absent) => Presence::Absent,
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -167,7 +259,7 @@ impl fmt::Display for Target {
 /// A scrape target name that is none of the known backends.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown scrape target {0:?} (expected iptables, ip6tables, iptables-legacy, ip6tables-legacy or nftables)"
+    "unknown scrape target {0:?} (expected iptables, ip6tables, iptables-legacy, ip6tables-legacy, nftables or ipset)"
 )]
 pub struct UnknownTarget(pub String);
 

@@ -109,6 +109,62 @@ pub enum ReadError {
     },
 }
 
+/// The ipset source.
+#[derive(Debug, Clone)]
+pub struct Sets {
+    settings: Settings,
+}
+
+impl Sets {
+    /// The source reading what `settings` asks for.
+    pub fn new(settings: Settings) -> Self {
+        Sets { settings }
+    }
+}
+
+impl crate::source::Source for Sets {
+    fn target(&self) -> crate::source::Target {
+        crate::source::Target::Ipset
+    }
+
+    fn presence(&self, _timeout: Duration) -> Presence {
+        presence()
+    }
+
+    // Asking the subsystem can load the module: only a look at `/sys` comes first.
+    fn asks_first(&self) -> bool {
+        true
+    }
+
+    fn read(
+        &self,
+        limits: crate::source::Limits,
+    ) -> futures_util::future::BoxFuture<
+        'static,
+        Result<crate::source::Reading, crate::source::SourceError>,
+    > {
+        let settings = self.settings.clone();
+        let target = crate::source::Target::Ipset;
+        Box::pin(crate::source::blocking(target, move || {
+            read(&settings, limits.timeout)
+                .map(crate::source::Reading::Sets)
+                .map_err(|e| {
+                    let command = target.reader().to_owned();
+                    match e {
+                        ReadError::NoModule => crate::source::SourceError::NotFound { command },
+                        ReadError::TimedOut(timeout) => {
+                            crate::source::SourceError::TimedOut { command, timeout }
+                        }
+                        e => crate::source::SourceError::Read {
+                            command,
+                            reason: crate::error_chain::Chain(&e).to_string(),
+                        },
+                    }
+                })
+        }))
+    }
+}
+
 /// Whether the kernel has `ip_set`, from [`MODULE_DIR`] alone: nothing is asked of the
 /// subsystem, which would load the module.
 pub fn presence() -> Presence {

@@ -11,13 +11,82 @@ mod tokens;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::future::Future;
 
+use futures_util::future::BoxFuture;
 use memchr::memchr;
 
 use crate::ruleset::{
     BaseChain, Chain, Counters, Family, Hook, LineError, Match, Matches, Param, Rule, Ruleset,
     Table, Unparsed,
 };
+use crate::source::{self, Limits, Presence, Reading, Source, SourceError, Target};
+
+/// A source read by running its save command (`iptables-save --counters` and the ip6tables
+/// and legacy variants), or another command of the same output (Munin's `env.iptables`).
+#[derive(Debug, Clone)]
+pub struct Saved {
+    target: Target,
+    command: String,
+}
+
+impl Saved {
+    /// `target` read by its own save command, found in `PATH`.
+    pub fn new(target: Target) -> Self {
+        Saved::with_command(target, target.reader())
+    }
+
+    /// `target` read by `command`.
+    pub fn with_command(target: Target, command: impl Into<String>) -> Self {
+        Saved {
+            target,
+            command: command.into(),
+        }
+    }
+
+    /// Runs the command once: what [`Source::read`] gives, as the command's output.
+    pub fn dump(
+        &self,
+        limits: Limits,
+    ) -> impl Future<Output = Result<source::CommandOutput, SourceError>> + Send + 'static {
+        let command = self.command.clone();
+        async move {
+            source::run(
+                &command,
+                &["--counters"],
+                limits.timeout,
+                limits.max_output_bytes,
+            )
+            .await
+        }
+    }
+}
+
+impl Source for Saved {
+    fn target(&self) -> Target {
+        self.target
+    }
+
+    fn presence(&self, timeout: std::time::Duration) -> Presence {
+        let family = self.target.family().unwrap_or(Family::Ipv4);
+        match self.target {
+            Target::IptablesLegacy | Target::Ip6tablesLegacy => source::legacy_presence(family),
+            _ => source::iptables_presence(family, timeout),
+        }
+    }
+
+    fn asks_first(&self) -> bool {
+        matches!(
+            self.target,
+            Target::IptablesLegacy | Target::Ip6tablesLegacy
+        )
+    }
+
+    fn read(&self, limits: Limits) -> BoxFuture<'static, Result<Reading, SourceError>> {
+        let dump = self.dump(limits);
+        Box::pin(async move { dump.await.map(Reading::Text) })
+    }
+}
 use tokens::{Token, tokenize_line};
 
 /// Longest excerpt of a bad line kept for logs.

@@ -108,6 +108,61 @@ impl From<ReadError> for SourceError {
     }
 }
 
+/// The nftables source: every nf_tables table that is not an iptables source's.
+#[derive(Debug, Clone)]
+pub struct Native {
+    leave_to_iptables: Vec<Family>,
+    set_elements_limit: u64,
+}
+
+impl Native {
+    /// The source as `settings` set it up.
+    pub fn new(settings: &crate::source::Settings) -> Self {
+        Native {
+            leave_to_iptables: settings.leave_to_iptables.clone(),
+            set_elements_limit: settings.set_elements_limit,
+        }
+    }
+}
+
+impl Native {
+    /// Reads the tables once: what [`crate::source::Source::read`] gives. Blocking.
+    pub fn snapshot(&self, timeout: Duration) -> Result<Snapshot, SourceError> {
+        let config = ReadConfig {
+            timeout,
+            tables: Tables::Native {
+                leave_to_iptables: self.leave_to_iptables.clone(),
+            },
+            set_elements_limit: self.set_elements_limit,
+        };
+        read(&config).map_err(SourceError::from)
+    }
+}
+
+impl crate::source::Source for Native {
+    fn target(&self) -> Target {
+        Target::Nftables
+    }
+
+    fn presence(&self, _timeout: Duration) -> crate::source::Presence {
+        // The read itself tells: a kernel without nf_tables is "not found", and no tables
+        // leave the source out.
+        crate::source::Presence::Present
+    }
+
+    fn read(
+        &self,
+        limits: crate::source::Limits,
+    ) -> futures_util::future::BoxFuture<'static, Result<crate::source::Reading, SourceError>> {
+        let native = self.clone();
+        Box::pin(crate::source::blocking(Target::Nftables, move || {
+            native
+                .snapshot(limits.timeout)
+                .map(crate::source::Reading::Snapshot)
+        }))
+    }
+}
+
 /// Reads the whole nf_tables ruleset, again when it changed during the read, up to
 /// [`ATTEMPTS`] times. Blocking: run it on a thread that may block.
 pub fn read(config: &ReadConfig) -> Result<Snapshot, ReadError> {
@@ -361,6 +416,7 @@ impl<'a> Reader<'a> {
             tables: self.build.tables,
             unparsed: Vec::new(),
             generation: Some(self.generation),
+            ipsets: Vec::new(),
         };
         Ok(Some((ruleset, self.build.keys)))
     }
