@@ -95,7 +95,7 @@ pub struct CollectConfig {
     /// [`crate::source::nftables::ReadConfig::set_elements_limit`] of the nftables source.
     pub set_elements_limit: u64,
     /// Read the iptables and ip6tables sources over netlink when they use nf_tables
-    /// ([`iptables_nft`]); `false` runs `iptables-save` for every collection.
+    /// ([`source::iptables_nft`]); `false` runs `iptables-save` for every collection.
     pub iptables_netlink: bool,
     /// Share of one core a source's collections may use ([`crate::budget::Budget`]); 0: no budget.
     pub cpu_budget: f64,
