@@ -185,7 +185,10 @@ async fn run(
 fn report_failures(publication: &Publication) -> ExitCode {
     let mut failed = false;
     for (target, error) in publication.failures() {
-        eprintln!("netfilter_exporter: source {target} failed: {error}");
+        eprintln!(
+            "netfilter_exporter: source {target} failed: {}",
+            Chain(error)
+        );
         failed = true;
     }
     if failed {

@@ -100,7 +100,7 @@ impl Collector {
         };
         // A source that keeps failing says so once, again when its error changes, and
         // once more when it recovers; a failing command's stderr can be long.
-        let failure = outcome.as_ref().err().map(ToString::to_string);
+        let failure = outcome.as_ref().err().map(|e| Chain(e).to_string());
         let was_failing = self.logged.is_set((Some(target), "failure"));
         match self.logged.once((Some(target), "failure"), failure) {
             Some(error) => tracing::warn!(source = %target, %error, "collection failed"),

@@ -353,7 +353,7 @@ async fn read(family: Family, settings: &Settings) -> Result<Ruleset, Unreadable
         .dump(limits)
         .await
         .map_err(|e| Unreadable {
-            reason: e.to_string(),
+            reason: crate::error_chain::Chain(&e).to_string(),
             failed: true,
         })?;
     let ruleset = iptables_save::parse(family, &output.stdout);

@@ -56,7 +56,7 @@ impl Served {
                         "ok, {} rules, {} unparsed lines",
                         collected.rules, collected.unparsed
                     ),
-                    Err(e) => format!("failed: {e}"),
+                    Err(e) => format!("failed: {}", crate::error_chain::Chain(e)),
                 },
             })
             .collect();

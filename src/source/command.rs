@@ -3,6 +3,7 @@
 //! it early ends the whole group: a wrapper script's children would otherwise outlive it.
 
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -39,12 +40,13 @@ pub enum SourceError {
         command: String,
     },
     /// The command exists but could not be started (permissions, resource limits).
-    #[error("{command}: cannot start: {reason}")]
+    #[error("{command}: cannot start")]
     Spawn {
         /// The command.
         command: String,
         /// The operating system's reason.
-        reason: String,
+        #[source]
+        source: Arc<std::io::Error>,
     },
     /// The command did not finish in time and was killed.
     #[error("{command}: no answer within {timeout:?}, killed")]
@@ -54,13 +56,14 @@ pub enum SourceError {
         /// The deadline it missed.
         timeout: Duration,
     },
-    /// Reading the command's output or waiting for it failed.
-    #[error("{command}: cannot read its output: {reason}")]
+    /// Reading the source failed: the command's output, or the kernel's answer.
+    #[error("{command}: cannot read")]
     Read {
-        /// The command.
+        /// The command, or the kernel interface.
         command: String,
-        /// The operating system's reason.
-        reason: String,
+        /// Why.
+        #[source]
+        source: Arc<dyn std::error::Error + Send + Sync>,
     },
     /// The command printed more than the limit on standard output and was killed.
     #[error("{command}: output larger than {limit} bytes, killed")]
@@ -115,7 +118,7 @@ pub async fn run(
             },
             _ => SourceError::Spawn {
                 command: command.to_owned(),
-                reason: e.to_string(),
+                source: Arc::new(e),
             },
         })?;
     // Declared after `child`, so dropped before it: the group is ended while its leader is
@@ -124,12 +127,12 @@ pub async fn run(
     let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
         return Err(SourceError::Spawn {
             command: command.to_owned(),
-            reason: "its output is not a pipe".to_owned(),
+            source: Arc::new(std::io::Error::other("its output is not a pipe")),
         });
     };
     let read_error = |e: std::io::Error| SourceError::Read {
         command: command.to_owned(),
-        reason: e.to_string(),
+        source: Arc::new(e),
     };
     let finished = tokio::time::timeout(timeout, async {
         let stdout = async {

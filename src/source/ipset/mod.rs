@@ -157,7 +157,7 @@ impl crate::source::Source for Sets {
                         }
                         e => crate::source::SourceError::Read {
                             command,
-                            reason: crate::error_chain::Chain(&e).to_string(),
+                            source: std::sync::Arc::new(e),
                         },
                     }
                 })

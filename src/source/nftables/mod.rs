@@ -102,7 +102,7 @@ impl From<ReadError> for SourceError {
             ReadError::TimedOut(timeout) => SourceError::TimedOut { command, timeout },
             e => SourceError::Read {
                 command,
-                reason: crate::error_chain::Chain(&e).to_string(),
+                source: std::sync::Arc::new(e),
             },
         }
     }
