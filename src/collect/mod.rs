@@ -179,16 +179,14 @@ struct Sources {
     unknown: BTreeSet<Target>,
 }
 
-/// Renders the accounting view over the last report of every source. Nothing but
-/// [`accounting::render`] in the program; a field so that a test can put a failing one in
-/// its place.
+/// Renders the accounting view over the last report of every source: [`accounting::render`]
+/// in the program, passed down from the entry points so that a test can pass a failing one.
 type AccountingRender =
     fn(&[(Origin, &Ruleset)], &AccountingConfig) -> (Exposition, Vec<accounting::Problem>);
 
 /// Owns the sources' last reports and publishes expositions.
 pub struct Collector {
     config: CollectConfig,
-    render_accounting: AccountingRender,
     /// Held only to read or replace an entry, never while rendering.
     sources: Mutex<Sources>,
     /// Held from reading the sources' states until the publication is sent, so that
@@ -207,18 +205,10 @@ impl Collector {
     /// A collector that has not collected yet; its first publication holds only the
     /// exporter's own families.
     pub fn new(config: CollectConfig) -> Arc<Self> {
-        Self::with_accounting_render(config, accounting::render)
-    }
-
-    fn with_accounting_render(
-        config: CollectConfig,
-        render_accounting: AccountingRender,
-    ) -> Arc<Self> {
         let (publications, _) = watch::channel(Arc::new(Publication::default()));
         let registry = registry(&config);
         let collector = Arc::new(Collector {
             config,
-            render_accounting,
             sources: Mutex::new(Sources::default()),
             publishing: tokio::sync::Mutex::new(()),
             logged: LogOnce::default(),
@@ -234,7 +224,7 @@ impl Collector {
                 &BTreeMap::new(),
                 &BTreeSet::new(),
                 None,
-                true,
+                Some(accounting::render),
             )
         }));
         collector
@@ -258,7 +248,7 @@ impl Collector {
         for collection in running {
             self.finish(collection).await;
         }
-        self.publish(&targets).await
+        self.publish(&targets, accounting::render).await
     }
 
     /// Makes `families` (the audit's, after a check) part of every publication from now
@@ -270,7 +260,7 @@ impl Collector {
             .unwrap_or_else(|e| e.into_inner())
             .replace(Arc::new(families));
         drop(previous);
-        self.publish(&[]).await;
+        self.publish(&[], accounting::render).await;
     }
 
     /// Starts collecting `target` from `dump` in a task of its own, so that a panic

@@ -8,7 +8,7 @@ use tokio::task::JoinError;
 
 use super::process::origin;
 use super::schedule::Pace;
-use super::{Collector, Publication, SourceState};
+use super::{AccountingRender, Collector, Publication, SourceState};
 use crate::accounting::Origin;
 use crate::error_chain::Chain;
 use crate::exposition::{Exposition, ExpositionBuilder};
@@ -22,9 +22,13 @@ impl Collector {
     /// sources whose collection this publication follows): their states become failed
     /// reports, and the publication is rendered again without the accounting view, the
     /// one part that reads the rules of every source.
-    pub(super) async fn publish(self: &Arc<Self>, triggers: &[Target]) -> Arc<Publication> {
+    pub(super) async fn publish(
+        self: &Arc<Self>,
+        triggers: &[Target],
+        render_accounting: AccountingRender,
+    ) -> Arc<Publication> {
         let _in_order = self.publishing.lock().await;
-        let publication = match self.render_off_thread(true).await {
+        let publication = match self.render_off_thread(Some(render_accounting)).await {
             Ok(publication) => publication,
             // The runtime is shutting down and never ran the rendering: no bug, and nobody
             // reads a new publication any more.
@@ -43,7 +47,7 @@ impl Collector {
                         .map(|s| s.report.duration);
                     self.fail(target, error, duration.unwrap_or_default());
                 }
-                self.render_off_thread(false).await.unwrap_or_else(|e| {
+                self.render_off_thread(None).await.unwrap_or_else(|e| {
                     // Nothing at all rather than numbers that are no longer current.
                     tracing::error!(error = %Chain(&e), "rendering the exposition failed again");
                     Publication::default()
@@ -57,7 +61,7 @@ impl Collector {
 
     pub(super) async fn render_off_thread(
         self: &Arc<Self>,
-        accounting: bool,
+        accounting: Option<AccountingRender>,
     ) -> Result<Publication, JoinError> {
         let (states, rounds, cadence, unknown) = {
             let sources = self.lock_sources();
@@ -86,7 +90,7 @@ impl Collector {
 
     /// The publication of `states` after `rounds`, with each source's `cadence`, the
     /// sources whose presence is `unknown`, the
-    /// `audit`'s families when it runs, and the accounting view when `accounting` is set.
+    /// `audit`'s families when it runs, and the accounting view when given its renderer.
     pub(super) fn render(
         &self,
         states: &[Arc<SourceState>],
@@ -94,7 +98,7 @@ impl Collector {
         cadence: &BTreeMap<Target, Pace>,
         unknown: &BTreeSet<Target>,
         audit: Option<&Exposition>,
-        accounting: bool,
+        accounting: Option<AccountingRender>,
     ) -> Publication {
         let reports: Vec<&SourceReport> = states.iter().map(|s| &s.report).collect();
         let mut builder = ExpositionBuilder::default();
@@ -112,7 +116,7 @@ impl Collector {
         if let Some(audit) = audit {
             builder.extend(audit);
         }
-        if accounting {
+        if let Some(render_accounting) = accounting {
             let rulesets: Vec<(Origin, &Ruleset)> = reports
                 .iter()
                 .filter_map(|r| {
@@ -120,7 +124,7 @@ impl Collector {
                     Some((origin(r.target), collected.ruleset.as_ref()))
                 })
                 .collect();
-            let (families, problems) = (self.render_accounting)(&rulesets, &self.config.accounting);
+            let (families, problems) = render_accounting(&rulesets, &self.config.accounting);
             builder.extend(&families);
             let messages = problems
                 .iter()

@@ -6,7 +6,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Collector, Dump, Publication};
+use super::{AccountingRender, Collector, Dump, Publication};
+use crate::accounting;
 use crate::budget::{self, Budget};
 use crate::source::{SourceError, Target};
 
@@ -30,7 +31,8 @@ impl Collector {
             let collector = Arc::clone(self);
             tokio::spawn(async move {
                 loop {
-                    collector.round(target, collector.dump(target)).await;
+                    let dump = collector.dump(target);
+                    collector.round(target, dump, accounting::render).await;
                     let pause = collector
                         .lock_sources()
                         .cadence
@@ -49,6 +51,7 @@ impl Collector {
         self: &Arc<Self>,
         target: Target,
         dump: impl Future<Output = Result<Dump, SourceError>> + Send + 'static,
+        render_accounting: AccountingRender,
     ) -> Arc<Publication> {
         let before = budget::cpu_time();
         let collection = self.start(target, dump);
@@ -56,7 +59,7 @@ impl Collector {
         if let (Some(before), Some(after)) = (before, budget::cpu_time()) {
             self.note_cost(target, after.saturating_sub(before));
         }
-        self.publish(&[target]).await
+        self.publish(&[target], render_accounting).await
     }
 
     /// Records that `target`'s last collection cost `cost` of CPU time, and says in the

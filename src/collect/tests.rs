@@ -70,8 +70,10 @@ fn has(publication: &Publication, line: &str) -> bool {
 
 #[tokio::test]
 async fn a_panic_while_rendering_fails_the_collection_and_the_loop_goes_on() {
-    let collector = Collector::with_accounting_render(config(), render_with_a_bug);
-    let failed = collector.round(Target::Iptables, dump("boom")).await;
+    let collector = Collector::new(config());
+    let failed = collector
+        .round(Target::Iptables, dump("boom"), render_with_a_bug)
+        .await;
     assert!(
         has(&failed, "iptables_scrape_success 0"),
         "{:?}",
@@ -100,7 +102,9 @@ async fn a_panic_while_rendering_fails_the_collection_and_the_loop_goes_on() {
     assert_eq!(failed.rounds.get(&Target::Iptables), Some(&1));
 
     // The next turn of the loop collects and publishes as usual.
-    let next = collector.round(Target::Iptables, dump("web")).await;
+    let next = collector
+        .round(Target::Iptables, dump("web"), accounting::render)
+        .await;
     assert!(
         has(&next, "iptables_scrape_success 1"),
         "{:?}",
@@ -134,7 +138,9 @@ async fn the_audits_families_join_every_publication_after_it_published() {
         "netfilter_audit_check_success 0"
     ));
     // A collection publishes again, with the audit's last families.
-    let next = collector.round(Target::Iptables, dump("web")).await;
+    let next = collector
+        .round(Target::Iptables, dump("web"), accounting::render)
+        .await;
     assert!(
         has(&next, "netfilter_audit_check_success 0"),
         "{:?}",
@@ -158,7 +164,9 @@ async fn a_panic_in_a_collection_task_is_a_failed_collection() {
     let panicking = std::future::poll_fn(|_| -> Poll<Result<Dump, SourceError>> {
         panic!("a bug in a collection")
     });
-    let failed = collector.round(Target::Iptables, panicking).await;
+    let failed = collector
+        .round(Target::Iptables, panicking, accounting::render)
+        .await;
     assert!(
         has(&failed, "iptables_scrape_success 0"),
         "{:?}",
@@ -171,7 +179,9 @@ async fn a_panic_in_a_collection_task_is_a_failed_collection() {
         }
         _ => panic!("not a failed collection: {failures:?}"),
     }
-    let next = collector.round(Target::Iptables, dump("web")).await;
+    let next = collector
+        .round(Target::Iptables, dump("web"), accounting::render)
+        .await;
     assert!(
         has(&next, "iptables_scrape_success 1"),
         "{:?}",
