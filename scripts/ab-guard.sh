@@ -7,7 +7,8 @@
 #     CPU time (user + system) and its peak RSS;
 #   - the server, collecting every 2 s: CPU time per collection (all its processes, over
 #     20 s without scrapes), RSS between collections and peak RSS of the collector and, when
-#     it runs as root, of the server process apart, and the time of a gzipped scrape.
+#     it runs as root, of the server process apart, and the time of a gzipped and of a plain
+#     scrape.
 # As root the exporter runs as two processes (privilege separation); with NFE_AB_USER=nobody
 # it runs unprivileged, as one process. Both builds run with --no-iptables-netlink: the dump
 # says nf_tables, and the netlink path would read this host's tables instead of the
@@ -140,9 +141,10 @@ one_server() {
         'BEGIN{printf "%.1f", t / hz / r * 1000}')
     add "$build" collection_cpu_ms "$cpu"
     # RSS between collections, then 10 gzipped scrapes, three times.
-    local i pid collector server rss times t
+    local i pid collector server rss times plain t
     rss=""
     times=""
+    plain=""
     for i in 1 2 3; do
         between_collections
         collector=$(status "$SERVER_PID" VmRSS)
@@ -161,6 +163,12 @@ one_server() {
             add "$build" gzip_scrape_ms "$t"
             times+="$t "
         done
+        for _ in $(seq 1 5); do
+            t=$(curl -s -o /dev/null -w '%{time_total}' "http://127.0.0.1:$PORT/metrics")
+            t=$(awk -v t="$t" 'BEGIN{printf "%.2f", t * 1000}')
+            add "$build" plain_scrape_ms "$t"
+            plain+="$t "
+        done
     done
     local collector_peak server_peak=0
     collector_peak=$(status "$SERVER_PID" VmHWM)
@@ -171,7 +179,8 @@ one_server() {
     add "$build" server_peak_kB "$server_peak"
     echo "  $build server: CPU $cpu ms per collection ($((runs1 - runs0)) collections)," \
         "RSS between collections (collector+server) $rss kB, peak $collector_peak+$server_peak kB," \
-        "gzip scrapes $(echo "$times" | median) ms (median of 30)"
+        "gzip scrapes $(echo "$times" | median) ms (median of 30)," \
+        "plain scrapes $(echo "$plain" | median) ms (median of 15)"
     kill "$SERVER_PID"
     wait "$SERVER_PID" 2>/dev/null || true
     SERVER_PID=""
@@ -189,7 +198,7 @@ done
 echo
 printf '%-22s %12s %12s %8s\n' "median of $RUNS runs" old new new/old
 for figure in dump_collection_ms dump_cpu_ms dump_peak_kB collection_cpu_ms collector_rss_kB \
-    server_rss_kB total_rss_kB collector_peak_kB server_peak_kB gzip_scrape_ms; do
+    server_rss_kB total_rss_kB collector_peak_kB server_peak_kB gzip_scrape_ms plain_scrape_ms; do
     o=$(echo "${FIG[old $figure]:-}" | median)
     n=$(echo "${FIG[new $figure]:-}" | median)
     printf '%-22s %12s %12s %8s\n' "$figure" "$o" "$n" \
