@@ -104,9 +104,9 @@ for i in 1 2 3; do
     read -r rss secs < <(measure "$BIN" dump --scrape-targets iptables)
     echo "netfilter_exporter dump run $i: ${secs} s, max RSS ${rss} kB ($((rss / 1024)) MiB), exposition $(wc -c <"$WORK/out") bytes"
 done
-# time(1) reports the largest RSS of the process tree, which is iptables-save's own (about
-# 120 MB at 100k rules). To see the exporter's, replay the saved dump through a stand-in
-# iptables-save that only copies it.
+# time(1) reports the largest RSS of the process tree, which may be iptables-save's own. To
+# see the exporter's, replay the saved dump through a stand-in iptables-save that only
+# copies it.
 in_ns iptables-save --counters >"$WORK/dump.txt"
 mkdir -p "$WORK/bin"
 printf '#!/bin/sh\nexec cat %q\n' "$WORK/dump.txt" >"$WORK/bin/iptables-save"

@@ -81,8 +81,8 @@ pub struct Deflater {
 impl Default for Deflater {
     fn default() -> Self {
         Deflater {
-            // The fastest level: the exposition is compressed on every collection, and
-            // level 1 already shrinks its repetitive lines about five times.
+            // The fastest level: the exposition is compressed on every collection, and its
+            // repetitive lines shrink well even so.
             compress: Compress::new(Compression::fast(), false),
         }
     }

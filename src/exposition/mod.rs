@@ -460,8 +460,8 @@ impl FamilyWriter {
         };
         let keep = self.drop_text_over_limit() || segment.is_none();
         let plain = if keep {
-            // A new piece's buffer at its size: a family grown in one buffer was copied
-            // at every doubling.
+            // A new piece's buffer at its size: a family grown in one buffer would be
+            // copied at every doubling.
             let next = Vec::with_capacity(PIECE_LEN + LONG_LINE);
             Some(Bytes::from(std::mem::replace(&mut self.samples, next)))
         } else {
