@@ -7,10 +7,10 @@ use std::fmt::Write;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use netfilter_exporter::accounting::Origin;
 use netfilter_exporter::accounting::{self, AccountingConfig};
 use netfilter_exporter::exposition::Format;
 use netfilter_exporter::ruleset::{Family, Ruleset};
+use netfilter_exporter::source::SourceId;
 use netfilter_exporter::source::iptables_save;
 
 const RULES: usize = 100_000;
@@ -61,17 +61,17 @@ fn bench(c: &mut Criterion) {
     let ruleset: Ruleset = iptables_save::parse(Family::Ipv4, &dump());
     assert_eq!(ruleset.rule_count(), RULES + 1);
     let config = AccountingConfig::default();
-    let view = accounting::tag_view(&[(Origin::Iptables, &ruleset)], &config);
+    let view = accounting::tag_view(&[(SourceId::Iptables, &ruleset)], &config);
     assert_eq!((view.entities.len(), view.problems.len()), (TAGS, 0));
 
     let mut group = c.benchmark_group("accounting_100k_rules_10k_tagged");
     group.throughput(Throughput::Elements(RULES as u64));
     group.bench_function("tag_view", |b| {
-        b.iter(|| accounting::tag_view(black_box(&[(Origin::Iptables, &ruleset)]), &config))
+        b.iter(|| accounting::tag_view(black_box(&[(SourceId::Iptables, &ruleset)]), &config))
     });
     group.bench_function("render", |b| {
         b.iter(|| {
-            accounting::render(black_box(&[(Origin::Iptables, &ruleset)]), &config)
+            accounting::render(black_box(&[(SourceId::Iptables, &ruleset)]), &config)
                 .0
                 .to_vec(Format::Text)
         })

@@ -8,12 +8,12 @@
 //! Usage: `iptables_nft_timing RUNS [--change]` (as root, inside the namespace)
 
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use netfilter_exporter::ruleset::Family;
-use netfilter_exporter::source::iptables_nft::{self, Collection, RuleTexts};
-use netfilter_exporter::source::{self, DEFAULT_MAX_OUTPUT_BYTES};
+use netfilter_exporter::source::iptables_nft::Netlink;
+use netfilter_exporter::source::{self, DEFAULT_MAX_OUTPUT_BYTES, Limits, Source, SourceId};
 
 /// The program's allocator (src/main.rs), so that the figures are the program's.
 #[global_allocator]
@@ -51,20 +51,23 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     runtime.block_on(async move {
         let save = || source::run("iptables-save", &["--counters"], TIMEOUT, DEFAULT_MAX_OUTPUT_BYTES);
-        let texts = Arc::new(Mutex::new(RuleTexts::default()));
-        // The first collection learns the texts (and the backend).
-        let collect = |texts: Arc<Mutex<RuleTexts>>| iptables_nft::collect(Family::Ipv4, texts, TIMEOUT, save());
-        if let Err(e) = collect(Arc::clone(&texts)).await {
-            eprintln!("iptables_nft_timing: {e}");
-            return ExitCode::FAILURE;
-        }
+        let limits = Limits { timeout: TIMEOUT, max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES };
+        let netlink_source = Arc::new(Netlink::new(SourceId::Iptables));
+        // The first read learns the texts (and the backend).
+        let save_runs = match netlink_source.read(limits).await {
+            Ok(reading) => AtomicU64::new(reading.text_stats.map_or(0, |s| s.save_runs)),
+            Err(e) => {
+                eprintln!("iptables_nft_timing: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let saved = best(runs, |_| async {
             save().await.expect("iptables-save runs");
         })
         .await;
-        let netlink_only = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let netlink_only = AtomicUsize::new(0);
         let netlink = best(runs, |run| {
-            let (texts, netlink_only) = (Arc::clone(&texts), Arc::clone(&netlink_only));
+            let (netlink_source, netlink_only, save_runs) = (Arc::clone(&netlink_source), &netlink_only, &save_runs);
             async move {
                 if change {
                     let comment = format!("bench change {} {run}", std::process::id());
@@ -74,11 +77,10 @@ fn main() -> ExitCode {
                         .expect("iptables runs");
                     assert!(status.success());
                 }
-                match collect(texts).await.expect("a collection") {
-                    Collection::Netlink(..) => {
-                        netlink_only.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                    Collection::Saved { .. } => {}
+                let reading = netlink_source.read(limits).await.expect("a collection");
+                let runs = reading.text_stats.map_or(0, |s| s.save_runs);
+                if save_runs.swap(runs, Ordering::Relaxed) == runs {
+                    netlink_only.fetch_add(1, Ordering::Relaxed);
                 }
             }
         })
@@ -88,7 +90,7 @@ fn main() -> ExitCode {
             "netlink collection        wall {:.3} s  cpu {:.3} s  ({} of {runs} without iptables-save)",
             netlink.0.as_secs_f64(),
             netlink.1.as_secs_f64(),
-            netlink_only.load(std::sync::atomic::Ordering::Relaxed)
+            netlink_only.load(Ordering::Relaxed)
         );
         println!(
             "iptables-save / netlink: {:.1}x wall, {:.1}x cpu",

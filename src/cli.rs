@@ -53,7 +53,7 @@ pub enum Command {
     /// Serve metrics over HTTP (the default).
     Serve(ServeArgs),
     /// Collect once and print the exposition (text format) to standard output. Exits with
-    /// status 1 when a selected backend failed.
+    /// status 1 when a selected source failed.
     Dump(DumpArgs),
     /// Write the exposition to a file for node_exporter's textfile collector, atomically,
     /// after every collection (or once with --once).
@@ -135,7 +135,7 @@ pub struct DumpArgs {
 pub struct TextfileArgs {
     /// The file to write, e.g. /var/lib/node_exporter/textfile/netfilter.prom.
     pub path: PathBuf,
-    /// Collect and write once, then exit (status 1 when a backend failed).
+    /// Collect and write once, then exit (status 1 when a source failed).
     #[arg(long)]
     pub once: bool,
     /// Which sources, how often.
@@ -299,7 +299,7 @@ pub struct CollectArgs {
     )]
     pub scrape_targets: Vec<String>,
 
-    /// Seconds between the end of one collection of a backend and the start of the next.
+    /// Seconds between the end of one collection of a source and the start of the next.
     #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
     pub collect_interval: f64,
 

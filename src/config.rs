@@ -5,9 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::accounting::{AccountingConfig, ChainSet};
-use crate::audit::Scope;
 use crate::audit::kube::KubeSettings;
-use crate::audit::settings::{AuditConfig, AuditFamily, AuditInput, AuditOutput};
+use crate::audit::settings::{AuditConfig, AuditFamily, AuditOutput};
 use crate::cli::{
     AccountingArgs, AuditCheckArgs, CollectArgs, Command, KubernetesArgs, MetricsArgs, ServeArgs,
     WebArgs,
@@ -15,11 +14,10 @@ use crate::cli::{
 use crate::collect::{CollectConfig, Selection};
 use crate::exposition::Storage;
 use crate::metrics::{MetricsConfig, NameFilter};
-use crate::ruleset::Family;
 use crate::serve::TelemetryPath;
 use crate::serve::connections::Limits;
 use crate::serve::listen::ListenAddress;
-use crate::source::Target;
+use crate::source::SourceId;
 
 /// The port iptables_exporter listened on, kept so that existing scrape configs work.
 pub const DEFAULT_PORT: u16 = 9455;
@@ -189,17 +187,17 @@ fn collect_config(
     let selection = if collect.scrape_targets.is_empty() {
         Selection::Auto
     } else {
-        let mut targets = Vec::new();
+        let mut sources = Vec::new();
         for name in &collect.scrape_targets {
-            let target: Target = name
+            let source: SourceId = name
                 .trim()
                 .parse()
-                .map_err(|e| invalid("--scrape-targets", e))?;
-            if !targets.contains(&target) {
-                targets.push(target);
+                .map_err(|e| invalid("--scrape-sources", e))?;
+            if !sources.contains(&source) {
+                sources.push(source);
             }
         }
-        Selection::Explicit(targets)
+        Selection::Explicit(sources)
     };
     let metrics = MetricsConfig {
         rule_series: !metrics.no_rule_metrics,
@@ -327,36 +325,24 @@ fn audit_config(
             "--ipv6 with --rules-file checks saved rules only: give the IPv6 file too",
         ));
     }
-    let family = |family, allowlist: &PathBuf, file: &Option<PathBuf>, target| AuditFamily {
-        family: Scope::Iptables(family),
+    let family = |source, allowlist: &PathBuf, rules_file: &Option<PathBuf>| AuditFamily {
+        source,
         allowlist: allowlist.clone(),
-        input: file
-            .clone()
-            .map_or(AuditInput::Live(target), AuditInput::File),
+        rules_file: rules_file.clone(),
     };
     let mut families = Vec::new();
     if !offline || audit.rules_file.is_some() {
-        families.push(family(
-            Family::Ipv4,
-            &audit.input,
-            &audit.rules_file,
-            Target::Iptables,
-        ));
+        families.push(family(SourceId::Iptables, &audit.input, &audit.rules_file));
     }
     if (!offline && audit.ipv6) || audit.rules_file6.is_some() {
         families.push(family(
-            Family::Ipv6,
+            SourceId::Ip6tables,
             &audit.input6,
             &audit.rules_file6,
-            Target::Ip6tables,
         ));
     }
     if audit.nftables && !offline {
-        families.push(AuditFamily {
-            family: Scope::Nftables,
-            allowlist: audit.input.clone(),
-            input: AuditInput::Nftables,
-        });
+        families.push(family(SourceId::Nftables, &audit.input, &None));
     }
     let listen = listen
         .iter()
@@ -762,9 +748,9 @@ mod tests {
         assert_eq!(
             config.collect.selection,
             Selection::Explicit(vec![
-                Target::Ip6tables,
-                Target::Iptables,
-                Target::IptablesLegacy
+                SourceId::Ip6tables,
+                SourceId::Iptables,
+                SourceId::IptablesLegacy
             ])
         );
     }
@@ -772,7 +758,7 @@ mod tests {
     #[test]
     fn bad_values_name_their_flag() {
         for (args, flag) in [
-            (&["-t", "nft"][..], "--scrape-targets"),
+            (&["-t", "nft"][..], "--scrape-sources"),
             (&["--collect-interval", "0"][..], "--collect-interval"),
             (&["--collect-timeout=-1"][..], "--collect-timeout"),
             (
@@ -883,21 +869,13 @@ mod tests {
 
     #[test]
     fn audit_families_live_and_offline() {
-        let live = |family, dir: &str, target| AuditFamily {
-            family,
+        let live = |source, dir: &str| AuditFamily {
+            source,
             allowlist: PathBuf::from(dir),
-            input: AuditInput::Live(target),
+            rules_file: None,
         };
-        let v4 = live(
-            Scope::Iptables(Family::Ipv4),
-            "/etc/config/",
-            Target::Iptables,
-        );
-        let v6 = live(
-            Scope::Iptables(Family::Ipv6),
-            "/etc/config6/",
-            Target::Ip6tables,
-        );
+        let v4 = live(SourceId::Iptables, "/etc/config/");
+        let v6 = live(SourceId::Ip6tables, "/etc/config6/");
         let defaults = audit(&[]).expect("valid");
         assert_eq!(defaults.families, std::slice::from_ref(&v4));
         assert_eq!(
@@ -911,9 +889,9 @@ mod tests {
         assert_eq!(
             offline.families,
             [AuditFamily {
-                family: Scope::Iptables(Family::Ipv6),
+                source: SourceId::Ip6tables,
                 allowlist: PathBuf::from("/a6"),
-                input: AuditInput::File(PathBuf::from("/r6")),
+                rules_file: Some(PathBuf::from("/r6")),
             }]
         );
         for (args, flag) in [

@@ -1,7 +1,7 @@
 //! netfilter_exporter: makes Linux firewall counters observable.
 //!
 //! The pipeline, one module per step:
-//! - [`source`] runs `iptables-save --counters` (per backend) with a deadline and parses
+//! - [`source`] runs `iptables-save --counters` (per source) with a deadline and parses
 //!   its output into the source-neutral model of [`ruleset`], an immutable
 //!   [`ruleset::Ruleset`] snapshot;
 //! - [`metrics`] and [`accounting`] turn snapshots into metric families (pure functions),

@@ -178,7 +178,7 @@ async fn landing(State(state): State<AppState>) -> Html<String> {
         .map(|s| {
             format!(
                 "<li><b>{}</b>: {}</li>",
-                html_escape(&s.target),
+                html_escape(&s.source),
                 html_escape(&s.status)
             )
         })

@@ -156,7 +156,7 @@ fn ipset_xml(ns: &Netns) -> Vec<Set> {
 /// The ipset families of `sets`, checked by promtool when present.
 fn render(sets: &[Set]) -> Exposition {
     let mut out = ExpositionBuilder::default();
-    metrics::ipset::render(&mut out, sets);
+    metrics::ipset::render_sets(&mut out, sets);
     let text = String::from_utf8(out.finish().to_vec(Format::Text)).expect("UTF-8");
     if common::which("promtool").is_some() {
         let out = output_with_input(

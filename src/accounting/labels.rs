@@ -2,8 +2,9 @@
 //! the program, and every rule of the family must carry the same key set.
 
 use super::series::{Series, SeriesSet};
-use super::{AccountingConfig, Origin, Problem};
+use super::{AccountingConfig, Problem};
 use crate::ruleset::Ruleset;
+use crate::source::SourceId;
 
 /// True when a comment is meant for this grammar: it starts with `nft(`.
 pub(super) fn is_label_shaped(comment: &str) -> bool {
@@ -59,15 +60,15 @@ fn parse(comment: &str) -> Result<Vec<(String, String)>, String> {
 
 /// The label-comment series of the accounting chains, and the rules left out.
 pub(super) fn label_view(
-    rulesets: &[(Origin, &Ruleset)],
+    rulesets: &[(SourceId, &Ruleset)],
     config: &AccountingConfig,
 ) -> (Vec<Series>, Vec<Problem>) {
     let mut set = SeriesSet::default();
     if !config.label_comments {
         return (set.series, set.problems);
     }
-    for located in super::rules(rulesets, |origin, table, chain| {
-        config.accounts(origin, table, chain)
+    for located in super::rules(rulesets, |source, table, chain| {
+        config.accounts(source, table, chain)
     }) {
         let Some(comment) = located.rule.comments.iter().find(|c| is_label_shaped(c)) else {
             continue;

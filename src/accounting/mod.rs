@@ -20,6 +20,7 @@ mod series;
 mod tags;
 
 use crate::ruleset::{Chain, Counters, Family, Rule, Ruleset, Table};
+use crate::source::SourceId;
 
 pub use render::render;
 pub use tags::tag_view;
@@ -106,29 +107,30 @@ impl Default for AccountingConfig {
 }
 
 impl AccountingConfig {
-    /// True when `chain` of `table`, read by a source of `origin`, is an accounting
-    /// chain whose comments the tag and label views read.
-    pub fn accounts(&self, origin: Origin, table: &Table, chain: &Chain) -> bool {
-        match (origin, table.family) {
-            (Origin::Iptables, Family::Ipv4) => self.ipv4_chains.contains(&chain.name),
-            (Origin::Iptables, Family::Ipv6) => self.ipv6_chains.contains(&chain.name),
-            (Origin::Iptables, _) => false,
-            (Origin::Nftables, _) => self
+    /// True when `chain` of `table`, read by `source`, is an accounting chain whose
+    /// comments the tag and label views read: the accounting chains of the iptables
+    /// sources are named by family, those of nftables by table.
+    pub fn accounts(&self, source: SourceId, table: &Table, chain: &Chain) -> bool {
+        match (source, table.family) {
+            (SourceId::Nftables, _) => self
                 .nftables_chains
                 .contains_qualified(&table.name, &chain.name),
+            (_, Family::Ipv4) => self.ipv4_chains.contains(&chain.name),
+            (_, Family::Ipv6) => self.ipv6_chains.contains(&chain.name),
+            _ => false,
         }
     }
 
     /// True when the rule-parameter view reads `chain` (iptables rules only: its labels
     /// come from iptables match parameters).
-    pub fn derives(&self, origin: Origin, chain: &Chain) -> bool {
-        origin == Origin::Iptables && self.rule_params_chain.as_deref() == Some(&chain.name)
+    pub fn derives(&self, source: SourceId, chain: &Chain) -> bool {
+        source != SourceId::Nftables && self.rule_params_chain.as_deref() == Some(&chain.name)
     }
 
     /// True when a view of accounting reads `chain`: what the collector keeps of a
     /// snapshot between collections.
-    pub fn reads(&self, origin: Origin, table: &Table, chain: &Chain) -> bool {
-        self.accounts(origin, table, chain) || self.derives(origin, chain)
+    pub fn reads(&self, source: SourceId, table: &Table, chain: &Chain) -> bool {
+        self.accounts(source, table, chain) || self.derives(source, chain)
     }
 
     /// True when a comment belongs to an active comment grammar (valid or not): such a
@@ -187,22 +189,12 @@ pub struct TagView {
     pub problems: Vec<Problem>,
 }
 
-/// Which kind of source read a snapshot: the accounting chains of iptables are named by
-/// family, those of nftables by table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin {
-    /// An iptables backend.
-    Iptables,
-    /// The nftables source.
-    Nftables,
-}
-
 /// One rule of a selected chain, with where it lives (for problem messages).
 struct Located<'a> {
     family: Family,
-    /// Index of the ruleset in the caller's slice: series of one backend never sum with
-    /// themselves, those of two backends of one family do.
-    source: usize,
+    /// Index of the ruleset in the caller's slice: series of one source never sum with
+    /// themselves, those of two sources of one family do.
+    index: usize,
     table: &'a str,
     chain: &'a Chain,
     rule: &'a Rule,
@@ -224,16 +216,16 @@ impl Located<'_> {
 /// Every rule of the chains `select` picks, by family (ipv4 first; stable otherwise), in
 /// kernel order.
 fn rules<'a>(
-    rulesets: &'a [(Origin, &'a Ruleset)],
-    select: impl Fn(Origin, &Table, &Chain) -> bool,
+    rulesets: &'a [(SourceId, &'a Ruleset)],
+    select: impl Fn(SourceId, &Table, &Chain) -> bool,
 ) -> impl Iterator<Item = Located<'a>> + 'a {
     let mut located: Vec<Located<'a>> = Vec::new();
-    for (source, &(origin, ruleset)) in rulesets.iter().enumerate() {
+    for (index, &(source, ruleset)) in rulesets.iter().enumerate() {
         for (table, chain) in ruleset.chains() {
-            if select(origin, table, chain) {
+            if select(source, table, chain) {
                 located.extend(chain.rules.iter().map(|rule| Located {
                     family: table.family,
-                    source,
+                    index,
                     table: &table.name,
                     chain,
                     rule,

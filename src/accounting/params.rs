@@ -10,8 +10,9 @@
 //! - `l2proto`: `ipv4` or `ipv6`; `l3proto`: the `-p` protocol, or `all`.
 
 use super::series::{Series, SeriesSet};
-use super::{AccountingConfig, Origin, Problem};
+use super::{AccountingConfig, Problem};
 use crate::ruleset::{Family, Match, Matches, Param, Ruleset};
+use crate::source::SourceId;
 
 /// `!value` for an inverted match.
 fn shown(param: &Param) -> String {
@@ -57,15 +58,15 @@ fn derive(family: Family, matches: &Matches) -> Vec<(String, String)> {
 /// The rule-parameter series of the chosen chain, and the rules left out (two rules that
 /// derive the same labels).
 pub(super) fn param_view(
-    rulesets: &[(Origin, &Ruleset)],
+    rulesets: &[(SourceId, &Ruleset)],
     config: &AccountingConfig,
 ) -> (Vec<Series>, Vec<Problem>) {
     let mut set = SeriesSet::default();
     let Some(wanted) = config.rule_params_chain.as_deref() else {
         return (set.series, set.problems);
     };
-    for located in super::rules(rulesets, |origin, _, chain| {
-        config.derives(origin, chain) && chain.name == wanted
+    for located in super::rules(rulesets, |source, _, chain| {
+        config.derives(source, chain) && chain.name == wanted
     }) {
         if located.rule.comments.iter().any(|c| config.claims(c)) {
             continue;

@@ -9,17 +9,18 @@
 use std::collections::BTreeMap;
 
 use super::series::Series;
-use super::{AccountingConfig, ChainSet, Origin, Problem, Traffic, labels, params, tag_view};
+use super::{AccountingConfig, ChainSet, Problem, Traffic, labels, params, tag_view};
 use crate::exposition::{Exposition, ExpositionBuilder, MetricType};
 use crate::ruleset::{Counters, Family, Ruleset};
+use crate::source::SourceId;
 
 /// Renders the accounting families over the snapshots of every source that was collected,
-/// each with the family of its backend. Two backends of one family reporting the same
+/// each with the family of its source. Two sources of one family reporting the same
 /// chain are summed (the nf_tables and legacy tables are distinct kernel tables, so both
 /// count real packets). Also returns every problem found, so that the caller can report
 /// them.
 pub fn render(
-    rulesets: &[(Origin, &Ruleset)],
+    rulesets: &[(SourceId, &Ruleset)],
     config: &AccountingConfig,
 ) -> (Exposition, Vec<Problem>) {
     let tags = tag_view(rulesets, config);
@@ -142,21 +143,22 @@ fn write_series(
 /// Problems per chain: every named accounting chain and the rule-parameter chain that
 /// exist get a series (0 when clean); with `all`, only chains that had a problem.
 fn rejected_counts<'a>(
-    rulesets: &'a [(Origin, &'a Ruleset)],
+    rulesets: &'a [(SourceId, &'a Ruleset)],
     config: &'a AccountingConfig,
     problems: &'a [Problem],
 ) -> BTreeMap<(Family, &'a str), u64> {
     let mut counts: BTreeMap<(Family, &str), u64> = BTreeMap::new();
-    let named = |origin: Origin, family: Family| match (origin, family) {
-        (Origin::Iptables, Family::Ipv4) => &config.ipv4_chains,
-        (Origin::Iptables, Family::Ipv6) => &config.ipv6_chains,
+    let named = |source: SourceId, family: Family| match (source, family) {
+        (SourceId::Nftables, _) => &config.nftables_chains,
+        (_, Family::Ipv4) => &config.ipv4_chains,
+        (_, Family::Ipv6) => &config.ipv6_chains,
         _ => &config.nftables_chains,
     };
-    for &(origin, ruleset) in rulesets {
+    for &(source, ruleset) in rulesets {
         for (table, chain) in ruleset.chains() {
-            let listed = matches!(named(origin, table.family), ChainSet::Named(_))
-                && config.accounts(origin, table, chain);
-            if listed || config.derives(origin, chain) {
+            let listed = matches!(named(source, table.family), ChainSet::Named(_))
+                && config.accounts(source, table, chain);
+            if listed || config.derives(source, chain) {
                 counts.entry((table.family, &chain.name)).or_default();
             }
         }

@@ -2,7 +2,7 @@
 //!
 //! Prometheus requires every series of a family to have a distinct label set, and users
 //! expect one family to carry one set of label names. This collector enforces both, sums
-//! the same rule reported by two backends of one family, and reports everything else.
+//! the same rule reported by two sources of one family, and reports everything else.
 
 use std::collections::HashMap;
 
@@ -14,7 +14,7 @@ use crate::ruleset::{Counters, Family};
 pub(super) struct Series {
     /// Label pairs, sorted by name.
     pub(super) labels: Vec<(String, String)>,
-    /// Counters of the rule (summed over backends of one family).
+    /// Counters of the rule (summed over sources of one family).
     pub(super) counters: Counters,
 }
 
@@ -25,14 +25,14 @@ pub(super) struct SeriesSet {
     pub(super) series: Vec<Series>,
     /// Rules left out.
     pub(super) problems: Vec<Problem>,
-    /// For each label set: its series, and the family and backend that created it.
+    /// For each label set: its series, and the family and source that created it.
     index: HashMap<Vec<(String, String)>, (usize, Family, usize)>,
 }
 
 impl SeriesSet {
     /// Adds a rule's series; `labels` must be sorted by name. A rule whose label names
     /// differ from those of the first series, or whose label set is already taken in the
-    /// same backend or by the other family, is reported and left out.
+    /// same source or by the other family, is reported and left out.
     pub(super) fn add(&mut self, located: &Located<'_>, labels: Vec<(String, String)>) {
         if let Some(first) = self.series.first() {
             let names = |l: &[(String, String)]| l.iter().map(|(n, _)| n.clone()).collect();
@@ -49,15 +49,15 @@ impl SeriesSet {
             None => {
                 self.index.insert(
                     labels.clone(),
-                    (self.series.len(), located.family, located.source),
+                    (self.series.len(), located.family, located.index),
                 );
                 self.series.push(Series {
                     labels,
                     counters: located.rule.counters,
                 });
             }
-            // The same rule seen through a second backend of the family: summed.
-            Some(&(i, family, source)) if family == located.family && source != located.source => {
+            // The same rule seen through a second source of the family: summed.
+            Some(&(i, family, index)) if family == located.family && index != located.index => {
                 self.series[i].counters += located.rule.counters;
             }
             Some(_) => {

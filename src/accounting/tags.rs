@@ -5,8 +5,9 @@
 
 use std::collections::HashMap;
 
-use super::{AccountingConfig, Origin, TagEntity, TagView, Traffic};
+use super::{AccountingConfig, TagEntity, TagView, Traffic};
 use crate::ruleset::{Counters, Family, Ruleset};
+use crate::source::SourceId;
 
 /// True when a comment is meant for this grammar: it starts with `=`.
 pub(super) fn is_tag_shaped(comment: &str) -> bool {
@@ -54,18 +55,18 @@ fn split_pair(tag: &str) -> (&str, Option<Half>) {
 /// Pure: entities ordered by family (ipv4 first) then by first appearance of the tag in kernel order.
 ///
 /// Rules sharing a tag are summed across rules, across the accounting chains of a family
-/// and across backends of one family (iptables and iptables-legacy both reporting the
+/// and across sources of one family (iptables and iptables-legacy both reporting the
 /// chain). When a plain tag and a pair share a base name (`web` and `web_up`), the form met
 /// first wins and the rules of the other form are reported and left out: both would be the
 /// same Munin graph and the same `tag` label. Returns nothing when tag comments are off.
-pub fn tag_view(rulesets: &[(Origin, &Ruleset)], config: &AccountingConfig) -> TagView {
+pub fn tag_view(rulesets: &[(SourceId, &Ruleset)], config: &AccountingConfig) -> TagView {
     let mut view = TagView::default();
     if !config.tag_comments {
         return view;
     }
     let mut index: HashMap<(Family, &str), usize> = HashMap::new();
-    for located in super::rules(rulesets, |origin, table, chain| {
-        config.accounts(origin, table, chain)
+    for located in super::rules(rulesets, |source, table, chain| {
+        config.accounts(source, table, chain)
     }) {
         let Some(comment) = located.rule.comments.iter().find(|c| is_tag_shaped(c)) else {
             continue;

@@ -38,7 +38,7 @@ fn c(packets: u64, bytes: u64) -> Counters {
     Counters { packets, bytes }
 }
 
-fn text(rulesets: &[(Origin, &Ruleset)], config: &AccountingConfig) -> String {
+fn text(rulesets: &[(SourceId, &Ruleset)], config: &AccountingConfig) -> String {
     String::from_utf8(render(rulesets, config).0.to_vec(Format::Text)).expect("utf-8")
 }
 
@@ -50,7 +50,7 @@ fn chain(name: &str, rules: &str) -> Ruleset {
 fn munin_example_sums_and_pairs() {
     let (v4, v6) = (parse(MUNIN4), parse6(MUNIN6));
     let view = tag_view(
-        &[(Origin::Iptables, &v6), (Origin::Iptables, &v4)],
+        &[(SourceId::Iptables, &v6), (SourceId::Iptables, &v4)],
         &AccountingConfig::default(),
     );
     assert_eq!(view.problems, []);
@@ -100,10 +100,10 @@ fn munin_example_sums_and_pairs() {
 }
 
 #[test]
-fn two_backends_of_a_family_are_summed() {
+fn two_sources_of_a_family_are_summed() {
     let v4 = parse(MUNIN4);
     let view = tag_view(
-        &[(Origin::Iptables, &v4), (Origin::Iptables, &v4)],
+        &[(SourceId::Iptables, &v4), (SourceId::Iptables, &v4)],
         &AccountingConfig::default(),
     );
     assert_eq!(view.entities[0].traffic, Traffic::Single(c(2, 120)));
@@ -113,7 +113,7 @@ fn two_backends_of_a_family_are_summed() {
 fn renders_tag_families() {
     let (v4, v6) = (parse(MUNIN4), parse6(MUNIN6));
     let out = text(
-        &[(Origin::Iptables, &v4), (Origin::Iptables, &v6)],
+        &[(SourceId::Iptables, &v4), (SourceId::Iptables, &v6)],
         &AccountingConfig::default(),
     );
     for line in [
@@ -140,7 +140,7 @@ fn bad_tag_comments_are_reported_and_nothing_else_lost() {
             "[6:60] -A ACCT4 -m comment --comment =web=\n",
         ),
     );
-    let rulesets = [(Origin::Iptables, &v4)];
+    let rulesets = [(SourceId::Iptables, &v4)];
     let config = AccountingConfig::default();
     let view = tag_view(&rulesets, &config);
     let messages: Vec<&str> = view.problems.iter().map(|p| p.message.as_str()).collect();
@@ -174,7 +174,7 @@ const NFPROM: &str = concat!(
 #[test]
 fn label_comments_keep_one_key_set() {
     let v4 = chain("ACCT4", NFPROM);
-    let rulesets = [(Origin::Iptables, &v4)];
+    let rulesets = [(SourceId::Iptables, &v4)];
     let config = AccountingConfig::default();
     let (series, problems) = labels::label_view(&rulesets, &config);
     assert_eq!(series.len(), 4);
@@ -222,7 +222,7 @@ fn rule_parameters_label_uncommented_rules() {
         rule_params_prefix: "nfprom".to_owned(),
         ..AccountingConfig::default()
     };
-    let out = text(&[(Origin::Iptables, &v4)], &config);
+    let out = text(&[(SourceId::Iptables, &v4)], &config);
     for line in [
         "nfprom_bytes_total{address=\"203.0.113.140/32\",direction=\"in\",l2proto=\"ipv4\",l3proto=\"tcp\",port=\"22\"} 100\n",
         "nfprom_packets_total{address=\"203.0.113.140/32\",direction=\"out\",l2proto=\"ipv4\",l3proto=\"tcp\",port=\"22\"} 2\n",
@@ -245,11 +245,13 @@ fn all_chains_and_named_sets() {
         ..AccountingConfig::default()
     };
     assert_eq!(
-        tag_view(&[(Origin::Iptables, &v4)], &config).entities.len(),
+        tag_view(&[(SourceId::Iptables, &v4)], &config)
+            .entities
+            .len(),
         1
     );
     assert!(
-        tag_view(&[(Origin::Iptables, &v4)], &AccountingConfig::default())
+        tag_view(&[(SourceId::Iptables, &v4)], &AccountingConfig::default())
             .entities
             .is_empty()
     );

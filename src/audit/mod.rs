@@ -24,7 +24,7 @@ use crate::error_chain::Chain;
 use crate::exposition::{Exposition, ExpositionBuilder, MetricType};
 use crate::metrics::names;
 use crate::ruleset::{Family, Ruleset, Table};
-use crate::source::SourceError;
+use crate::source::{SourceError, SourceId};
 
 /// The tables the original lists, each with a pattern file of its name; their metrics
 /// are written for every check, 0 when the table does not exist.
@@ -52,30 +52,11 @@ pub fn lines(table: &Table) -> Vec<String> {
     policies.chain(user_chains).chain(rules).collect()
 }
 
-/// What one part of a check lists: an iptables family, or the native nftables tables (of
-/// every family, those iptables-save does not print). Its name is the `family` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Scope {
-    /// The tables of `iptables-save` (IPv4) or `ip6tables-save` (IPv6).
-    Iptables(Family),
-    /// The native nftables tables, each chain a line `FAMILY TABLE CHAIN`.
-    Nftables,
-}
-
-impl Scope {
-    /// `ipv4`, `ipv6` or `nftables`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Iptables(family) => family.as_str(),
-            Scope::Nftables => "nftables",
-        }
-    }
-}
-
-impl std::fmt::Display for Scope {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// The `family` label of what the audit checks of `source`: `ipv4` or `ipv6` for the
+/// tables of an iptables source, `nftables` for the native nftables tables (of every
+/// family, those iptables-save does not print).
+pub fn family_label(source: SourceId) -> &'static str {
+    source.family().map_or("nftables", Family::as_str)
 }
 
 /// The lines of the native nftables tables: `FAMILY TABLE CHAIN` for every chain, and
@@ -149,14 +130,6 @@ pub enum AuditError {
     /// Its tables cannot be listed.
     #[error("cannot list the tables")]
     Source(#[from] SourceError),
-    /// A saved rules file (`--rules-file`) cannot be read.
-    #[error("cannot read rules file {path}: {reason}")]
-    RulesFile {
-        /// The file.
-        path: String,
-        /// The operating system's reason.
-        reason: String,
-    },
     /// Checking failed inside the program (a panic): a bug to report, shown as a failed
     /// check rather than ending the audit.
     #[error("checking failed, a bug to report: {reason}")]
@@ -192,8 +165,8 @@ pub fn check_dump(
 /// The outcome of checking one family.
 #[derive(Debug, Clone)]
 pub struct FamilyCheck {
-    /// IPv4, IPv6 or nftables.
-    pub family: Scope,
+    /// The source checked: its `family` label ([`family_label`]).
+    pub source: SourceId,
     /// The findings per table, or why there are none.
     pub outcome: Result<Vec<TableFindings>, AuditError>,
 }
@@ -233,22 +206,22 @@ impl Check {
     }
 
     /// Every unexpected line as (family, table, line), in check order.
-    pub fn unexpected(&self) -> impl Iterator<Item = (Scope, &str, &str)> {
+    pub fn unexpected(&self) -> impl Iterator<Item = (SourceId, &str, &str)> {
         self.families.iter().flat_map(|family| {
             family.outcome.iter().flatten().flat_map(move |table| {
                 table
                     .unexpected
                     .iter()
-                    .map(move |line| (family.family, table.table.as_str(), line.as_str()))
+                    .map(move |line| (family.source, table.table.as_str(), line.as_str()))
             })
         })
     }
 
     /// The families that could not be checked, with why.
-    pub fn failures(&self) -> impl Iterator<Item = (Scope, &AuditError)> {
+    pub fn failures(&self) -> impl Iterator<Item = (SourceId, &AuditError)> {
         self.families
             .iter()
-            .filter_map(|family| Some((family.family, family.outcome.as_ref().err()?)))
+            .filter_map(|family| Some((family.source, family.outcome.as_ref().err()?)))
     }
 
     /// The findings as text: one `family table line` per unexpected line, then one
@@ -256,10 +229,12 @@ impl Check {
     /// over several, which would read as findings).
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        for (family, table, line) in self.unexpected() {
+        for (source, table, line) in self.unexpected() {
+            let family = family_label(source);
             out.push_str(&format!("{family} {table} {line}\n"));
         }
-        for (family, e) in self.failures() {
+        for (source, e) in self.failures() {
+            let family = family_label(source);
             let error = Chain(e)
                 .to_string()
                 .replace('\\', "\\\\")
@@ -277,14 +252,14 @@ impl Check {
             .iter()
             .map(|family| match &family.outcome {
                 Ok(tables) => serde_json::json!({
-                    "family": family.family.as_str(),
+                    "family": family_label(family.source),
                     "tables": tables.iter().map(|t| serde_json::json!({
                         "table": t.table,
                         "unexpected": t.unexpected,
                     })).collect::<Vec<_>>(),
                 }),
                 Err(e) => serde_json::json!({
-                    "family": family.family.as_str(),
+                    "family": family_label(family.source),
                     "error": Chain(e).to_string(),
                 }),
             })
@@ -315,7 +290,10 @@ impl Check {
             let mut f = out.family(name, help, MetricType::Gauge);
             for family in &self.families {
                 for table in family.outcome.iter().flatten() {
-                    let labels = [("family", family.family.as_str()), ("table", &table.table)];
+                    let labels = [
+                        ("family", family_label(family.source)),
+                        ("table", &table.table),
+                    ];
                     f.sample(&labels, table.unexpected.len() as u64);
                 }
             }
@@ -352,16 +330,16 @@ impl Check {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
     /// Unexpected lines that the previous check did not find, as (family, table, line).
-    pub appeared: Vec<(Scope, String, String)>,
+    pub appeared: Vec<(SourceId, String, String)>,
     /// Unexpected lines of the previous check that are no longer there.
-    pub gone: Vec<(Scope, String, String)>,
+    pub gone: Vec<(SourceId, String, String)>,
 }
 
 /// Remembers the unexpected lines of the last check, so that each is logged once when it
 /// appears and once when it goes rather than on every check.
 #[derive(Debug, Default)]
 pub struct Tracker {
-    known: BTreeMap<Scope, BTreeSet<(String, String)>>,
+    known: BTreeMap<SourceId, BTreeSet<(String, String)>>,
 }
 
 impl Tracker {
@@ -377,12 +355,12 @@ impl Tracker {
                 .iter()
                 .flat_map(|t| t.unexpected.iter().map(|l| (t.table.clone(), l.clone())))
                 .collect();
-            let before = self.known.remove(&family.family).unwrap_or_default();
+            let before = self.known.remove(&family.source).unwrap_or_default();
             let tag =
-                |(table, line): &(String, String)| (family.family, table.clone(), line.clone());
+                |(table, line): &(String, String)| (family.source, table.clone(), line.clone());
             changes.appeared.extend(now.difference(&before).map(tag));
             changes.gone.extend(before.difference(&now).map(tag));
-            self.known.insert(family.family, now);
+            self.known.insert(family.source, now);
         }
         changes
     }

@@ -106,13 +106,12 @@ mod tests {
     use std::time::SystemTime;
 
     use super::*;
-    use crate::audit::{AuditError, FamilyCheck, Scope, TableFindings};
-    use crate::ruleset::Family;
-    use crate::source::SourceError;
+    use crate::audit::{AuditError, FamilyCheck, TableFindings};
+    use crate::source::{SourceError, SourceId};
 
     fn check(v4: Result<&[&str], ()>, v6: Option<Result<&[&str], ()>>) -> Check {
-        let family = |family, outcome: Result<&[&str], ()>| FamilyCheck {
-            family,
+        let family = |source, outcome: Result<&[&str], ()>| FamilyCheck {
+            source,
             outcome: outcome
                 .map(|lines| {
                     vec![TableFindings {
@@ -126,8 +125,8 @@ mod tests {
                     })
                 }),
         };
-        let mut families = vec![family(Scope::Iptables(Family::Ipv4), v4)];
-        families.extend(v6.map(|v6| family(Scope::Iptables(Family::Ipv6), v6)));
+        let mut families = vec![family(SourceId::Iptables, v4)];
+        families.extend(v6.map(|v6| family(SourceId::Ip6tables, v6)));
         Check {
             families,
             map: None,
@@ -138,13 +137,7 @@ mod tests {
     fn appeared(n: usize) -> Changes {
         Changes {
             appeared: (0..n)
-                .map(|i| {
-                    (
-                        Scope::Iptables(Family::Ipv4),
-                        "filter".to_owned(),
-                        format!("-A X {i}"),
-                    )
-                })
+                .map(|i| (SourceId::Iptables, "filter".to_owned(), format!("-A X {i}")))
                 .collect(),
             gone: Vec::new(),
         }

@@ -12,10 +12,8 @@ use tokio::sync::watch;
 
 use super::kube::{self, Client, Event};
 use super::policy::{self, Policy};
-use super::settings::{AuditConfig, AuditFamily, AuditInput, AuditOutput};
-use super::{
-    Allowlist, AuditError, Check, FamilyCheck, Scope, TableFindings, Tracker, Verdict, bpf,
-};
+use super::settings::{AuditConfig, AuditFamily, AuditOutput};
+use super::{Allowlist, AuditError, Check, FamilyCheck, TableFindings, Tracker, Verdict, bpf};
 use crate::collect::{CollectConfig, Collector, Publication};
 use crate::error_chain::Chain;
 use crate::exposition::{Exposition, ExpositionBuilder};
@@ -24,14 +22,15 @@ use crate::ruleset::Family;
 use crate::serve::run::{self as serving, Http, RunError};
 use crate::serve::web_config::WebConfigFile;
 use crate::source::nftables;
-use crate::source::{self, Limits, iptables_save};
+use crate::source::{self, Limits, Source, SourceId, iptables_save};
 
 /// `audit --once`: checks, prints the findings, and says by its status what they were:
 /// 0 clean, 1 unexpected rules, 2 a family could not be checked (or printing failed).
 pub async fn once(audit: &AuditConfig, collect: &CollectConfig) -> ExitCode {
     let check = check_once(audit, collect).await;
     // The report may go to a file: what failed is also said where a person looks.
-    for (family, e) in check.failures() {
+    for (source, e) in check.failures() {
+        let family = super::family_label(source);
         eprintln!("netfilter_exporter: {family}: {}", Chain(e));
     }
     let text = match audit.output {
@@ -118,7 +117,7 @@ pub async fn check_once(audit: &AuditConfig, collect: &CollectConfig) -> Check {
     for family in &audit.families {
         let outcome = check_family(family, collect).await;
         families.push(FamilyCheck {
-            family: family.family,
+            source: family.source,
             outcome,
         });
     }
@@ -137,29 +136,21 @@ async fn check_family(
     collect: &CollectConfig,
 ) -> Result<Vec<TableFindings>, AuditError> {
     let allowlist = Allowlist::load(&family.allowlist)?;
-    let dump = match &family.input {
-        AuditInput::Nftables => return check_nftables(allowlist, collect).await,
-        AuditInput::Live(target) => {
-            let limits = Limits {
-                timeout: collect.timeout,
-                max_output_bytes: collect.max_output_bytes,
-            };
-            iptables_save::Saved::new(*target)
-                .dump(limits)
-                .await?
-                .stdout
-        }
-        AuditInput::File(path) => read_rules_file(path, collect.max_output_bytes)?,
+    let limits = Limits {
+        timeout: collect.timeout,
+        max_output_bytes: collect.max_output_bytes,
     };
-    // Parsing 100k rules takes CPU time: off the I/O threads that also serve the metrics.
+    let reading = source_of(family).read(limits).await?;
+    let nftables = family.source == SourceId::Nftables;
+    // Checking 100k rules takes CPU time: off the I/O threads that also serve the metrics.
     // A panic there is a bug, shown as a failed check of this family, not the end of the
     // loop.
-    let kind = match family.family {
-        Scope::Iptables(kind) => kind,
-        Scope::Nftables => Family::Ipv4,
-    };
     tokio::task::spawn_blocking(move || {
-        super::check_dump(&iptables_save::parse(kind, &dump), &allowlist)
+        if nftables {
+            Ok(super::check_nftables(&reading.ruleset, &allowlist))
+        } else {
+            super::check_dump(&reading.ruleset, &allowlist)
+        }
     })
     .await
     .unwrap_or_else(|e| {
@@ -169,47 +160,18 @@ async fn check_family(
     })
 }
 
-/// Checks the native nftables tables: those iptables-save prints are the iptables
-/// families' to check.
-async fn check_nftables(
-    allowlist: Allowlist,
-    collect: &CollectConfig,
-) -> Result<Vec<TableFindings>, AuditError> {
-    let native = nftables::Native::new(&source::Settings {
-        leave_to_iptables: vec![Family::Ipv4, Family::Ipv6],
-        ..source::Settings::default()
-    });
-    let timeout = collect.timeout;
-    tokio::task::spawn_blocking(move || {
-        let snapshot = native.snapshot(timeout)?;
-        Ok(super::check_nftables(&snapshot.ruleset, &allowlist))
-    })
-    .await
-    .unwrap_or_else(|e| {
-        Err(AuditError::Internal {
-            reason: e.to_string(),
-        })
-    })
-}
-
-/// A saved dump, bounded as a dump command's output is, read lossily as a dump is (a
-/// comment may hold any bytes). Only `--once` reads one, so blocking here is fine.
-fn read_rules_file(path: &std::path::Path, limit: usize) -> Result<String, AuditError> {
-    use std::io::Read;
-    let error = |reason: String| AuditError::RulesFile {
-        path: path.display().to_string(),
-        reason,
-    };
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|file| file.take(limit as u64 + 1).read_to_end(&mut bytes))
-        .map_err(|e| error(e.to_string()))?;
-    if bytes.len() > limit {
-        return Err(error(format!(
-            "larger than {limit} bytes (--collect-max-output-bytes)"
-        )));
+/// The source the audit reads `family`'s rules from: its saved file, the save command, or
+/// for nftables the native tables (those iptables-save prints are the iptables families'
+/// to check).
+fn source_of(family: &AuditFamily) -> Box<dyn Source> {
+    match (&family.rules_file, family.source) {
+        (Some(path), source) => Box::new(iptables_save::Saved::from_file(source, path)),
+        (None, SourceId::Nftables) => Box::new(nftables::Native::new(&source::Settings {
+            leave_to_iptables: vec![Family::Ipv4, Family::Ipv6],
+            ..source::Settings::default()
+        })),
+        (None, source) => Box::new(iptables_save::Saved::new(source)),
     }
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// What one cycle of the running audit produced.
@@ -266,15 +228,18 @@ impl Auditor {
     pub async fn cycle(&mut self) -> Cycle {
         let check = check_once(&self.config, &self.collect).await;
         let changes = self.tracker.update(&check);
-        for (family, table, rule) in &changes.appeared {
-            tracing::warn!(%family, table, rule, "unexpected rule appeared");
+        for (source, table, rule) in &changes.appeared {
+            let family = super::family_label(*source);
+            tracing::warn!(family, table, rule, "unexpected rule appeared");
         }
-        for (family, table, rule) in &changes.gone {
-            tracing::info!(%family, table, rule, "unexpected rule gone");
+        for (source, table, rule) in &changes.gone {
+            let family = super::family_label(*source);
+            tracing::info!(family, table, rule, "unexpected rule gone");
         }
-        for family in &check.families {
-            if let Err(e) = &family.outcome {
-                tracing::error!(family = %family.family, error = %Chain(e), "audit check failed");
+        for checked in &check.families {
+            if let Err(e) = &checked.outcome {
+                let family = super::family_label(checked.source);
+                tracing::error!(family, error = %Chain(e), "audit check failed");
             }
         }
         let rise = check.map.as_ref().and_then(|map| {

@@ -4,12 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::Scope;
 use super::kube::KubeSettings;
 use crate::serve::TelemetryPath;
 use crate::serve::connections::Limits;
 use crate::serve::listen::ListenAddress;
-use crate::source::Target;
+use crate::source::SourceId;
 
 /// Formats of the audit's findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -20,26 +19,16 @@ pub enum AuditOutput {
     Json,
 }
 
-/// Where the audit reads one family's rules.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuditInput {
-    /// The live rules, from this backend's save command.
-    Live(Target),
-    /// A saved `iptables-save` file.
-    File(PathBuf),
-    /// The native nftables tables, read over netlink.
-    Nftables,
-}
-
 /// One family the audit checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditFamily {
-    /// IPv4, IPv6, or the native nftables tables.
-    pub family: Scope,
+    /// The source whose rules are checked: iptables (IPv4), ip6tables (IPv6), or nftables
+    /// (the native tables).
+    pub source: SourceId,
     /// Its allowlist directory.
     pub allowlist: PathBuf,
-    /// Where its rules come from.
-    pub input: AuditInput,
+    /// A saved dump of the source to check instead of its live rules.
+    pub rules_file: Option<PathBuf>,
 }
 
 /// Validated audit settings.

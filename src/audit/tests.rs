@@ -97,6 +97,13 @@ fn table_patterns_do_not_allow_other_tables() {
     );
 }
 
+fn source_of(family: Family) -> SourceId {
+    match family {
+        Family::Ipv6 => SourceId::Ip6tables,
+        _ => SourceId::Iptables,
+    }
+}
+
 fn check(families: Vec<FamilyCheck>) -> Check {
     Check {
         families,
@@ -107,7 +114,7 @@ fn check(families: Vec<FamilyCheck>) -> Check {
 
 fn family(family: Family, tables: &[(&str, &[&str])]) -> FamilyCheck {
     FamilyCheck {
-        family: Scope::Iptables(family),
+        source: source_of(family),
         outcome: Ok(tables
             .iter()
             .map(|(table, lines)| TableFindings {
@@ -120,7 +127,7 @@ fn family(family: Family, tables: &[(&str, &[&str])]) -> FamilyCheck {
 
 fn failed(family: Family) -> FamilyCheck {
     FamilyCheck {
-        family: Scope::Iptables(family),
+        source: source_of(family),
         outcome: Err(AuditError::Unparsed {
             count: 1,
             first: "line 3: not a line".to_owned(),
@@ -206,7 +213,7 @@ netfilter_audit_last_check_timestamp_seconds 1700000000.5
 #[test]
 fn each_line_is_reported_once_when_it_appears_and_once_when_it_goes() {
     let mut tracker = Tracker::default();
-    let line = |f: Family, t: &str, l: &str| (Scope::Iptables(f), t.to_owned(), l.to_owned());
+    let line = |f: Family, t: &str, l: &str| (source_of(f), t.to_owned(), l.to_owned());
     let first = check(vec![
         family(Family::Ipv4, &[("filter", &["-N X"])]),
         family(Family::Ipv6, &[("nat", &["-N Y"])]),
@@ -320,7 +327,7 @@ fn native_nftables_tables_are_listed_by_chain_and_checked_against_their_own_file
 fn a_multi_line_error_is_one_line_of_the_text_report() {
     let err = Allowlist::parse([(Path::new("/cfg/nat"), "(\n")]).expect_err("invalid");
     let c = check(vec![FamilyCheck {
-        family: Scope::Iptables(Family::Ipv4),
+        source: SourceId::Iptables,
         outcome: Err(AuditError::Allowlist(err)),
     }]);
     let text = c.to_text();

@@ -4,11 +4,11 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
-use crate::source::Target;
+use crate::source::SourceId;
 
 /// What a group of log messages is about: a source (or none for views of all sources)
 /// and a topic.
-pub(super) type Topic = (Option<Target>, &'static str);
+pub(super) type Topic = (Option<SourceId>, &'static str);
 
 /// Remembers what the previous round logged per scope, so that a problem that persists is
 /// logged when it appears, not after every collection.

@@ -1,5 +1,5 @@
 //! Runs the sources and publishes what they found: one loop per source, each waiting the
-//! collection interval after its previous run ended, so a slow backend (nf_tables takes
+//! collection interval after its previous run ended, so a slow source (nf_tables takes
 //! seconds for 100k rules) neither piles up runs nor delays the others. Every finished run
 //! re-publishes the exposition from the last report of each source; readers (HTTP,
 //! textfile) only ever see complete publications.
@@ -23,12 +23,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::accounting::{self, AccountingConfig, Origin};
+use crate::accounting::{self, AccountingConfig};
 use crate::error_chain::Chain;
 use crate::exposition::{Exposition, Storage};
 use crate::metrics::{MetricsConfig, SourceReport};
 use crate::ruleset::{Family, Ruleset};
-use crate::source::{self, Presence, Reading, Source, SourceError, Target, ipset};
+use crate::source::{self, Presence, Reading, Source, SourceError, SourceId, ipset};
 
 mod log_once;
 mod process;
@@ -38,7 +38,7 @@ mod schedule;
 use log_once::LogOnce;
 pub use schedule::Pace;
 
-/// Which backends to read.
+/// Which sources to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Selection {
     /// Every source whose tables the kernel has; the others are left out, and come in as
@@ -47,28 +47,28 @@ pub enum Selection {
     /// out too, and named by `netfilter_exporter_source_unknown`.
     Auto,
     /// Exactly these; a missing command is a failed collection.
-    Explicit(Vec<Target>),
+    Explicit(Vec<SourceId>),
 }
 
 impl Selection {
-    /// The backends whose collection loops run: every one for [`Selection::Auto`].
-    pub fn targets(&self) -> Vec<Target> {
+    /// The sources whose collection loops run: every one for [`Selection::Auto`].
+    pub fn sources(&self) -> Vec<SourceId> {
         match self {
-            Selection::Auto => Target::ALL.to_vec(),
-            Selection::Explicit(targets) => targets.clone(),
+            Selection::Auto => SourceId::ALL.to_vec(),
+            Selection::Explicit(ids) => ids.clone(),
         }
     }
 
     /// The families whose iptables-nft tables an iptables source reads, and the nftables
     /// source therefore leaves out.
     pub fn read_by_iptables(&self) -> Vec<Family> {
-        let targets = self.targets();
+        let ids = self.sources();
         [
-            (Target::Iptables, Family::Ipv4),
-            (Target::Ip6tables, Family::Ipv6),
+            (SourceId::Iptables, Family::Ipv4),
+            (SourceId::Ip6tables, Family::Ipv6),
         ]
         .into_iter()
-        .filter(|(target, _)| targets.contains(target))
+        .filter(|(id, _)| ids.contains(id))
         .map(|(_, family)| family)
         .collect()
     }
@@ -77,7 +77,7 @@ impl Selection {
 /// How collections run.
 #[derive(Debug, Clone)]
 pub struct CollectConfig {
-    /// The backends to read.
+    /// The sources to read.
     pub selection: Selection,
     /// Pause between the end of one collection of a source and the start of the next.
     pub interval: Duration,
@@ -104,18 +104,18 @@ pub struct CollectConfig {
 }
 
 /// The selected sources, set up as `config` says.
-fn registry(config: &CollectConfig) -> BTreeMap<Target, Arc<dyn Source>> {
+fn registry(config: &CollectConfig) -> BTreeMap<SourceId, Arc<dyn Source>> {
     let settings = source::Settings {
         iptables_netlink: config.iptables_netlink,
         leave_to_iptables: config.selection.read_by_iptables(),
         set_elements_limit: config.set_elements_limit,
         ipset: config.ipset.clone(),
     };
-    let selected = config.selection.targets();
+    let selected = config.selection.sources();
     source::registry(&settings)
         .into_iter()
-        .filter(|s| selected.contains(&s.target()))
-        .map(|s| (s.target(), s))
+        .filter(|s| selected.contains(&s.id()))
+        .map(|s| (s.id(), s))
         .collect()
 }
 
@@ -134,12 +134,12 @@ pub enum Dump {
 pub struct Publication {
     /// The rendered exposition.
     pub exposition: Exposition,
-    /// The last report of each source, in target order.
+    /// The last report of each source, in source order.
     pub reports: Vec<SourceReport>,
     /// How many collections of each source had ended when this was rendered, with a
     /// report or (automatic selection) finding the source absent: a reader can tell when
     /// every source has been collected again.
-    pub rounds: BTreeMap<Target, u64>,
+    pub rounds: BTreeMap<SourceId, u64>,
 }
 
 impl Publication {
@@ -153,10 +153,10 @@ impl Publication {
     }
 
     /// The sources whose last collection failed, with their errors.
-    pub fn failures(&self) -> impl Iterator<Item = (Target, &SourceError)> {
+    pub fn failures(&self) -> impl Iterator<Item = (SourceId, &SourceError)> {
         self.reports
             .iter()
-            .filter_map(|r| r.outcome.as_ref().err().map(|e| (r.target, e)))
+            .filter_map(|r| r.outcome.as_ref().err().map(|e| (r.source, e)))
     }
 }
 
@@ -169,20 +169,20 @@ struct SourceState {
 #[derive(Default)]
 struct Sources {
     /// Each source's last state, shared with publications being rendered.
-    states: BTreeMap<Target, Arc<SourceState>>,
+    states: BTreeMap<SourceId, Arc<SourceState>>,
     /// How many collections of each source have ended.
-    rounds: BTreeMap<Target, u64>,
+    rounds: BTreeMap<SourceId, u64>,
     /// The cost of each source's last collection and the pause it leads to.
-    cadence: BTreeMap<Target, Pace>,
+    cadence: BTreeMap<SourceId, Pace>,
     /// Automatic selection: the sources left out because the host does not say whether
     /// they have tables.
-    unknown: BTreeSet<Target>,
+    unknown: BTreeSet<SourceId>,
 }
 
 /// Renders the accounting view over the last report of every source: [`accounting::render`]
 /// in the program, passed down from the entry points so that a test can pass a failing one.
 type AccountingRender =
-    fn(&[(Origin, &Ruleset)], &AccountingConfig) -> (Exposition, Vec<accounting::Problem>);
+    fn(&[(SourceId, &Ruleset)], &AccountingConfig) -> (Exposition, Vec<accounting::Problem>);
 
 /// Owns the sources' last reports and publishes expositions.
 pub struct Collector {
@@ -196,7 +196,7 @@ pub struct Collector {
     publications: watch::Sender<Arc<Publication>>,
     /// The selected sources ([`crate::source::registry`]), each keeping what it learns
     /// between reads.
-    registry: BTreeMap<Target, Arc<dyn Source>>,
+    registry: BTreeMap<SourceId, Arc<dyn Source>>,
     /// The families of the audit when it runs inside the exporter, from its last check.
     audit: Mutex<Option<Arc<Exposition>>>,
 }
@@ -240,15 +240,15 @@ impl Collector {
 
     /// Collects every selected source once, concurrently, and publishes the result.
     pub async fn collect_once(self: &Arc<Self>) -> Arc<Publication> {
-        let targets = self.config.selection.targets();
-        let running: Vec<Running> = targets
+        let ids = self.config.selection.sources();
+        let running: Vec<Running> = ids
             .iter()
-            .map(|&target| self.start(target, self.dump(target)))
+            .map(|&id| self.start(id, self.dump(id)))
             .collect();
         for collection in running {
             self.finish(collection).await;
         }
-        self.publish(&targets, accounting::render).await
+        self.publish(&ids, accounting::render).await
     }
 
     /// Makes `families` (the audit's, after a check) part of every publication from now
@@ -263,61 +263,53 @@ impl Collector {
         self.publish(&[], accounting::render).await;
     }
 
-    /// Starts collecting `target` from `dump` in a task of its own, so that a panic
+    /// Starts collecting `id` from `dump` in a task of its own, so that a panic
     /// ends that task only.
     fn start(
         self: &Arc<Self>,
-        target: Target,
+        id: SourceId,
         dump: impl Future<Output = Result<Dump, SourceError>> + Send + 'static,
     ) -> Running {
         let started = Instant::now();
         let collector = Arc::clone(self);
         let task = tokio::spawn(async move {
             let result = dump.await;
-            let command = target.reader();
+            let command = id.reader();
             // Parsing and rendering take CPU time in proportion to the ruleset: off the I/O
             // threads.
             let processing = Arc::clone(&collector);
             let processed =
-                off_thread(command, move || processing.process(target, result, started)).await;
+                off_thread(command, move || processing.process(id, result, started)).await;
             if let Err(error) = processed {
-                collector.fail(target, error, started.elapsed());
+                collector.fail(id, error, started.elapsed());
             }
         });
-        Running {
-            target,
-            started,
-            task,
-        }
+        Running { id, started, task }
     }
 
     /// Waits for a collection; one that panicked outside [`Collector::process`] leaves a
     /// failed report all the same.
     async fn finish(&self, collection: Running) {
         if let Err(e) = collection.task.await {
-            let command = collection.target.reader();
-            tracing::error!(source = %collection.target, error = %Chain(&e), "collection failed");
+            let command = collection.id.reader();
+            tracing::error!(source = %collection.id, error = %Chain(&e), "collection failed");
             let error = SourceError::Internal {
                 command: command.to_owned(),
                 reason: e.to_string(),
             };
-            self.fail(collection.target, error, collection.started.elapsed());
+            self.fail(collection.id, error, collection.started.elapsed());
         }
-        *self
-            .lock_sources()
-            .rounds
-            .entry(collection.target)
-            .or_default() += 1;
+        *self.lock_sources().rounds.entry(collection.id).or_default() += 1;
     }
 
-    fn remove(&self, target: Target) {
-        let previous = self.lock_sources().states.remove(&target);
+    fn remove(&self, id: SourceId) {
+        let previous = self.lock_sources().states.remove(&id);
         // Freed once the lock is released.
         drop(previous);
     }
 
-    fn replace(&self, target: Target, state: SourceState) {
-        let previous = self.lock_sources().states.insert(target, Arc::new(state));
+    fn replace(&self, id: SourceId, state: SourceState) {
+        let previous = self.lock_sources().states.insert(id, Arc::new(state));
         drop(previous);
     }
 
@@ -330,7 +322,7 @@ impl Collector {
 
 /// A collection of one source under way in a task of its own.
 struct Running {
-    target: Target,
+    id: SourceId,
     started: Instant,
     task: JoinHandle<()>,
 }

@@ -6,35 +6,35 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::{Collector, Dump, Selection, SourceState};
-use crate::accounting::Origin;
 use crate::error_chain::Chain;
-use crate::metrics::{self, Collected, SourceReport};
-use crate::ruleset::{Family, Ruleset};
-use crate::source::iptables_nft;
-use crate::source::{CommandOutput, Limits, Presence, Reading, SourceError, Target, iptables_save};
+use crate::metrics::{self, SourceReport};
+use crate::ruleset::Ruleset;
+use crate::source::{self, Limits, Presence, Reading, SourceError, SourceId};
 
 impl Collector {
-    /// The read of `target` through its source; with the automatic selection, a source
+    /// The read of `id` through its source; with the automatic selection, a source
     /// that [`Source::asks_first`] is asked whether this host has anything for it first.
     pub(super) fn dump(
         &self,
-        target: Target,
+        id: SourceId,
     ) -> impl Future<Output = Result<Dump, SourceError>> + Send + 'static {
         let limits = Limits {
             timeout: self.config.timeout,
             max_output_bytes: self.config.max_output_bytes,
         };
-        let source = self.registry.get(&target).map(Arc::clone);
+        let source = self.registry.get(&id).map(Arc::clone);
         let auto = self.config.selection == Selection::Auto;
         async move {
             let Some(source) = source else {
                 return Err(SourceError::Internal {
-                    command: target.reader().to_owned(),
+                    command: id.reader().to_owned(),
                     reason: "the source is not in the registry".to_owned(),
                 });
             };
             if auto && source.asks_first() {
-                let presence = source.presence(limits.timeout);
+                let asked = Arc::clone(&source);
+                let presence =
+                    source::blocking(id, move || Ok(asked.presence(limits.timeout))).await?;
                 if presence != Presence::Present {
                     return Ok(Dump::Skipped(presence));
                 }
@@ -43,57 +43,32 @@ impl Collector {
         }
     }
 
-    /// Turns the dump command's `result` into `target`'s new state: parses, logs what is
+    /// Turns the dump command's `result` into `id`'s new state: parses, logs what is
     /// new, renders the source's families. Runs on a thread for blocking work.
     pub(super) fn process(
         &self,
-        target: Target,
+        id: SourceId,
         result: Result<Dump, SourceError>,
         started: Instant,
     ) {
         let auto = self.config.selection == Selection::Auto;
         if let Err(e) = &result {
-            tracing::debug!(source = %target, error = %Chain(&e), "dump command failed");
+            tracing::debug!(source = %id, error = %Chain(&e), "dump command failed");
         }
-        self.lock_sources().unknown.remove(&target);
+        self.lock_sources().unknown.remove(&id);
         let outcome = match result {
-            Ok(Dump::Read(Reading::Snapshot(snapshot))) => {
-                if snapshot.attempts > 1 {
-                    tracing::debug!(source = %target, attempts = snapshot.attempts, "the ruleset changed during a read; read again");
-                }
-                Ok(Collected::new(snapshot.ruleset))
-            }
-            Ok(Dump::Read(Reading::Iptables(iptables_nft::Collection::Netlink(
-                ruleset,
-                stats,
-            )))) => Ok(Collected {
-                text_stats: Some(stats),
-                ..Collected::new(ruleset)
-            }),
-            Ok(Dump::Read(Reading::Iptables(iptables_nft::Collection::Saved {
-                output,
-                parsed,
-                stats,
-            }))) => Ok(Collected {
-                text_stats: stats,
-                ..self.parse_output(target, output, parsed)
-            }),
-            Ok(Dump::Read(Reading::Text(output))) => Ok(self.parse_output(target, output, None)),
-            Ok(Dump::Read(Reading::Sets(sets))) => Ok(Collected::new(Ruleset {
-                ipsets: sets,
-                ..Ruleset::default()
-            })),
-            Ok(Dump::Skipped(presence)) => return self.skip(target, presence),
+            Ok(Dump::Read(reading)) => Ok(reading),
+            Ok(Dump::Skipped(presence)) => return self.skip(id, presence),
             // A missing dump command leaves the source out only when it would have had
             // nothing to read: with tables in the kernel, the failure is the user's to see.
             Err(e @ SourceError::NotFound { .. }) if auto => {
                 let presence = self
                     .registry
-                    .get(&target)
+                    .get(&id)
                     .map(|s| s.presence(self.config.timeout));
                 match presence.unwrap_or(Presence::Absent) {
                     Presence::Present => Err(e),
-                    presence => return self.skip(target, presence),
+                    presence => return self.skip(id, presence),
                 }
             }
             Err(e) => Err(e),
@@ -101,23 +76,23 @@ impl Collector {
         // A source that keeps failing says so once, again when its error changes, and
         // once more when it recovers; a failing command's stderr can be long.
         let failure = outcome.as_ref().err().map(|e| Chain(e).to_string());
-        let was_failing = self.logged.is_set((Some(target), "failure"));
-        match self.logged.once((Some(target), "failure"), failure) {
-            Some(error) => tracing::warn!(source = %target, %error, "collection failed"),
+        let was_failing = self.logged.is_set((Some(id), "failure"));
+        match self.logged.once((Some(id), "failure"), failure) {
+            Some(error) => tracing::warn!(source = %id, %error, "collection failed"),
             None if was_failing && outcome.is_ok() => {
-                tracing::info!(source = %target, "collection succeeded again");
+                tracing::info!(source = %id, "collection succeeded again");
             }
             None => {}
         }
-        if auto && outcome.as_ref().is_ok_and(|c| c.ruleset.is_empty()) {
-            self.remove(target);
+        if auto && outcome.as_ref().is_ok_and(|r| r.ruleset.is_empty()) {
+            self.remove(id);
             return;
         }
-        if let Ok(collected) = &outcome {
-            self.log_new_unparsed(target, &collected.ruleset);
+        if let Ok(reading) = &outcome {
+            self.log_reading(id, reading);
         }
         let mut report = SourceReport {
-            target,
+            source: id,
             outcome,
             duration: started.elapsed(),
             finished_at: SystemTime::now(),
@@ -125,99 +100,84 @@ impl Collector {
         let fragment = metrics::render_source(&report, &self.config.metrics, self.config.storage);
         // Publications render the accounting view over every source's snapshot; the rest
         // of a snapshot (tens of MB at 100k rules) is not kept until the next collection.
-        if let Ok(collected) = &mut report.outcome {
+        if let Ok(reading) = &mut report.outcome {
             let accounting = &self.config.accounting;
-            let origin = origin(target);
-            collected.keep_only(|table, chain| accounting.reads(origin, table, chain));
+            reading.keep_only(|table, chain| accounting.reads(id, table, chain));
         }
-        self.replace(target, SourceState { report, fragment });
+        self.replace(id, SourceState { report, fragment });
     }
 
-    /// Parses the output of `target`'s save command (unless `parsed` is its parse
-    /// already), logging what it wrote to stderr and its invalid UTF-8.
-    pub(super) fn parse_output(
-        &self,
-        target: Target,
-        output: CommandOutput,
-        parsed: Option<Ruleset>,
-    ) -> Collected {
+    /// Logs what a read of `id` noticed: a ruleset that changed while read, warnings
+    /// of the dump command, invalid UTF-8, lines the parser did not understand.
+    fn log_reading(&self, id: SourceId, reading: &Reading) {
+        if reading.attempts > 1 {
+            tracing::debug!(source = %id, attempts = reading.attempts, "the ruleset changed during a read; read again");
+        }
         // Some iptables versions warn on every run: say it once, again if it changes.
-        let stderr = (!output.stderr.is_empty()).then(|| output.stderr.clone());
-        if let Some(stderr) = self.logged.once((Some(target), "stderr"), stderr) {
-            tracing::warn!(source = %target, stderr = %stderr, "dump command wrote to stderr");
+        let stderr = (!reading.stderr.is_empty()).then(|| reading.stderr.clone());
+        if let Some(stderr) = self.logged.once((Some(id), "stderr"), stderr) {
+            tracing::warn!(source = %id, stderr = %stderr, "dump command wrote to stderr");
         }
-        self.log_invalid_utf8(target, output.invalid_utf8_lines);
-        let family = target.family().unwrap_or(Family::Ipv4);
-        Collected {
-            invalid_utf8_lines: output.invalid_utf8_lines,
-            ..Collected::new(parsed.unwrap_or_else(|| iptables_save::parse(family, &output.stdout)))
-        }
+        self.log_invalid_utf8(id, reading.invalid_utf8_lines);
+        self.log_new_unparsed(id, &reading.ruleset);
     }
 
-    /// Makes `target`'s state a failed collection with `error` that took `duration`.
-    pub(super) fn fail(&self, target: Target, error: SourceError, duration: Duration) {
+    /// Makes `id`'s state a failed collection with `error` that took `duration`.
+    pub(super) fn fail(&self, id: SourceId, error: SourceError, duration: Duration) {
         let report = SourceReport {
-            target,
+            source: id,
             outcome: Err(error),
             duration,
             finished_at: SystemTime::now(),
         };
         // Two lines of fixed text: what the failed collection shows instead.
         let fragment = metrics::render_source(&report, &self.config.metrics, self.config.storage);
-        self.replace(target, SourceState { report, fragment });
+        self.replace(id, SourceState { report, fragment });
     }
 
     /// Logs each bad line once, not on every collection that still finds it, and at most
     /// [`UNPARSED_LOGGED`] of them per collection: a dump of garbage must not flood the log.
-    pub(super) fn log_new_unparsed(&self, target: Target, ruleset: &Ruleset) {
+    pub(super) fn log_new_unparsed(&self, id: SourceId, ruleset: &Ruleset) {
         let lines = ruleset.unparsed.iter().map(|u| u.to_string());
-        let fresh = self.logged.new_messages((Some(target), "unparsed"), lines);
+        let fresh = self.logged.new_messages((Some(id), "unparsed"), lines);
         let (shown, more) = first_of(fresh, UNPARSED_LOGGED);
         for line in shown {
-            tracing::warn!(source = %target, "unparsed {line}");
+            tracing::warn!(source = %id, "unparsed {line}");
         }
         if more > 0 {
-            tracing::warn!(source = %target, "and {more} more unparsed lines");
+            tracing::warn!(source = %id, "and {more} more unparsed lines");
         }
     }
 
     /// Logs that a dump held invalid UTF-8 when that appears or its count changes, not
     /// on every collection that still finds the same rule.
-    pub(super) fn log_invalid_utf8(&self, target: Target, lines: usize) {
+    pub(super) fn log_invalid_utf8(&self, id: SourceId, lines: usize) {
         let message = (lines > 0).then(|| {
             format!("{lines} lines of the dump are not valid UTF-8; read with U+FFFD in place of the invalid bytes")
         });
-        if let Some(message) = self.logged.once((Some(target), "invalid UTF-8"), message) {
-            tracing::warn!(source = %target, "{message}");
+        if let Some(message) = self.logged.once((Some(id), "invalid UTF-8"), message) {
+            tracing::warn!(source = %id, "{message}");
         }
     }
 
-    /// Leaves `target` out of the publications (automatic selection) for what its
+    /// Leaves `id` out of the publications (automatic selection) for what its
     /// `presence` says, noting the sources whose presence the host does not tell.
-    pub(super) fn skip(&self, target: Target, presence: Presence) {
-        self.remove(target);
+    pub(super) fn skip(&self, id: SourceId, presence: Presence) {
+        self.remove(id);
         let unknown = match presence {
             Presence::Unknown(why) => Some(why),
             Presence::Present | Presence::Absent => None,
         };
         let known = unknown.is_none();
-        if let Some(why) = self.logged.once((Some(target), "unknown"), unknown) {
-            tracing::warn!(source = %target, reason = %why, "cannot tell whether the source has tables; it is not read (netfilter_exporter_source_unknown)");
+        if let Some(why) = self.logged.once((Some(id), "unknown"), unknown) {
+            tracing::warn!(source = %id, reason = %why, "cannot tell whether the source has tables; it is not read (netfilter_exporter_source_unknown)");
         }
         let mut sources = self.lock_sources();
         if known {
-            sources.unknown.remove(&target);
+            sources.unknown.remove(&id);
         } else {
-            sources.unknown.insert(target);
+            sources.unknown.insert(id);
         }
-    }
-}
-
-/// The kind of source `target` is, for the accounting view.
-pub(super) fn origin(target: Target) -> Origin {
-    match target {
-        Target::Nftables => Origin::Nftables,
-        _ => Origin::Iptables,
     }
 }
 

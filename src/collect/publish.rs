@@ -6,15 +6,13 @@ use std::sync::Arc;
 
 use tokio::task::JoinError;
 
-use super::process::origin;
 use super::schedule::Pace;
 use super::{AccountingRender, Collector, Publication, SourceState};
-use crate::accounting::Origin;
 use crate::error_chain::Chain;
 use crate::exposition::{Exposition, ExpositionBuilder};
 use crate::metrics::{self, SourceReport};
 use crate::ruleset::Ruleset;
-use crate::source::{SourceError, Target};
+use crate::source::{SourceError, SourceId};
 
 impl Collector {
     /// Renders a publication from the last state of every source, off the I/O threads,
@@ -24,7 +22,7 @@ impl Collector {
     /// one part that reads the rules of every source.
     pub(super) async fn publish(
         self: &Arc<Self>,
-        triggers: &[Target],
+        triggers: &[SourceId],
         render_accounting: AccountingRender,
     ) -> Arc<Publication> {
         let _in_order = self.publishing.lock().await;
@@ -35,17 +33,17 @@ impl Collector {
             Err(e) if e.is_cancelled() => return Arc::clone(&self.publications.borrow()),
             Err(e) => {
                 tracing::error!(error = %Chain(&e), "rendering the exposition failed, a bug to report");
-                for &target in triggers {
+                for &id in triggers {
                     let error = SourceError::Internal {
-                        command: target.reader().to_owned(),
+                        command: id.reader().to_owned(),
                         reason: e.to_string(),
                     };
                     let duration = self
                         .lock_sources()
                         .states
-                        .get(&target)
+                        .get(&id)
                         .map(|s| s.report.duration);
-                    self.fail(target, error, duration.unwrap_or_default());
+                    self.fail(id, error, duration.unwrap_or_default());
                 }
                 self.render_off_thread(None).await.unwrap_or_else(|e| {
                     // Nothing at all rather than numbers that are no longer current.
@@ -94,9 +92,9 @@ impl Collector {
     pub(super) fn render(
         &self,
         states: &[Arc<SourceState>],
-        rounds: BTreeMap<Target, u64>,
-        cadence: &BTreeMap<Target, Pace>,
-        unknown: &BTreeSet<Target>,
+        rounds: BTreeMap<SourceId, u64>,
+        cadence: &BTreeMap<SourceId, Pace>,
+        unknown: &BTreeSet<SourceId>,
         audit: Option<&Exposition>,
         accounting: Option<AccountingRender>,
     ) -> Publication {
@@ -117,11 +115,11 @@ impl Collector {
             builder.extend(audit);
         }
         if let Some(render_accounting) = accounting {
-            let rulesets: Vec<(Origin, &Ruleset)> = reports
+            let rulesets: Vec<(SourceId, &Ruleset)> = reports
                 .iter()
                 .filter_map(|r| {
                     let collected = r.outcome.as_ref().ok()?;
-                    Some((origin(r.target), collected.ruleset.as_ref()))
+                    Some((r.source, collected.ruleset.as_ref()))
                 })
                 .collect();
             let (families, problems) = render_accounting(&rulesets, &self.config.accounting);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::{AccountingRender, Collector, Dump, Publication};
 use crate::accounting;
 use crate::budget::{self, Budget};
-use crate::source::{SourceError, Target};
+use crate::source::{SourceError, SourceId};
 
 /// What the CPU budget made of a source's last collection.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,45 +27,41 @@ impl Collector {
     /// Each waits `--collect-interval` after a collection, or longer when the collection
     /// cost more CPU time than the budget allows ([`Budget`]).
     pub fn spawn_loops(self: &Arc<Self>) {
-        for target in self.config.selection.targets() {
+        for id in self.config.selection.sources() {
             let collector = Arc::clone(self);
             tokio::spawn(async move {
                 loop {
-                    let dump = collector.dump(target);
-                    collector.round(target, dump, accounting::render).await;
-                    let pause = collector
-                        .lock_sources()
-                        .cadence
-                        .get(&target)
-                        .map(|c| c.pause);
+                    let dump = collector.dump(id);
+                    collector.round(id, dump, accounting::render).await;
+                    let pause = collector.lock_sources().cadence.get(&id).map(|c| c.pause);
                     tokio::time::sleep(pause.unwrap_or(collector.config.interval)).await;
                 }
             });
         }
     }
 
-    /// One turn of a source's loop: collects `target` from `dump`, notes its CPU cost and
+    /// One turn of a source's loop: collects `id` from `dump`, notes its CPU cost and
     /// the pause that follows, and publishes. A panic anywhere in it is a failed
-    /// collection of `target`, never the end of the loop.
+    /// collection of `id`, never the end of the loop.
     pub(super) async fn round(
         self: &Arc<Self>,
-        target: Target,
+        id: SourceId,
         dump: impl Future<Output = Result<Dump, SourceError>> + Send + 'static,
         render_accounting: AccountingRender,
     ) -> Arc<Publication> {
         let before = budget::cpu_time();
-        let collection = self.start(target, dump);
+        let collection = self.start(id, dump);
         self.finish(collection).await;
         if let (Some(before), Some(after)) = (before, budget::cpu_time()) {
-            self.note_cost(target, after.saturating_sub(before));
+            self.note_cost(id, after.saturating_sub(before));
         }
-        self.publish(&[target], render_accounting).await
+        self.publish(&[id], render_accounting).await
     }
 
-    /// Records that `target`'s last collection cost `cost` of CPU time, and says in the
+    /// Records that `id`'s last collection cost `cost` of CPU time, and says in the
     /// log when the pause this leads to moved away from the last one said (by a tenth or
     /// more), or came back to the configured interval.
-    pub(super) fn note_cost(&self, target: Target, cost: Duration) {
+    pub(super) fn note_cost(&self, id: SourceId, cost: Duration) {
         let budget = Budget {
             interval: self.config.interval,
             share: self.config.cpu_budget,
@@ -74,16 +70,16 @@ impl Collector {
         let mut sources = self.lock_sources();
         let logged = sources
             .cadence
-            .get(&target)
+            .get(&id)
             .map_or(budget.interval, |c| c.logged);
         let moved =
             pause.abs_diff(logged) > logged / 10 || (pause == budget.interval && logged != pause);
         let logged = if moved {
             if pause == budget.interval {
-                tracing::info!(source = %target, interval = ?pause, "collections back at the configured interval");
+                tracing::info!(source = %id, interval = ?pause, "collections back at the configured interval");
             } else {
                 tracing::info!(
-                    source = %target,
+                    source = %id,
                     cost = ?cost,
                     interval = ?pause,
                     budget = budget.share,
@@ -95,7 +91,7 @@ impl Collector {
             logged
         };
         sources.cadence.insert(
-            target,
+            id,
             Pace {
                 cost,
                 pause,

@@ -6,16 +6,15 @@ use super::process::first_of;
 use super::{
     CollectConfig, Collector, Dump, LogOnce, Publication, Selection, SourceError, off_thread,
 };
-use crate::accounting::Origin;
 use crate::accounting::{self, AccountingConfig, Problem};
 use crate::exposition::{Exposition, Format, Storage};
 use crate::metrics::MetricsConfig;
-use crate::ruleset::Ruleset;
-use crate::source::{CommandOutput, Reading, Target};
+use crate::ruleset::{Family, Ruleset};
+use crate::source::{Reading, SourceId, iptables_save};
 
 fn config() -> CollectConfig {
     CollectConfig {
-        selection: Selection::Explicit(vec![Target::Iptables]),
+        selection: Selection::Explicit(vec![SourceId::Iptables]),
         interval: Duration::from_secs(5),
         timeout: Duration::from_secs(5),
         max_output_bytes: 1 << 20,
@@ -35,16 +34,13 @@ fn dump(tag: &str) -> impl Future<Output = Result<Dump, SourceError>> + use<> {
         "*filter\n:INPUT ACCEPT [0:0]\n:ACCT4 - [0:0]\n[5:500] -A INPUT -j ACCT4\n\
          [3:300] -A ACCT4 -m comment --comment \"={tag}= web\"\nCOMMIT\n"
     );
-    std::future::ready(Ok(Dump::Read(Reading::Text(CommandOutput {
-        stdout,
-        stderr: String::new(),
-        invalid_utf8_lines: 0,
-    }))))
+    let ruleset = iptables_save::parse(Family::Ipv4, &stdout);
+    std::future::ready(Ok(Dump::Read(Reading::new(ruleset))))
 }
 
 /// The accounting view with a bug: it panics on the tag `boom`.
 fn render_with_a_bug(
-    rulesets: &[(Origin, &Ruleset)],
+    rulesets: &[(SourceId, &Ruleset)],
     config: &AccountingConfig,
 ) -> (Exposition, Vec<Problem>) {
     let (families, problems) = accounting::render(rulesets, config);
@@ -72,7 +68,7 @@ fn has(publication: &Publication, line: &str) -> bool {
 async fn a_panic_while_rendering_fails_the_collection_and_the_loop_goes_on() {
     let collector = Collector::new(config());
     let failed = collector
-        .round(Target::Iptables, dump("boom"), render_with_a_bug)
+        .round(SourceId::Iptables, dump("boom"), render_with_a_bug)
         .await;
     assert!(
         has(&failed, "iptables_scrape_success 0"),
@@ -94,16 +90,16 @@ async fn a_panic_while_rendering_fails_the_collection_and_the_loop_goes_on() {
     assert!(
         matches!(
             failures[..],
-            [(Target::Iptables, SourceError::Internal { .. })]
+            [(SourceId::Iptables, SourceError::Internal { .. })]
         ),
         "{failures:?}"
     );
     assert!(Arc::ptr_eq(&collector.subscribe().borrow(), &failed));
-    assert_eq!(failed.rounds.get(&Target::Iptables), Some(&1));
+    assert_eq!(failed.rounds.get(&SourceId::Iptables), Some(&1));
 
     // The next turn of the loop collects and publishes as usual.
     let next = collector
-        .round(Target::Iptables, dump("web"), accounting::render)
+        .round(SourceId::Iptables, dump("web"), accounting::render)
         .await;
     assert!(
         has(&next, "iptables_scrape_success 1"),
@@ -115,7 +111,7 @@ async fn a_panic_while_rendering_fails_the_collection_and_the_loop_goes_on() {
         "netfilter_accounting_packets_total{family=\"ipv4\",tag=\"web\"} 3"
     ));
     assert_eq!(next.failures().count(), 0);
-    assert_eq!(next.rounds.get(&Target::Iptables), Some(&2));
+    assert_eq!(next.rounds.get(&SourceId::Iptables), Some(&2));
     assert!(Arc::ptr_eq(&collector.subscribe().borrow(), &next));
 }
 
@@ -139,7 +135,7 @@ async fn the_audits_families_join_every_publication_after_it_published() {
     ));
     // A collection publishes again, with the audit's last families.
     let next = collector
-        .round(Target::Iptables, dump("web"), accounting::render)
+        .round(SourceId::Iptables, dump("web"), accounting::render)
         .await;
     assert!(
         has(&next, "netfilter_audit_check_success 0"),
@@ -165,7 +161,7 @@ async fn a_panic_in_a_collection_task_is_a_failed_collection() {
         panic!("a bug in a collection")
     });
     let failed = collector
-        .round(Target::Iptables, panicking, accounting::render)
+        .round(SourceId::Iptables, panicking, accounting::render)
         .await;
     assert!(
         has(&failed, "iptables_scrape_success 0"),
@@ -174,13 +170,13 @@ async fn a_panic_in_a_collection_task_is_a_failed_collection() {
     );
     let failures: Vec<_> = failed.failures().collect();
     match failures[..] {
-        [(Target::Iptables, SourceError::Internal { reason, .. })] => {
+        [(SourceId::Iptables, SourceError::Internal { reason, .. })] => {
             assert!(reason.contains("a bug in a collection"), "{reason}")
         }
         _ => panic!("not a failed collection: {failures:?}"),
     }
     let next = collector
-        .round(Target::Iptables, dump("web"), accounting::render)
+        .round(SourceId::Iptables, dump("web"), accounting::render)
         .await;
     assert!(
         has(&next, "iptables_scrape_success 1"),

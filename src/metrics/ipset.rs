@@ -2,12 +2,20 @@
 //! references; with member counters, per member its packets and bytes, and per set the
 //! members left out.
 
-use super::names;
+use super::{SourceReport, names};
 use crate::exposition::{ExpositionBuilder, Labels, MetricType};
 use crate::ruleset::ipset::Set;
 
+/// Writes the ipset families of `report`'s snapshot. The source is newer than
+/// iptables_exporter: its success and duration are the exporter's per-source families only.
+pub(super) fn render(out: &mut ExpositionBuilder, report: &SourceReport) {
+    if let Ok(reading) = &report.outcome {
+        render_sets(out, &reading.ruleset.ipsets);
+    }
+}
+
 /// Writes the ipset families of `sets`, in their order.
-pub fn render(out: &mut ExpositionBuilder, sets: &[Set]) {
+pub fn render_sets(out: &mut ExpositionBuilder, sets: &[Set]) {
     let gauge = |(name, help): (&str, &str)| out.writer(name, help, MetricType::Gauge);
     let counter = |(name, help): (&str, &str)| out.writer(name, help, MetricType::Counter);
     let mut entries = gauge(names::ipset::ENTRIES);
@@ -65,7 +73,7 @@ mod tests {
 
     fn rendered(sets: &[Set]) -> String {
         let mut out = ExpositionBuilder::default();
-        render(&mut out, sets);
+        render_sets(&mut out, sets);
         String::from_utf8(out.finish().to_vec(Format::Text)).expect("UTF-8")
     }
 
@@ -156,7 +164,7 @@ mod tests {
         assert!(text.contains("# TYPE ipset_member_packets_total counter\n"));
         let open_metrics = {
             let mut out = ExpositionBuilder::default();
-            render(&mut out, &sets);
+            render_sets(&mut out, &sets);
             String::from_utf8(out.finish().to_vec(Format::OpenMetrics)).expect("UTF-8")
         };
         assert!(open_metrics.contains("# TYPE ipset_member_packets counter\n"));

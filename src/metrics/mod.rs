@@ -1,22 +1,22 @@
-//! Snapshot → metric families: the per-backend families of iptables_exporter and the
+//! Snapshot → metric families: each source's view (the iptables sources' families as
+//! iptables_exporter names them, nftables, ipset) and the
 //! exporter's own families. Pure functions; nothing here does I/O or keeps state between
 //! collections, so a rule that disappeared cannot leave a stale series behind.
 
 pub mod ipset;
+mod iptables;
 pub mod names;
 mod nftables;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use regex::Regex;
 
 use crate::exposition::{Exposition, ExpositionBuilder, FamilyWriter, Labels, MetricType, Storage};
-use crate::ruleset::{Chain, Counters, Ruleset, Table};
-use crate::source::iptables_nft::TextStats;
-use crate::source::{SourceError, Target};
+use crate::ruleset::Counters;
+use crate::source::{Reading, SourceError, SourceId};
 
 /// Which series to write: the user's cardinality controls.
 #[derive(Debug, Clone)]
@@ -71,162 +71,34 @@ impl NameFilter {
 /// The outcome of one collection of one source.
 #[derive(Debug, Clone)]
 pub struct SourceReport {
-    /// Which backend.
-    pub target: Target,
+    /// Which source.
+    pub source: SourceId,
     /// What the collection found, or why it found nothing.
-    pub outcome: Result<Collected, SourceError>,
+    pub outcome: Result<Reading, SourceError>,
     /// How long the collection took (command and parsing).
     pub duration: Duration,
     /// When it ended.
     pub finished_at: SystemTime,
 }
 
-/// What a successful collection found: the snapshot, and the figures the exporter's own
-/// families report about it.
-#[derive(Debug, Clone)]
-pub struct Collected {
-    /// The snapshot. The collector keeps of it, once the source's families are rendered,
-    /// only what views of several sources still read ([`Collected::keep_only`]).
-    pub ruleset: Arc<Ruleset>,
-    /// Rules in the whole snapshot.
-    pub rules: usize,
-    /// Lines of the dump the parser did not understand.
-    pub unparsed: usize,
-    /// Lines of the dump that were not valid UTF-8 (read with U+FFFD in their place).
-    pub invalid_utf8_lines: usize,
-    /// For an iptables source read over netlink, how it got its rule texts.
-    pub text_stats: Option<TextStats>,
-}
-
-impl Collected {
-    /// The report of a snapshot.
-    pub fn new(ruleset: Ruleset) -> Self {
-        Collected {
-            rules: ruleset.rule_count(),
-            unparsed: ruleset.unparsed.len(),
-            invalid_utf8_lines: 0,
-            text_stats: None,
-            ruleset: Arc::new(ruleset),
-        }
-    }
-
-    /// Keeps of the snapshot only the chains `keep` selects; the counts stay those of the
-    /// whole snapshot.
-    pub fn keep_only(&mut self, keep: impl FnMut(&Table, &Chain) -> bool) {
-        Arc::make_mut(&mut self.ruleset).retain_chains(keep);
-    }
-}
-
-/// Renders the families of one backend from its last collection, kept as `storage` says.
-/// A failed collection writes only its duration and `*_scrape_success 0`: numbers of an
-/// older snapshot are never presented as current.
+/// Renders the families of one source from its last collection, kept as `storage` says:
+/// each source has its view, one line here. A failed collection writes no numbers of an
+/// older snapshot as if current.
 pub fn render_source(
     report: &SourceReport,
     config: &MetricsConfig,
     storage: Storage,
 ) -> Exposition {
-    let prefix = report.target.metric_prefix();
-    let name = |suffix: &str| format!("{prefix}_{suffix}");
     let mut out = ExpositionBuilder::new(storage);
-    // The newer sources have no iptables_exporter names to keep: their success and duration
-    // are the exporter's per-source families only.
-    match (report.target, &report.outcome) {
-        (Target::Nftables, Ok(collected)) => {
-            nftables::render(&mut out, &collected.ruleset, config);
-            return out.finish();
-        }
-        (Target::Ipset, Ok(collected)) => {
-            ipset::render(&mut out, &collected.ruleset.ipsets);
-            return out.finish();
-        }
-        (Target::Nftables | Target::Ipset, Err(_)) => return out.finish(),
-        _ => {}
+    match report.source {
+        SourceId::Iptables
+        | SourceId::Ip6tables
+        | SourceId::IptablesLegacy
+        | SourceId::Ip6tablesLegacy => iptables::render(&mut out, report, config),
+        SourceId::Nftables => nftables::render(&mut out, report, config),
+        SourceId::Ipset => ipset::render(&mut out, report),
     }
-    if let Ok(collected) = &report.outcome {
-        render_ruleset(&mut out, prefix, &collected.ruleset, config);
-    }
-    if config.legacy_duration {
-        let (suffix, help) = names::backend::SCRAPE_DURATION_MS;
-        out.family(&name(suffix), help, MetricType::Gauge)
-            .sample(&[], report.duration.as_millis() as u64);
-    }
-    let (suffix, help) = names::backend::SCRAPE_SUCCESS;
-    out.family(&name(suffix), help, MetricType::Gauge)
-        .sample(&[], u64::from(report.outcome.is_ok()));
     out.finish()
-}
-
-/// Writes the iptables_exporter families of a snapshot, in its order: per chain, the
-/// policy counters and the rule count; per rule and per comment of the chains the
-/// cardinality controls select, the summed counters; per table, the chain count.
-fn render_ruleset(
-    out: &mut ExpositionBuilder,
-    prefix: &str,
-    ruleset: &Ruleset,
-    config: &MetricsConfig,
-) {
-    let family = |(suffix, help): (&str, &str), metric_type| {
-        out.writer(&format!("{prefix}_{suffix}"), help, metric_type)
-    };
-    let pair = |bytes, packets| CounterPair {
-        bytes: family(bytes, MetricType::Counter),
-        packets: family(packets, MetricType::Counter),
-        labels: Labels::default(),
-    };
-    let mut chain_pair = pair(names::backend::CHAIN_BYTES, names::backend::CHAIN_PACKETS);
-    let mut rule_pair = config
-        .rule_series
-        .then(|| pair(names::backend::RULE_BYTES, names::backend::RULE_PACKETS));
-    let mut comment_pair = config.comment_series.then(|| {
-        pair(
-            names::backend::COMMENT_BYTES,
-            names::backend::COMMENT_PACKETS,
-        )
-    });
-    let mut rules_total = family(names::backend::RULES, MetricType::Untyped);
-    let mut chains_total = family(names::backend::CHAINS, MetricType::Untyped);
-    let mut sums = Sums::default();
-    for (table, chain) in ruleset.chains() {
-        let (table_name, chain_name) = (table.name.as_str(), chain.name.as_str());
-        chain_pair.sample(
-            &[
-                ("table", table_name),
-                ("chain", chain_name),
-                ("policy", chain.policy_label()),
-            ],
-            chain.counters(),
-        );
-        rules_total.sample(
-            &[("table", table_name), ("chain", chain_name)],
-            chain.rules.len() as u64,
-        );
-        if !(config.tables.allows(table_name) && config.chains.allows(chain_name)) {
-            continue;
-        }
-        if let Some(pair) = &mut rule_pair {
-            sums.group(chain.rules.iter().map(|r| (r.label(), r.counters)));
-            pair.samples(table_name, chain_name, "rule", &sums);
-        }
-        if let Some(pair) = &mut comment_pair {
-            sums.group(chain.rules.iter().flat_map(|r| {
-                let counters = r.counters;
-                r.comments.iter().map(move |c| (c.as_str(), counters))
-            }));
-            pair.samples(table_name, chain_name, "comment", &sums);
-        }
-    }
-    for table in &ruleset.tables {
-        chains_total.sample(&[("table", &table.name)], table.chains.len() as u64);
-    }
-    for pair in std::iter::once(chain_pair)
-        .chain(rule_pair)
-        .chain(comment_pair)
-    {
-        out.push(pair.bytes);
-        out.push(pair.packets);
-    }
-    out.push(rules_total);
-    out.push(chains_total);
 }
 
 /// The bytes and packets families of one kind of series, written in one pass over the
@@ -285,19 +157,19 @@ impl<'a> Sums<'a> {
 /// Renders the cadence of each source: the CPU time its last collection cost and the
 /// pause before its next one.
 pub fn render_cadence(
-    cadence: impl Iterator<Item = (Target, Duration, Duration)> + Clone,
+    cadence: impl Iterator<Item = (SourceId, Duration, Duration)> + Clone,
 ) -> Exposition {
     let mut out = ExpositionBuilder::default();
     let (name, help) = names::exporter::COLLECTION_CPU;
     let mut cpu = out.family(name, help, MetricType::Gauge);
-    for (target, cost, _) in cadence.clone() {
-        cpu.sample(&[("source", target.name())], cost.as_secs_f64());
+    for (id, cost, _) in cadence.clone() {
+        cpu.sample(&[("source", id.name())], cost.as_secs_f64());
     }
     drop(cpu);
     let (name, help) = names::exporter::COLLECTION_INTERVAL;
     let mut interval = out.family(name, help, MetricType::Gauge);
-    for (target, _, pause) in cadence {
-        interval.sample(&[("source", target.name())], pause.as_secs_f64());
+    for (id, _, pause) in cadence {
+        interval.sample(&[("source", id.name())], pause.as_secs_f64());
     }
     drop(interval);
     out.finish()
@@ -305,12 +177,12 @@ pub fn render_cadence(
 
 /// The family that names the sources the automatic selection left out because the host
 /// does not say whether they have tables.
-pub fn render_unknown(targets: impl Iterator<Item = Target>) -> Exposition {
+pub fn render_unknown(ids: impl Iterator<Item = SourceId>) -> Exposition {
     let mut out = ExpositionBuilder::default();
     let (name, help) = names::exporter::SOURCE_UNKNOWN;
     let mut family = out.family(name, help, MetricType::Gauge);
-    for target in targets {
-        family.sample(&[("source", target.name())], 1u64);
+    for id in ids {
+        family.sample(&[("source", id.name())], 1u64);
     }
     drop(family);
     out.finish()
@@ -328,7 +200,7 @@ pub fn render_exporter(reports: &[&SourceReport]) -> Exposition {
         let mut f = out.family(name, help, MetricType::Gauge);
         for report in reports {
             if let Some(v) = value(report) {
-                f.sample(&[("source", report.target.name())], v);
+                f.sample(&[("source", report.source.name())], v);
             }
         }
     };
@@ -361,7 +233,7 @@ pub fn render_exporter(reports: &[&SourceReport]) -> Exposition {
     let mut runs = out.family(name, help, MetricType::Counter);
     for report in reports {
         if let Some(stats) = text_stats(report) {
-            runs.sample(&[("source", report.target.name())], stats.save_runs);
+            runs.sample(&[("source", report.source.name())], stats.save_runs);
         }
     }
     drop(runs);

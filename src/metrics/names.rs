@@ -1,6 +1,6 @@
 //! Every metric name and help text the exporter writes, in one place.
 //!
-//! The per-backend families keep the names iptables_exporter gave them, so that dashboards
+//! The iptables sources' families keep the names iptables_exporter gave them, so that dashboards
 //! and alerts written for it keep working. Two of those names break today's Prometheus
 //! conventions and are kept on purpose:
 //! - `*_rules_total` and `*_chains_total` are counts that go up and down; they are typed
@@ -15,9 +15,9 @@
 //!   `--no-legacy-duration-metric`, and `netfilter_exporter_collection_duration_seconds` carries the
 //!   same figure in seconds.
 
-/// Suffixes of the per-backend families; the backend prefix (`iptables`, `ip6tables`,
-/// `iptables_legacy`, `ip6tables_legacy`) and `_` go before each.
-pub mod backend {
+/// Suffixes of the iptables sources' families; the source's prefix (`iptables`,
+/// `ip6tables`, `iptables_legacy`, `ip6tables_legacy`) and `_` go before each.
+pub mod iptables {
     /// Chain policy bytes.
     pub const CHAIN_BYTES: (&str, &str) = (
         "chain_bytes_total",

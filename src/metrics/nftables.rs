@@ -1,13 +1,18 @@
 //! Snapshot → the nftables source's families: rules by handle and comment, chains, the
 //! generation, named counters, quotas and sets.
 
-use super::{CounterPair, MetricsConfig, names};
+use super::{CounterPair, MetricsConfig, SourceReport, names};
 use crate::exposition::{ExpositionBuilder, Labels, MetricType};
 use crate::ruleset::Ruleset;
 
-/// Writes the nftables families of `ruleset`; the cardinality controls select the tables
-/// and chains whose rule series are written.
-pub(super) fn render(out: &mut ExpositionBuilder, ruleset: &Ruleset, config: &MetricsConfig) {
+/// Writes the nftables families of `report`'s snapshot; the cardinality controls select
+/// the tables and chains whose rule series are written. The source is newer than
+/// iptables_exporter: its success and duration are the exporter's per-source families only.
+pub(super) fn render(out: &mut ExpositionBuilder, report: &SourceReport, config: &MetricsConfig) {
+    let Ok(reading) = &report.outcome else {
+        return;
+    };
+    let ruleset: &Ruleset = &reading.ruleset;
     let counter = |(name, help): (&str, &str)| out.writer(name, help, MetricType::Counter);
     let gauge = |(name, help): (&str, &str)| out.writer(name, help, MetricType::Gauge);
     let pair = |bytes, packets| CounterPair {

@@ -31,8 +31,8 @@ COMMIT
 
 fn report(outcome: Result<Ruleset, SourceError>) -> SourceReport {
     SourceReport {
-        target: Target::Iptables,
-        outcome: outcome.map(Collected::new),
+        source: SourceId::Iptables,
+        outcome: outcome.map(Reading::new),
         duration: Duration::from_millis(1500),
         finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
     }
@@ -392,9 +392,9 @@ fn empty_ruleset_renders_only_scrape_metrics() {
 }
 
 #[test]
-fn backend_prefix_names_every_family() {
+fn source_prefix_names_every_family() {
     let report = SourceReport {
-        target: Target::Ip6tablesLegacy,
+        source: SourceId::Ip6tablesLegacy,
         ..report(Ok(parse(DUMP)))
     };
     let out = String::from_utf8(
@@ -410,7 +410,7 @@ fn backend_prefix_names_every_family() {
 fn exporter_families_per_source() {
     let ok = report(Ok(parse(DUMP)));
     let failed = SourceReport {
-        target: Target::Ip6tables,
+        source: SourceId::Ip6tables,
         ..report(Err(SourceError::NotFound {
             command: "ip6tables-save".to_owned(),
         }))

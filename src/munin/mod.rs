@@ -9,12 +9,14 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::accounting::{AccountingConfig, ChainSet, Origin, tag_view};
+use crate::accounting::{AccountingConfig, ChainSet, tag_view};
 use crate::output::munin::{self as render, Layout, PLUGIN_NAME, Unit};
 use crate::ruleset::{Family, Ruleset};
-use crate::source::{self, iptables_save};
+use crate::source::SourceId;
+use crate::source::{self, Source, iptables_save};
 
 /// The markers munin-node-configure looks for in a plugin's file, one per line. It greps the
 /// file itself, so they must be in the binary: `#[used]` keeps the bytes in the executable.
@@ -270,9 +272,9 @@ pub async fn run(name: &Name, action: Action, settings: &Settings) -> Outcome {
         ipv6_chains: ChainSet::Named(settings.chain6.iter().cloned().collect()),
         ..AccountingConfig::default()
     };
-    let borrowed: Vec<(Origin, &Ruleset)> = rulesets
+    let borrowed: Vec<(SourceId, &Ruleset)> = rulesets
         .iter()
-        .map(|(_, r)| (Origin::Iptables, r))
+        .map(|(_, r)| (SourceId::Iptables, &**r))
         .collect();
     let view = tag_view(&borrowed, &config);
     outcome.messages.extend(
@@ -334,29 +336,29 @@ struct Unreadable {
     failed: bool,
 }
 
-async fn read(family: Family, settings: &Settings) -> Result<Ruleset, Unreadable> {
+async fn read(family: Family, settings: &Settings) -> Result<Arc<Ruleset>, Unreadable> {
     let Some((chain, command)) = settings.dump_of(family) else {
         return Err(Unreadable {
             reason: format!("no {family} chain configured (env.chain4/env.chain6 is empty)"),
             failed: false,
         });
     };
-    let target = match family {
-        Family::Ipv6 => source::Target::Ip6tables,
-        _ => source::Target::Iptables,
+    let id = match family {
+        Family::Ipv6 => source::SourceId::Ip6tables,
+        _ => source::SourceId::Iptables,
     };
     let limits = source::Limits {
         timeout: DUMP_TIMEOUT,
         max_output_bytes: source::DEFAULT_MAX_OUTPUT_BYTES,
     };
-    let output = iptables_save::Saved::with_command(target, command)
-        .dump(limits)
+    let ruleset = iptables_save::Saved::with_command(id, command)
+        .read(limits)
         .await
         .map_err(|e| Unreadable {
             reason: crate::error_chain::Chain(&e).to_string(),
             failed: true,
-        })?;
-    let ruleset = iptables_save::parse(family, &output.stdout);
+        })?
+        .ruleset;
     if !ruleset.tables.iter().any(|t| t.chain(chain).is_some()) {
         return Err(Unreadable {
             reason: format!("chain {chain} not found"),

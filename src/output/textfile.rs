@@ -18,7 +18,7 @@ use crate::collect::{CollectConfig, Collector};
 use crate::error_chain::Chain;
 use crate::exposition::Format;
 use crate::metrics::names::exporter::TEXTFILE_WRITE_FAILURES;
-use crate::source::Target;
+use crate::source::SourceId;
 
 /// The family that counts the looping mode's failed writes, written after the exposition:
 /// a write that failed is seen in the next file that lands (a file that stops changing is
@@ -129,15 +129,15 @@ pub fn write_atomically<C: AsRef<[u8]>>(
 /// once per interval.
 #[derive(Debug)]
 pub struct Cadence {
-    targets: Vec<Target>,
+    targets: Vec<SourceId>,
     interval: Duration,
-    written: Option<(Instant, BTreeMap<Target, u64>)>,
+    written: Option<(Instant, BTreeMap<SourceId, u64>)>,
 }
 
 impl Cadence {
     /// The cadence of collecting `targets` (every one that has a loop, found present or
     /// not) once per `interval`.
-    pub fn new(targets: Vec<Target>, interval: Duration) -> Self {
+    pub fn new(targets: Vec<SourceId>, interval: Duration) -> Self {
         Cadence {
             targets,
             interval,
@@ -148,8 +148,8 @@ impl Cadence {
     /// When a publication made after `rounds` (collections ended per source, see
     /// [`crate::collect::Publication::rounds`]) is to be written, as seen at `now`;
     /// `None` while a source has not finished a collection since the last write.
-    pub fn due(&self, rounds: &BTreeMap<Target, u64>, now: Instant) -> Option<Instant> {
-        let count = |map: Option<&BTreeMap<Target, u64>>, t: &Target| {
+    pub fn due(&self, rounds: &BTreeMap<SourceId, u64>, now: Instant) -> Option<Instant> {
+        let count = |map: Option<&BTreeMap<SourceId, u64>>, t: &SourceId| {
             map.and_then(|m| m.get(t)).copied().unwrap_or(0)
         };
         let written = self.written.as_ref().map(|(_, rounds)| rounds);
@@ -164,7 +164,7 @@ impl Cadence {
     }
 
     /// Records that the publication made after `rounds` was written at `now`.
-    pub fn wrote(&mut self, rounds: &BTreeMap<Target, u64>, now: Instant) {
+    pub fn wrote(&mut self, rounds: &BTreeMap<SourceId, u64>, now: Instant) {
         self.written = Some((now, rounds.clone()));
     }
 }
@@ -181,7 +181,7 @@ pub async fn write_until_stopped(
     crate::serve::reload_on_hangup(None);
     let mut shutdown = std::pin::pin!(crate::serve::shutdown_signal());
     let mut publications = collector.subscribe();
-    let mut cadence = Cadence::new(collect.selection.targets(), collect.interval);
+    let mut cadence = Cadence::new(collect.selection.sources(), collect.interval);
     let mut failed_writes = 0;
     collector.spawn_loops();
     loop {
@@ -300,22 +300,22 @@ mod tests {
         assert_eq!(names(dir.path()), ["netfilter.prom"]);
     }
 
-    fn rounds(counts: &[(Target, u64)]) -> BTreeMap<Target, u64> {
+    fn rounds(counts: &[(SourceId, u64)]) -> BTreeMap<SourceId, u64> {
         counts.iter().copied().collect()
     }
 
     #[test]
     fn the_first_write_waits_for_every_source() {
         let cadence = Cadence::new(
-            vec![Target::Iptables, Target::Ip6tables],
+            vec![SourceId::Iptables, SourceId::Ip6tables],
             Duration::from_secs(5),
         );
         let now = Instant::now();
         assert_eq!(cadence.due(&rounds(&[]), now), None);
-        assert_eq!(cadence.due(&rounds(&[(Target::Iptables, 1)]), now), None);
+        assert_eq!(cadence.due(&rounds(&[(SourceId::Iptables, 1)]), now), None);
         assert_eq!(
             cadence.due(
-                &rounds(&[(Target::Iptables, 1), (Target::Ip6tables, 1)]),
+                &rounds(&[(SourceId::Iptables, 1), (SourceId::Ip6tables, 1)]),
                 now
             ),
             Some(now)
@@ -325,17 +325,17 @@ mod tests {
     #[test]
     fn later_writes_wait_for_every_source_and_the_interval() {
         let interval = Duration::from_secs(5);
-        let mut cadence = Cadence::new(vec![Target::Iptables, Target::Ip6tables], interval);
+        let mut cadence = Cadence::new(vec![SourceId::Iptables, SourceId::Ip6tables], interval);
         let start = Instant::now();
-        let first = rounds(&[(Target::Iptables, 1), (Target::Ip6tables, 1)]);
+        let first = rounds(&[(SourceId::Iptables, 1), (SourceId::Ip6tables, 1)]);
         cadence.wrote(&first, start);
         // Nothing new, or only one source again: no write, however late.
         let later = start + 10 * interval;
         assert_eq!(cadence.due(&first, later), None);
-        let one = rounds(&[(Target::Iptables, 3), (Target::Ip6tables, 1)]);
+        let one = rounds(&[(SourceId::Iptables, 3), (SourceId::Ip6tables, 1)]);
         assert_eq!(cadence.due(&one, later), None);
         // Both again: at the end of the interval, or now when that is past.
-        let both = rounds(&[(Target::Iptables, 3), (Target::Ip6tables, 2)]);
+        let both = rounds(&[(SourceId::Iptables, 3), (SourceId::Ip6tables, 2)]);
         let soon = start + Duration::from_secs(1);
         assert_eq!(cadence.due(&both, soon), Some(start + interval));
         assert_eq!(cadence.due(&both, later), Some(later));

@@ -263,7 +263,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let sources = vec![SourceStatus {
-            target: "iptables".to_owned(),
+            source: "iptables".to_owned(),
             status: "ok".to_owned(),
         }];
         match round_trip(Message::Publication(Served::new(

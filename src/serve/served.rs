@@ -17,8 +17,8 @@ use crate::exposition::{Exposition, Format};
 /// One source's line on the landing page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceStatus {
-    /// The backend.
-    pub target: String,
+    /// The source.
+    pub source: String,
     /// What its last collection found, or why it failed.
     pub status: String,
 }
@@ -28,7 +28,7 @@ pub struct SourceStatus {
 pub struct Served {
     /// The rendered exposition.
     pub exposition: Exposition,
-    /// The sources, in target order.
+    /// The sources, in the order of the exposition.
     pub sources: Vec<SourceStatus>,
     /// The gzip stream of each format without its end, put together on first demand.
     gzip: [OnceLock<Option<OpenGzip>>; 2],
@@ -50,7 +50,7 @@ impl Served {
             .reports
             .iter()
             .map(|r| SourceStatus {
-                target: r.target.to_string(),
+                source: r.source.to_string(),
                 status: match &r.outcome {
                     Ok(collected) => format!(
                         "ok, {} rules, {} unparsed lines",

@@ -10,8 +10,9 @@ use tower::ServiceExt;
 use super::*;
 use crate::collect::Publication;
 use crate::exposition::{ExpositionBuilder, Storage};
-use crate::metrics::{self, Collected, MetricsConfig, SourceReport};
-use crate::source::Target;
+use crate::metrics::{self, MetricsConfig, SourceReport};
+use crate::source::Reading;
+use crate::source::SourceId;
 use axum::http::StatusCode;
 
 /// Prometheus' own `Accept` header (2.x/3.x scrape loop).
@@ -35,8 +36,8 @@ fn publication() -> Publication {
 /// `storage` says.
 fn publication_of(rules: &str, storage: Storage) -> Publication {
     let report = SourceReport {
-        target: Target::Iptables,
-        outcome: Ok(Collected::new(crate::source::iptables_save::parse(
+        source: SourceId::Iptables,
+        outcome: Ok(Reading::new(crate::source::iptables_save::parse(
             crate::ruleset::Family::Ipv4,
             rules,
         ))),

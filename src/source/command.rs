@@ -26,7 +26,7 @@ pub struct CommandOutput {
     pub stderr: String,
     /// Lines of standard output that were not valid UTF-8; their invalid bytes are
     /// U+FFFD in `stdout`. A rule comment can hold any bytes, and one such rule must not
-    /// cost the whole backend.
+    /// cost the whole source.
     pub invalid_utf8_lines: usize,
 }
 
@@ -242,7 +242,7 @@ async fn read_at_most(
 
 /// `bytes` as text with every invalid sequence replaced by U+FFFD, and how many lines
 /// held one. Valid output, the usual case, is taken over without a copy.
-fn decode_lossily(bytes: Vec<u8>) -> (String, usize) {
+pub(crate) fn decode_lossily(bytes: Vec<u8>) -> (String, usize) {
     match String::from_utf8(bytes) {
         Ok(text) => (text, 0),
         Err(e) => {

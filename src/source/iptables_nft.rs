@@ -23,49 +23,47 @@ use crate::ruleset::{
 use futures_util::future::BoxFuture;
 
 use crate::source::nftables::{self, ReadConfig, RuleKey, Snapshot, Tables};
-use crate::source::{self, CommandOutput, Limits, Presence, Reading, Source, SourceError, Target};
+use crate::source::{
+    self, CommandOutput, Limits, Presence, Reading, Source, SourceError, SourceId, iptables_save,
+};
 
 /// The iptables or ip6tables source read over netlink, keeping the rule texts it learnt
 /// between reads.
 #[derive(Debug)]
 pub struct Netlink {
-    target: Target,
+    id: SourceId,
     texts: Arc<Mutex<RuleTexts>>,
 }
 
 impl Netlink {
-    /// `target` (iptables or ip6tables), with no rule text learnt yet.
-    pub fn new(target: Target) -> Self {
+    /// `id` (iptables or ip6tables), with no rule text learnt yet.
+    pub fn new(id: SourceId) -> Self {
         Netlink {
-            target,
+            id,
             texts: Arc::default(),
         }
     }
 }
 
 impl Source for Netlink {
-    fn target(&self) -> Target {
-        self.target
+    fn id(&self) -> SourceId {
+        self.id
     }
 
     fn presence(&self, timeout: std::time::Duration) -> Presence {
-        source::iptables_presence(self.target.family().unwrap_or(Family::Ipv4), timeout)
+        source::iptables_presence(self.id.family().unwrap_or(Family::Ipv4), timeout)
     }
 
     fn read(&self, limits: Limits) -> BoxFuture<'static, Result<Reading, SourceError>> {
-        let family = self.target.family().unwrap_or(Family::Ipv4);
+        let id = self.id;
         let texts = Arc::clone(&self.texts);
         let save = source::run(
-            self.target.reader(),
+            self.id.reader(),
             &["--counters"],
             limits.timeout,
             limits.max_output_bytes,
         );
-        Box::pin(async move {
-            collect(family, texts, limits.timeout, save)
-                .await
-                .map(Reading::Iptables)
-        })
+        Box::pin(async move { read(id, texts, limits.timeout, save).await })
     }
 }
 
@@ -91,7 +89,7 @@ enum Backend {
 
 /// The rule texts of one source, kept from collection to collection.
 #[derive(Debug)]
-pub struct RuleTexts {
+struct RuleTexts {
     by_key: HashMap<RuleKey, Arc<Text>>,
     backend: Backend,
     /// Runs of `iptables-save` since the start.
@@ -118,40 +116,19 @@ pub struct TextStats {
     pub save_runs: u64,
 }
 
-/// What a collection of an iptables source on nf_tables found.
-#[derive(Debug)]
-pub enum Collection {
-    /// Netlink alone: every rule's text was cached.
-    Netlink(Ruleset, TextStats),
-    /// `iptables-save` ran: its output, parsed already when the texts were learnt from
-    /// it (else to parse as the iptables-save path does), and figures when a netlink read
-    /// came with it.
-    Saved {
-        /// What iptables-save printed.
-        output: CommandOutput,
-        /// Its parse, when one was made.
-        parsed: Option<Ruleset>,
-        /// How the texts were got.
-        stats: Option<TextStats>,
-    },
-}
-
-/// Collects the iptables source of `family`: a netlink read, and `save` (a run of
+/// Reads the iptables source `id`: a netlink read, and `save` (a run of
 /// `iptables-save --counters`) when a rule's text is not cached or the backend is not yet
 /// known to be nf_tables. `texts` is the source's cache.
-pub async fn collect(
-    family: Family,
+async fn read(
+    id: SourceId,
     texts: Arc<Mutex<RuleTexts>>,
     timeout: std::time::Duration,
     save: impl Future<Output = Result<CommandOutput, SourceError>>,
-) -> Result<Collection, SourceError> {
+) -> Result<Reading, SourceError> {
+    let family = id.family().unwrap_or(Family::Ipv4);
     let backend = lock(&texts).backend;
     if backend == Backend::Legacy {
-        return Ok(Collection::Saved {
-            output: save.await?,
-            parsed: None,
-            stats: None,
-        });
+        return saved(id, save.await?).await;
     }
     let config = ReadConfig {
         timeout,
@@ -164,29 +141,17 @@ pub async fn collect(
         // No nf_tables at all: this iptables can only be legacy.
         Ok(Err(nftables::ReadError::Unavailable(_))) => {
             lock(&texts).backend = Backend::Legacy;
-            return Ok(Collection::Saved {
-                output: save.await?,
-                parsed: None,
-                stats: None,
-            });
+            return saved(id, save.await?).await;
         }
         // Whatever keeps netlink from giving a snapshot (a ruleset that changed during
         // every read, an error), iptables-save still can.
         Ok(Err(e)) => {
             tracing::debug!(error = %crate::error_chain::Chain(&e), "netlink read failed; running iptables-save");
-            return Ok(Collection::Saved {
-                output: save.await?,
-                parsed: None,
-                stats: None,
-            });
+            return saved(id, save.await?).await;
         }
         Err(e) => {
             tracing::debug!(error = %crate::error_chain::Chain(&e), "netlink read failed; running iptables-save");
-            return Ok(Collection::Saved {
-                output: save.await?,
-                parsed: None,
-                stats: None,
-            });
+            return saved(id, save.await?).await;
         }
     };
     if backend == Backend::NfTables {
@@ -207,7 +172,10 @@ pub async fn collect(
                 uncached_rules: 0,
                 save_runs,
             };
-            return Ok(Collection::Netlink(ruleset, stats));
+            return Ok(Reading {
+                text_stats: Some(stats),
+                ..Reading::new(ruleset)
+            });
         }
     }
     let output = save.await?;
@@ -235,16 +203,21 @@ pub async fn collect(
             uncached_rules: uncached,
             save_runs: texts.save_runs,
         };
-        Collection::Saved {
-            output,
-            parsed,
-            stats: Some(stats),
+        Reading {
+            text_stats: Some(stats),
+            ..iptables_save::reading(family, output, parsed)
         }
     });
     learning.await.map_err(|e| SourceError::Internal {
         command: "iptables-save".to_owned(),
         reason: e.to_string(),
     })
+}
+
+/// What `iptables-save` printed, parsed off the I/O threads.
+async fn saved(id: SourceId, output: CommandOutput) -> Result<Reading, SourceError> {
+    let family = id.family().unwrap_or(Family::Ipv4);
+    source::blocking(id, move || Ok(iptables_save::reading(family, output, None))).await
 }
 
 fn lock(texts: &Mutex<RuleTexts>) -> std::sync::MutexGuard<'_, RuleTexts> {

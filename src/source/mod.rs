@@ -20,14 +20,15 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 
-use crate::ruleset::Family;
-use crate::ruleset::ipset::Set;
+use crate::ruleset::{Chain, Family, Ruleset, Table};
 
+use command::decode_lossily;
 pub use command::{CommandOutput, DEFAULT_MAX_OUTPUT_BYTES, SourceError, run};
 
-/// One of the iptables backends the exporter can read.
+/// Which source: each source the exporter can read, by the name the command line, the
+/// `source` label and the metric prefixes give it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Target {
+pub enum SourceId {
     /// `iptables-save`: IPv4, whichever backend the system's `iptables` uses (nf_tables on
     /// current distributions).
     Iptables,
@@ -44,76 +45,123 @@ pub enum Target {
     Ipset,
 }
 
-impl Target {
-    /// Every target, in the order their families appear in the exposition.
-    pub const ALL: [Target; 6] = [
-        Target::Iptables,
-        Target::Ip6tables,
-        Target::IptablesLegacy,
-        Target::Ip6tablesLegacy,
-        Target::Nftables,
-        Target::Ipset,
+impl SourceId {
+    /// Every source, in the order their families appear in the exposition.
+    pub const ALL: [SourceId; 6] = [
+        SourceId::Iptables,
+        SourceId::Ip6tables,
+        SourceId::IptablesLegacy,
+        SourceId::Ip6tablesLegacy,
+        SourceId::Nftables,
+        SourceId::Ipset,
     ];
 
     /// The name used on the command line and in the `source` label.
     pub fn name(self) -> &'static str {
-        match self {
-            Target::Iptables => "iptables",
-            Target::Ip6tables => "ip6tables",
-            Target::IptablesLegacy => "iptables-legacy",
-            Target::Ip6tablesLegacy => "ip6tables-legacy",
-            Target::Nftables => "nftables",
-            Target::Ipset => "ipset",
-        }
+        self.about().name
     }
 
     /// What reads this source: the command that dumps an iptables backend's rules, or
     /// the kernel interface. Errors name it.
     pub fn reader(self) -> &'static str {
-        match self {
-            Target::Iptables => "iptables-save",
-            Target::Ip6tables => "ip6tables-save",
-            Target::IptablesLegacy => "iptables-legacy-save",
-            Target::Ip6tablesLegacy => "ip6tables-legacy-save",
-            Target::Nftables => "nf_tables netlink",
-            Target::Ipset => "ip_set netlink",
-        }
+        self.about().reader
     }
 
-    /// The metric name prefix of this backend's families (as iptables_exporter named them).
+    /// The metric name prefix of this source's families (as iptables_exporter named them).
     pub fn metric_prefix(self) -> &'static str {
-        match self {
-            Target::Iptables => "iptables",
-            Target::Ip6tables => "ip6tables",
-            Target::IptablesLegacy => "iptables_legacy",
-            Target::Ip6tablesLegacy => "ip6tables_legacy",
-            Target::Nftables => "nftables",
-            Target::Ipset => "ipset",
-        }
+        self.about().metric_prefix
     }
 
-    /// The address family of an iptables backend's rules; `None` for nftables, whose
-    /// tables each have their own.
+    /// The address family of an iptables source's rules; `None` for nftables, whose
+    /// tables each have their own, and ipset.
     pub fn family(self) -> Option<Family> {
+        self.about().family
+    }
+
+    /// What the program knows of each source by its name: one line per source.
+    fn about(self) -> About {
+        let about = |name, reader, metric_prefix, family| About {
+            name,
+            reader,
+            metric_prefix,
+            family,
+        };
         match self {
-            Target::Iptables | Target::IptablesLegacy => Some(Family::Ipv4),
-            Target::Ip6tables | Target::Ip6tablesLegacy => Some(Family::Ipv6),
-            Target::Nftables | Target::Ipset => None,
+            SourceId::Iptables => {
+                about("iptables", "iptables-save", "iptables", Some(Family::Ipv4))
+            }
+            SourceId::Ip6tables => about(
+                "ip6tables",
+                "ip6tables-save",
+                "ip6tables",
+                Some(Family::Ipv6),
+            ),
+            SourceId::IptablesLegacy => about(
+                "iptables-legacy",
+                "iptables-legacy-save",
+                "iptables_legacy",
+                Some(Family::Ipv4),
+            ),
+            SourceId::Ip6tablesLegacy => about(
+                "ip6tables-legacy",
+                "ip6tables-legacy-save",
+                "ip6tables_legacy",
+                Some(Family::Ipv6),
+            ),
+            SourceId::Nftables => about("nftables", "nf_tables netlink", "nftables", None),
+            SourceId::Ipset => about("ipset", "ip_set netlink", "ipset", None),
         }
     }
 }
 
-/// What one read of a source gave.
-#[derive(Debug)]
-pub enum Reading {
-    /// The output of an iptables backend's save command, to parse.
-    Text(CommandOutput),
-    /// A snapshot read over netlink.
-    Snapshot(nftables::Snapshot),
-    /// An iptables source on nf_tables, read over netlink with cached rule texts.
-    Iptables(iptables_nft::Collection),
-    /// The ipset sets.
-    Sets(Vec<Set>),
+/// A source's names and family ([`SourceId::about`]).
+struct About {
+    name: &'static str,
+    reader: &'static str,
+    metric_prefix: &'static str,
+    family: Option<Family>,
+}
+
+/// What one read of a source gave: its part of the snapshot, and what the read noticed on
+/// the way, for the exporter's own families and the log.
+#[derive(Debug, Clone)]
+pub struct Reading {
+    /// The snapshot. The collector keeps of it, once the source's families are rendered,
+    /// only what views of several sources still read ([`Reading::keep_only`]).
+    pub ruleset: Arc<Ruleset>,
+    /// Rules in the whole snapshot.
+    pub rules: usize,
+    /// Lines of the dump the parser did not understand.
+    pub unparsed: usize,
+    /// Lines of the dump that were not valid UTF-8 (read with U+FFFD in their place).
+    pub invalid_utf8_lines: usize,
+    /// What a dump command wrote to standard error on success (warnings).
+    pub stderr: String,
+    /// For an iptables source read over netlink, how it got its rule texts.
+    pub text_stats: Option<iptables_nft::TextStats>,
+    /// Reads of a netlink dump it took, the ruleset having changed during the others.
+    pub attempts: u32,
+}
+
+impl Reading {
+    /// A read that gave `ruleset` and noticed nothing else.
+    pub fn new(ruleset: Ruleset) -> Self {
+        Reading {
+            rules: ruleset.rule_count(),
+            unparsed: ruleset.unparsed.len(),
+            invalid_utf8_lines: 0,
+            stderr: String::new(),
+            text_stats: None,
+            attempts: 1,
+            ruleset: Arc::new(ruleset),
+        }
+    }
+
+    /// Keeps of the snapshot only the chains `keep` selects; the counts stay those of the
+    /// whole snapshot.
+    pub fn keep_only(&mut self, keep: impl FnMut(&Table, &Chain) -> bool) {
+        Arc::make_mut(&mut self.ruleset).retain_chains(keep);
+    }
 }
 
 /// How long a read may take and how much a dump command may print.
@@ -128,7 +176,7 @@ pub struct Limits {
 /// One source of the snapshot.
 pub trait Source: Send + Sync {
     /// Which source this is: its name, label and metric prefix.
-    fn target(&self) -> Target;
+    fn id(&self) -> SourceId;
 
     /// Whether this host has anything for the source, asked without reading it. Blocking.
     fn presence(&self, timeout: Duration) -> Presence;
@@ -161,10 +209,10 @@ pub struct Settings {
 /// Every source there is, set up by `settings`, in the order of the exposition.
 pub fn registry(settings: &Settings) -> Vec<Arc<dyn Source>> {
     vec![
-        iptables(Target::Iptables, settings),
-        iptables(Target::Ip6tables, settings),
-        Arc::new(iptables_save::Saved::new(Target::IptablesLegacy)),
-        Arc::new(iptables_save::Saved::new(Target::Ip6tablesLegacy)),
+        iptables(SourceId::Iptables, settings),
+        iptables(SourceId::Ip6tables, settings),
+        Arc::new(iptables_save::Saved::new(SourceId::IptablesLegacy)),
+        Arc::new(iptables_save::Saved::new(SourceId::Ip6tablesLegacy)),
         Arc::new(nftables::Native::new(settings)),
         Arc::new(ipset::Sets::new(settings.ipset.clone())),
     ]
@@ -172,24 +220,24 @@ pub fn registry(settings: &Settings) -> Vec<Arc<dyn Source>> {
 
 /// The iptables or ip6tables source: over netlink with cached rule texts, or through its
 /// save command.
-fn iptables(target: Target, settings: &Settings) -> Arc<dyn Source> {
+fn iptables(id: SourceId, settings: &Settings) -> Arc<dyn Source> {
     if settings.iptables_netlink {
-        Arc::new(iptables_nft::Netlink::new(target))
+        Arc::new(iptables_nft::Netlink::new(id))
     } else {
-        Arc::new(iptables_save::Saved::new(target))
+        Arc::new(iptables_save::Saved::new(id))
     }
 }
 
 /// Runs blocking `read` on a thread that may block; a panic there is an internal error of
-/// `target`.
-async fn blocking<T: Send + 'static>(
-    target: Target,
+/// `id`.
+pub(crate) async fn blocking<T: Send + 'static>(
+    id: SourceId,
     read: impl FnOnce() -> Result<T, SourceError> + Send + 'static,
 ) -> Result<T, SourceError> {
     match tokio::task::spawn_blocking(read).await {
         Ok(result) => result,
         Err(e) => Err(SourceError::Internal {
-            command: target.reader().to_owned(),
+            command: id.reader().to_owned(),
             reason: e.to_string(),
         }),
     }
@@ -250,27 +298,27 @@ pub(crate) fn iptables_presence(family: Family, timeout: Duration) -> Presence {
     }
 }
 
-impl fmt::Display for Target {
+impl fmt::Display for SourceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
 }
 
-/// A scrape target name that is none of the known backends.
+/// A scrape target name that is none of the known sources.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "unknown scrape target {0:?} (expected iptables, ip6tables, iptables-legacy, ip6tables-legacy, nftables or ipset)"
 )]
-pub struct UnknownTarget(pub String);
+pub struct UnknownSource(pub String);
 
-impl FromStr for Target {
-    type Err = UnknownTarget;
+impl FromStr for SourceId {
+    type Err = UnknownSource;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Target::ALL
+        SourceId::ALL
             .into_iter()
             .find(|t| t.name() == s)
-            .ok_or_else(|| UnknownTarget(s.to_owned()))
+            .ok_or_else(|| UnknownSource(s.to_owned()))
     }
 }
 
@@ -280,21 +328,24 @@ mod tests {
 
     #[test]
     fn every_target_parses_from_its_name() {
-        for target in Target::ALL {
-            assert_eq!(target.name().parse::<Target>(), Ok(target));
+        for id in SourceId::ALL {
+            assert_eq!(id.name().parse::<SourceId>(), Ok(id));
         }
         assert_eq!(
-            "nft".parse::<Target>(),
-            Err(UnknownTarget("nft".to_owned()))
+            "nft".parse::<SourceId>(),
+            Err(UnknownSource("nft".to_owned()))
         );
     }
 
     #[test]
     fn prefixes_and_families() {
-        assert_eq!(Target::Ip6tablesLegacy.metric_prefix(), "ip6tables_legacy");
-        assert_eq!(Target::Ip6tablesLegacy.reader(), "ip6tables-legacy-save");
-        assert_eq!(Target::IptablesLegacy.family(), Some(Family::Ipv4));
-        assert_eq!(Target::Ip6tables.family(), Some(Family::Ipv6));
-        assert_eq!(Target::Nftables.family(), None);
+        assert_eq!(
+            SourceId::Ip6tablesLegacy.metric_prefix(),
+            "ip6tables_legacy"
+        );
+        assert_eq!(SourceId::Ip6tablesLegacy.reader(), "ip6tables-legacy-save");
+        assert_eq!(SourceId::IptablesLegacy.family(), Some(Family::Ipv4));
+        assert_eq!(SourceId::Ip6tables.family(), Some(Family::Ipv6));
+        assert_eq!(SourceId::Nftables.family(), None);
     }
 }

@@ -123,8 +123,8 @@ impl Sets {
 }
 
 impl crate::source::Source for Sets {
-    fn target(&self) -> crate::source::Target {
-        crate::source::Target::Ipset
+    fn id(&self) -> crate::source::SourceId {
+        crate::source::SourceId::Ipset
     }
 
     fn presence(&self, _timeout: Duration) -> Presence {
@@ -144,12 +144,17 @@ impl crate::source::Source for Sets {
         Result<crate::source::Reading, crate::source::SourceError>,
     > {
         let settings = self.settings.clone();
-        let target = crate::source::Target::Ipset;
-        Box::pin(crate::source::blocking(target, move || {
+        let id = crate::source::SourceId::Ipset;
+        Box::pin(crate::source::blocking(id, move || {
             read(&settings, limits.timeout)
-                .map(crate::source::Reading::Sets)
+                .map(|ipsets| {
+                    crate::source::Reading::new(crate::ruleset::Ruleset {
+                        ipsets,
+                        ..crate::ruleset::Ruleset::default()
+                    })
+                })
                 .map_err(|e| {
-                    let command = target.reader().to_owned();
+                    let command = id.reader().to_owned();
                     match e {
                         ReadError::NoModule => crate::source::SourceError::NotFound { command },
                         ReadError::TimedOut(timeout) => {

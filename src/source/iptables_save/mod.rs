@@ -1,5 +1,5 @@
 //! Parser for the output of `iptables-save --counters` (and the ip6tables and legacy
-//! variants): the text of one backend → a [`Ruleset`].
+//! variants): the text of one iptables source → a [`Ruleset`].
 //!
 //! It never fails as a whole: a line it does not understand is recorded in
 //! [`Ruleset::unparsed`] with its line number and the rest of the dump is still read.
@@ -12,6 +12,8 @@ mod tokens;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use memchr::memchr;
@@ -20,79 +22,148 @@ use crate::ruleset::{
     BaseChain, Chain, Counters, Family, Hook, LineError, Match, Matches, Param, Rule, Ruleset,
     Table, Unparsed,
 };
-use crate::source::{self, Limits, Presence, Reading, Source, SourceError, Target};
+use crate::source::{self, Limits, Presence, Reading, Source, SourceError, SourceId};
 
 /// A source read by running its save command (`iptables-save --counters` and the ip6tables
-/// and legacy variants), or another command of the same output (Munin's `env.iptables`).
+/// and legacy variants), another command of the same output (Munin's `env.iptables`), or
+/// from a saved dump (the audit's `--rules-file`).
 #[derive(Debug, Clone)]
 pub struct Saved {
-    target: Target,
-    command: String,
+    id: SourceId,
+    input: Input,
+}
+
+#[derive(Debug, Clone)]
+enum Input {
+    Command(String),
+    File(PathBuf),
 }
 
 impl Saved {
-    /// `target` read by its own save command, found in `PATH`.
-    pub fn new(target: Target) -> Self {
-        Saved::with_command(target, target.reader())
+    /// `id` read by its own save command, found in `PATH`.
+    pub fn new(id: SourceId) -> Self {
+        Saved::with_command(id, id.reader())
     }
 
-    /// `target` read by `command`.
-    pub fn with_command(target: Target, command: impl Into<String>) -> Self {
+    /// `id` read by `command`.
+    pub fn with_command(id: SourceId, command: impl Into<String>) -> Self {
         Saved {
-            target,
-            command: command.into(),
+            id,
+            input: Input::Command(command.into()),
         }
     }
 
-    /// Runs the command once: what [`Source::read`] gives, as the command's output.
-    pub fn dump(
+    /// `id` as saved in the file at `path`.
+    pub fn from_file(id: SourceId, path: impl Into<PathBuf>) -> Self {
+        Saved {
+            id,
+            input: Input::File(path.into()),
+        }
+    }
+
+    /// The dump, unparsed: the command's output, or the file's text.
+    fn dump(
         &self,
         limits: Limits,
     ) -> impl Future<Output = Result<source::CommandOutput, SourceError>> + Send + 'static {
-        let command = self.command.clone();
+        let (id, input) = (self.id, self.input.clone());
         async move {
-            source::run(
-                &command,
-                &["--counters"],
-                limits.timeout,
-                limits.max_output_bytes,
-            )
-            .await
+            match input {
+                Input::Command(command) => {
+                    source::run(
+                        &command,
+                        &["--counters"],
+                        limits.timeout,
+                        limits.max_output_bytes,
+                    )
+                    .await
+                }
+                Input::File(path) => {
+                    source::blocking(id, move || read_file(&path, limits.max_output_bytes)).await
+                }
+            }
         }
     }
 }
 
 impl Source for Saved {
-    fn target(&self) -> Target {
-        self.target
+    fn id(&self) -> SourceId {
+        self.id
     }
 
     fn presence(&self, timeout: std::time::Duration) -> Presence {
-        let family = self.target.family().unwrap_or(Family::Ipv4);
-        match self.target {
-            Target::IptablesLegacy | Target::Ip6tablesLegacy => source::legacy_presence(family),
+        let family = self.id.family().unwrap_or(Family::Ipv4);
+        match self.id {
+            SourceId::IptablesLegacy | SourceId::Ip6tablesLegacy => source::legacy_presence(family),
             _ => source::iptables_presence(family, timeout),
         }
     }
 
     fn asks_first(&self) -> bool {
         matches!(
-            self.target,
-            Target::IptablesLegacy | Target::Ip6tablesLegacy
+            self.id,
+            SourceId::IptablesLegacy | SourceId::Ip6tablesLegacy
         )
     }
 
     fn read(&self, limits: Limits) -> BoxFuture<'static, Result<Reading, SourceError>> {
         let dump = self.dump(limits);
-        Box::pin(async move { dump.await.map(Reading::Text) })
+        let id = self.id;
+        let family = id.family().unwrap_or(Family::Ipv4);
+        Box::pin(async move {
+            let output = dump.await?;
+            // Parsing 100k rules takes CPU time: off the I/O threads.
+            source::blocking(id, move || Ok(reading(family, output, None))).await
+        })
     }
 }
+
+/// What a read that gave `output` found: `parsed`, when the dump was parsed already, else
+/// its parse as a `family` dump.
+pub(crate) fn reading(
+    family: Family,
+    output: source::CommandOutput,
+    parsed: Option<Ruleset>,
+) -> Reading {
+    let ruleset = parsed.unwrap_or_else(|| parse(family, &output.stdout));
+    Reading {
+        invalid_utf8_lines: output.invalid_utf8_lines,
+        stderr: output.stderr,
+        ..Reading::new(ruleset)
+    }
+}
+
+/// A saved dump, bounded as a dump command's output is, read lossily as a dump is (a
+/// comment may hold any bytes).
+fn read_file(path: &Path, limit: usize) -> Result<source::CommandOutput, SourceError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(limit as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| SourceError::Read {
+            command: path.display().to_string(),
+            source: Arc::new(e),
+        })?;
+    if bytes.len() > limit {
+        return Err(SourceError::OutputTooLarge {
+            command: path.display().to_string(),
+            limit,
+        });
+    }
+    let (stdout, invalid_utf8_lines) = source::decode_lossily(bytes);
+    Ok(source::CommandOutput {
+        stdout,
+        stderr: String::new(),
+        invalid_utf8_lines,
+    })
+}
+
 use tokens::{Token, tokenize_line};
 
 /// Longest excerpt of a bad line kept for logs.
 const EXCERPT_CHARS: usize = 120;
 
-/// Parses a whole dump of a `family` backend. Lines that do not fit the format are listed
+/// Parses a whole dump of a `family` iptables source. Lines that do not fit the format are listed
 /// in [`Ruleset::unparsed`].
 pub fn parse(family: Family, dump: &str) -> Ruleset {
     let mut parser = Parser {

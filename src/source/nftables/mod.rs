@@ -23,7 +23,7 @@ use crate::source::netlink::consts::netlink::{NLM_F_ACK, NLM_F_DUMP};
 use crate::source::netlink::consts::nfnetlink::NFPROTO_UNSPEC;
 use crate::source::netlink::consts::{msg, rule, set_elem};
 use crate::source::netlink::{self, Attrs, Message, NetlinkError, Socket};
-use crate::source::{SourceError, Target};
+use crate::source::{SourceError, SourceId};
 
 pub(crate) use ownership::builtin_chains;
 pub use ownership::is_iptables_nft;
@@ -96,7 +96,7 @@ pub enum ReadError {
 
 impl From<ReadError> for SourceError {
     fn from(e: ReadError) -> Self {
-        let command = Target::Nftables.reader().to_owned();
+        let command = SourceId::Nftables.reader().to_owned();
         match e {
             ReadError::Unavailable(_) => SourceError::NotFound { command },
             ReadError::TimedOut(timeout) => SourceError::TimedOut { command, timeout },
@@ -127,7 +127,7 @@ impl Native {
 
 impl Native {
     /// Reads the tables once: what [`crate::source::Source::read`] gives. Blocking.
-    pub fn snapshot(&self, timeout: Duration) -> Result<Snapshot, SourceError> {
+    fn snapshot(&self, timeout: Duration) -> Result<Snapshot, SourceError> {
         let config = ReadConfig {
             timeout,
             tables: Tables::Native {
@@ -140,8 +140,8 @@ impl Native {
 }
 
 impl crate::source::Source for Native {
-    fn target(&self) -> Target {
-        Target::Nftables
+    fn id(&self) -> SourceId {
+        SourceId::Nftables
     }
 
     fn presence(&self, _timeout: Duration) -> crate::source::Presence {
@@ -155,10 +155,13 @@ impl crate::source::Source for Native {
         limits: crate::source::Limits,
     ) -> futures_util::future::BoxFuture<'static, Result<crate::source::Reading, SourceError>> {
         let native = self.clone();
-        Box::pin(crate::source::blocking(Target::Nftables, move || {
+        Box::pin(crate::source::blocking(SourceId::Nftables, move || {
             native
                 .snapshot(limits.timeout)
-                .map(crate::source::Reading::Snapshot)
+                .map(|snapshot| crate::source::Reading {
+                    attempts: snapshot.attempts,
+                    ..crate::source::Reading::new(snapshot.ruleset)
+                })
         }))
     }
 }
