@@ -1,18 +1,16 @@
 //! Entry point: flags → validated config → the chosen mode → exit status.
 
-use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use netfilter_exporter::audit;
 use netfilter_exporter::cli;
-use netfilter_exporter::collect::{Collector, Publication};
+use netfilter_exporter::collect::Collector;
 use netfilter_exporter::config::{Config, Mode};
 use netfilter_exporter::error_chain::Chain;
-use netfilter_exporter::exposition::Format;
 use netfilter_exporter::logging::{self, LogFormat, fatal};
 use netfilter_exporter::munin;
-use netfilter_exporter::output::textfile;
+use netfilter_exporter::output::{self, textfile};
 use netfilter_exporter::serve::run::{self as serving, Http};
 use netfilter_exporter::serve::web_config::WebConfigFile;
 use netfilter_exporter::serve::{split, systemd};
@@ -147,53 +145,14 @@ async fn run(
                 Err(e) => failed(&e),
             }
         }
-        Mode::Dump => {
-            let publication = collector.collect_once().await;
-            // Chunk by chunk: a 100k-rule exposition is tens of MB, not worth a second copy.
-            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-            let written = publication
-                .exposition
-                .chunks(Format::Text)
-                .try_for_each(|chunk| stdout.write_all(&chunk))
-                .and_then(|()| stdout.flush());
-            if let Err(e) = written {
-                fatal(
-                    log_format,
-                    format_args!("cannot write to standard output: {e}"),
-                );
-                return ExitCode::FAILURE;
-            }
-            report_failures(&publication)
-        }
+        Mode::Dump => output::once::dump(&collector, log_format).await,
         Mode::Textfile { path, once: true } => {
-            let publication = collector.collect_once().await;
-            let chunks = publication.exposition.chunks(Format::Text);
-            if let Err(e) = textfile::write_atomically(&path, chunks) {
-                return failed(&e);
-            }
-            report_failures(&publication)
+            output::once::textfile(&path, &collector, log_format).await
         }
         Mode::Textfile { path, once: false } => {
             textfile::write_until_stopped(&path, &config.collect, &collector).await;
             ExitCode::SUCCESS
         }
         Mode::Munin { action } => munin::answer(&munin::Name::Bare, action).await,
-    }
-}
-
-/// Prints one line per failed source on stderr; the exit status says whether any failed.
-fn report_failures(publication: &Publication) -> ExitCode {
-    let mut failed = false;
-    for (target, error) in publication.failures() {
-        eprintln!(
-            "netfilter_exporter: source {target} failed: {}",
-            Chain(error)
-        );
-        failed = true;
-    }
-    if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
     }
 }

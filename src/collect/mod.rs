@@ -173,7 +173,7 @@ struct Sources {
     /// How many collections of each source have ended.
     rounds: BTreeMap<SourceId, u64>,
     /// The cost of each source's last collection and the pause it leads to.
-    cadence: BTreeMap<SourceId, Pace>,
+    pace: BTreeMap<SourceId, Pace>,
     /// Automatic selection: the sources left out because the host does not say whether
     /// they have tables.
     unknown: BTreeSet<SourceId>,

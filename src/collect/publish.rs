@@ -61,13 +61,13 @@ impl Collector {
         self: &Arc<Self>,
         accounting: Option<AccountingRender>,
     ) -> Result<Publication, JoinError> {
-        let (states, rounds, cadence, unknown) = {
+        let (states, rounds, pace, unknown) = {
             let sources = self.lock_sources();
             let states: Vec<_> = sources.states.values().cloned().collect();
             (
                 states,
                 sources.rounds.clone(),
-                sources.cadence.clone(),
+                sources.pace.clone(),
                 sources.unknown.clone(),
             )
         };
@@ -77,7 +77,7 @@ impl Collector {
             collector.render(
                 &states,
                 rounds,
-                &cadence,
+                &pace,
                 &unknown,
                 audit.as_deref(),
                 accounting,
@@ -86,14 +86,14 @@ impl Collector {
         .await
     }
 
-    /// The publication of `states` after `rounds`, with each source's `cadence`, the
+    /// The publication of `states` after `rounds`, with each source's `pace`, the
     /// sources whose presence is `unknown`, the
     /// `audit`'s families when it runs, and the accounting view when given its renderer.
     pub(super) fn render(
         &self,
         states: &[Arc<SourceState>],
         rounds: BTreeMap<SourceId, u64>,
-        cadence: &BTreeMap<SourceId, Pace>,
+        pace: &BTreeMap<SourceId, Pace>,
         unknown: &BTreeSet<SourceId>,
         audit: Option<&Exposition>,
         accounting: Option<AccountingRender>,
@@ -104,9 +104,9 @@ impl Collector {
         if !unknown.is_empty() {
             builder.extend(&metrics::render_unknown(unknown.iter().copied()));
         }
-        if !cadence.is_empty() {
-            let cadence = cadence.iter().map(|(t, c)| (*t, c.cost, c.pause));
-            builder.extend(&metrics::render_cadence(cadence));
+        if !pace.is_empty() {
+            let pace = pace.iter().map(|(t, c)| (*t, c.cost, c.pause));
+            builder.extend(&metrics::render_pace(pace));
         }
         for state in states {
             builder.extend(&state.fragment);

@@ -33,7 +33,7 @@ impl Collector {
                 loop {
                     let dump = collector.dump(id);
                     collector.round(id, dump, accounting::render).await;
-                    let pause = collector.lock_sources().cadence.get(&id).map(|c| c.pause);
+                    let pause = collector.lock_sources().pace.get(&id).map(|c| c.pause);
                     tokio::time::sleep(pause.unwrap_or(collector.config.interval)).await;
                 }
             });
@@ -68,10 +68,7 @@ impl Collector {
         };
         let pause = budget.pause(cost);
         let mut sources = self.lock_sources();
-        let logged = sources
-            .cadence
-            .get(&id)
-            .map_or(budget.interval, |c| c.logged);
+        let logged = sources.pace.get(&id).map_or(budget.interval, |c| c.logged);
         let moved =
             pause.abs_diff(logged) > logged / 10 || (pause == budget.interval && logged != pause);
         let logged = if moved {
@@ -90,7 +87,7 @@ impl Collector {
         } else {
             logged
         };
-        sources.cadence.insert(
+        sources.pace.insert(
             id,
             Pace {
                 cost,

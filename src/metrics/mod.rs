@@ -154,21 +154,21 @@ impl<'a> Sums<'a> {
     }
 }
 
-/// Renders the cadence of each source: the CPU time its last collection cost and the
+/// Renders the pace of each source: the CPU time its last collection cost and the
 /// pause before its next one.
-pub fn render_cadence(
-    cadence: impl Iterator<Item = (SourceId, Duration, Duration)> + Clone,
+pub fn render_pace(
+    pace: impl Iterator<Item = (SourceId, Duration, Duration)> + Clone,
 ) -> Exposition {
     let mut out = ExpositionBuilder::default();
     let (name, help) = names::exporter::COLLECTION_CPU;
     let mut cpu = out.family(name, help, MetricType::Gauge);
-    for (id, cost, _) in cadence.clone() {
+    for (id, cost, _) in pace.clone() {
         cpu.sample(&[("source", id.name())], cost.as_secs_f64());
     }
     drop(cpu);
     let (name, help) = names::exporter::COLLECTION_INTERVAL;
     let mut interval = out.family(name, help, MetricType::Gauge);
-    for (id, _, pause) in cadence {
+    for (id, _, pause) in pace {
         interval.sample(&[("source", id.name())], pause.as_secs_f64());
     }
     drop(interval);

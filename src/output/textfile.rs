@@ -129,17 +129,17 @@ pub fn write_atomically<C: AsRef<[u8]>>(
 /// once per interval.
 #[derive(Debug)]
 pub struct Cadence {
-    targets: Vec<SourceId>,
+    sources: Vec<SourceId>,
     interval: Duration,
     written: Option<(Instant, BTreeMap<SourceId, u64>)>,
 }
 
 impl Cadence {
-    /// The cadence of collecting `targets` (every one that has a loop, found present or
+    /// The cadence of collecting `sources` (every one that has a loop, found present or
     /// not) once per `interval`.
-    pub fn new(targets: Vec<SourceId>, interval: Duration) -> Self {
+    pub fn new(sources: Vec<SourceId>, interval: Duration) -> Self {
         Cadence {
-            targets,
+            sources,
             interval,
             written: None,
         }
@@ -154,7 +154,7 @@ impl Cadence {
         };
         let written = self.written.as_ref().map(|(_, rounds)| rounds);
         let all_new = self
-            .targets
+            .sources
             .iter()
             .all(|t| count(Some(rounds), t) > count(written, t));
         all_new.then(|| match &self.written {
@@ -190,12 +190,12 @@ pub async fn write_until_stopped(
         if due.is_some_and(|at| at <= now) {
             let publication = Arc::clone(&publications.borrow());
             cadence.wrote(&publication.rounds, now);
-            let target = path.to_owned();
+            let file = path.to_owned();
             // Writing and syncing tens of megabytes blocks: keep it off the I/O threads.
             let tail = failures(failed_writes);
             let written = tokio::task::spawn_blocking(move || {
                 let chunks = publication.exposition.chunks_then(&tail, Format::Text);
-                write_atomically(&target, chunks)
+                write_atomically(&file, chunks)
             })
             .await;
             // A failed write is logged, counted and retried after the next collections: a
