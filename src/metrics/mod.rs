@@ -227,8 +227,23 @@ pub fn render_exporter(reports: &[&SourceReport]) -> Exposition {
     });
     let text_stats = |r: &SourceReport| r.outcome.as_ref().ok()?.text_stats;
     per_source(&mut out, names::exporter::UNCACHED_RULES, &|r| {
-        text_stats(r).map(|s| s.uncached_rules as f64)
+        text_stats(r).map(|s| s.uncached_rules() as f64)
     });
+    let (name, help) = names::exporter::RULE_TEXTS;
+    let mut texts = out.family(name, help, MetricType::Gauge);
+    for report in reports {
+        if let Some(stats) = text_stats(report) {
+            let source = report.source.name();
+            for (how, rules) in [
+                ("cached", stats.cached),
+                ("listed", stats.listed),
+                ("iptables_save", stats.saved),
+            ] {
+                texts.sample(&[("source", source), ("how", how)], rules as u64);
+            }
+        }
+    }
+    drop(texts);
     let (name, help) = names::exporter::SAVE_RUNS;
     let mut runs = out.family(name, help, MetricType::Counter);
     for report in reports {

@@ -119,7 +119,12 @@ pub mod exporter {
     /// Rules without a cached text.
     pub const UNCACHED_RULES: (&str, &str) = (
         "netfilter_exporter_uncached_rules",
-        "Rules of the last netlink read of an iptables source on nf_tables whose text was not cached, so that iptables-save ran (0: netlink alone).",
+        "Rules of the last netlink read of an iptables source on nf_tables whose text was not cached, so that their chain was listed or iptables-save ran (0: netlink alone).",
+    );
+    /// Rules by how their text was found.
+    pub const RULE_TEXTS: (&str, &str) = (
+        "netfilter_exporter_rule_texts",
+        "Rules of the last read of an iptables source on nf_tables by how their text was found: cached, listed (iptables -S of their chain) or iptables_save.",
     );
     /// Runs of iptables-save by the netlink path.
     pub const SAVE_RUNS: (&str, &str) = (

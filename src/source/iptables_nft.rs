@@ -14,8 +14,9 @@
 //! collection whose read missed publishes `iptables-save`'s own result, as the iptables-save
 //! path does; the next one reads netlink only. See docs/iptables-nft.md.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::ruleset::{
     BaseChain, Chain, Counters, Family, Hook, Matches, Policy, Rule, Ruleset, Table,
@@ -24,7 +25,7 @@ use futures_util::future::BoxFuture;
 
 use crate::source::nftables::{self, ReadConfig, RuleKey, Snapshot, Tables};
 use crate::source::{
-    self, CommandOutput, Limits, Presence, Reading, Source, SourceError, SourceId, iptables_save,
+    self, Limits, Presence, Reading, Source, SourceError, SourceId, iptables_save,
 };
 
 /// The iptables or ip6tables source read over netlink, keeping the rule texts it learnt
@@ -50,20 +51,18 @@ impl Source for Netlink {
         self.id
     }
 
-    fn presence(&self, timeout: std::time::Duration) -> Presence {
+    fn presence(&self, timeout: Duration) -> Presence {
         source::iptables_presence(self.id.family().unwrap_or(Family::Ipv4), timeout)
     }
 
     fn read(&self, limits: Limits) -> BoxFuture<'static, Result<Reading, SourceError>> {
-        let id = self.id;
-        let texts = Arc::clone(&self.texts);
-        let save = source::run(
-            self.id.reader(),
-            &["--counters"],
-            limits.timeout,
-            limits.max_output_bytes,
-        );
-        Box::pin(async move { read(id, texts, limits.timeout, save).await })
+        let reader = Reader {
+            id: self.id,
+            texts: Arc::clone(&self.texts),
+            limits,
+            deadline: Instant::now() + limits.timeout,
+        };
+        Box::pin(reader.read())
     }
 }
 
@@ -74,6 +73,17 @@ struct Text {
     stripped: Option<String>,
     comments: Vec<String>,
     matches: Matches,
+}
+
+impl Text {
+    fn of(rule: &Rule) -> Self {
+        Text {
+            text: rule.text.clone(),
+            stripped: rule.stripped.clone(),
+            comments: rule.comments.clone(),
+            matches: rule.matches.clone(),
+        }
+    }
 }
 
 /// Which backend the system's `iptables-save` reads, as its header says.
@@ -106,118 +116,344 @@ impl Default for RuleTexts {
     }
 }
 
-/// How a collection got its rule texts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a read got its rule texts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TextStats {
-    /// Rules of the netlink read that had no cached text; 0 when the collection read
-    /// netlink only.
-    pub uncached_rules: usize,
+    /// Rules whose text was cached.
+    pub cached: usize,
+    /// Rules whose text came from listing their chain (`iptables -S CHAIN`).
+    pub listed: usize,
+    /// Rules whose text came from `iptables-save`, of their table or of every table.
+    pub saved: usize,
     /// Runs of `iptables-save` by this source since the exporter started.
     pub save_runs: u64,
 }
 
-/// Reads the iptables source `id`: a netlink read, and `save` (a run of
-/// `iptables-save --counters`) when a rule's text is not cached or the backend is not yet
-/// known to be nf_tables. `texts` is the source's cache.
-async fn read(
-    id: SourceId,
-    texts: Arc<Mutex<RuleTexts>>,
-    timeout: std::time::Duration,
-    save: impl Future<Output = Result<CommandOutput, SourceError>>,
-) -> Result<Reading, SourceError> {
-    let family = id.family().unwrap_or(Family::Ipv4);
-    let backend = lock(&texts).backend;
-    if backend == Backend::Legacy {
-        return saved(id, save.await?).await;
+impl TextStats {
+    /// Rules that needed more than netlink: 0 when the read was netlink alone.
+    pub fn uncached_rules(&self) -> usize {
+        self.listed + self.saved
     }
-    let config = ReadConfig {
-        timeout,
-        tables: Tables::IptablesNft(family),
-        set_elements_limit: 0,
-    };
-    let read = tokio::task::spawn_blocking(move || nftables::read(&config)).await;
-    let mut snapshot = match read {
-        Ok(Ok(snapshot)) => snapshot,
-        // No nf_tables at all: this iptables can only be legacy.
-        Ok(Err(nftables::ReadError::Unavailable(_))) => {
-            lock(&texts).backend = Backend::Legacy;
-            return saved(id, save.await?).await;
-        }
-        // Whatever keeps netlink from giving a snapshot (a ruleset that changed during
-        // every read, an error), iptables-save still can.
-        Ok(Err(e)) => {
-            tracing::debug!(error = %crate::error_chain::Chain(&e), "netlink read failed; running iptables-save");
-            return saved(id, save.await?).await;
-        }
-        Err(e) => {
-            tracing::debug!(error = %crate::error_chain::Chain(&e), "netlink read failed; running iptables-save");
-            return saved(id, save.await?).await;
-        }
-    };
-    if backend == Backend::NfTables {
-        // Building 100k rules takes CPU time: off the I/O threads.
-        let cache = Arc::clone(&texts);
-        let building = tokio::task::spawn_blocking(move || {
-            let texts = lock(&cache);
-            let built = build(&snapshot, &texts).map(|ruleset| (ruleset, texts.save_runs));
-            (snapshot, built)
-        });
-        let (read, built) = building.await.map_err(|e| SourceError::Internal {
-            command: "netlink".to_owned(),
-            reason: e.to_string(),
-        })?;
-        snapshot = read;
-        if let Some((ruleset, save_runs)) = built {
-            let stats = TextStats {
-                uncached_rules: 0,
-                save_runs,
-            };
-            return Ok(Reading {
-                text_stats: Some(stats),
-                ..Reading::new(ruleset)
-            });
-        }
-    }
-    let output = save.await?;
-    let generation = snapshot.ruleset.generation;
-    let after = tokio::task::spawn_blocking(move || nftables::generation(timeout).ok())
-        .await
-        .ok()
-        .flatten();
-    let learning = tokio::task::spawn_blocking(move || {
-        let mut texts = lock(&texts);
-        texts.save_runs += 1;
-        texts.backend = backend_of(&output.stdout).unwrap_or(texts.backend);
-        let uncached = snapshot
-            .keys
-            .iter()
-            .filter(|k| !texts.by_key.contains_key(*k))
-            .count();
-        let same_state = after.is_some() && after == generation;
-        let parsed = (texts.backend == Backend::NfTables && same_state)
-            .then(|| crate::source::iptables_save::parse(family, &output.stdout));
-        if let Some(parsed) = &parsed {
-            learn(&mut texts, parsed, &snapshot);
-        }
-        let stats = TextStats {
-            uncached_rules: uncached,
-            save_runs: texts.save_runs,
-        };
-        Reading {
-            text_stats: Some(stats),
-            ..iptables_save::reading(family, output, parsed)
-        }
-    });
-    learning.await.map_err(|e| SourceError::Internal {
-        command: "iptables-save".to_owned(),
-        reason: e.to_string(),
-    })
 }
 
-/// What `iptables-save` printed, parsed off the I/O threads.
-async fn saved(id: SourceId, output: CommandOutput) -> Result<Reading, SourceError> {
-    let family = id.family().unwrap_or(Family::Ipv4);
-    source::blocking(id, move || Ok(iptables_save::reading(family, output, None))).await
+/// Reads of the netlink dump when the ruleset changes between a read and the listings
+/// that complete it; then iptables-save's own dump is published.
+const ATTEMPTS: u32 = 3;
+
+/// Most chains of one table listed one by one in a read; beyond, one `iptables-save` of the
+/// table costs less than the listings' processes.
+const MAX_LISTINGS: usize = 64;
+
+/// One read of an iptables source.
+struct Reader {
+    id: SourceId,
+    texts: Arc<Mutex<RuleTexts>>,
+    limits: Limits,
+    deadline: Instant,
+}
+
+/// What the texts a read missed were learnt from, table by table.
+enum Missing {
+    /// These chains, each listed with `iptables -S`.
+    Chains(Vec<String>),
+    /// The whole table, with `iptables-save -t`.
+    Table,
+}
+
+impl Reader {
+    /// A netlink read, completed with the texts the cache does not have: listed per chain,
+    /// or saved per table, at the read's generation; read again when the ruleset changed
+    /// meanwhile. iptables-save's own dump when the backend is legacy, netlink fails, or the
+    /// ruleset keeps changing.
+    async fn read(self) -> Result<Reading, SourceError> {
+        if self.backend().await == Backend::Legacy {
+            return self.whole_save(None).await;
+        }
+        let mut stats = TextStats::default();
+        for _ in 0..ATTEMPTS {
+            let snapshot = match self.netlink().await {
+                Ok(Ok(snapshot)) => snapshot,
+                Ok(Err(nftables::ReadError::Unavailable(_))) => {
+                    // No nf_tables at all: this iptables can only be legacy.
+                    lock(&self.texts).backend = Backend::Legacy;
+                    return self.whole_save(None).await;
+                }
+                // Whatever keeps netlink from giving a snapshot (a ruleset that changed
+                // during every read, an error), iptables-save still can.
+                Ok(Err(e)) => {
+                    tracing::debug!(source = %self.id, error = %crate::error_chain::Chain(&e), "netlink read failed; running iptables-save");
+                    return self.whole_save(None).await;
+                }
+                Err(e) => {
+                    tracing::debug!(source = %self.id, error = %crate::error_chain::Chain(&e), "netlink read failed; running iptables-save");
+                    return self.whole_save(None).await;
+                }
+            };
+            if self.complete(&snapshot, &mut stats).await? {
+                return self.built(snapshot, stats).await;
+            }
+        }
+        self.whole_save(None).await
+    }
+
+    /// The backend of the host's iptables, asked once: `iptables -V` says `(nf_tables)` or
+    /// `(legacy)` (older versions, without either, are legacy). Without the command, the
+    /// netlink read goes on: a rule that needs a listing then fails the read.
+    async fn backend(&self) -> Backend {
+        let known = lock(&self.texts).backend;
+        if known != Backend::Unknown {
+            return known;
+        }
+        let version = source::run(self.command(), &["-V"], self.remaining(), 4096).await;
+        let backend = match version {
+            Ok(out) if out.stdout.contains("(nf_tables)") => Backend::NfTables,
+            Ok(_) => Backend::Legacy,
+            Err(_) => return Backend::Unknown,
+        };
+        lock(&self.texts).backend = backend;
+        backend
+    }
+
+    /// `iptables` or `ip6tables`.
+    fn command(&self) -> &'static str {
+        match self.id {
+            SourceId::Ip6tables => "ip6tables",
+            _ => "iptables",
+        }
+    }
+
+    fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// The netlink read of the source's tables, on a thread that may block.
+    async fn netlink(
+        &self,
+    ) -> Result<Result<Snapshot, nftables::ReadError>, tokio::task::JoinError> {
+        let config = ReadConfig {
+            timeout: self.remaining(),
+            tables: Tables::IptablesNft(self.id.family().unwrap_or(Family::Ipv4)),
+            set_elements_limit: 0,
+        };
+        tokio::task::spawn_blocking(move || nftables::read(&config)).await
+    }
+
+    /// The ruleset's generation now; `None` when it cannot be read.
+    async fn generation(&self) -> Option<u32> {
+        let timeout = self.remaining();
+        tokio::task::spawn_blocking(move || nftables::generation(timeout).ok())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Learns the texts `snapshot` misses, each at the snapshot's generation: the chains
+    /// holding them listed one by one, or their table saved when it is cheaper. `false`
+    /// when the ruleset moved on first (what was learnt until then is kept): read again.
+    async fn complete(
+        &self,
+        snapshot: &Snapshot,
+        stats: &mut TextStats,
+    ) -> Result<bool, SourceError> {
+        let generation = snapshot.ruleset.generation;
+        let plan = missing(snapshot, &lock(&self.texts));
+        for (table, wanted) in plan {
+            let mut save = matches!(wanted, Missing::Table);
+            if let Missing::Chains(chains) = wanted {
+                for chain in &chains {
+                    match self.list(&table, chain).await {
+                        Ok(listed) if self.generation().await == generation => {
+                            stats.listed += learn_from(&mut lock(&self.texts), &listed, snapshot);
+                        }
+                        Ok(_) => return Ok(false),
+                        Err(e @ SourceError::NotFound { .. }) => return Err(e),
+                        // The chain changed or went away since the read.
+                        Err(_) if self.generation().await != generation => return Ok(false),
+                        Err(e) => {
+                            tracing::debug!(source = %self.id, table, chain, error = %crate::error_chain::Chain(&e), "listing the chain failed; saving the table");
+                            save = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            if save {
+                let saved = self.save_table(&table).await?;
+                if self.generation().await != generation {
+                    return Ok(false);
+                }
+                stats.saved += learn_from(&mut lock(&self.texts), &saved, snapshot);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The rules of `chain` of `table` as `iptables -S` lists them, parsed.
+    async fn list(&self, table: &str, chain: &str) -> Result<Ruleset, SourceError> {
+        let args = ["-t", table, "-S", chain];
+        let out = source::run(
+            self.command(),
+            &args,
+            self.remaining(),
+            self.limits.max_output_bytes,
+        )
+        .await?;
+        // The listing in the form of a dump, for the dump's parser.
+        let mut dump = format!("*{table}\n:{chain} - [0:0]\n");
+        for line in out.stdout.lines().filter(|l| l.starts_with("-A ")) {
+            dump.push_str(line);
+            dump.push('\n');
+        }
+        dump.push_str("COMMIT\n");
+        let family = self.id.family().unwrap_or(Family::Ipv4);
+        source::blocking(self.id, move || Ok(iptables_save::parse(family, &dump))).await
+    }
+
+    /// `table` as `iptables-save -t` prints it, parsed.
+    async fn save_table(&self, table: &str) -> Result<Ruleset, SourceError> {
+        let args = ["-t", table];
+        let out = source::run(
+            self.id.reader(),
+            &args,
+            self.remaining(),
+            self.limits.max_output_bytes,
+        )
+        .await?;
+        lock(&self.texts).save_runs += 1;
+        let family = self.id.family().unwrap_or(Family::Ipv4);
+        source::blocking(self.id, move || {
+            Ok(iptables_save::parse(family, &out.stdout))
+        })
+        .await
+    }
+
+    /// The ruleset of `snapshot` with every text from the cache, which keeps only the
+    /// snapshot's rules; iptables-save's own dump when a text is still missing (a chain
+    /// whose listing did not pair with the kernel's rules).
+    async fn built(self, snapshot: Snapshot, mut stats: TextStats) -> Result<Reading, SourceError> {
+        let texts = Arc::clone(&self.texts);
+        let learnt = stats.uncached_rules() > 0;
+        let building = source::blocking(self.id, move || {
+            let mut texts = lock(&texts);
+            let built = build(&snapshot, &texts);
+            // The cache holds what the ruleset holds, trimmed when it grew.
+            if built.is_some() && learnt {
+                let present: HashSet<&RuleKey> = snapshot.keys.iter().collect();
+                texts.by_key.retain(|key, _| present.contains(key));
+            }
+            Ok((built, snapshot, texts.save_runs))
+        });
+        let (built, snapshot, save_runs) = building.await?;
+        match built {
+            Some(ruleset) => {
+                stats.save_runs = save_runs;
+                stats.cached = ruleset.rule_count().saturating_sub(stats.uncached_rules());
+                Ok(Reading {
+                    text_stats: Some(stats),
+                    ..Reading::new(ruleset)
+                })
+            }
+            None => self.whole_save(Some(snapshot)).await,
+        }
+    }
+
+    /// Runs `iptables-save --counters` and publishes its dump; with `snapshot` read at the
+    /// same generation on nf_tables, its texts are learnt for the next reads.
+    async fn whole_save(self, snapshot: Option<Snapshot>) -> Result<Reading, SourceError> {
+        let family = self.id.family().unwrap_or(Family::Ipv4);
+        let output = source::run(
+            self.id.reader(),
+            &["--counters"],
+            self.remaining(),
+            self.limits.max_output_bytes,
+        )
+        .await?;
+        let after = match &snapshot {
+            Some(_) => self.generation().await,
+            None => None,
+        };
+        let texts = Arc::clone(&self.texts);
+        source::blocking(self.id, move || {
+            let mut texts = lock(&texts);
+            texts.save_runs += 1;
+            texts.backend = backend_of(&output.stdout).unwrap_or(texts.backend);
+            let parsed = iptables_save::parse(family, &output.stdout);
+            if let Some(snapshot) =
+                snapshot.filter(|s| after.is_some() && after == s.ruleset.generation)
+            {
+                if texts.backend == Backend::NfTables {
+                    learn(&mut texts, &parsed, &snapshot);
+                }
+            }
+            let stats = TextStats {
+                saved: parsed.rule_count(),
+                save_runs: texts.save_runs,
+                ..TextStats::default()
+            };
+            Ok(Reading {
+                text_stats: Some(stats),
+                ..iptables_save::reading(family, output, Some(parsed))
+            })
+        })
+        .await
+    }
+}
+
+/// Per table, what to learn the texts `snapshot` misses from: the chains holding a rule
+/// without a cached text, or the whole table when they are many or hold most of its rules.
+fn missing(snapshot: &Snapshot, texts: &RuleTexts) -> Vec<(String, Missing)> {
+    let mut keys = snapshot.keys.iter();
+    let mut missing: Vec<(String, Missing)> = Vec::new();
+    for table in &snapshot.ruleset.tables {
+        let (mut chains, mut listed_rules) = (Vec::new(), 0);
+        for chain in &table.chains {
+            let chain_keys = keys.by_ref().take(chain.rules.len());
+            if chain_keys.fold(false, |any, key| any | !texts.by_key.contains_key(key)) {
+                chains.push(chain.name.clone());
+                listed_rules += chain.rules.len();
+            }
+        }
+        let table_rules: usize = table.chains.iter().map(|c| c.rules.len()).sum();
+        if chains.is_empty() {
+            continue;
+        }
+        // A save prints the whole table in one process: cheaper than listings of most of it.
+        let wanted = if chains.len() > MAX_LISTINGS || 2 * listed_rules > table_rules {
+            Missing::Table
+        } else {
+            Missing::Chains(chains)
+        };
+        missing.push((table.name.clone(), wanted));
+    }
+    missing
+}
+
+/// Adds to `texts` the texts of the chains of `printed` (a listing or a save made at the
+/// generation of `snapshot`) that are not cached, paired by position with the chain's rules
+/// in `snapshot`; a chain whose rule counts differ is left out. Returns how many it added.
+fn learn_from(texts: &mut RuleTexts, printed: &Ruleset, snapshot: &Snapshot) -> usize {
+    let printed: HashMap<(&str, &str), &Chain> = printed
+        .chains()
+        .map(|(t, c)| ((t.name.as_str(), c.name.as_str()), c))
+        .collect();
+    let mut added = 0;
+    let mut keys = snapshot.keys.iter();
+    for (table, chain) in snapshot.ruleset.chains() {
+        let chain_keys = keys.by_ref().take(chain.rules.len());
+        let Some(printed) = printed.get(&(table.name.as_str(), chain.name.as_str())) else {
+            continue;
+        };
+        if printed.rules.len() != chain.rules.len() {
+            continue;
+        }
+        for (rule, key) in printed.rules.iter().zip(chain_keys) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = texts.by_key.entry(*key) {
+                slot.insert(Arc::new(Text::of(rule)));
+                added += 1;
+            }
+        }
+    }
+    added
 }
 
 fn lock(texts: &Mutex<RuleTexts>) -> std::sync::MutexGuard<'_, RuleTexts> {
@@ -257,15 +493,7 @@ fn learn(texts: &mut RuleTexts, parsed: &Ruleset, snapshot: &Snapshot) {
             .filter(|printed| printed.rules.len() == chain_keys.len());
         for (i, &key) in chain_keys.iter().enumerate() {
             let text = match printed {
-                Some(printed) => {
-                    let rule = &printed.rules[i];
-                    Arc::new(Text {
-                        text: rule.text.clone(),
-                        stripped: rule.stripped.clone(),
-                        comments: rule.comments.clone(),
-                        matches: rule.matches.clone(),
-                    })
-                }
+                Some(printed) => Arc::new(Text::of(&printed.rules[i])),
                 None => match texts.by_key.get(key) {
                     Some(known) => Arc::clone(known),
                     None => continue,
