@@ -378,12 +378,11 @@ impl Reader {
             texts.save_runs += 1;
             texts.backend = backend_of(&output.stdout).unwrap_or(texts.backend);
             let parsed = iptables_save::parse(family, &output.stdout);
-            if let Some(snapshot) =
-                snapshot.filter(|s| after.is_some() && after == s.ruleset.generation)
+            let same_state = |s: &Snapshot| after.is_some() && after == s.ruleset.generation;
+            if let Some(snapshot) = snapshot.filter(same_state)
+                && texts.backend == Backend::NfTables
             {
-                if texts.backend == Backend::NfTables {
-                    learn(&mut texts, &parsed, &snapshot);
-                }
+                learn(&mut texts, &parsed, &snapshot);
             }
             let stats = TextStats {
                 saved: parsed.rule_count(),
