@@ -22,12 +22,12 @@ use crate::ruleset::Family;
 use crate::serve::run::{self as serving, Http, RunError};
 use crate::serve::web_config::WebConfigFile;
 use crate::source::nftables;
-use crate::source::{self, Limits, Source, SourceId, iptables_save};
+use crate::source::{self, Limits, Source, SourceId, iptables_nft, iptables_save};
 
 /// `audit --once`: checks, prints the findings, and says by its status what they were:
 /// 0 clean, 1 unexpected rules, 2 a family could not be checked (or printing failed).
 pub async fn once(audit: &AuditConfig, collect: &CollectConfig) -> ExitCode {
-    let check = check_once(audit, collect).await;
+    let check = check_once(audit, &Sources::new(audit, collect), collect).await;
     // The report may go to a file: what failed is also said where a person looks.
     for (source, e) in check.failures() {
         let family = super::family_label(source);
@@ -110,12 +110,30 @@ pub fn spawn_in_collector(audit: AuditConfig, collect: CollectConfig, collector:
     });
 }
 
-/// Checks every family of `audit` once: each allowlist read again, each ruleset dumped
-/// (or read from its saved file) and parsed, and the BPF map read when asked to.
-pub async fn check_once(audit: &AuditConfig, collect: &CollectConfig) -> Check {
+/// Each audited family with the source it reads, kept from check to check: an iptables
+/// source on nf_tables learns its rule texts once, as the collector's does.
+#[derive(Debug)]
+pub struct Sources(Vec<(AuditFamily, Arc<dyn Source>)>);
+
+impl Sources {
+    /// The sources of `audit`'s families, read as `collect` says.
+    pub fn new(audit: &AuditConfig, collect: &CollectConfig) -> Self {
+        Sources(
+            audit
+                .families
+                .iter()
+                .map(|family| (family.clone(), source_of(family, collect)))
+                .collect(),
+        )
+    }
+}
+
+/// Checks every family once: each allowlist read again, each source read, and the BPF map
+/// read when asked to.
+pub async fn check_once(audit: &AuditConfig, sources: &Sources, collect: &CollectConfig) -> Check {
     let mut families = Vec::new();
-    for family in &audit.families {
-        let outcome = check_family(family, collect).await;
+    for (family, source) in &sources.0 {
+        let outcome = check_family(family, source.as_ref(), collect).await;
         families.push(FamilyCheck {
             source: family.source,
             outcome,
@@ -133,6 +151,7 @@ pub async fn check_once(audit: &AuditConfig, collect: &CollectConfig) -> Check {
 
 async fn check_family(
     family: &AuditFamily,
+    source: &dyn Source,
     collect: &CollectConfig,
 ) -> Result<Vec<TableFindings>, AuditError> {
     let allowlist = Allowlist::load(&family.allowlist)?;
@@ -140,7 +159,7 @@ async fn check_family(
         timeout: collect.timeout,
         max_output_bytes: collect.max_output_bytes,
     };
-    let reading = source_of(family).read(limits).await?;
+    let reading = source.read(limits).await?;
     let nftables = family.source == SourceId::Nftables;
     // Checking 100k rules takes CPU time: off the I/O threads that also serve the metrics.
     // A panic there is a bug, shown as a failed check of this family, not the end of the
@@ -160,17 +179,18 @@ async fn check_family(
     })
 }
 
-/// The source the audit reads `family`'s rules from: its saved file, the save command, or
-/// for nftables the native tables (those iptables-save prints are the iptables families'
-/// to check).
-fn source_of(family: &AuditFamily) -> Box<dyn Source> {
+/// The source the audit reads `family`'s rules from: its saved file; for nftables the
+/// native tables (those iptables-save prints are the iptables families' to check); the
+/// iptables source as the collector reads it.
+fn source_of(family: &AuditFamily, collect: &CollectConfig) -> Arc<dyn Source> {
     match (&family.rules_file, family.source) {
-        (Some(path), source) => Box::new(iptables_save::Saved::from_file(source, path)),
-        (None, SourceId::Nftables) => Box::new(nftables::Native::new(&source::Settings {
+        (Some(path), source) => Arc::new(iptables_save::Saved::from_file(source, path)),
+        (None, SourceId::Nftables) => Arc::new(nftables::Native::new(&source::Settings {
             leave_to_iptables: vec![Family::Ipv4, Family::Ipv6],
             ..source::Settings::default()
         })),
-        (None, source) => Box::new(iptables_save::Saved::new(source)),
+        (None, source) if collect.iptables_netlink => Arc::new(iptables_nft::Netlink::new(source)),
+        (None, source) => Arc::new(iptables_save::Saved::new(source)),
     }
 }
 
@@ -190,6 +210,7 @@ pub struct Cycle {
 pub struct Auditor {
     config: AuditConfig,
     collect: CollectConfig,
+    sources: Sources,
     tracker: Tracker,
     blocks: bpf::BlockWatch,
     policy: Policy,
@@ -211,6 +232,7 @@ impl Auditor {
         }
         Auditor {
             policy: Policy::new(config.events),
+            sources: Sources::new(&config, &collect),
             config,
             collect,
             tracker: Tracker::default(),
@@ -226,7 +248,7 @@ impl Auditor {
 
     /// Checks once, logs what changed, and tells Kubernetes what the policy says.
     pub async fn cycle(&mut self) -> Cycle {
-        let check = check_once(&self.config, &self.collect).await;
+        let check = check_once(&self.config, &self.sources, &self.collect).await;
         let changes = self.tracker.update(&check);
         for (source, table, rule) in &changes.appeared {
             let family = super::family_label(*source);

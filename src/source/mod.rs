@@ -174,7 +174,7 @@ pub struct Limits {
 }
 
 /// One source of the snapshot.
-pub trait Source: Send + Sync {
+pub trait Source: Send + Sync + std::fmt::Debug {
     /// Which source this is: its name, label and metric prefix.
     fn id(&self) -> SourceId;
 
