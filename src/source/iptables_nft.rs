@@ -153,6 +153,7 @@ struct Reader {
 }
 
 /// What the texts a read missed were learnt from, table by table.
+#[derive(Debug, PartialEq, Eq)]
 enum Missing {
     /// These chains, each listed with `iptables -S`.
     Chains(Vec<String>),
@@ -435,10 +436,12 @@ fn learn_from(texts: &mut RuleTexts, printed: &Ruleset, snapshot: &Snapshot) -> 
         .chains()
         .map(|(t, c)| ((t.name.as_str(), c.name.as_str()), c))
         .collect();
-    let mut added = 0;
-    let mut keys = snapshot.keys.iter();
+    let (mut added, mut offset) = (0, 0);
     for (table, chain) in snapshot.ruleset.chains() {
-        let chain_keys = keys.by_ref().take(chain.rules.len());
+        let Some(chain_keys) = snapshot.keys.get(offset..offset + chain.rules.len()) else {
+            break;
+        };
+        offset += chain.rules.len();
         let Some(printed) = printed.get(&(table.name.as_str(), chain.name.as_str())) else {
             continue;
         };

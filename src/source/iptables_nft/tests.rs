@@ -112,3 +112,70 @@ fn the_backend_is_read_from_the_header() {
     );
     assert_eq!(backend_of(""), None);
 }
+
+#[test]
+fn a_changed_rule_is_learnt_from_its_chain_alone() {
+    let parsed = iptables_save::parse(Family::Ipv4, DUMP);
+    let mut texts = RuleTexts::default();
+    learn(&mut texts, &parsed, &snapshot(&parsed, 0));
+    let changed = iptables_save::parse(Family::Ipv4, &DUMP.replace("-p tcp", "-p udp"));
+    let read = snapshot(&changed, 0);
+    assert_eq!(
+        missing(&read, &texts),
+        [("filter".to_owned(), Missing::Chains(vec!["MINE".to_owned()]))]
+    );
+    // What `iptables -S MINE` lists, parsed as the reader does.
+    let listed = iptables_save::parse(
+        Family::Ipv4,
+        "*filter\n:MINE - [0:0]\n-A MINE -p udp -j DROP\nCOMMIT\n",
+    );
+    assert_eq!(learn_from(&mut texts, &listed, &read), 1);
+    let built = build(&snapshot(&changed, 4), &texts).expect("every text is known");
+    let mine = built.table("filter").and_then(|t| t.chain("MINE")).expect("MINE");
+    assert_eq!(mine.rules[0].label(), "-p udp -j DROP");
+    assert_eq!(mine.rules[0].counters.packets, 4);
+}
+
+#[test]
+fn a_listing_of_another_rule_count_teaches_nothing() {
+    let parsed = iptables_save::parse(Family::Ipv4, DUMP);
+    let mut texts = RuleTexts::default();
+    let listed = iptables_save::parse(
+        Family::Ipv4,
+        "*filter\n:MINE - [0:0]\n-A MINE -p tcp -j DROP\n-A MINE -j ACCEPT\nCOMMIT\n",
+    );
+    assert_eq!(learn_from(&mut texts, &listed, &snapshot(&parsed, 0)), 0);
+    assert!(texts.by_key.is_empty());
+}
+
+#[test]
+fn a_table_is_saved_when_most_of_it_or_many_chains_are_missing() {
+    let parsed = iptables_save::parse(Family::Ipv4, DUMP);
+    assert_eq!(
+        missing(&snapshot(&parsed, 0), &RuleTexts::default()),
+        [("filter".to_owned(), Missing::Table)],
+        "nothing cached"
+    );
+    let mut dump = String::from("*filter\n:INPUT ACCEPT [0:0]\n:BIG - [0:0]\n");
+    for i in 0..=MAX_LISTINGS {
+        dump.push_str(&format!(":C{i} - [0:0]\n"));
+    }
+    for i in 0..1000 {
+        dump.push_str(&format!("-A BIG -s 10.0.{}.{}/32 -j ACCEPT\n", i / 250, i % 250));
+    }
+    dump.push_str("COMMIT\n");
+    let cached = iptables_save::parse(Family::Ipv4, &dump);
+    let mut texts = RuleTexts::default();
+    learn(&mut texts, &cached, &snapshot(&cached, 0));
+    let mut more = dump.replace("COMMIT\n", "");
+    for i in 0..=MAX_LISTINGS {
+        more.push_str(&format!("-A C{i} -p tcp --dport {} -j ACCEPT\n", 1000 + i));
+    }
+    more.push_str("COMMIT\n");
+    let grown = iptables_save::parse(Family::Ipv4, &more);
+    assert_eq!(
+        missing(&snapshot(&grown, 0), &texts),
+        [("filter".to_owned(), Missing::Table)],
+        "more chains than are listed one by one"
+    );
+}
