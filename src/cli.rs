@@ -386,6 +386,13 @@ pub struct MetricsArgs {
     /// netfilter_exporter_collection_duration_seconds carries the same figure).
     #[arg(long)]
     pub no_legacy_duration_metric: bool,
+
+    /// Most series a source may drop to (0: no limit). Above it, whole chains' per-rule
+    /// series go first (largest chains first), then per-comment series, then user-defined
+    /// chains' series; built-in chains, health and accounting series are always kept.
+    /// netfilter_exporter_series and netfilter_exporter_series_dropped say what was kept.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_series: usize,
 }
 
 /// Log output, on standard error.

@@ -192,7 +192,7 @@ fn collect_config(
             let source: SourceId = name
                 .trim()
                 .parse()
-                .map_err(|e| invalid("--scrape-sources", e))?;
+                .map_err(|e| invalid("--scrape-targets", e))?;
             if !sources.contains(&source) {
                 sources.push(source);
             }
@@ -211,6 +211,7 @@ fn collect_config(
             exclude: pattern("--chain-exclude", &metrics.chain_exclude)?,
         },
         legacy_duration: !metrics.no_legacy_duration_metric,
+        max_series: metrics.max_series,
     };
     Ok(CollectConfig {
         selection,
@@ -758,7 +759,7 @@ mod tests {
     #[test]
     fn bad_values_name_their_flag() {
         for (args, flag) in [
-            (&["-t", "nft"][..], "--scrape-sources"),
+            (&["-t", "nft"][..], "--scrape-targets"),
             (&["--collect-interval", "0"][..], "--collect-interval"),
             (&["--collect-timeout=-1"][..], "--collect-timeout"),
             (

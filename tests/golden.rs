@@ -67,6 +67,7 @@ fn render(text: &str, config: &MetricsConfig) -> String {
         outcome: Ok(Reading::new(parse(text))),
         duration: Duration::from_millis(12),
         finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        series: None,
     };
     let plain = render_source(&report, config, Storage::Plain);
     // The server keeps large families compressed only; with no text kept at all, every

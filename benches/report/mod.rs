@@ -15,5 +15,6 @@ pub(crate) fn report(ruleset: Ruleset) -> SourceReport {
         outcome: Ok(Reading::new(ruleset)),
         duration: Duration::from_millis(12),
         finished_at: SystemTime::UNIX_EPOCH,
+        series: None,
     }
 }

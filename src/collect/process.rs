@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::{Collector, Dump, Selection, SourceState};
 use crate::error_chain::Chain;
-use crate::metrics::{self, SourceReport};
+use crate::metrics::{self, SeriesCount, SourceReport};
 use crate::ruleset::Ruleset;
 use crate::source::{self, Limits, Presence, Reading, SourceError, SourceId};
 
@@ -96,7 +96,10 @@ impl Collector {
             outcome,
             duration: started.elapsed(),
             finished_at: SystemTime::now(),
+            series: None,
         };
+        report.series = metrics::series(&report, &self.config.metrics);
+        self.log_series(id, report.series);
         let fragment = metrics::render_source(&report, &self.config.metrics, self.config.storage);
         // Publications render the accounting view over every source's snapshot; the rest
         // of a snapshot (tens of MB at 100k rules) is not kept until the next collection.
@@ -122,6 +125,26 @@ impl Collector {
         self.log_new_unparsed(id, &reading.ruleset);
     }
 
+    /// Logs once that `id`'s publication drops series to stay under `--max-series`, and
+    /// once when it no longer does.
+    fn log_series(&self, id: SourceId, series: Option<SeriesCount>) {
+        // No count in the message: it is said when dropping starts, not for every new count.
+        let dropping = series.filter(|s| s.dropped > 0).map(|_| {
+            format!(
+                "series over --max-series {} are dropped, finest first (netfilter_exporter_series_dropped)",
+                self.config.metrics.max_series
+            )
+        });
+        let was_dropping = self.logged.is_set((Some(id), "series"));
+        let stopped = was_dropping && dropping.is_none();
+        if let Some(message) = self.logged.once((Some(id), "series"), dropping) {
+            tracing::warn!(source = %id, "{message}");
+        }
+        if stopped {
+            tracing::info!(source = %id, "no series dropped any more (--max-series)");
+        }
+    }
+
     /// Makes `id`'s state a failed collection with `error` that took `duration`.
     pub(super) fn fail(&self, id: SourceId, error: SourceError, duration: Duration) {
         let report = SourceReport {
@@ -129,6 +152,7 @@ impl Collector {
             outcome: Err(error),
             duration,
             finished_at: SystemTime::now(),
+            series: None,
         };
         // Two lines of fixed text: what the failed collection shows instead.
         let fragment = metrics::render_source(&report, &self.config.metrics, self.config.storage);

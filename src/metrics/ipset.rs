@@ -2,20 +2,41 @@
 //! references; with member counters, per member its packets and bytes, and per set the
 //! members left out.
 
+use super::limit::{Plan, Step, Unit};
 use super::{SourceReport, names};
 use crate::exposition::{ExpositionBuilder, Labels, MetricType};
 use crate::ruleset::ipset::Set;
 
-/// Writes the ipset families of `report`'s snapshot. The source is newer than
-/// iptables_exporter: its success and duration are the exporter's per-source families only.
-pub(super) fn render(out: &mut ExpositionBuilder, report: &SourceReport) {
+/// The series `render` may drop under `--max-series`: each set's member series.
+pub(super) fn units(sets: &[Set]) -> Vec<Unit<'_>> {
+    sets.iter()
+        .filter(|set| !set.members.is_empty())
+        .map(|set| Unit {
+            step: Step::Rule,
+            table: "",
+            chain: &set.name,
+            rules: set.members.len(),
+            series: 2 * set.members.len(),
+            grain: 2,
+        })
+        .collect()
+}
+
+/// Writes the ipset families of `report`'s snapshot, less what `plan` drops. The source is
+/// newer than iptables_exporter: its success and duration are the exporter's per-source
+/// families only.
+pub(super) fn render(out: &mut ExpositionBuilder, report: &SourceReport, plan: &Plan<'_>) {
     if let Ok(reading) = &report.outcome {
-        render_sets(out, &reading.ruleset.ipsets);
+        write(out, &reading.ruleset.ipsets, plan);
     }
 }
 
 /// Writes the ipset families of `sets`, in their order.
 pub fn render_sets(out: &mut ExpositionBuilder, sets: &[Set]) {
+    write(out, sets, &Plan::default());
+}
+
+fn write(out: &mut ExpositionBuilder, sets: &[Set], plan: &Plan<'_>) {
     let gauge = |(name, help): (&str, &str)| out.writer(name, help, MetricType::Gauge);
     let counter = |(name, help): (&str, &str)| out.writer(name, help, MetricType::Counter);
     let mut entries = gauge(names::ipset::ENTRIES);
@@ -42,7 +63,8 @@ pub fn render_sets(out: &mut ExpositionBuilder, sets: &[Set]) {
         }
         memory.labelled_sample(&labels, set.memory_bytes);
         references.labelled_sample(&labels, set.references);
-        for member in &set.members {
+        let keep = plan.keep(Step::Rule, "", name, 2 * set.members.len()) / 2;
+        for member in set.members.iter().take(keep) {
             labels.set(&[("set", name), ("member", &member.element)]);
             packets.labelled_sample(&labels, member.packets);
             bytes.labelled_sample(&labels, member.bytes);

@@ -5,6 +5,7 @@
 
 pub mod ipset;
 mod iptables;
+mod limit;
 pub mod names;
 mod nftables;
 
@@ -31,6 +32,8 @@ pub struct MetricsConfig {
     pub chains: NameFilter,
     /// Write `*_scrape_duration_milliseconds` (iptables_exporter's name).
     pub legacy_duration: bool,
+    /// Most droppable series of a source's publication ([`series`]); 0: no limit.
+    pub max_series: usize,
 }
 
 impl Default for MetricsConfig {
@@ -41,6 +44,7 @@ impl Default for MetricsConfig {
             tables: NameFilter::default(),
             chains: NameFilter::default(),
             legacy_duration: true,
+            max_series: 0,
         }
     }
 }
@@ -79,6 +83,8 @@ pub struct SourceReport {
     pub duration: Duration,
     /// When it ended.
     pub finished_at: SystemTime,
+    /// Its droppable series kept and dropped under `--max-series` ([`series`]).
+    pub series: Option<SeriesCount>,
 }
 
 /// Renders the families of one source from its last collection, kept as `storage` says:
@@ -90,15 +96,57 @@ pub fn render_source(
     storage: Storage,
 ) -> Exposition {
     let mut out = ExpositionBuilder::new(storage);
+    let plan = plan(report, config);
     match report.source {
         SourceId::Iptables
         | SourceId::Ip6tables
         | SourceId::IptablesLegacy
-        | SourceId::Ip6tablesLegacy => iptables::render(&mut out, report, config),
-        SourceId::Nftables => nftables::render(&mut out, report, config),
-        SourceId::Ipset => ipset::render(&mut out, report),
+        | SourceId::Ip6tablesLegacy => iptables::render(&mut out, report, config, &plan),
+        SourceId::Nftables => nftables::render(&mut out, report, config, &plan),
+        SourceId::Ipset => ipset::render(&mut out, report, &plan),
     }
     out.finish()
+}
+
+/// Series of a source's publication under `--max-series`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeriesCount {
+    /// Droppable series kept.
+    pub kept: usize,
+    /// Droppable series dropped.
+    pub dropped: usize,
+}
+
+/// The droppable series [`render_source`] keeps and drops of `report` under
+/// `--max-series`; `None` without a limit or a snapshot.
+pub fn series(report: &SourceReport, config: &MetricsConfig) -> Option<SeriesCount> {
+    if config.max_series == 0 || report.outcome.is_err() {
+        return None;
+    }
+    let plan = plan(report, config);
+    Some(SeriesCount {
+        kept: plan.kept,
+        dropped: plan.dropped,
+    })
+}
+
+/// What `report`'s publication keeps under `--max-series`: each source's view says which
+/// of its series may be dropped.
+fn plan<'a>(report: &'a SourceReport, config: &MetricsConfig) -> limit::Plan<'a> {
+    let reading = match &report.outcome {
+        Ok(reading) if config.max_series > 0 => reading,
+        _ => return limit::Plan::default(),
+    };
+    let ruleset = &reading.ruleset;
+    let units = match report.source {
+        SourceId::Iptables
+        | SourceId::Ip6tables
+        | SourceId::IptablesLegacy
+        | SourceId::Ip6tablesLegacy => iptables::units(ruleset, config),
+        SourceId::Nftables => nftables::units(ruleset, config),
+        SourceId::Ipset => ipset::units(&ruleset.ipsets),
+    };
+    limit::plan(units, config.max_series)
 }
 
 /// The bytes and packets families of one kind of series, written in one pass over the
@@ -244,6 +292,12 @@ pub fn render_exporter(reports: &[&SourceReport]) -> Exposition {
         }
     }
     drop(texts);
+    per_source(&mut out, names::exporter::SERIES, &|r| {
+        r.series.map(|s| s.kept as f64)
+    });
+    per_source(&mut out, names::exporter::SERIES_DROPPED, &|r| {
+        r.series.map(|s| s.dropped as f64)
+    });
     let (name, help) = names::exporter::SAVE_RUNS;
     let mut runs = out.family(name, help, MetricType::Counter);
     for report in reports {

@@ -131,6 +131,16 @@ pub mod exporter {
         "netfilter_exporter_iptables_save_runs_total",
         "Runs of iptables-save by an iptables source read over netlink, to learn rule texts or the backend.",
     );
+    /// Droppable series kept under --max-series.
+    pub const SERIES: (&str, &str) = (
+        "netfilter_exporter_series",
+        "Series of the last collection of a source that --max-series may drop (per-rule, per-comment, user-defined chains'), kept.",
+    );
+    /// Droppable series dropped under --max-series.
+    pub const SERIES_DROPPED: (&str, &str) = (
+        "netfilter_exporter_series_dropped",
+        "Series of the last collection of a source dropped to stay within --max-series, finest first.",
+    );
     /// Rules read.
     pub const RULES: (&str, &str) = (
         "netfilter_exporter_rules",

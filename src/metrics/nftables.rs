@@ -1,14 +1,46 @@
 //! Snapshot → the nftables source's families: rules by handle and comment, chains, the
 //! generation, named counters, quotas and sets.
 
+use super::limit::{Plan, Step, Unit};
 use super::{CounterPair, MetricsConfig, SourceReport, names};
 use crate::exposition::{ExpositionBuilder, Labels, MetricType};
 use crate::ruleset::Ruleset;
 
+/// The series `render` may drop under `--max-series`, chain by chain.
+pub(super) fn units<'a>(ruleset: &'a Ruleset, config: &MetricsConfig) -> Vec<Unit<'a>> {
+    let mut units = Vec::new();
+    for (table, chain) in ruleset.chains() {
+        let unit = |step, series, grain| Unit {
+            step,
+            table: &table.name,
+            chain: &chain.name,
+            rules: chain.rules.len(),
+            series,
+            grain,
+        };
+        if chain.base.is_none() {
+            units.push(unit(Step::Chain, 1, 1));
+        }
+        if config.rule_series
+            && config.tables.allows(&table.name)
+            && config.chains.allows(&chain.name)
+        {
+            let counted = chain.rules.iter().filter(|r| r.counted).count();
+            units.push(unit(Step::Rule, 2 * counted, 2));
+        }
+    }
+    units
+}
+
 /// Writes the nftables families of `report`'s snapshot; the cardinality controls select
 /// the tables and chains whose rule series are written. The source is newer than
 /// iptables_exporter: its success and duration are the exporter's per-source families only.
-pub(super) fn render(out: &mut ExpositionBuilder, report: &SourceReport, config: &MetricsConfig) {
+pub(super) fn render(
+    out: &mut ExpositionBuilder,
+    report: &SourceReport,
+    config: &MetricsConfig,
+    plan: &Plan<'_>,
+) {
     let Ok(reading) = &report.outcome else {
         return;
     };
@@ -41,7 +73,10 @@ pub(super) fn render(out: &mut ExpositionBuilder, report: &SourceReport, config:
             ("table", &table.name),
             ("chain", &chain.name),
         ];
-        chain_rules.sample(&at, chain.rules.len() as u64);
+        let kept = |step, series| plan.keep(step, &table.name, &chain.name, series);
+        if chain.base.is_some() || kept(Step::Chain, 1) > 0 {
+            chain_rules.sample(&at, chain.rules.len() as u64);
+        }
         if let Some(base) = &chain.base {
             chain_info.sample(
                 &[
@@ -60,7 +95,9 @@ pub(super) fn render(out: &mut ExpositionBuilder, report: &SourceReport, config:
         if !(config.tables.allows(&table.name) && config.chains.allows(&chain.name)) {
             continue;
         }
-        for rule in chain.rules.iter().filter(|r| r.counted) {
+        let counted = chain.rules.iter().filter(|r| r.counted);
+        let keep = kept(Step::Rule, 2 * counted.clone().count()) / 2;
+        for rule in counted.take(keep) {
             let handle = rule.handle.map_or("", |h| handle.format(h));
             let comment = rule.comments.first().map_or("", String::as_str);
             pair.sample(

@@ -35,6 +35,7 @@ fn report(outcome: Result<Ruleset, SourceError>) -> SourceReport {
         outcome: outcome.map(Reading::new),
         duration: Duration::from_millis(1500),
         finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        series: None,
     }
 }
 
@@ -543,4 +544,115 @@ COMMIT
         let series = rule_bytes("filter", "INPUT", "-p tcp -j ACCEPT");
         assert_eq!(value(&out, &series), Some(150), "{filler}");
     }
+}
+
+/// The kube-proxy fixture: thousands of rules in many user-defined chains.
+const KUBE_PROXY: &str = include_str!("../../tests/fixtures/kube-proxy.rules");
+
+/// The droppable series of an exposition by step (per-rule, per-comment, user-defined
+/// chains'), each as (table, chain) per series.
+fn droppable(rendered: &str, ruleset: &Ruleset) -> [Vec<(String, String)>; 3] {
+    let user_chain = |table: &str, chain: &str| {
+        ruleset
+            .table(table)
+            .and_then(|t| t.chain(chain))
+            .is_some_and(|c| c.base.is_none())
+    };
+    let mut steps: [Vec<(String, String)>; 3] = Default::default();
+    for line in rendered.lines().filter(|l| !l.starts_with('#')) {
+        let name = &line[..line.find(['{', ' ']).expect("a sample")];
+        let label = |key: &str| {
+            let start = line.find(&format!("{key}=\"")).expect("label") + key.len() + 2;
+            line[start..].split('"').next().expect("value").to_owned()
+        };
+        let step = match name {
+            "iptables_rule_bytes_total" | "iptables_rule_packets_total" => 0,
+            "iptables_comment_bytes_total" | "iptables_comment_packets_total" => 1,
+            "iptables_chain_bytes_total"
+            | "iptables_chain_packets_total"
+            | "iptables_rules_total"
+                if user_chain(&label("table"), &label("chain")) =>
+            {
+                2
+            }
+            _ => continue,
+        };
+        steps[step].push((label("table"), label("chain")));
+    }
+    steps
+}
+
+#[test]
+fn max_series_keeps_at_most_n_finest_first_the_largest_chains_first() {
+    let ruleset = parse(KUBE_PROXY);
+    let unlimited = render(KUBE_PROXY, &MetricsConfig::default());
+    let all = droppable(&unlimited, &ruleset);
+    let total: usize = all.iter().map(Vec::len).sum();
+    assert!(total > 200, "a fixture with many series: {total}");
+    let rules_in = |(table, chain): &(String, String)| {
+        ruleset
+            .table(table)
+            .and_then(|t| t.chain(chain))
+            .map_or(0, |c| c.rules.len())
+    };
+    for max in [1, 7, total / 3, total / 2, total - 1, total, total + 5] {
+        let config = MetricsConfig {
+            max_series: max,
+            ..MetricsConfig::default()
+        };
+        let rendered = render(KUBE_PROXY, &config);
+        assert_eq!(
+            rendered,
+            render(KUBE_PROXY, &config),
+            "the same input, the same series"
+        );
+        let kept = droppable(&rendered, &ruleset);
+        let kept_total: usize = kept.iter().map(Vec::len).sum();
+        assert!(
+            kept_total <= max,
+            "{kept_total} series kept with --max-series {max}"
+        );
+        let counted = series(&report(Ok(parse(KUBE_PROXY))), &config).expect("a limit");
+        assert_eq!(
+            (counted.kept, counted.dropped),
+            (kept_total, total - kept_total)
+        );
+        // Whole groups at a time: never more than one pair (or one chain's three series)
+        // below the limit.
+        assert!(
+            max.min(total) - kept_total < 3,
+            "{kept_total} kept of {max}"
+        );
+        for step in 1..3 {
+            if kept[step].len() < all[step].len() {
+                assert!(
+                    kept[step - 1].is_empty(),
+                    "step {step} dropped before step {}",
+                    step - 1
+                );
+            }
+        }
+        // Within a step, a chain loses series only when every larger chain lost all of its.
+        for step in 0..3 {
+            let lost: Vec<&(String, String)> = all[step]
+                .iter()
+                .filter(|at| {
+                    kept[step].iter().filter(|k| k == at).count()
+                        < all[step].iter().filter(|a| a == at).count()
+                })
+                .collect();
+            let Some(smallest) = lost.iter().map(|at| rules_in(at)).min() else {
+                continue;
+            };
+            for at in &kept[step] {
+                assert!(
+                    rules_in(at) <= smallest,
+                    "{at:?} ({} rules) kept while a chain of {smallest} rules lost series",
+                    rules_in(at)
+                );
+            }
+        }
+    }
+    let none = series(&report(Ok(parse(KUBE_PROXY))), &MetricsConfig::default());
+    assert_eq!(none, None, "no limit, no count");
 }

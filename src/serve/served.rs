@@ -52,10 +52,19 @@ impl Served {
             .map(|r| SourceStatus {
                 source: r.source.to_string(),
                 status: match &r.outcome {
-                    Ok(collected) => format!(
-                        "ok, {} rules, {} unparsed lines",
-                        collected.rules, collected.unparsed
-                    ),
+                    Ok(reading) => {
+                        let mut status = format!(
+                            "ok, {} rules, {} unparsed lines",
+                            reading.rules, reading.unparsed
+                        );
+                        if let Some(series) = r.series.filter(|s| s.dropped > 0) {
+                            status.push_str(&format!(
+                                ", {} series dropped over --max-series ({} kept)",
+                                series.dropped, series.kept
+                            ));
+                        }
+                        status
+                    }
                     Err(e) => format!("failed: {}", crate::error_chain::Chain(e)),
                 },
             })

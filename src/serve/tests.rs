@@ -43,6 +43,7 @@ fn publication_of(rules: &str, storage: Storage) -> Publication {
         ))),
         duration: Duration::from_millis(3),
         finished_at: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        series: None,
     };
     let mut builder = ExpositionBuilder::default();
     builder.extend(&metrics::render_exporter(&[&report]));

@@ -122,7 +122,10 @@ fn a_changed_rule_is_learnt_from_its_chain_alone() {
     let read = snapshot(&changed, 0);
     assert_eq!(
         missing(&read, &texts),
-        [("filter".to_owned(), Missing::Chains(vec!["MINE".to_owned()]))]
+        [(
+            "filter".to_owned(),
+            Missing::Chains(vec!["MINE".to_owned()])
+        )]
     );
     // What `iptables -S MINE` lists, parsed as the reader does.
     let listed = iptables_save::parse(
@@ -131,7 +134,10 @@ fn a_changed_rule_is_learnt_from_its_chain_alone() {
     );
     assert_eq!(learn_from(&mut texts, &listed, &read), 1);
     let built = build(&snapshot(&changed, 4), &texts).expect("every text is known");
-    let mine = built.table("filter").and_then(|t| t.chain("MINE")).expect("MINE");
+    let mine = built
+        .table("filter")
+        .and_then(|t| t.chain("MINE"))
+        .expect("MINE");
     assert_eq!(mine.rules[0].label(), "-p udp -j DROP");
     assert_eq!(mine.rules[0].counters.packets, 4);
 }
@@ -161,7 +167,11 @@ fn a_table_is_saved_when_most_of_it_or_many_chains_are_missing() {
         dump.push_str(&format!(":C{i} - [0:0]\n"));
     }
     for i in 0..1000 {
-        dump.push_str(&format!("-A BIG -s 10.0.{}.{}/32 -j ACCEPT\n", i / 250, i % 250));
+        dump.push_str(&format!(
+            "-A BIG -s 10.0.{}.{}/32 -j ACCEPT\n",
+            i / 250,
+            i % 250
+        ));
     }
     dump.push_str("COMMIT\n");
     let cached = iptables_save::parse(Family::Ipv4, &dump);
