@@ -354,7 +354,10 @@ impl Reader {
                     ..Reading::new(ruleset)
                 })
             }
-            None => self.whole_save(Some(snapshot)).await,
+            None => {
+                tracing::debug!(source = %self.id, "a rule's text is still unknown after the listings; running iptables-save");
+                self.whole_save(Some(snapshot)).await
+            }
         }
     }
 
