@@ -299,6 +299,16 @@ fn a_killed_server_ends_the_collector_at_once_with_a_failure() {
     );
 }
 
+/// Waits until `listen` serves `family`: the first collection has been published.
+fn wait_until_served(process: &Process, listen: &str, family: &str) {
+    let url = format!("http://{listen}/metrics");
+    let served = common::wait_until(Duration::from_secs(60), || {
+        common::run_capture(Command::new("curl").args(["-sf", "--max-time", "10", &url]))
+            .is_ok_and(|text| text.contains(family))
+    });
+    assert!(served, "{family} is not served:\n{}", process.log());
+}
+
 #[test]
 fn a_killed_collector_ends_the_server_at_once() {
     if !(root() && require_command("curl")) {
@@ -306,7 +316,10 @@ fn a_killed_collector_ends_the_server_at_once() {
     }
     let dir = tempfile::tempdir().expect("temporary directory");
     let fake = FakePath::iptables_save(DUMP);
-    let mut process = start_split(dir.path(), &fake);
+    let (mut process, listen) = start_split_with(dir.path(), &fake, &[], &[]);
+    // Killed between two publications, not in the middle of one, which the server reads
+    // as a message cut short: the next collection is the default interval away.
+    wait_until_served(&process, &listen, "iptables_rule_packets_total");
     let server = server_of(process.id());
     common::run_capture(Command::new("kill").args(["-KILL", &process.id().to_string()]))
         .expect("kill");
@@ -460,12 +473,7 @@ fn split_with_a_stopped_server(dir: &std::path::Path) -> (Process, KillOnDrop, u
         &[],
         &["--collect-interval", "0.5", "--collect-cpu-budget", "0"],
     );
-    let url = format!("http://{listen}/metrics");
-    let served = common::wait_until(Duration::from_secs(60), || {
-        common::run_capture(Command::new("curl").args(["-sf", "--max-time", "10", &url]))
-            .is_ok_and(|text| text.contains("iptables_comment_packets_total"))
-    });
-    assert!(served, "the rules are not served:\n{}", process.log());
+    wait_until_served(&process, &listen, "iptables_comment_packets_total");
     let server = server_of(process.id());
     let guard = KillOnDrop(server);
     signal(server, "STOP");
