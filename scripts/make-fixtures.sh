@@ -6,7 +6,7 @@
 # iptables-restore --counters (or ip6tables-restore), adds the rules that restore input
 # cannot express (a comment holding a newline), sends a few pings over lo when `ping`
 # exists, and saves `iptables-save --counters` as tests/fixtures/<case>.rules.
-# Afterwards run `UPDATE_GOLDEN=1 cargo test --test golden` to refresh the .prom files.
+# Afterwards run `UPDATE_GOLDEN=1 cargo test --test offline golden` to refresh the .prom files.
 #
 # Needs root (ip netns). Never touches the host's firewall: every command runs inside the
 # namespace, which is deleted on exit, also on failure.

@@ -1,7 +1,7 @@
 //! Golden tests: real `iptables-save --counters` dumps (tests/fixtures/*.rules, made by
 //! scripts/make-fixtures.sh) are parsed and rendered, and the exposition is compared with
-//! tests/fixtures/<case>.prom. `UPDATE_GOLDEN=1 cargo test --test golden` rewrites them.
-//! Every rendering is also checked with `promtool check metrics`.
+//! tests/fixtures/<case>.prom. `UPDATE_GOLDEN=1 cargo test --test offline golden`
+//! rewrites them. Every rendering is also checked with `promtool check metrics`.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -153,7 +153,7 @@ fn renderings_match_golden_files() {
     assert!(
         mismatches.is_empty(),
         "renderings differ from the golden files of {mismatches:?}; \
-         inspect with UPDATE_GOLDEN=1 cargo test --test golden && git diff tests/fixtures"
+         inspect with UPDATE_GOLDEN=1 cargo test --test offline golden && git diff tests/fixtures"
     );
 }
 

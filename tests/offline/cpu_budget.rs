@@ -3,13 +3,11 @@
 //! after a costly collection stretches to keep within `--collect-cpu-budget`, the log says
 //! so once, and a cheap source stays at `--collect-interval`.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{EXPORTER, Exposition, FakePath, ONE_RULE_DUMP as DUMP, Process, spawn_logged};
+use crate::common::{EXPORTER, Exposition, FakePath, ONE_RULE_DUMP as DUMP, Process, spawn_logged};
 
 /// A stand-in that spends about `loops` shell loop turns of CPU time, then prints [`DUMP`].
 fn stand_in(loops: u32) -> FakePath {

@@ -1,13 +1,11 @@
 //! The looping textfile mode against a stand-in `iptables-save` put first in `PATH`: what
 //! it does between writes needs no kernel, so these tests run anywhere.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{EXPORTER, FakePath, Process, spawn_logged};
+use crate::common::{EXPORTER, FakePath, ONE_RULE_DUMP, Process, peak_rss_kib, spawn_logged};
 
 /// A dump of `rules` commented rules in one chain, big enough that writing its
 /// exposition takes a while.
@@ -113,7 +111,7 @@ fn output_beyond_the_limit_costs_no_more_than_the_limit() {
     wait_for(&mut process, Duration::from_secs(60), "no failure", |p| {
         p.log().contains("output larger than")
     });
-    let peak_kib = common::peak_rss_kib(process.id());
+    let peak_kib = peak_rss_kib(process.id());
     assert!(
         peak_kib * 1024 < LIMIT + 48 * 1024 * 1024,
         "peak {peak_kib} KiB for a limit of {LIMIT} bytes"
@@ -155,7 +153,7 @@ fn a_persisting_failure_is_logged_once() {
 /// file that lands.
 #[test]
 fn failed_writes_are_counted_in_the_next_file() {
-    let fake = FakePath::iptables_save(common::ONE_RULE_DUMP);
+    let fake = FakePath::iptables_save(ONE_RULE_DUMP);
     let dir = tempfile::tempdir().expect("temporary directory");
     let sub = dir.path().join("not-yet");
     let path = sub.join("netfilter.prom");
@@ -188,7 +186,7 @@ fn failed_writes_are_counted_in_the_next_file() {
 /// SIGHUP (a closed terminal, `systemctl reload`) does not end the looping mode.
 #[test]
 fn sighup_does_not_stop_the_textfile_loop() {
-    let fake = FakePath::iptables_save(common::ONE_RULE_DUMP);
+    let fake = FakePath::iptables_save(ONE_RULE_DUMP);
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("netfilter.prom");
     let mut process = start(&fake, &path, &dir.path().join("log"), "0.2");

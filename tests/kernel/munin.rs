@@ -2,25 +2,22 @@
 //! holding the worked example of the traffic_accounting article in real iptables/ip6tables,
 //! with real TCP packets counted by its rules.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{
-    EXPORTER, Netns, accounting_example4, accounting_example6, require_command, require_kernel,
-    run_capture,
+use crate::common::EXPORTER;
+use crate::harness::{
+    Netns, accounting_example4, accounting_example6, require_command, require_kernel, run_capture,
 };
 
-/// Prefix of this binary's namespaces; no other test binary uses it, so that each clears only
-/// its own leftovers (see [`require_kernel`]).
-const NETNS_PREFIX: &str = "nfe-munin";
+/// This module's label in the names of its namespaces (see [`Netns::new`]).
+const NETNS_LABEL: &str = "munin";
 
 /// Whether the test can run here: root, `ip netns`, `munin-run` and the rest. Fails under
 /// `CI=true`, else prints why it skips.
 fn can_run() -> bool {
-    require_kernel(NETNS_PREFIX)
+    require_kernel()
         && ["munin-run", "iptables-restore", "ip6tables-restore", "bash"]
             .into_iter()
             .all(require_command)
@@ -53,7 +50,7 @@ fn tag_counters(ns: &Netns, iptables: &str, chain: &str) -> BTreeMap<String, (u6
 
 /// The example loaded, its addresses on the namespace's loopback, and known traffic sent.
 fn example() -> Netns {
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     ns.run("ip", &["addr", "add", "192.168.24.1/32", "dev", "lo"]);
     ns.run(
         "ip",
@@ -322,7 +319,7 @@ fn awkward_tags_an_empty_chain_a_missing_chain_and_a_missing_binary() {
     if !can_run() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     ns.restore(
         "iptables-restore",
         "*mangle\n:OUTPUT ACCEPT [0:0]\n:ACCT4 - [0:0]\n-A OUTPUT -j ACCT4\n\

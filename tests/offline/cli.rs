@@ -4,11 +4,11 @@
 //! does not take.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const EXPORTER: &str = env!("CARGO_BIN_EXE_netfilter_exporter");
+use crate::common::{EXPORTER, free_port};
 
 #[test]
 fn a_telemetry_path_the_router_owns_exits_with_status_2() {
@@ -116,11 +116,6 @@ fn a_missing_certificate_names_its_setting_and_the_config_file() {
         1,
         "{stderr}"
     );
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
 }
 
 /// The status line of `GET path`, None when nothing answers.

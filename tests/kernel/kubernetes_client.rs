@@ -6,8 +6,6 @@
 //! the real binary auditing a namespace's rules with the server listening in that
 //! namespace.
 
-mod common;
-
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -23,7 +21,7 @@ use netfilter_exporter::exposition::Format;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use common::{Bpffs, Netns, require_command, require_kernel, run_capture, wait_until};
+use crate::harness::{Bpffs, Netns, require_command, require_kernel, run_capture, wait_until};
 
 const NODE: &str = "node-a";
 const NODE_UID: &str = "6f1c2b4e-0000-4000-8000-00000000000a";
@@ -706,25 +704,13 @@ async fn a_server_the_ca_did_not_sign_is_refused() {
 
 // ---- The real binary, auditing a namespace ----
 
-/// Prefix of this binary's namespaces (see [`require_kernel`]).
-const NETNS_PREFIX: &str = "nfe-kube";
+/// This module's label in the names of its namespaces (see [`Netns::new`]).
+const NETNS_LABEL: &str = "kube";
 
 /// A listener on 127.0.0.1 inside `ns`: bound by a thread that entered the namespace, so
 /// that the binary running there reaches the test's server.
 fn listener_in(ns: &Netns) -> std::net::TcpListener {
-    let path = Path::new("/run/netns").join(ns.name());
-    std::thread::spawn(move || {
-        use std::os::fd::AsRawFd;
-        let file = std::fs::File::open(&path).expect("namespace file");
-        // SAFETY: setns(2) with a valid descriptor of a network namespace file; it moves
-        // this thread only, which binds one socket and ends.
-        #[allow(unsafe_code)]
-        let entered = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-        assert_eq!(entered, 0, "setns: {}", std::io::Error::last_os_error());
-        local_listener()
-    })
-    .join()
-    .expect("bind in the namespace")
+    ns.on_thread(local_listener)
 }
 
 const RULES: &str =
@@ -740,7 +726,7 @@ struct Run {
 
 impl Run {
     fn new() -> Run {
-        let ns = Netns::new(NETNS_PREFIX);
+        let ns = Netns::new(NETNS_LABEL);
         ns.restore("iptables-restore", RULES);
         let pki = Pki::new();
         let token = Token::new("first-token");
@@ -778,7 +764,7 @@ impl Run {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_running_audit_labels_the_node_and_creates_events() {
-    if !(require_kernel(NETNS_PREFIX) && require_command("openssl") && require_command("curl")) {
+    if !(require_kernel() && require_command("openssl") && require_command("curl")) {
         return;
     }
     let run = Run::new();
@@ -897,7 +883,7 @@ async fn the_running_audit_labels_the_node_and_creates_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminate_on_success_waits_until_the_label_is_set() {
-    if !(require_kernel(NETNS_PREFIX) && require_command("openssl")) {
+    if !(require_kernel() && require_command("openssl")) {
         return;
     }
     let run = Run::new();
@@ -933,7 +919,7 @@ async fn terminate_on_success_waits_until_the_label_is_set() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_check_that_fails_never_labels_the_node_clean() {
-    if !(require_kernel(NETNS_PREFIX) && require_command("openssl")) {
+    if !(require_kernel() && require_command("openssl")) {
         return;
     }
     let run = Run::new();
@@ -960,7 +946,7 @@ async fn a_check_that_fails_never_labels_the_node_clean() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rise_of_the_bpf_count_is_an_event_and_old_blocks_are_not() {
-    if !(require_kernel(NETNS_PREFIX) && require_command("openssl") && require_command("bpftool")) {
+    if !(require_kernel() && require_command("openssl") && require_command("bpftool")) {
         return;
     }
     let run = Run::new();

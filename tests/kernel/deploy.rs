@@ -5,18 +5,16 @@
 //! emulated with `setpriv`, as PID 1 here is not systemd, and the real binary so started must
 //! read the real counters of a namespace; the socket unit's with `systemd-socket-activate`.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{EXPORTER, Exposition, Ip, Netns, require_command, require_kernel};
+use crate::common::{EXPORTER, Exposition};
+use crate::harness::{Ip, Netns, cannot_run, output_within, require_command, require_kernel};
 
-/// Prefix of this binary's namespaces; no other test binary uses it, so that each clears only
-/// its own leftovers (see [`require_kernel`]).
-const NETNS_PREFIX: &str = "nfe-deploy";
+/// This module's label in the names of its namespaces (see [`Netns::new`]).
+const NETNS_LABEL: &str = "deploy";
 
 /// Where the service files expect the binary; the tests put the one under test there instead.
 const INSTALLED_BINARY: &str = "/usr/local/bin/netfilter_exporter";
@@ -350,12 +348,12 @@ fn input_rule_packets(metrics: &Exposition, prefix: &str) -> f64 {
 
 #[test]
 fn the_units_capabilities_read_real_counters_as_a_user_that_is_not_root() {
-    if !require_kernel(NETNS_PREFIX) || !require_command("setpriv") || !require_command("nft") {
+    if !require_kernel() || !require_command("setpriv") || !require_command("nft") {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     if !ns.succeeds("iptables-legacy", &["-w", "-L", "-n"])
-        && !common::cannot_run("iptables-legacy does not work in a namespace")
+        && !cannot_run("iptables-legacy does not work in a namespace")
     {
         return;
     }
@@ -446,16 +444,16 @@ fn native_rule_packets(metrics: &Exposition) -> f64 {
 
 #[test]
 fn without_the_capabilities_the_same_user_reads_nothing() {
-    if !require_kernel(NETNS_PREFIX) || !require_command("setpriv") {
+    if !require_kernel() || !require_command("setpriv") {
         return;
     }
     // What makes the test above mean something: the uid alone reads no rules.
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     let mut command = ns.command("setpriv");
     command
         .args(setpriv_args(&BTreeSet::new()))
         .args([EXPORTER, "dump", "-t", "iptables"]);
-    let out = common::output_within(command, Duration::from_secs(60));
+    let out = output_within(command, Duration::from_secs(60));
     assert!(!out.status.success());
     let metrics = Exposition::parse(&text(&out.stdout));
     assert_eq!(
@@ -636,7 +634,7 @@ fn socket_drop_in_command() -> Vec<String> {
 
 #[test]
 fn the_socket_units_listener_serves_the_service_started_by_the_drop_in() {
-    if !require_kernel(NETNS_PREFIX)
+    if !require_kernel()
         || !require_command("setpriv")
         || !require_command("systemd-socket-activate")
     {
@@ -650,7 +648,7 @@ fn the_socket_units_listener_serves_the_service_started_by_the_drop_in() {
     assert_eq!(command_line[0], EXPORTER, "{command_line:?}");
     assert!(command_line.contains(&"--web.systemd-socket".to_owned()));
 
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     ns.restore(
         "iptables-restore",
         "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\

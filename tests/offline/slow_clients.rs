@@ -7,15 +7,14 @@
 //! large exposition and never read, one after the other, keep no scraper out.
 //! Only 127.0.0.1 is connected to; every loop is bounded in count and time.
 
-mod common;
-
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{
-    EXPORTER, Exposition, FakePath, ONE_RULE_DUMP as DUMP, Process, read_response, spawn_logged,
+use crate::common::{
+    EXPORTER, Exposition, FakePath, ONE_RULE_DUMP as DUMP, Process, free_port, read_response,
+    spawn_logged,
 };
 
 /// Idle connections opened against the exporter.
@@ -28,13 +27,9 @@ const CONNECT_BUDGET: Duration = Duration::from_secs(60);
 /// delay itself is measured and reported in docs/performance.md, not asserted.
 const SCRAPE_DEADLINE: Duration = Duration::from_secs(10);
 
-/// A free port on 127.0.0.1.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
-}
-
-/// Raises this process's soft open-file limit to its hard one, for the slow clients.
+/// Raises this process's soft open-file limit to its hard one, for the slow clients. The
+/// limit is the whole test process's, tests running beside this one included: a higher soft
+/// limit is all they and the processes they start see of it, and none asks for a low one.
 fn raise_own_limit() {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);

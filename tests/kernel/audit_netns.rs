@@ -4,20 +4,16 @@
 //! the lines cross-checked with what `iptables -S` itself prints, and the long-running
 //! check logging each unexpected rule once when it appears and once when it goes.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use common::{
-    Bpffs, FakePath, Netns, output_within, peak_rss_kib, require_command, require_kernel,
-    wait_until,
-};
+use crate::common::{EXPORTER, Exposition, FakePath, Process, free_port, peak_rss_kib};
+use crate::harness::{Bpffs, Netns, output_within, require_command, require_kernel, wait_until};
 
-/// Prefix of this binary's namespaces (see [`require_kernel`]).
-const NETNS_PREFIX: &str = "nfe-audit";
+/// This module's label in the names of its namespaces (see [`Netns::new`]).
+const NETNS_LABEL: &str = "audit";
 
 const GLOBAL4: &str = "^-P [A-Z]+ ACCEPT$\n^-N (DOCKER|KUBE-)\n";
 const FILTER4: &str = "^-A FORWARD -j DOCKER-
@@ -64,7 +60,7 @@ fn fixture(name: &str) -> String {
 
 /// A namespace holding Docker's and kube-proxy's IPv4 rules and a host's IPv6 firewall.
 fn loaded_namespace() -> Netns {
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     ns.restore("iptables-restore", &fixture("docker.input"));
     // Both rulesets share tables: the second is added to the first, not in its place.
     let kube = ns.output(
@@ -135,7 +131,7 @@ fn expected(extra: &[&str]) -> BTreeSet<String> {
 
 #[test]
 fn unexpected_lines_follow_the_live_rules() {
-    if !(require_kernel(NETNS_PREFIX) && require_command("ip6tables-restore")) {
+    if !(require_kernel() && require_command("ip6tables-restore")) {
         return;
     }
     let ns = loaded_namespace();
@@ -195,7 +191,7 @@ fn unexpected_lines_follow_the_live_rules() {
 /// allowlists applied to real `iptables -t TABLE -S` output give the same findings.
 #[test]
 fn lines_are_what_iptables_s_prints() {
-    if !(require_kernel(NETNS_PREFIX) && require_command("ip6tables-restore")) {
+    if !(require_kernel() && require_command("ip6tables-restore")) {
         return;
     }
     let ns = loaded_namespace();
@@ -231,7 +227,7 @@ fn lines_are_what_iptables_s_prints() {
 
 #[test]
 fn exit_codes_of_once() {
-    if !(require_kernel(NETNS_PREFIX) && require_command("ip6tables-restore")) {
+    if !(require_kernel() && require_command("ip6tables-restore")) {
         return;
     }
     let ns = loaded_namespace();
@@ -288,7 +284,7 @@ fn exit_codes_of_once() {
     let (f4, f6) = (files.path().join("v4.rules"), files.path().join("v6.rules"));
     std::fs::write(&f4, saved4).expect("write");
     std::fs::write(&f6, saved6).expect("write");
-    let mut offline = std::process::Command::new(common::EXPORTER);
+    let mut offline = std::process::Command::new(EXPORTER);
     offline.args(["audit", "--input", &lists.v4(), "--input6", &lists.v6()]);
     offline
         .arg("--rules-file")
@@ -319,10 +315,7 @@ fn logged(log: &str, message: &str) -> Vec<String> {
 
 #[test]
 fn the_running_audit_logs_each_change_once_and_serves_metrics() {
-    if !(require_kernel(NETNS_PREFIX)
-        && require_command("ip6tables-restore")
-        && require_command("curl"))
-    {
+    if !(require_kernel() && require_command("ip6tables-restore") && require_command("curl")) {
         return;
     }
     let ns = loaded_namespace();
@@ -342,7 +335,7 @@ fn the_running_audit_logs_each_change_once_and_serves_metrics() {
         "127.0.0.1:9466",
     ]);
     let mut audit = ns.spawn(command, &logs.path().join("audit.log"));
-    let appeared = |p: &common::Process| logged(&p.log(), "unexpected rule appeared");
+    let appeared = |p: &Process| logged(&p.log(), "unexpected rule appeared");
     assert!(
         wait_until(Duration::from_secs(30), || appeared(&audit).len()
             == UNEXPECTED.len()),
@@ -392,7 +385,7 @@ fn the_running_audit_logs_each_change_once_and_serves_metrics() {
             "-D", "INPUT", "-p", "tcp", "--dport", "8080", "-j", "ACCEPT",
         ],
     );
-    let gone = |p: &common::Process| logged(&p.log(), "unexpected rule gone");
+    let gone = |p: &Process| logged(&p.log(), "unexpected rule gone");
     assert!(
         wait_until(Duration::from_secs(30), || gone(&audit).len() == 1),
         "{}",
@@ -421,7 +414,7 @@ fn the_running_audit_logs_each_change_once_and_serves_metrics() {
 /// answered; `--web.config.file` goes before the mode too.
 #[test]
 fn the_audits_server_takes_the_web_config_file() {
-    if !(require_kernel(NETNS_PREFIX) && require_command("curl")) {
+    if !(require_kernel() && require_command("curl")) {
         return;
     }
     let ns = loaded_namespace();
@@ -483,7 +476,7 @@ fn the_audits_server_takes_the_web_config_file() {
 
 #[test]
 fn terminate_on_success_exits_once_clean() {
-    if !require_kernel(NETNS_PREFIX) {
+    if !require_kernel() {
         return;
     }
     let ns = loaded_namespace();
@@ -506,10 +499,10 @@ fn terminate_on_success_exits_once_clean() {
 
 #[test]
 fn the_pinned_bpf_map_is_read_every_check() {
-    if !(require_kernel(NETNS_PREFIX) && require_command("bpftool") && require_command("curl")) {
+    if !(require_kernel() && require_command("bpftool") && require_command("curl")) {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     let bpffs = Bpffs::mount();
     let map = bpffs.array_map("iptables_block_event_counter");
     bpffs.set(&map, 0, 5);
@@ -579,7 +572,7 @@ fn the_pinned_bpf_map_is_read_every_check() {
         "{}",
         audit.log()
     );
-    let rises = |p: &common::Process| -> Vec<u64> {
+    let rises = |p: &Process| -> Vec<u64> {
         p.log()
             .lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
@@ -606,10 +599,7 @@ fn the_pinned_bpf_map_is_read_every_check() {
 
 #[test]
 fn serve_runs_the_audit_and_serves_its_metrics_with_the_exporters() {
-    if !(require_kernel(NETNS_PREFIX)
-        && require_command("ip6tables-restore")
-        && require_command("curl"))
-    {
+    if !(require_kernel() && require_command("ip6tables-restore") && require_command("curl")) {
         return;
     }
     let ns = loaded_namespace();
@@ -633,8 +623,8 @@ fn serve_runs_the_audit_and_serves_its_metrics_with_the_exporters() {
     command.env_remove("NODE_NAME");
     let mut serve = ns.spawn(command, &logs.path().join("serve.log"));
     ns.wait_for_http("http://127.0.0.1:9467/metrics", Duration::from_secs(30));
-    let scrape = || common::Exposition::parse(&ns.curl(&["http://127.0.0.1:9467/metrics"]));
-    let unexpected = |metrics: &common::Exposition, family: &str, table: &str| {
+    let scrape = || Exposition::parse(&ns.curl(&["http://127.0.0.1:9467/metrics"]));
+    let unexpected = |metrics: &Exposition, family: &str, table: &str| {
         metrics
             .find(
                 "netfilter_audit_unexpected_rules",
@@ -690,7 +680,7 @@ fn serve_runs_the_audit_and_serves_its_metrics_with_the_exporters() {
 
 #[test]
 fn native_nftables_chains_are_checked_against_the_nftables_file() {
-    if !(require_kernel(NETNS_PREFIX) && require_command("nft")) {
+    if !(require_kernel() && require_command("nft")) {
         return;
     }
     let ns = loaded_namespace();
@@ -753,7 +743,7 @@ fn native_nftables_chains_are_checked_against_the_nftables_file() {
 /// a pattern or an allowlist that still compiles too large is refused naming file and line.
 #[test]
 fn hostile_allowlists_are_compiled_within_bounds() {
-    if !require_kernel(NETNS_PREFIX) {
+    if !require_kernel() {
         return;
     }
     let ns = loaded_namespace();
@@ -762,10 +752,7 @@ fn hostile_allowlists_are_compiled_within_bounds() {
     let rules = tempfile::NamedTempFile::new().expect("rules file");
     std::fs::write(rules.path(), fixture("docker.input")).expect("write");
     let logs = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = free_port();
     let input = format!("--input={}", lists.path().display());
     let address = format!("127.0.0.1:{port}");
     let command = ns.exporter(&[
@@ -779,7 +766,7 @@ fn hostile_allowlists_are_compiled_within_bounds() {
         &address,
     ]);
     let mut audit = ns.spawn(command, &logs.path().join("audit.log"));
-    let checked = |p: &common::Process| !logged(&p.log(), "unexpected rule appeared").is_empty();
+    let checked = |p: &Process| !logged(&p.log(), "unexpected rule appeared").is_empty();
     assert!(
         wait_until(Duration::from_secs(60), || checked(&audit)),
         "{}",
@@ -792,7 +779,7 @@ fn hostile_allowlists_are_compiled_within_bounds() {
     let refused = |text: &str| {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("nat"), text).expect("write");
-        let mut command = std::process::Command::new(common::EXPORTER);
+        let mut command = std::process::Command::new(EXPORTER);
         command
             .args(["audit", "--once", "--input"])
             .arg(dir.path())

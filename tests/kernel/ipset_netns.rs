@@ -6,26 +6,25 @@
 //! The reader runs on a thread that enters the namespace (`setns` on /run/netns/NAME): a
 //! thread's network namespace is its own, and netlink sockets belong to the namespace of
 //! the thread that opens them. The memory test needs a process of its own, whose peak
-//! resident size is the read's alone: it runs this binary again, inside the namespace,
-//! for its ignored test [`read_child`] only.
-
-mod common;
+//! resident size is the read's alone: it runs this test binary again, inside the
+//! namespace, for its ignored test [`read_child`] only.
 
 use std::collections::BTreeMap;
-use std::os::fd::AsFd;
 use std::time::Duration;
 
-use common::{
-    Exposition, Ip, Netns, output_with_input, output_within, require_command, require_kernel,
-};
 use netfilter_exporter::exposition::{ExpositionBuilder, Format};
 use netfilter_exporter::metrics;
 use netfilter_exporter::ruleset::Family;
 use netfilter_exporter::ruleset::ipset::{Member, Set};
 use netfilter_exporter::source::ipset::{self, Settings};
 
-/// Prefix of this binary's namespaces (see [`require_kernel`]).
-const NETNS_PREFIX: &str = "nfe-ipset";
+use crate::common::{Exposition, peak_rss_kib};
+use crate::harness::{
+    Ip, Netns, output_with_input, output_within, require_command, require_kernel, which,
+};
+
+/// This module's label in the names of its namespaces (see [`Netns::new`]).
+const NETNS_LABEL: &str = "ipset";
 
 /// The environment variable that makes [`read_child`] read and report (see
 /// [`child_read`]).
@@ -33,7 +32,7 @@ const CHILD: &str = "NFE_IPSET_READ_CHILD";
 
 /// Whether the test can run; panics under `CI=true` when it cannot.
 fn can_run() -> bool {
-    require_kernel(NETNS_PREFIX)
+    require_kernel()
         && ["ipset", "iptables", "ip6tables", "ping"]
             .into_iter()
             .all(require_command)
@@ -49,19 +48,8 @@ fn counting(member_limit: u64) -> Settings {
 
 /// The reader's sets, read from inside `ns`.
 fn read_in(ns: &Netns, settings: &Settings) -> Result<Vec<Set>, ipset::ReadError> {
-    let path = format!("/run/netns/{}", ns.name());
     let settings = settings.clone();
-    std::thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-        rustix::thread::move_into_link_name_space(
-            file.as_fd(),
-            Some(rustix::thread::LinkNameSpaceType::Network),
-        )
-        .expect("setns into the test namespace");
-        ipset::read(&settings, Duration::from_secs(60))
-    })
-    .join()
-    .expect("the reading thread does not panic")
+    ns.on_thread(move || ipset::read(&settings, Duration::from_secs(60)))
 }
 
 fn read_ok(ns: &Netns, settings: &Settings) -> Vec<Set> {
@@ -158,7 +146,7 @@ fn render(sets: &[Set]) -> Exposition {
     let mut out = ExpositionBuilder::default();
     metrics::ipset::render_sets(&mut out, sets);
     let text = String::from_utf8(out.finish().to_vec(Format::Text)).expect("UTF-8");
-    if common::which("promtool").is_some() {
+    if which("promtool").is_some() {
         let out = output_with_input(
             std::process::Command::new("promtool").args(["check", "metrics"]),
             &text,
@@ -229,7 +217,7 @@ fn every_set_as_ipset_lists_it() {
     if !can_run() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     assert_eq!(read_ok(&ns, &counting(100)), [], "no set yet");
     restore(&ns, SETS);
     let expected = ipset_xml(&ns);
@@ -273,7 +261,7 @@ fn members_beyond_the_limit_are_counted_as_left_out() {
     if !can_run() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     restore(&ns, SETS);
     let expected = ipset_xml(&ns);
     for limit in [0, 1, 2] {
@@ -303,7 +291,7 @@ fn real_packets_move_member_counters() {
     if !can_run() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     restore(
         &ns,
         "\
@@ -384,18 +372,17 @@ struct ChildRead {
     micros: u64,
 }
 
-/// Runs this binary's [`read_child`] inside `ns` with `settings` (`headers` or
+/// Runs this test binary's [`read_child`] inside `ns` with `settings` (`headers` or
 /// `counting:LIMIT`) and parses its report.
 fn child_read(ns: &Netns, settings: &str) -> ChildRead {
+    // libtest names a test by its path without the crate's name, which module_path! holds.
+    let (_, module) = module_path!()
+        .split_once("::")
+        .expect("a module of a test binary");
     let mut command = ns.command(std::env::current_exe().expect("this test binary"));
     command
-        .args([
-            "read_child",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .arg(format!("{module}::read_child"))
+        .args(["--exact", "--ignored", "--nocapture", "--test-threads=1"])
         .env(CHILD, settings);
     let out = output_within(command, Duration::from_secs(120));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -444,7 +431,7 @@ fn read_child() {
     println!(
         "ipset-read sets={} members={members} left_out={left_out} peak_kib={} micros={}",
         sets.len(),
-        common::peak_rss_kib(std::process::id()),
+        peak_rss_kib(std::process::id()),
         took.as_micros()
     );
 }
@@ -457,8 +444,8 @@ fn a_big_set_costs_a_read_no_memory() {
     if !can_run() {
         return;
     }
-    let empty = Netns::new(NETNS_PREFIX);
-    let big = Netns::new(NETNS_PREFIX);
+    let empty = Netns::new(NETNS_LABEL);
+    let big = Netns::new(NETNS_LABEL);
     let mut script = format!("create big hash:ip counters maxelem {}\n", 2 * BIG);
     for i in 0..BIG {
         let [_, a, b, c] = (0x0a00_0000u32 + i as u32).to_be_bytes();
@@ -513,7 +500,7 @@ fn the_exporter_reads_the_sets_among_its_sources() {
     if !can_run() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     // Without a set the source has nothing to read and is left out.
     let empty = ns.dump_ok(&[]);
     assert!(

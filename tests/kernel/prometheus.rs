@@ -6,16 +6,14 @@
 //! the audit, every query of the Grafana dashboard `deploy/grafana/netfilter_exporter.json`
 //! must return data.
 
-mod common;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{EXPORTER, Ip, Netns, Process, require_command, require_kernel};
+use crate::common::{EXPORTER, Process};
+use crate::harness::{Ip, Netns, accounting_table, require_command, require_kernel};
 
-/// Prefix of this binary's namespaces; no other test binary uses it, so that each clears only
-/// its own leftovers (see [`require_kernel`]).
-const NETNS_PREFIX: &str = "nfe-prom";
+/// This module's label in the names of its namespaces (see [`Netns::new`]).
+const NETNS_LABEL: &str = "prom";
 
 const PINGS: u32 = 9;
 const EXPORTER_ADDRESS: &str = "127.0.0.1:9455";
@@ -23,10 +21,10 @@ const PROMETHEUS_ADDRESS: &str = "127.0.0.1:9090";
 
 #[test]
 fn prometheus_scrapes_exact_rule_counters() {
-    if !require_kernel(NETNS_PREFIX) || !require_command("prometheus") {
+    if !require_kernel() || !require_command("prometheus") {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     ns.restore(
         "iptables-restore",
         "*filter
@@ -206,13 +204,13 @@ fn query_result(ns: &Netns, query: &str) -> Option<Vec<serde_json::Value>> {
 
 #[test]
 fn every_dashboard_query_returns_data_from_the_deployed_scrape_config() {
-    if !require_kernel(NETNS_PREFIX) || !require_command("prometheus") || !require_command("nft") {
+    if !require_kernel() || !require_command("prometheus") || !require_command("nft") {
         return;
     }
     let panels = dashboard_queries();
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     // Accounting tags in ACCT4 (a pair and a single tag), a rule with a comment in INPUT.
-    let rules = common::accounting_table(
+    let rules = accounting_table(
         "ACCT4",
         "-A INPUT -p icmp --icmp-type echo-request -m comment --comment \"pings\" -j ACCEPT
 -A ACCT4 -p icmp --icmp-type echo-request -m comment --comment \"=ping_down= Echo requests\"

@@ -3,23 +3,25 @@
 //! every exported value compared with what `nft -j list ruleset` reports for the same
 //! state.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use common::{Exposition, Ip, Netns, output_with_input, require_command, require_kernel};
 use serde_json::Value;
 
-/// Prefix of this binary's namespaces (see [`require_kernel`]).
-const NETNS_PREFIX: &str = "nfe-nft";
+use crate::common::{EXPORTER, Exposition};
+use crate::harness::{
+    Ip, Netns, output_with_input, output_within, require_command, require_kernel, which,
+};
+
+/// This module's label in the names of its namespaces (see [`Netns::new`]).
+const NETNS_LABEL: &str = "nft";
 
 /// Debian's example rulesets (package nftables).
 const EXAMPLES: &str = "/usr/share/doc/nftables/examples";
 
 /// Whether the test can run; panics under `CI=true` when it cannot.
 fn can_run() -> bool {
-    require_kernel(NETNS_PREFIX)
+    require_kernel()
         && ["nft", "iptables-restore", "ping"]
             .into_iter()
             .all(require_command)
@@ -39,7 +41,7 @@ fn dump(ns: &Netns, flags: &[&str]) -> Exposition {
     let mut args = vec!["-t", "nftables"];
     args.extend_from_slice(flags);
     let exposition = ns.dump_ok(&args);
-    if common::which("promtool").is_some() {
+    if which("promtool").is_some() {
         let out = output_with_input(
             Command::new("promtool").args(["check", "metrics"]),
             &exposition.text,
@@ -290,7 +292,7 @@ fn every_debian_example_is_exported_as_nft_reports_it() {
     let mut loaded = 0;
     for path in &examples {
         let name = path.file_name().and_then(|n| n.to_str()).expect("a name");
-        let ns = Netns::new(NETNS_PREFIX);
+        let ns = Netns::new(NETNS_LABEL);
         add_example_interfaces(&ns);
         // all-in-one.nft includes the others by relative path.
         let mut command = ns.command("nft");
@@ -369,7 +371,7 @@ fn own_ruleset_real_packets_and_every_object_kind() {
     if !can_run() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     // nft 1.0 wants a newline, not a semicolon, before a chain's closing brace.
     load(
         &ns,
@@ -458,7 +460,7 @@ fn accounting_reads_nftables_comments_as_nfprom_does() {
     if !can_run() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     load(
         &ns,
         "table inet firewall {\n chain input {\n  type filter hook input priority 0;\n  jump accounting\n }\n\
@@ -501,7 +503,7 @@ fn iptables_nft_tables_are_exported_once_by_the_iptables_source() {
     if !can_run() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     ns.restore("iptables-restore", "*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p icmp --icmp-type echo-request -m comment --comment xt -j ACCEPT\nCOMMIT\n");
     // A native table named like an xtables table that iptables-save cannot show.
     load(
@@ -569,7 +571,7 @@ fn a_changing_ruleset_is_never_published_mixed() {
     if !can_run() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     load(&ns, &version(0));
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let churn = {
@@ -636,7 +638,7 @@ fn without_cap_net_admin_the_collection_fails_with_a_clear_error() {
     if !can_run() || !require_command("setpriv") {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     load(&ns, "table inet t {\n chain c {\n  counter\n }\n}\n");
     let mut command = ns.command("setpriv");
     command.args([
@@ -646,10 +648,8 @@ fn without_cap_net_admin_the_collection_fails_with_a_clear_error() {
         "--inh-caps=-all",
         "--bounding-set=-all",
     ]);
-    command
-        .arg(common::EXPORTER)
-        .args(["dump", "-t", "nftables"]);
-    let out = common::output_within(command, std::time::Duration::from_secs(30));
+    command.arg(EXPORTER).args(["dump", "-t", "nftables"]);
+    let out = output_within(command, std::time::Duration::from_secs(30));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("netfilter_exporter_collection_success{source=\"nftables\"} 0"),
@@ -693,7 +693,7 @@ fn a_table_replaced_in_a_loop_is_never_published_twice() {
     if !can_run() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     load(&ns, REPLACED);
     let replace = format!("delete table inet replaced\n{REPLACED}");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -755,7 +755,7 @@ fn a_dormant_table_is_left_out() {
     if !can_run() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     let twin = |name: &str, flags: &str| {
         format!(
             "table ip {name} {{\n {flags}\n chain input {{\n  type filter hook input priority 0;\n  \

@@ -7,25 +7,17 @@
 //! as over plain HTTP; a flood of wrong passwords keeping no scrape with the right one out.
 //! Connects only to 127.0.0.1.
 
-mod common;
-
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{
-    EXPORTER, FakePath, ONE_RULE_DUMP as DUMP, Process, read_response, require_command,
-    run_capture, spawn_logged,
+use crate::common::{
+    EXPORTER, FakePath, ONE_RULE_DUMP as DUMP, Process, free_port, read_response, spawn_logged,
 };
+use crate::harness::{output_within, require_command, require_root, run_capture};
 
 /// The password whose hash is in deploy/web-config.yml.
 const EXAMPLE_PASSWORD: &str = "prometheus:change me";
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
-}
 
 fn openssl(dir: &Path, args: &[&str]) {
     run_capture(Command::new("openssl").current_dir(dir).args(args))
@@ -366,10 +358,7 @@ fn a_changed_file_takes_effect_and_a_broken_one_keeps_the_last_good() {
 /// TLS works all the same, from the key the collector read and sent.
 #[test]
 fn tls_works_with_a_key_only_root_can_read() {
-    let root = run_capture(Command::new("id").arg("-u")).is_ok_and(|uid| uid.trim() == "0");
-    if !(root || common::cannot_run("not root: the server process is split off only then"))
-        || !require_command("setpriv")
-    {
+    if !(require_root("the server process is split off only then") && require_command("setpriv")) {
         return;
     }
     let Some(mut server) = start() else { return };
@@ -419,7 +408,7 @@ fn a_broken_file_at_start_exits_with_status_2_naming_it() {
         "tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n",
     )
     .expect("write web.yml");
-    let output = common::output_within(
+    let output = output_within(
         {
             let mut command = Command::new(EXPORTER);
             command
@@ -465,7 +454,7 @@ fn what_rustls_cannot_do_is_refused_at_start_by_name() {
         command
             .args(["--web.listen-address", "127.0.0.1:0", "--web.config.file"])
             .arg(&path);
-        let output = common::output_within(command, Duration::from_secs(20));
+        let output = output_within(command, Duration::from_secs(20));
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{extra}: {stderr}");
         assert!(

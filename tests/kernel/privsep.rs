@@ -9,18 +9,20 @@
 //! nor SIGTERM; `--web.systemd-socket` serves on a socket from `systemd-socket-activate`. The
 //! process metrics of both processes are checked for plausible values and by promtool.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::{
-    EXPORTER, Exposition, FakePath, Ip, Netns, ONE_RULE_DUMP as DUMP, Process, output_with_input,
-    require_command, require_kernel, spawn_logged,
+use crate::common::{
+    EXPORTER, Exposition, FakePath, ONE_RULE_DUMP as DUMP, Process, free_port, spawn_logged,
+};
+use crate::harness::{
+    Ip, Netns, output_with_input, require_command, require_kernel, require_root, run_capture,
+    wait_until,
 };
 
-const PREFIX: &str = "nfe-privsep";
+/// This module's label in the names of its namespaces (see [`Netns::new`]).
+const NETNS_LABEL: &str = "privsep";
 
 const RULES: &str = "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
     -A INPUT -p icmp -m icmp --icmp-type 8 -m comment --comment \"ping in\" -j ACCEPT\nCOMMIT\n";
@@ -165,10 +167,10 @@ fn scrape_counters(ns: &Netns, process: &mut Process, pings: u64, started: f64) 
 
 #[test]
 fn started_as_root_the_server_is_nobody_without_capabilities_and_serves_real_counters() {
-    if !(require_kernel(PREFIX) && require_command("curl") && require_command("promtool")) {
+    if !(require_kernel() && require_command("curl") && require_command("promtool")) {
         return;
     }
-    let ns = Netns::new(PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     ns.restore("iptables-restore", RULES);
     ns.ping(Ip::V4, 3, 56);
     let started = now();
@@ -194,14 +196,14 @@ fn started_as_root_the_server_is_nobody_without_capabilities_and_serves_real_cou
 
 #[test]
 fn started_as_systemd_starts_the_unit_the_collector_keeps_net_admin_and_the_server_nothing() {
-    if !(require_kernel(PREFIX)
+    if !(require_kernel()
         && require_command("curl")
         && require_command("promtool")
         && require_command("setpriv"))
     {
         return;
     }
-    let ns = Netns::new(PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     ns.restore("iptables-restore", RULES);
     ns.ping(Ip::V4, 2, 56);
     let started = now();
@@ -266,14 +268,8 @@ fn start_split_with(
     (process, listen)
 }
 
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
-}
-
 fn root() -> bool {
-    let uid = common::run_capture(Command::new("id").arg("-u")).unwrap_or_default();
-    uid.trim() == "0" || common::cannot_run("not root: the processes split only when privileged")
+    require_root("the processes split only when privileged")
 }
 
 #[test]
@@ -286,7 +282,7 @@ fn a_killed_server_ends_the_collector_at_once_with_a_failure() {
     let mut process = start_split(dir.path(), &fake);
     let server = server_of(process.id());
     let killed = Instant::now();
-    common::run_capture(Command::new("kill").args(["-KILL", &server.to_string()])).expect("kill");
+    run_capture(Command::new("kill").args(["-KILL", &server.to_string()])).expect("kill");
     let status = process
         .wait(Duration::from_secs(2))
         .expect("the collector exits");
@@ -299,6 +295,16 @@ fn a_killed_server_ends_the_collector_at_once_with_a_failure() {
     );
 }
 
+/// Waits until `listen` serves `family`: the first collection has been published.
+fn wait_until_served(process: &Process, listen: &str, family: &str) {
+    let url = format!("http://{listen}/metrics");
+    let served = wait_until(Duration::from_secs(60), || {
+        run_capture(Command::new("curl").args(["-sf", "--max-time", "10", &url]))
+            .is_ok_and(|text| text.contains(family))
+    });
+    assert!(served, "{family} is not served:\n{}", process.log());
+}
+
 #[test]
 fn a_killed_collector_ends_the_server_at_once() {
     if !(root() && require_command("curl")) {
@@ -306,10 +312,12 @@ fn a_killed_collector_ends_the_server_at_once() {
     }
     let dir = tempfile::tempdir().expect("temporary directory");
     let fake = FakePath::iptables_save(DUMP);
-    let mut process = start_split(dir.path(), &fake);
+    let (mut process, listen) = start_split_with(dir.path(), &fake, &[], &[]);
+    // Killed between two publications, not in the middle of one, which the server reads
+    // as a message cut short: the next collection is the default interval away.
+    wait_until_served(&process, &listen, "iptables_rule_packets_total");
     let server = server_of(process.id());
-    common::run_capture(Command::new("kill").args(["-KILL", &process.id().to_string()]))
-        .expect("kill");
+    run_capture(Command::new("kill").args(["-KILL", &process.id().to_string()])).expect("kill");
     process.wait(Duration::from_secs(2)).expect("killed");
     let deadline = Instant::now() + Duration::from_secs(2);
     while !exited(server) {
@@ -407,7 +415,7 @@ fn without_a_socket_from_systemd_the_flag_is_an_error() {
 
 /// Sends `signal` (a name of kill(1)) to `pid`.
 fn signal(pid: u32, signal: &str) {
-    common::run_capture(Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]))
+    run_capture(Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]))
         .unwrap_or_else(|e| panic!("kill -{signal} {pid}: {e}"));
 }
 
@@ -460,12 +468,7 @@ fn split_with_a_stopped_server(dir: &std::path::Path) -> (Process, KillOnDrop, u
         &[],
         &["--collect-interval", "0.5", "--collect-cpu-budget", "0"],
     );
-    let url = format!("http://{listen}/metrics");
-    let served = common::wait_until(Duration::from_secs(60), || {
-        common::run_capture(Command::new("curl").args(["-sf", "--max-time", "10", &url]))
-            .is_ok_and(|text| text.contains("iptables_comment_packets_total"))
-    });
-    assert!(served, "the rules are not served:\n{}", process.log());
+    wait_until_served(&process, &listen, "iptables_comment_packets_total");
     let server = server_of(process.id());
     let guard = KillOnDrop(server);
     signal(server, "STOP");
@@ -571,7 +574,7 @@ fn the_server_holds_only_its_sockets_and_standard_streams() {
 /// The time of the last collection `listen` serves.
 fn last_collection(listen: &str) -> f64 {
     let url = format!("http://{listen}/metrics");
-    let text = common::run_capture(Command::new("curl").args(["-sf", "--max-time", "10", &url]))
+    let text = run_capture(Command::new("curl").args(["-sf", "--max-time", "10", &url]))
         .unwrap_or_else(|e| panic!("scrape: {e}"));
     Exposition::parse(&text)
         .find("netfilter_exporter_collection_timestamp_seconds", &[])
@@ -584,7 +587,7 @@ fn last_collection(listen: &str) -> f64 {
 fn assert_fresh(process: &Process, listen: &str) {
     let before = last_collection(listen);
     assert!(
-        common::wait_until(Duration::from_secs(20), || last_collection(listen) > before),
+        wait_until(Duration::from_secs(20), || last_collection(listen) > before),
         "no new collection served:\n{}",
         process.log()
     );
@@ -603,10 +606,10 @@ fn a_web_config_file_that_is_a_fifo_is_refused_and_publication_goes_on() {
     let args = ["--collect-interval", "0.5", "--web.config.file", &web_arg];
     let (mut process, listen) = start_split_with(dir.path(), &fake, &[], &args);
     let mkfifo = |path: &std::path::Path| {
-        common::run_capture(Command::new("mkfifo").arg(path)).expect("mkfifo");
+        run_capture(Command::new("mkfifo").arg(path)).expect("mkfifo");
     };
     let logged = |process: &Process, words: &[&str]| {
-        common::wait_until(Duration::from_secs(20), || {
+        wait_until(Duration::from_secs(20), || {
             let log = process.log();
             log.lines()
                 .any(|line| line.contains("level=error") && words.iter().all(|w| line.contains(w)))
@@ -647,7 +650,7 @@ fn a_web_config_file_that_is_a_fifo_is_refused_and_publication_goes_on() {
 
 /// The response header `x-test` of `listen`'s landing page.
 fn test_header(listen: &str) -> String {
-    let head = common::run_capture(Command::new("curl").args([
+    let head = run_capture(Command::new("curl").args([
         "-sfI",
         "--max-time",
         "10",
@@ -696,7 +699,7 @@ fn sighup_rereads_the_web_config_and_ends_nothing() {
     assert_eq!(test_header(&listen), "one", "read without a SIGHUP");
     signal(process.id(), "HUP");
     assert!(
-        common::wait_until(Duration::from_secs(10), || test_header(&listen) == "two"),
+        wait_until(Duration::from_secs(10), || test_header(&listen) == "two"),
         "not re-read:\n{}",
         process.log()
     );

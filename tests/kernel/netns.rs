@@ -3,15 +3,15 @@
 //! exact counters the exporter reports (dump, textfile and HTTP), plus its behaviour when a
 //! dump command is broken, missing or hangs.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Exposition, FakePath, Ip, Netns, output_within, require_kernel};
+use crate::common::{Exposition, FakePath, Process};
+use crate::harness::{
+    Ip, Netns, cannot_run, output_within, require_command, require_kernel, run_capture, which,
+};
 
-/// Prefix of this binary's namespaces; no other test binary uses it, so that each clears only
-/// its own leftovers (see [`require_kernel`]).
-const NETNS_PREFIX: &str = "nfe-netns";
+/// This module's label in the names of its namespaces (see [`Netns::new`]).
+const NETNS_LABEL: &str = "netns";
 
 /// Pings per test.
 const PINGS: u64 = 7;
@@ -168,7 +168,7 @@ fn assert_counters(metrics: &Exposition, prefix: &str, ip: Ip, traffic: Traffic)
 
 /// Loads [`ruleset`] with `restore`, pings, dumps `target` and checks every counter.
 fn counters_case(restore: &str, target: &str, prefix: &str, ip: Ip) {
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     ns.restore(restore, &ruleset(ip));
     ns.ping(ip, PINGS as u32, PAYLOAD as u32);
     let metrics = ns.dump_ok(&["-t", target]);
@@ -188,7 +188,7 @@ fn counters_case(restore: &str, target: &str, prefix: &str, ip: Ip) {
 
 #[test]
 fn ipv4_nf_tables_counters_are_exact() {
-    if !require_kernel(NETNS_PREFIX) {
+    if !require_kernel() {
         return;
     }
     counters_case("iptables-restore", "iptables", "iptables", Ip::V4);
@@ -196,7 +196,7 @@ fn ipv4_nf_tables_counters_are_exact() {
 
 #[test]
 fn ipv6_nf_tables_counters_are_exact() {
-    if !require_kernel(NETNS_PREFIX) {
+    if !require_kernel() {
         return;
     }
     counters_case("ip6tables-restore", "ip6tables", "ip6tables", Ip::V6);
@@ -204,13 +204,13 @@ fn ipv6_nf_tables_counters_are_exact() {
 
 #[test]
 fn ipv4_legacy_counters_are_exact() {
-    if !require_kernel(NETNS_PREFIX) {
+    if !require_kernel() {
         return;
     }
     {
-        let probe = Netns::new(NETNS_PREFIX);
+        let probe = Netns::new(NETNS_LABEL);
         if !probe.succeeds("iptables-legacy", &["-w", "-L", "-n"])
-            && !common::cannot_run("iptables-legacy does not work in a namespace")
+            && !cannot_run("iptables-legacy does not work in a namespace")
         {
             return;
         }
@@ -225,13 +225,13 @@ fn ipv4_legacy_counters_are_exact() {
 
 #[test]
 fn a_line_the_parser_does_not_understand_loses_nothing_else() {
-    if !require_kernel(NETNS_PREFIX) {
+    if !require_kernel() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     ns.restore("iptables-restore", &ruleset(Ip::V4));
     ns.ping(Ip::V4, PINGS as u32, PAYLOAD as u32);
-    let real = common::which("iptables-save").expect("iptables-save is installed");
+    let real = which("iptables-save").expect("iptables-save is installed");
     let fake = FakePath::new().script(
         "iptables-save",
         &format!(
@@ -259,17 +259,17 @@ fn a_line_the_parser_does_not_understand_loses_nothing_else() {
 fn a_comment_that_is_not_utf8_loses_nothing_else() {
     use std::os::unix::ffi::OsStrExt;
 
-    if !require_kernel(NETNS_PREFIX) {
+    if !require_kernel() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     ns.restore("iptables-restore", &ruleset(Ip::V4));
     // The byte \xe9 alone (Latin-1 é) is not UTF-8; iptables stores and prints it as it is.
     let mut add = ns.command("iptables");
     add.args(["-A", "INPUT", "-m", "comment", "--comment"])
         .arg(std::ffi::OsStr::from_bytes(b"caf\xe9"))
         .args(["-j", "ACCEPT"]);
-    common::run_capture(&mut add).expect("add the rule");
+    run_capture(&mut add).expect("add the rule");
     ns.ping(Ip::V4, PINGS as u32, PAYLOAD as u32);
     let metrics = ns.dump_ok(&["-t", "iptables"]);
     assert_eq!(
@@ -310,15 +310,16 @@ fn a_comment_that_is_not_utf8_loses_nothing_else() {
 
 #[test]
 fn a_missing_dump_command_fails_only_its_source() {
-    if !require_kernel(NETNS_PREFIX) {
+    if !require_kernel() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     ns.restore("iptables-restore", &ruleset(Ip::V4));
-    let empty = FakePath::new();
+    // A PATH of one empty directory: no command at all.
+    let empty = tempfile::tempdir().expect("temporary directory");
 
     let mut explicit = ns.exporter(&["dump", "-t", "iptables"]);
-    explicit.env("PATH", empty.alone());
+    explicit.env("PATH", empty.path());
     let output = output_within(explicit, Duration::from_secs(60));
     assert!(!output.status.success(), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -340,7 +341,7 @@ fn a_missing_dump_command_fails_only_its_source() {
     // Selected automatically, the source whose tables the kernel has fails all the same,
     // naming the missing command; the others have nothing to read and are left out.
     let mut auto = ns.exporter(&["dump"]);
-    auto.env("PATH", empty.alone());
+    auto.env("PATH", empty.path());
     let output = output_within(auto, Duration::from_secs(60));
     assert!(!output.status.success(), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -355,9 +356,9 @@ fn a_missing_dump_command_fails_only_its_source() {
     assert_eq!(metrics.value("iptables_scrape_success", &[]), 0.0);
 
     // Without tables there is nothing to miss.
-    let bare = Netns::new(NETNS_PREFIX);
+    let bare = Netns::new(NETNS_LABEL);
     let mut auto = bare.exporter(&["dump"]);
-    auto.env("PATH", empty.alone());
+    auto.env("PATH", empty.path());
     let output = output_within(auto, Duration::from_secs(60));
     assert!(output.status.success(), "{output:?}");
     let metrics = Exposition::parse(&String::from_utf8_lossy(&output.stdout));
@@ -373,10 +374,10 @@ fn a_missing_dump_command_fails_only_its_source() {
 
 #[test]
 fn a_hanging_dump_command_times_out() {
-    if !require_kernel(NETNS_PREFIX) {
+    if !require_kernel() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     let fake = FakePath::new().script("iptables-save", "exec sleep 600");
     let mut command = ns.exporter(&["dump", "-t", "iptables", "--collect-timeout", "1"]);
     command.env("PATH", fake.before_path());
@@ -394,10 +395,10 @@ fn a_hanging_dump_command_times_out() {
 /// A namespace with the IPv4 [`ruleset`] loaded and [`PINGS`] pings counted; `None` where
 /// kernel tests cannot run (outside CI).
 fn pinged_ipv4() -> Option<Netns> {
-    if !require_kernel(NETNS_PREFIX) {
+    if !require_kernel() {
         return None;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     ns.restore("iptables-restore", &ruleset(Ip::V4));
     ns.ping(Ip::V4, PINGS as u32, PAYLOAD as u32);
     Some(ns)
@@ -449,7 +450,7 @@ fn textfile_once_writes_the_dump_atomically() {
             .collect()
     };
     assert_eq!(series(&written), series(&dumped));
-    assert_eq!(written.types, dumped.types);
+    assert_eq!(written.types(), dumped.types());
 }
 
 #[test]
@@ -465,7 +466,7 @@ fn textfile_rewrites_the_file_after_every_collection_until_stopped() {
     let mut process = ns.spawn(command, &log_dir.path().join("exporter.log"));
 
     // Read whenever it is there: a reader never sees a half-written file.
-    let read_until = |process: &mut common::Process, done: &dyn Fn(&Exposition) -> bool| {
+    let read_until = |process: &mut Process, done: &dyn Fn(&Exposition) -> bool| {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             process.assert_running();
@@ -508,7 +509,7 @@ fn textfile_rewrites_the_file_after_every_collection_until_stopped() {
 
 /// The exporter serving HTTP inside a namespace, on the namespace's own 127.0.0.1.
 struct Server {
-    process: common::Process,
+    process: Process,
     base: String,
     _log_dir: tempfile::TempDir,
 }
@@ -561,10 +562,10 @@ fn split_response(response: &str) -> (String, &str) {
 
 #[test]
 fn a_deleted_rule_disappears_at_the_next_collection() {
-    if !require_kernel(NETNS_PREFIX) {
+    if !require_kernel() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     ns.restore("iptables-restore", &ruleset(Ip::V4));
     ns.ping(Ip::V4, PINGS as u32, PAYLOAD as u32);
     let server = Server::start(&ns, &["-t", "iptables"]);
@@ -620,10 +621,10 @@ fn a_deleted_rule_disappears_at_the_next_collection() {
 
 #[test]
 fn http_serves_exact_counters_in_every_format() {
-    if !require_kernel(NETNS_PREFIX) {
+    if !require_kernel() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     ns.restore("iptables-restore", &ruleset(Ip::V4));
     ns.ping(Ip::V4, PINGS as u32, PAYLOAD as u32);
     let mut server = Server::start(&ns, &["-t", "iptables", "--web.telemetry-path", "/custom"]);
@@ -635,10 +636,8 @@ fn http_serves_exact_counters_in_every_format() {
     });
     assert_counters(&text, "iptables", Ip::V4, Traffic::WithHttp);
     assert_eq!(
-        text.types
-            .get("iptables_rule_packets_total")
-            .map(String::as_str),
-        Some("counter")
+        text.types().get("iptables_rule_packets_total"),
+        Some(&"counter")
     );
 
     // OpenMetrics when asked for.
@@ -656,16 +655,13 @@ fn http_serves_exact_counters_in_every_format() {
     assert!(body.ends_with("\n# EOF\n"), "{body}");
     let openmetrics = Exposition::parse(body);
     assert_eq!(
-        openmetrics
-            .types
-            .get("iptables_rule_packets")
-            .map(String::as_str),
-        Some("counter"),
+        openmetrics.types().get("iptables_rule_packets"),
+        Some(&"counter"),
         "{body}"
     );
     assert!(
         !openmetrics
-            .types
+            .types()
             .contains_key("iptables_rule_packets_total")
     );
     assert_counters(&openmetrics, "iptables", Ip::V4, Traffic::WithHttp);
@@ -711,10 +707,10 @@ fn http_serves_exact_counters_in_every_format() {
 /// exports them; the nftables source exports the table as it is.
 #[test]
 fn a_native_table_with_an_xtables_name_is_the_nftables_source_s() {
-    if !(require_kernel(NETNS_PREFIX) && common::require_command("nft")) {
+    if !(require_kernel() && require_command("nft")) {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     ns.restore("iptables-restore", &ruleset(Ip::V4));
     ns.run(
         "nft",

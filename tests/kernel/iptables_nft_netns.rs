@@ -4,23 +4,20 @@
 //! label for label and value for value; and a churn test in which restores replace chains
 //! while collections run.
 
-mod common;
-
-#[path = "../benches/generate/mod.rs"]
-mod generate;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Exposition, Netns, Process, require_command, require_kernel, spawn_logged};
+use crate::common::{Exposition, Process, spawn_logged};
+use crate::generator;
+use crate::harness::{Netns, accounting_table, output_with_input, require_command, require_kernel};
 
-/// Prefix of this binary's namespaces (see [`require_kernel`]).
-const NETNS_PREFIX: &str = "nfe-ipnl";
+/// This module's label in the names of its namespaces (see [`Netns::new`]).
+const NETNS_LABEL: &str = "ipnl";
 
 fn can_run() -> bool {
-    require_kernel(NETNS_PREFIX)
+    require_kernel()
         && ["iptables-restore", "ip6tables-restore"]
             .into_iter()
             .all(require_command)
@@ -70,7 +67,7 @@ fn netlink_exposition(process: &mut Process, path: &Path, target: &str) -> Expos
 
 /// Loads `rules` into a fresh namespace and checks that both paths export the same series.
 fn assert_paths_agree(name: &str, restore: &str, target: &str, rules: &str) {
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     ns.restore(restore, rules);
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("out.prom");
@@ -126,7 +123,7 @@ fn generated_rulesets_are_exported_the_same_over_netlink() {
         return;
     }
     for rules in [1_000, 10_000] {
-        let dump = generate::kube_proxy_dump(rules);
+        let dump = generator::kube_proxy_dump(rules);
         assert_paths_agree(
             &format!("generated {rules}"),
             "iptables-restore",
@@ -179,8 +176,14 @@ fn restores_in_a_loop_never_pair_a_label_with_another_rules_counters() {
     if !can_run() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
-    ns.restore("iptables-restore", &churned(0));
+    let ns = Netns::new(NETNS_LABEL);
+    // With its counters, as every later version: the first collection may read this one.
+    let first = ns.output("iptables-restore", &["--counters"], &churned(0));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let dir = tempfile::tempdir().expect("temporary directory");
     let path = dir.path().join("out.prom");
     let mut process = textfile(&ns, "iptables", &path);
@@ -192,7 +195,7 @@ fn restores_in_a_loop_never_pair_a_label_with_another_rules_counters() {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let mut command = Command::new("ip");
                 command.args(["netns", "exec", &name, "iptables-restore", "-c"]);
-                let out = common::output_with_input(&mut command, &churned(version));
+                let out = output_with_input(&mut command, &churned(version));
                 assert!(
                     out.status.success(),
                     "{}",
@@ -265,10 +268,10 @@ fn a_table_restored_in_a_loop_is_never_published_twice() {
     if !can_run() {
         return;
     }
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     // iptables-restore replaces each table it names: one transaction deletes the table and
     // creates it again.
-    let rules = common::accounting_table(
+    let rules = accounting_table(
         "ACCT",
         "-A ACCT -p tcp --dport 22 -m comment --comment ssh\n\
          -A ACCT -p tcp --dport 80 -m comment --comment web\n",
@@ -297,7 +300,7 @@ fn a_table_restored_in_a_loop_is_never_published_twice() {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
                 let mut command = Command::new("ip");
                 command.args(["netns", "exec", &name, "iptables-restore"]);
-                let out = common::output_with_input(&mut command, &rules);
+                let out = output_with_input(&mut command, &rules);
                 assert!(
                     out.status.success(),
                     "{}",

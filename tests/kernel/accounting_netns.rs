@@ -2,23 +2,20 @@
 //! packets sent from a client namespace over a veth pair, and the exporter's `dump` inside
 //! the server namespace compared with the per-rule counters `iptables -L -v -x -n` shows.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use common::{
+use crate::harness::{
     NetnsPair, accounting_example4, accounting_example6, accounting_table, output_with_input,
-    require_command, require_kernel,
+    require_command, require_kernel, which,
 };
 
-/// Prefix of this binary's namespaces; no other test binary uses it, so that each clears only
-/// its own leftovers (see [`require_kernel`]).
-const NETNS_PREFIX: &str = "nfe-acct";
+/// This module's label in the names of its namespaces (see [`Netns::new`]).
+const NETNS_LABEL: &str = "acct";
 
 /// Whether the test can run; panics under `CI=true` when it cannot.
 fn can_run() -> bool {
-    require_kernel(NETNS_PREFIX)
+    require_kernel()
         && ["iptables-restore", "ip6tables-restore", "nc"]
             .into_iter()
             .all(require_command)
@@ -30,7 +27,7 @@ fn dump(pair: &NetnsPair, flags: &[&str]) -> String {
     let mut args = vec!["-t", "iptables,ip6tables", "--no-legacy-duration-metric"];
     args.extend_from_slice(flags);
     let text = pair.server.dump_ok(&args).text;
-    if common::which("promtool").is_some() {
+    if which("promtool").is_some() {
         let out = output_with_input(Command::new("promtool").args(["check", "metrics"]), &text);
         assert!(
             out.status.success(),
@@ -95,7 +92,7 @@ fn munin_example_counts_real_traffic() {
     if !can_run() {
         return;
     }
-    let pair = NetnsPair::new(NETNS_PREFIX);
+    let pair = NetnsPair::new(NETNS_LABEL);
     pair.server
         .restore("iptables-restore", &accounting_example4(MUNIN4_EXTRA));
     pair.server
@@ -226,7 +223,7 @@ fn nfprom_label_comments_count_real_traffic() {
     if !can_run() {
         return;
     }
-    let pair = NetnsPair::new(NETNS_PREFIX);
+    let pair = NetnsPair::new(NETNS_LABEL);
     let rules = nfprom_chain(|service, dir| {
         format!(
             " -m comment --comment \"nft(l2proto=ipv4;l3proto=tcp;service={service};dir={dir})\""
@@ -291,7 +288,7 @@ fn rule_parameters_label_real_traffic() {
     if !can_run() {
         return;
     }
-    let pair = NetnsPair::new(NETNS_PREFIX);
+    let pair = NetnsPair::new(NETNS_LABEL);
     pair.server
         .restore("iptables-restore", &nfprom_chain(|_, _| String::new()));
     knock(&pair, "192.168.24.1", &["22", "25", "80", "443"], 2);

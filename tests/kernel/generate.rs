@@ -2,20 +2,16 @@
 //! rules asked for, kube-proxy's shape and chains per rule at every size, the same bytes
 //! every time, and text that iptables-save itself prints back unchanged.
 
-mod common;
-
-#[path = "../benches/generate/mod.rs"]
-mod generate;
-
 use std::collections::BTreeMap;
 
-use common::{Netns, require_command, require_kernel};
-use generate::{BASE_RULES, kube_proxy_dump};
 use netfilter_exporter::ruleset::{Family, Ruleset};
 use netfilter_exporter::source::iptables_save;
 
-/// Prefix of this binary's namespaces (see [`require_kernel`]).
-const NETNS_PREFIX: &str = "nfe-gen";
+use crate::generator::{BASE_RULES, kube_proxy_dump};
+use crate::harness::{Netns, require_command, require_kernel};
+
+/// This module's label in the names of its namespaces (see [`Netns::new`]).
+const NETNS_LABEL: &str = "gen";
 
 /// Chains per rule of the kube-proxy state the generator models
 /// (`gen_iptables_save.py --preset 100k`: 25,585 chains, 74,399 rules).
@@ -114,14 +110,14 @@ fn kube_proxy_chains_jump_only_to_declared_chains() {
 /// takes from the kernel.
 #[test]
 fn iptables_save_prints_it_back_unchanged() {
-    if !require_kernel(NETNS_PREFIX)
+    if !require_kernel()
         || !require_command("iptables-restore")
         || !require_command("iptables-save")
     {
         return;
     }
     let dump = kube_proxy_dump(10_000);
-    let ns = Netns::new(NETNS_PREFIX);
+    let ns = Netns::new(NETNS_LABEL);
     let output = ns.output("iptables-restore", &["--counters"], &dump);
     assert!(
         output.status.success(),

@@ -3,8 +3,6 @@
 //! the arguments read them, and the ClusterRole granting exactly the requests the client
 //! makes (from its own list of operations, so that the two cannot drift apart).
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +10,12 @@ use netfilter_exporter::audit::kube::Operation;
 use netfilter_exporter::config::{Config, Mode};
 use serde::Deserialize;
 use serde_norway::Value;
+
+use crate::common::{EXPORTER, spawn_logged};
+use crate::harness::{Netns, require_command, require_kernel};
+
+/// This module's label in the names of its namespaces (see [`Netns::new`]).
+const NETNS_LABEL: &str = "k8s";
 
 fn documents(file: &str) -> Vec<Value> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -213,10 +217,10 @@ fn container_capabilities() -> Vec<String> {
 
 #[test]
 fn the_containers_capabilities_are_enough_to_collect_and_to_split() {
-    if !common::require_kernel("nfe-k8s") || !common::require_command("setpriv") {
+    if !require_kernel() || !require_command("setpriv") {
         return;
     }
-    let ns = common::Netns::new("nfe-k8s");
+    let ns = Netns::new(NETNS_LABEL);
     ns.run(
         "iptables",
         &[
@@ -238,10 +242,10 @@ fn the_containers_capabilities_are_enough_to_collect_and_to_split() {
     let mut command = ns.command("setpriv");
     command
         .arg(format!("--bounding-set=-all,{}", bounding.join(",")))
-        .args(["--inh-caps=-all", "--", common::EXPORTER])
+        .args(["--inh-caps=-all", "--", EXPORTER])
         .args(["-t", "iptables", "--web.listen-address", "127.0.0.1:9455"]);
     let dir = tempfile::tempdir().expect("temporary directory");
-    let mut process = common::spawn_logged(command, &dir.path().join("log"));
+    let mut process = spawn_logged(command, &dir.path().join("log"));
     ns.wait_for_http(
         "http://127.0.0.1:9455/metrics",
         std::time::Duration::from_secs(30),
