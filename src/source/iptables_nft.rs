@@ -25,7 +25,7 @@ use futures_util::future::BoxFuture;
 
 use crate::source::nftables::{self, ReadConfig, RuleKey, Snapshot, Tables};
 use crate::source::{
-    self, Limits, Presence, Reading, Source, SourceError, SourceId, iptables_save,
+    self, CommandOutput, Limits, Presence, Reading, Source, SourceError, SourceId, iptables_save,
 };
 
 /// The iptables or ip6tables source read over netlink, keeping the rule texts it learnt
@@ -73,15 +73,35 @@ struct Text {
     stripped: Option<String>,
     comments: Vec<String>,
     matches: Matches,
+    /// Its line was not valid UTF-8 (read with U+FFFD in place of the invalid bytes).
+    invalid_utf8: bool,
 }
 
 impl Text {
-    fn of(rule: &Rule) -> Self {
+    /// The text of `rule`, printed in a dump that did or did not hold invalid UTF-8.
+    fn of(rule: &Rule, dump_invalid_utf8: bool) -> Self {
         Text {
             text: rule.text.clone(),
             stripped: rule.stripped.clone(),
             comments: rule.comments.clone(),
             matches: rule.matches.clone(),
+            invalid_utf8: dump_invalid_utf8 && rule.text.contains('\u{FFFD}'),
+        }
+    }
+}
+
+/// A listing or a save of rules, parsed, to learn their texts from.
+struct Printed {
+    ruleset: Ruleset,
+    /// Some of its lines were not valid UTF-8.
+    invalid_utf8: bool,
+}
+
+impl Printed {
+    fn parse(family: Family, output: &CommandOutput) -> Self {
+        Printed {
+            ruleset: iptables_save::parse(family, &output.stdout),
+            invalid_utf8: output.invalid_utf8_lines > 0,
         }
     }
 }
@@ -205,7 +225,7 @@ impl Reader {
         if known != Backend::Unknown {
             return known;
         }
-        let version = source::run(self.command(), &["-V"], self.remaining(), 4096).await;
+        let version = self.run(self.command(), &["-V"]).await;
         let backend = match version {
             Ok(out) if out.stdout.contains("(nf_tables)") => Backend::NfTables,
             Ok(_) => Backend::Legacy,
@@ -225,6 +245,19 @@ impl Reader {
 
     fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// Runs `command args…` within what is left of the read's deadline; a command that
+    /// overruns it is said to have missed the read's whole timeout, as the user set it.
+    async fn run(&self, command: &str, args: &[&str]) -> Result<CommandOutput, SourceError> {
+        let limit = self.limits.max_output_bytes;
+        match source::run(command, args, self.remaining(), limit).await {
+            Err(SourceError::TimedOut { command, .. }) => Err(SourceError::TimedOut {
+                command,
+                timeout: self.limits.timeout,
+            }),
+            result => result,
+        }
     }
 
     /// The netlink read of the source's tables, on a thread that may block.
@@ -290,15 +323,9 @@ impl Reader {
     }
 
     /// The rules of `chain` of `table` as `iptables -S` lists them, parsed.
-    async fn list(&self, table: &str, chain: &str) -> Result<Ruleset, SourceError> {
+    async fn list(&self, table: &str, chain: &str) -> Result<Printed, SourceError> {
         let args = ["-t", table, "-S", chain];
-        let out = source::run(
-            self.command(),
-            &args,
-            self.remaining(),
-            self.limits.max_output_bytes,
-        )
-        .await?;
+        let mut out = self.run(self.command(), &args).await?;
         // The listing in the form of a dump, for the dump's parser.
         let mut dump = format!("*{table}\n:{chain} - [0:0]\n");
         for line in out.stdout.lines().filter(|l| l.starts_with("-A ")) {
@@ -306,26 +333,18 @@ impl Reader {
             dump.push('\n');
         }
         dump.push_str("COMMIT\n");
+        out.stdout = dump;
         let family = self.id.family().unwrap_or(Family::Ipv4);
-        source::blocking(self.id, move || Ok(iptables_save::parse(family, &dump))).await
+        source::blocking(self.id, move || Ok(Printed::parse(family, &out))).await
     }
 
     /// `table` as `iptables-save -t` prints it, parsed.
-    async fn save_table(&self, table: &str) -> Result<Ruleset, SourceError> {
+    async fn save_table(&self, table: &str) -> Result<Printed, SourceError> {
         let args = ["-t", table];
-        let out = source::run(
-            self.id.reader(),
-            &args,
-            self.remaining(),
-            self.limits.max_output_bytes,
-        )
-        .await?;
+        let out = self.run(self.id.reader(), &args).await?;
         lock(&self.texts).save_runs += 1;
         let family = self.id.family().unwrap_or(Family::Ipv4);
-        source::blocking(self.id, move || {
-            Ok(iptables_save::parse(family, &out.stdout))
-        })
-        .await
+        source::blocking(self.id, move || Ok(Printed::parse(family, &out))).await
     }
 
     /// The ruleset of `snapshot` with every text from the cache, which keeps only the
@@ -342,15 +361,21 @@ impl Reader {
                 let present: HashSet<&RuleKey> = snapshot.keys.iter().collect();
                 texts.by_key.retain(|key, _| present.contains(key));
             }
-            Ok((built, snapshot, texts.save_runs))
+            let invalid_utf8 = snapshot
+                .keys
+                .iter()
+                .filter(|key| texts.by_key.get(*key).is_some_and(|t| t.invalid_utf8))
+                .count();
+            Ok((built, snapshot, texts.save_runs, invalid_utf8))
         });
-        let (built, snapshot, save_runs) = building.await?;
+        let (built, snapshot, save_runs, invalid_utf8_lines) = building.await?;
         match built {
             Some(ruleset) => {
                 stats.save_runs = save_runs;
                 stats.cached = ruleset.rule_count().saturating_sub(stats.uncached_rules());
                 Ok(Reading {
                     text_stats: Some(stats),
+                    invalid_utf8_lines,
                     ..Reading::new(ruleset)
                 })
             }
@@ -365,13 +390,7 @@ impl Reader {
     /// same generation on nf_tables, its texts are learnt for the next reads.
     async fn whole_save(self, snapshot: Option<Snapshot>) -> Result<Reading, SourceError> {
         let family = self.id.family().unwrap_or(Family::Ipv4);
-        let output = source::run(
-            self.id.reader(),
-            &["--counters"],
-            self.remaining(),
-            self.limits.max_output_bytes,
-        )
-        .await?;
+        let output = self.run(self.id.reader(), &["--counters"]).await?;
         let after = match &snapshot {
             Some(_) => self.generation().await,
             None => None,
@@ -386,7 +405,12 @@ impl Reader {
             if let Some(snapshot) = snapshot.filter(same_state)
                 && texts.backend == Backend::NfTables
             {
-                learn(&mut texts, &parsed, &snapshot);
+                learn(
+                    &mut texts,
+                    &parsed,
+                    &snapshot,
+                    output.invalid_utf8_lines > 0,
+                );
             }
             let stats = TextStats {
                 saved: parsed.rule_count(),
@@ -434,8 +458,10 @@ fn missing(snapshot: &Snapshot, texts: &RuleTexts) -> Vec<(String, Missing)> {
 /// Adds to `texts` the texts of the chains of `printed` (a listing or a save made at the
 /// generation of `snapshot`) that are not cached, paired by position with the chain's rules
 /// in `snapshot`; a chain whose rule counts differ is left out. Returns how many it added.
-fn learn_from(texts: &mut RuleTexts, printed: &Ruleset, snapshot: &Snapshot) -> usize {
+fn learn_from(texts: &mut RuleTexts, printed: &Printed, snapshot: &Snapshot) -> usize {
+    let invalid_utf8 = printed.invalid_utf8;
     let printed: HashMap<(&str, &str), &Chain> = printed
+        .ruleset
         .chains()
         .map(|(t, c)| ((t.name.as_str(), c.name.as_str()), c))
         .collect();
@@ -453,7 +479,7 @@ fn learn_from(texts: &mut RuleTexts, printed: &Ruleset, snapshot: &Snapshot) -> 
         }
         for (rule, key) in printed.rules.iter().zip(chain_keys) {
             if let std::collections::hash_map::Entry::Vacant(slot) = texts.by_key.entry(*key) {
-                slot.insert(Arc::new(Text::of(rule)));
+                slot.insert(Arc::new(Text::of(rule, invalid_utf8)));
                 added += 1;
             }
         }
@@ -482,7 +508,7 @@ fn backend_of(dump: &str) -> Option<Backend> {
 /// position with the rules of `snapshot` (a netlink read of the same generation), chain by
 /// chain; a chain whose rule counts differ is left out. Then keeps only the keys of
 /// `snapshot`, so that the cache holds what the ruleset holds.
-fn learn(texts: &mut RuleTexts, parsed: &Ruleset, snapshot: &Snapshot) {
+fn learn(texts: &mut RuleTexts, parsed: &Ruleset, snapshot: &Snapshot, invalid_utf8: bool) {
     let mut keys = snapshot.keys.iter();
     let mut seen: HashMap<RuleKey, Arc<Text>> = HashMap::with_capacity(snapshot.keys.len());
     // Looked up by name: tens of thousands of chains, searched one by one, would cost
@@ -498,7 +524,7 @@ fn learn(texts: &mut RuleTexts, parsed: &Ruleset, snapshot: &Snapshot) {
             .filter(|printed| printed.rules.len() == chain_keys.len());
         for (i, &key) in chain_keys.iter().enumerate() {
             let text = match printed {
-                Some(printed) => Arc::new(Text::of(&printed.rules[i])),
+                Some(printed) => Arc::new(Text::of(&printed.rules[i], invalid_utf8)),
                 None => match texts.by_key.get(key) {
                     Some(known) => Arc::clone(known),
                     None => continue,

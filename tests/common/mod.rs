@@ -117,7 +117,15 @@ impl FakePath {
 
     /// A stand-in `iptables-save` that prints `dump` (no `'` or `%` in it).
     pub(crate) fn iptables_save(dump: &str) -> FakePath {
-        FakePath::new().script("iptables-save", &format!("printf '{dump}'"))
+        FakePath::save_command(&format!("printf '{dump}'"))
+    }
+
+    /// A stand-in `iptables-save` running `body`, on a host whose `iptables` says it is
+    /// legacy: the iptables source then reads the stand-in, not the kernel's nf_tables.
+    pub(crate) fn save_command(body: &str) -> FakePath {
+        FakePath::new()
+            .script("iptables-save", body)
+            .script("iptables", "echo 'iptables v1.8.9 (legacy)'")
     }
 
     /// This directory followed by the current `PATH`.

@@ -232,13 +232,10 @@ fn a_line_the_parser_does_not_understand_loses_nothing_else() {
     ns.restore("iptables-restore", &ruleset(Ip::V4));
     ns.ping(Ip::V4, PINGS as u32, PAYLOAD as u32);
     let real = which("iptables-save").expect("iptables-save is installed");
-    let fake = FakePath::new().script(
-        "iptables-save",
-        &format!(
-            "set -e\nout=$({} \"$@\")\nprintf '%s\\n' \"$out\" | sed '/^\\*filter$/a this line is garbage'",
-            real.display()
-        ),
-    );
+    let fake = FakePath::save_command(&format!(
+        "set -e\nout=$({} \"$@\")\nprintf '%s\\n' \"$out\" | sed '/^\\*filter$/a this line is garbage'",
+        real.display()
+    ));
     let mut command = ns.exporter(&["dump", "-t", "iptables"]);
     command.env("PATH", fake.before_path());
     let output = output_within(command, Duration::from_secs(60));
@@ -378,7 +375,7 @@ fn a_hanging_dump_command_times_out() {
         return;
     }
     let ns = Netns::new(NETNS_LABEL);
-    let fake = FakePath::new().script("iptables-save", "exec sleep 600");
+    let fake = FakePath::save_command("exec sleep 600");
     let mut command = ns.exporter(&["dump", "-t", "iptables", "--collect-timeout", "1"]);
     command.env("PATH", fake.before_path());
     let output = output_within(command, Duration::from_secs(60));

@@ -455,7 +455,7 @@ fn incompressible_fake(dir: &std::path::Path) -> FakePath {
     dump.push_str("COMMIT\n");
     let path = dir.join("dump");
     std::fs::write(&path, dump).expect("write the dump");
-    FakePath::new().script("iptables-save", &format!("cat '{}'", path.display()))
+    FakePath::save_command(&format!("cat '{}'", path.display()))
 }
 
 /// The exporter split on [`incompressible_fake`], once its first publication is served,

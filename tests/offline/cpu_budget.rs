@@ -11,13 +11,10 @@ use crate::common::{EXPORTER, Exposition, FakePath, ONE_RULE_DUMP as DUMP, Proce
 
 /// A stand-in that spends about `loops` shell loop turns of CPU time, then prints [`DUMP`].
 fn stand_in(loops: u32) -> FakePath {
-    FakePath::new().script(
-        "iptables-save",
-        &format!(
-            "i=0\nwhile [ $i -lt {loops} ]; do i=$((i+1)); done\nprintf '{}'",
-            DUMP.replace('\n', "\\n")
-        ),
-    )
+    FakePath::save_command(&format!(
+        "i=0\nwhile [ $i -lt {loops} ]; do i=$((i+1)); done\nprintf '{}'",
+        DUMP.replace('\n', "\\n")
+    ))
 }
 
 fn start(fake: &FakePath, path: &Path, flags: &[&str]) -> Process {

@@ -277,14 +277,11 @@ fn status_of(address: SocketAddr, path: &str) -> Option<String> {
 /// up to some tens of thousands (and served from memory), only compressed above (and
 /// decompressed as it is sent as text); either way more than the socket buffers hold.
 fn many_rules(rules: usize) -> FakePath {
-    FakePath::new().script(
-        "iptables-save",
-        &format!(
-            "awk 'BEGIN {{ print \"*filter\"; print \":INPUT ACCEPT [1:2]\"; \
+    FakePath::save_command(&format!(
+        "awk 'BEGIN {{ print \"*filter\"; print \":INPUT ACCEPT [1:2]\"; \
              for (i = 0; i < {rules}; i++) printf \"[%d:%d] -A INPUT -s 10.%d.%d.%d/32 -j ACCEPT\\n\", \
              i, i * 60, int(i / 65536) % 256, int(i / 256) % 256, i % 256; print \"COMMIT\" }}'"
-        ),
-    )
+    ))
 }
 
 /// The exporter on a free port of 127.0.0.1 with `fake` first in `PATH` and `args`, once it

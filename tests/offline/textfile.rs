@@ -61,10 +61,7 @@ fn sigterm_while_writing_stops_the_textfile_loop() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let dump_file = dir.path().join("dump");
     std::fs::write(&dump_file, dump(20_000)).expect("write dump");
-    let fake = FakePath::new().script(
-        "iptables-save",
-        &format!("exec cat '{}'", dump_file.display()),
-    );
+    let fake = FakePath::save_command(&format!("exec cat '{}'", dump_file.display()));
     let out = tempfile::tempdir().expect("temporary directory");
     let path = out.path().join("netfilter.prom");
     let mut process = start(&fake, &path, &dir.path().join("log"), "0.001");
@@ -99,7 +96,7 @@ fn wait_for(
 #[test]
 fn output_beyond_the_limit_costs_no_more_than_the_limit() {
     const LIMIT: u64 = 140_000_000;
-    let fake = FakePath::new().script("iptables-save", "exec head -c 300000000 /dev/zero");
+    let fake = FakePath::save_command("exec head -c 300000000 /dev/zero");
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut command = Command::new(EXPORTER);
     command
@@ -121,10 +118,7 @@ fn output_beyond_the_limit_costs_no_more_than_the_limit() {
 /// A source that keeps failing with the same error logs it once, not on every collection.
 #[test]
 fn a_persisting_failure_is_logged_once() {
-    let fake = FakePath::new().script(
-        "iptables-save",
-        "echo 'iptables-save: cannot initialize' >&2; exit 3",
-    );
+    let fake = FakePath::save_command("echo 'iptables-save: cannot initialize' >&2; exit 3");
     let dir = tempfile::tempdir().expect("temporary directory");
     let mut command = Command::new(EXPORTER);
     command
