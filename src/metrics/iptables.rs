@@ -36,19 +36,12 @@ pub(super) fn units<'a>(ruleset: &'a Ruleset, config: &MetricsConfig) -> Vec<Uni
     let mut units = Vec::new();
     let mut sums = Sums::default();
     for (table, chain) in ruleset.chains() {
-        let unit = |step, series, grain| Unit {
-            step,
-            table: &table.name,
-            chain: &chain.name,
-            rules: chain.rules.len(),
-            series,
-            grain,
-        };
+        let unit = |step, series, grain| Unit::of(step, table, chain, series, grain);
         if chain.base.is_none() {
             // The policy pair and the rule count, dropped together.
             units.push(unit(Step::Chain, 3, 3));
         }
-        if !(config.tables.allows(&table.name) && config.chains.allows(&chain.name)) {
+        if !config.selects(&table.name, &chain.name) {
             continue;
         }
         if config.rule_series {
@@ -125,7 +118,7 @@ fn render_ruleset(
                 chain.rules.len() as u64,
             );
         }
-        if !(config.tables.allows(table_name) && config.chains.allows(chain_name)) {
+        if !config.selects(table_name, chain_name) {
             continue;
         }
         if let Some(pair) = &mut rule_pair {

@@ -10,6 +10,8 @@
 
 use std::collections::HashMap;
 
+use crate::ruleset::{Chain, Table};
+
 /// The steps in which series are dropped, first to last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(super) enum Step {
@@ -34,6 +36,26 @@ pub(super) struct Unit<'a> {
     pub(super) series: usize,
     /// Series that go together (a bytes and packets pair): it is cut by whole groups.
     pub(super) grain: usize,
+}
+
+impl<'a> Unit<'a> {
+    /// The series of `step` that `chain` of `table` writes.
+    pub(super) fn of(
+        step: Step,
+        table: &'a Table,
+        chain: &'a Chain,
+        series: usize,
+        grain: usize,
+    ) -> Self {
+        Unit {
+            step,
+            table: &table.name,
+            chain: &chain.name,
+            rules: chain.rules.len(),
+            series,
+            grain,
+        }
+    }
 }
 
 /// What a source's publication keeps of its droppable series.

@@ -49,6 +49,13 @@ impl Default for MetricsConfig {
     }
 }
 
+impl MetricsConfig {
+    /// True when the rule and comment series of `chain` in `table` are written.
+    pub fn selects(&self, table: &str, chain: &str) -> bool {
+        self.tables.allows(table) && self.chains.allows(chain)
+    }
+}
+
 /// An include and an exclude pattern; a name passes when it matches the include pattern
 /// (or there is none) and does not match the exclude pattern. Patterns match whole names.
 #[derive(Debug, Clone, Default)]

@@ -10,21 +10,11 @@ use crate::ruleset::Ruleset;
 pub(super) fn units<'a>(ruleset: &'a Ruleset, config: &MetricsConfig) -> Vec<Unit<'a>> {
     let mut units = Vec::new();
     for (table, chain) in ruleset.chains() {
-        let unit = |step, series, grain| Unit {
-            step,
-            table: &table.name,
-            chain: &chain.name,
-            rules: chain.rules.len(),
-            series,
-            grain,
-        };
+        let unit = |step, series, grain| Unit::of(step, table, chain, series, grain);
         if chain.base.is_none() {
             units.push(unit(Step::Chain, 1, 1));
         }
-        if config.rule_series
-            && config.tables.allows(&table.name)
-            && config.chains.allows(&chain.name)
-        {
+        if config.rule_series && config.selects(&table.name, &chain.name) {
             let counted = chain.rules.iter().filter(|r| r.counted).count();
             units.push(unit(Step::Rule, 2 * counted, 2));
         }
@@ -92,7 +82,7 @@ pub(super) fn render(
             );
         }
         let Some(pair) = &mut rules else { continue };
-        if !(config.tables.allows(&table.name) && config.chains.allows(&chain.name)) {
+        if !config.selects(&table.name, &chain.name) {
             continue;
         }
         let counted = chain.rules.iter().filter(|r| r.counted);
