@@ -148,3 +148,44 @@ fn tables(dump: &str) -> BTreeMap<String, String> {
     }
     tables
 }
+
+#[test]
+fn a_series_limit_on_generated_rulesets_keeps_at_most_n_the_same_ones_every_time() {
+    use netfilter_exporter::exposition::{Format, Storage};
+    use netfilter_exporter::metrics::{self, MetricsConfig, SourceReport};
+    use netfilter_exporter::source::{Reading, SourceId};
+
+    for rules in [1_000, 10_000] {
+        let report = SourceReport {
+            source: SourceId::Iptables,
+            outcome: Ok(Reading::new(parse(&kube_proxy_dump(rules)))),
+            duration: std::time::Duration::ZERO,
+            finished_at: std::time::SystemTime::UNIX_EPOCH,
+            series: None,
+        };
+        let render = |config: &MetricsConfig| {
+            metrics::render_source(&report, config, Storage::Plain).to_vec(Format::Text)
+        };
+        let samples = |text: &[u8]| {
+            text.split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty() && !l.starts_with(b"#"))
+                .count()
+        };
+        let unlimited = samples(&render(&MetricsConfig::default()));
+        for max_series in [10, 1_000, rules] {
+            let config = MetricsConfig {
+                max_series,
+                ..MetricsConfig::default()
+            };
+            let counted = metrics::series(&report, &config).expect("a limit");
+            assert!(counted.kept <= max_series, "{rules}: {counted:?}");
+            let limited = render(&config);
+            assert_eq!(
+                samples(&limited),
+                unlimited - counted.dropped,
+                "{rules} rules, --max-series {max_series}: the dropped count is exact"
+            );
+            assert_eq!(limited, render(&config), "the same series every time");
+        }
+    }
+}

@@ -280,3 +280,27 @@ fn audit_metrics_pass_promtool() {
     assert!(ok, "promtool check metrics: {complaints}\n{text}");
     assert_eq!(complaints.trim(), "");
 }
+
+#[test]
+fn every_fixture_under_a_series_limit_passes_promtool() {
+    for (case, text) in cases() {
+        let all = render(&text, &golden_config());
+        let samples = all.lines().filter(|l| !l.starts_with('#')).count();
+        for max_series in [1, samples / 2] {
+            let config = MetricsConfig {
+                max_series,
+                ..golden_config()
+            };
+            let limited = render(&text, &config);
+            assert!(
+                limited.lines().filter(|l| !l.starts_with('#')).count() <= samples,
+                "{case}"
+            );
+            let Some((ok, complaints)) = promtool(&limited) else {
+                return;
+            };
+            assert!(ok, "{case} --max-series {max_series}: {complaints}");
+            assert_eq!(complaints.trim(), "", "{case}");
+        }
+    }
+}
