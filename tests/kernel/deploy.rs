@@ -545,8 +545,14 @@ fn promtool() -> Command {
     command
 }
 
+/// The rule files of `deploy/prometheus/` and their unit tests.
+const RULE_FILES: [(&str, &str); 2] = [
+    ("alerts.yml", "tests/alerts_test.yml"),
+    ("recording.yml", "tests/recording_test.yml"),
+];
+
 #[test]
-fn prometheus_config_and_alerting_rules_pass_promtool() {
+fn prometheus_config_and_rules_pass_promtool() {
     if !require_command("promtool") {
         return;
     }
@@ -554,35 +560,47 @@ fn prometheus_config_and_alerting_rules_pass_promtool() {
         let line = line.trim();
         line.starts_with("Checking ")
             || line.starts_with("SUCCESS")
-            || line == "Unit Testing:  tests/alerts_test.yml"
+            || RULE_FILES
+                .iter()
+                .any(|(_, tests)| line == format!("Unit Testing:  {tests}"))
     };
-    assert_clean(
+    let config = assert_clean(
         promtool().args(["check", "config", "prometheus.yml"]),
         success,
     );
-    assert_clean(promtool().args(["check", "rules", "alerts.yml"]), success);
-    assert_clean(
-        promtool().args(["test", "rules", "tests/alerts_test.yml"]),
-        success,
-    );
+    for (rules, tests) in RULE_FILES {
+        // The configuration loads every rule file.
+        assert!(config.contains(&format!("Checking {rules}")), "{config}");
+        assert_clean(promtool().args(["check", "rules", rules]), success);
+        assert_clean(promtool().args(["test", "rules", tests]), success);
+    }
 }
 
-#[test]
-fn every_alert_has_a_unit_test_that_fires_it_and_one_that_does_not() {
-    let yaml = |path: &str| -> serde_norway::Value {
-        serde_norway::from_str(&read(&deploy(path))).unwrap_or_else(|e| panic!("{path}: {e}"))
-    };
-    let rules = yaml("prometheus/alerts.yml");
-    let alerts: BTreeSet<&str> = rules["groups"]
+fn prometheus_yaml(path: &str) -> serde_norway::Value {
+    serde_norway::from_str(&read(&deploy(path))).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Every rule of the groups of the rule file `deploy/<path>`.
+pub(crate) fn prometheus_rules(path: &str) -> Vec<serde_norway::Value> {
+    prometheus_yaml(path)["groups"]
         .as_sequence()
         .expect("groups")
         .iter()
         .flat_map(|group| group["rules"].as_sequence().expect("rules"))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn every_alert_has_a_unit_test_that_fires_it_and_one_that_does_not() {
+    let rules = prometheus_rules("prometheus/alerts.yml");
+    let alerts: BTreeSet<&str> = rules
+        .iter()
         .filter_map(|rule| rule["alert"].as_str())
         .collect();
     assert!(alerts.len() >= 6, "{alerts:?}");
 
-    let tests = yaml("prometheus/tests/alerts_test.yml");
+    let tests = prometheus_yaml("prometheus/tests/alerts_test.yml");
     let mut firing = BTreeSet::new();
     let mut quiet = BTreeSet::new();
     for case in tests["tests"].as_sequence().expect("tests") {
@@ -608,6 +626,53 @@ fn every_alert_has_a_unit_test_that_fires_it_and_one_that_does_not() {
         firing.is_subset(&alerts),
         "tests of unknown alerts: {firing:?}"
     );
+}
+
+#[test]
+fn every_recording_rule_is_named_for_what_it_records_and_has_a_unit_test() {
+    let rules = prometheus_rules("prometheus/recording.yml");
+    let recorded: BTreeSet<&str> = rules
+        .iter()
+        .map(|rule| {
+            let name = rule["record"].as_str().expect("a recording rule");
+            let expr = rule["expr"].as_str().expect("expr");
+            // level:metric:operations, the metric as the exporter names it (a counter's
+            // `_total` taken off after rate()).
+            let [level, metric, operations] = name.split(':').collect::<Vec<_>>()[..] else {
+                panic!("{name} is not level:metric:operations");
+            };
+            assert!(!level.is_empty() && !operations.is_empty(), "{name}");
+            let names: BTreeSet<&str> = expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .collect();
+            assert!(
+                names.contains(metric) || names.contains(format!("{metric}_total").as_str()),
+                "{name} does not record {metric}: {expr}"
+            );
+            name
+        })
+        .collect();
+    assert!(recorded.len() >= 6, "{recorded:?}");
+
+    // Each rule is evaluated and compared with at least one expected sample.
+    let tests = prometheus_yaml("prometheus/tests/recording_test.yml");
+    let tested: BTreeSet<&str> = tests["tests"]
+        .as_sequence()
+        .expect("tests")
+        .iter()
+        .flat_map(|case| {
+            case["promql_expr_test"]
+                .as_sequence()
+                .expect("promql_expr_test")
+        })
+        .filter(|check| {
+            check["exp_samples"]
+                .as_sequence()
+                .is_some_and(|expected| !expected.is_empty())
+        })
+        .map(|check| check["expr"].as_str().expect("expr"))
+        .collect();
+    assert_eq!(tested, recorded);
 }
 
 /// The `ExecStart=` command line the socket drop-in sets (the last one, after the reset),

@@ -2,14 +2,15 @@
 //! API returns the exact packet count of a rule that real pings went through. Prometheus
 //! asks for OpenMetrics first, so this also proves that our OpenMetrics output parses.
 //!
-//! With `deploy/prometheus/prometheus.yml` and its alerting rules, scraping the exporter and
-//! the audit, every query of the Grafana dashboard `deploy/grafana/netfilter_exporter.json`
-//! must return data.
+//! With `deploy/prometheus/prometheus.yml` and its alerting and recording rules, scraping the
+//! exporter and the audit, every query of the Grafana dashboard
+//! `deploy/grafana/netfilter_exporter.json` and every recording rule must return data.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::common::{EXPORTER, Process};
+use crate::deploy::prometheus_rules;
 use crate::harness::{Ip, Netns, accounting_table, require_command, require_kernel};
 
 /// This module's label in the names of its namespaces (see [`Netns::new`]).
@@ -254,18 +255,31 @@ fn every_dashboard_query_returns_data_from_the_deployed_scrape_config() {
         .replace("evaluation_interval: 15s", "evaluation_interval: 1s");
     assert_ne!(fast, config);
     std::fs::write(dir.path().join("prometheus.yml"), fast).expect("write prometheus.yml");
-    std::fs::copy(
-        format!("{deployed}/alerts.yml"),
-        dir.path().join("alerts.yml"),
-    )
-    .expect("copy alerts.yml");
+    let parsed: serde_norway::Value = serde_norway::from_str(&config).expect("YAML");
+    for file in parsed["rule_files"].as_sequence().expect("rule_files") {
+        let file = file.as_str().expect("a rule file");
+        std::fs::copy(format!("{deployed}/{file}"), dir.path().join(file))
+            .unwrap_or_else(|e| panic!("copy {file}: {e}"));
+    }
+    let recorded: Vec<String> = prometheus_rules("prometheus/recording.yml")
+        .iter()
+        .map(|rule| rule["record"].as_str().expect("record").to_owned())
+        .collect();
 
     // The exporter and the audit on the ports the configuration scrapes; the audit has no
     // allowlist, so every rule is unexpected.
     let allowlists = dir.path().join("allowlists");
     std::fs::create_dir(&allowlists).expect("create the allowlist directory");
+    // A series limit, as the DaemonSet sets one, so that the exporter says what it keeps.
     let exporter = ns.spawn(
-        ns.exporter(&["--collect-interval", "0.5", "-t", "iptables,nftables"]),
+        ns.exporter(&[
+            "--collect-interval",
+            "0.5",
+            "-t",
+            "iptables,nftables",
+            "--max-series",
+            "1000",
+        ]),
         &dir.path().join("exporter.log"),
     );
     let mut audit = ns.command(EXPORTER);
@@ -284,6 +298,11 @@ fn every_dashboard_query_returns_data_from_the_deployed_scrape_config() {
         .iter()
         .flat_map(|(title, exprs)| exprs.iter().map(move |expr| (title.clone(), expr.clone())))
         .chain([("the audit's alert".to_owned(), alert.to_owned())])
+        .chain(
+            recorded
+                .iter()
+                .map(|name| (format!("recording rule {name}"), name.clone())),
+        )
         .collect();
     let deadline = Instant::now() + Duration::from_secs(90);
     while !waiting.is_empty() {
@@ -318,6 +337,27 @@ fn every_dashboard_query_returns_data_from_the_deployed_scrape_config() {
     let quiet =
         "ALERTS{alertname=~\"NetfilterExporter.*|NetfilterSource.*|NetfilterCollection.*\"}";
     assert_eq!(query_result(&ns, quiet), Some(Vec::new()), "{quiet}");
+
+    // The recording rules on the real metrics: the one audited node has unexpected rules,
+    // no source fails, nothing is dropped.
+    for (query, expected) in [
+        (
+            "job:netfilter_audit_unexpected_rules:count_nonzero{job=\"netfilter_audit\"}",
+            "1",
+        ),
+        (
+            "sum(job_source:netfilter_exporter_collection_success:count_zero)",
+            "0",
+        ),
+        ("sum(job_source:netfilter_exporter_series_dropped:sum)", "0"),
+    ] {
+        let answer = query_answer(&ns, query);
+        assert_eq!(
+            answer.as_deref().and_then(single_value).as_deref(),
+            Some(expected),
+            "{query}: {answer:?}"
+        );
+    }
     drop(prometheus);
     drop(audit);
     drop(exporter);
