@@ -62,6 +62,8 @@ struct Origin {
     last: Option<Snapshot>,
     /// The rate of each series of `last`.
     rates: Vec<Option<Rate>>,
+    /// Readings of distinct collections since it was last left out.
+    readings: u32,
 }
 
 /// Every origin's last reading, in the order they first reported.
@@ -81,6 +83,7 @@ impl Model {
                     state: State::LeftOut(None),
                     last: None,
                     rates: Vec::new(),
+                    readings: 0,
                 });
                 self.origins.len() - 1
             }
@@ -104,6 +107,7 @@ impl Model {
                     None => vec![None; snapshot.series.len()],
                 };
                 origin.last = Some(snapshot);
+                origin.readings += 1;
                 true
             }
             Outcome::Failed(error) => {
@@ -114,6 +118,7 @@ impl Model {
                 origin.state = State::LeftOut(reason);
                 origin.last = None;
                 origin.rates = Vec::new();
+                origin.readings = 0;
                 shown_before
             }
         }
@@ -126,6 +131,15 @@ impl Model {
             .filter(|o| matches!(o.state, State::Read(_)))
             .filter_map(|o| Some(o.last.as_ref()?.series.iter().zip(o.rates.iter().copied())))
             .flatten()
+    }
+
+    /// True when every origin read has been read twice, from two collections, so that its
+    /// series have rates.
+    pub fn rated(&self) -> bool {
+        self.origins
+            .iter()
+            .filter(|o| matches!(o.state, State::Read(_)))
+            .all(|o| o.readings >= 2 || o.last.as_ref().is_some_and(|l| l.series.is_empty()))
     }
 
     /// Each origin's name and state, in the order they first reported.
@@ -204,8 +218,11 @@ mod tests {
         let mut model = Model::default();
         model.apply(read("a", 0.0, 0));
         model.apply(read("a", 5.0, 50));
+        assert!(model.rated());
         assert!(!model.apply(read("a", 5.0, 50)));
         assert_eq!(packet_rates(&model), [("a".into(), Some(10.0))]);
+        model.apply(read("b", 5.0, 50));
+        assert!(!model.rated(), "b was read once");
     }
 
     #[test]
