@@ -4,12 +4,12 @@
 //! found by the names the exporter writes ([`crate::metrics::names`]), so top reads its own
 //! expositions and iptables_exporter's alike.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 use std::sync::Arc;
 
 use super::model::{Health, Outcome, Update};
-use super::series::{ACCOUNTING, Key, Kind, Series, Snapshot};
+use super::series::{ACCOUNTING, Key, KeyMap, Kind, Series, Snapshot};
 use super::text::{Sample, TextError, samples};
 use crate::metrics::names;
 use crate::source::SourceId;
@@ -17,7 +17,7 @@ use crate::source::SourceId;
 /// The families top reads, by metric name.
 #[derive(Debug)]
 pub struct Families {
-    by_name: HashMap<String, Family>,
+    by_name: KeyMap<String, Family>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +66,7 @@ impl Families {
             };
             (name, family)
         };
-        let mut by_name = HashMap::new();
+        let mut by_name = KeyMap::default();
         for source in SourceId::ALL.into_iter().filter(|s| s.family().is_some()) {
             let prefix = source.metric_prefix();
             let name = |(suffix, _): (&str, &str)| format!("{prefix}_{suffix}");
@@ -160,7 +160,7 @@ enum Origin {
 #[derive(Default)]
 struct Collected {
     series: Vec<Series>,
-    index: HashMap<Key, usize>,
+    index: KeyMap<Key, usize>,
 }
 
 impl Found {

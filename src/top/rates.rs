@@ -3,9 +3,7 @@
 //! replaced under the same key) started again from zero in between, as Prometheus'
 //! `rate()` takes it: never a negative or wrapped-around rate.
 
-use std::collections::HashMap;
-
-use super::series::{Key, Snapshot};
+use super::series::{Key, KeyMap, Snapshot};
 use crate::ruleset::Counters;
 
 /// Packets and bytes per second.
@@ -31,7 +29,7 @@ pub fn rates(previous: &Snapshot, current: &Snapshot) -> Vec<Option<Rate>> {
     if seconds.is_nan() || seconds <= 0.0 {
         return vec![None; current.series.len()];
     }
-    let before: HashMap<&Key, Counters> = previous
+    let before: KeyMap<&Key, Counters> = previous
         .series
         .iter()
         .map(|s| (&s.key, s.counters))

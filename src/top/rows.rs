@@ -4,13 +4,12 @@
 //! counter reset of the group.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use regex::Regex;
 
 use super::rates::Rate;
-use super::series::{Key, Kind, Series};
+use super::series::{Key, KeyMap, Kind, Series};
 use crate::ruleset::Counters;
 
 /// What one row stands for.
@@ -100,7 +99,7 @@ pub fn rows<'a>(
     group: Group,
 ) -> Vec<Row> {
     let mut rows: Vec<Row> = Vec::new();
-    let mut index: HashMap<Key, usize> = HashMap::new();
+    let mut index: KeyMap<Key, usize> = KeyMap::default();
     for (series, rate) in series {
         let Some(key) = row_key(series, group) else {
             continue;

@@ -38,6 +38,10 @@ pub struct Key {
     pub name: Arc<str>,
 }
 
+/// A map keyed by series, with a hash quicker than std's: each reading hashes every
+/// series' key a few times over.
+pub type KeyMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// The source of the tag series: they sum every source of a family.
 pub const ACCOUNTING: &str = "accounting";
 
