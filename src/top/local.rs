@@ -10,7 +10,7 @@ use crate::accounting::{self, AccountingConfig};
 use crate::budget::{self, Budget};
 use crate::collect::{CollectConfig, Dump, Selection};
 use crate::error_chain::Chain;
-use crate::exposition::{Format, Storage};
+use crate::exposition::{Exposition, Format, Storage};
 use crate::metrics::{self, MetricsConfig, SourceReport};
 use crate::source::{self, Limits, Presence, Source, SourceError};
 
@@ -180,23 +180,34 @@ fn failed(source: &dyn Source, error: &tokio::task::JoinError) -> Update {
 
 /// `report`'s exposition as /metrics would have it: the source's families, its accounting
 /// tags and the exporter's families about it; and the accounting comments not understood.
+/// Each part is dropped once its text is taken, so that a large ruleset's text is held
+/// once.
 fn rendered(report: &SourceReport, accounting: &AccountingConfig) -> (String, usize) {
-    let (tags, problems) = match &report.outcome {
-        Ok(reading) => accounting::render(&[(report.source, &reading.ruleset)], accounting),
-        Err(_) => Default::default(),
-    };
-    let expositions = [
-        metrics::render_source(report, &MetricsConfig::default(), Storage::Plain),
-        tags,
-        metrics::render_exporter(&[report]),
-    ];
     let mut text = Vec::new();
-    for exposition in &expositions {
+    let mut take = |exposition: Exposition| {
         for chunk in exposition.chunks(Format::Text) {
             text.extend_from_slice(&chunk);
         }
-    }
-    (String::from_utf8_lossy(&text).into_owned(), problems.len())
+    };
+    take(metrics::render_source(
+        report,
+        &MetricsConfig::default(),
+        Storage::Plain,
+    ));
+    let problems = match &report.outcome {
+        Ok(reading) => {
+            let (tags, problems) =
+                accounting::render(&[(report.source, &reading.ruleset)], accounting);
+            take(tags);
+            problems.len()
+        }
+        Err(_) => 0,
+    };
+    take(metrics::render_exporter(&[report]));
+    // The encoder writes UTF-8; anything else would be read with U+FFFD, not refused.
+    let text = String::from_utf8(text)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    (text, problems)
 }
 
 /// The one update of a source from its exposition `text`: its series and its accounting

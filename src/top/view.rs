@@ -45,7 +45,8 @@ pub(super) struct View {
     pub(super) offset: usize,
     /// Rows the table shows at once, as last drawn.
     pub(super) page: usize,
-    /// The selected row's key, so that the selection follows its row as the order changes.
+    /// The row the user selected, which the selection follows as the order changes;
+    /// `None` keeps the selection where it is (on the first row, at start).
     selected_key: Option<Key>,
     /// Recent rates of the rows near the top, oldest first.
     history: HashMap<Key, VecDeque<Rate>>,
@@ -103,12 +104,16 @@ impl View {
         }
         match key.code {
             KeyCode::Char('q') | KeyCode::Esc => return Action::Quit,
-            KeyCode::Up | KeyCode::Char('k') => self.select(self.selected.saturating_sub(1)),
-            KeyCode::Down | KeyCode::Char('j') => self.select(self.selected + 1),
-            KeyCode::PageUp => self.select(self.selected.saturating_sub(self.page)),
-            KeyCode::PageDown => self.select(self.selected + self.page),
-            KeyCode::Home => self.select(0),
-            KeyCode::End => self.select(usize::MAX),
+            KeyCode::Up | KeyCode::Char('k') => self.pick(self.selected.saturating_sub(1)),
+            KeyCode::Down | KeyCode::Char('j') => self.pick(self.selected + 1),
+            KeyCode::PageUp => self.pick(self.selected.saturating_sub(self.page)),
+            KeyCode::PageDown => self.pick(self.selected + self.page),
+            KeyCode::End => self.pick(usize::MAX),
+            KeyCode::Home => {
+                // Back to following the top of the order.
+                self.selected_key = None;
+                self.select(0);
+            }
             KeyCode::Char('s') => {
                 self.sort = self.sort.next();
                 self.rebuild(model);
@@ -232,10 +237,15 @@ impl View {
         self.select(found.unwrap_or(self.selected));
     }
 
+    /// Selects the row at `index` for the user: the selection follows that row from now on.
+    fn pick(&mut self, index: usize) {
+        self.select(index);
+        self.selected_key = self.rows.get(self.selected).map(|row| row.key.clone());
+    }
+
     /// Selects the row at `index` (the last one past the end), keeping it on screen.
     fn select(&mut self, index: usize) {
         self.selected = index.min(self.rows.len().saturating_sub(1));
-        self.selected_key = self.rows.get(self.selected).map(|row| row.key.clone());
         self.scroll();
     }
 
@@ -330,6 +340,21 @@ mod tests {
         view.refresh(&model2);
         let (_, history) = view.selected_history().expect("a row");
         assert_eq!(history.map(VecDeque::len), Some(3));
+    }
+
+    #[test]
+    fn without_a_key_the_selection_stays_on_the_first_row() {
+        let mut view = View::new(Group::Rule);
+        // No rates yet: by name, -j A first.
+        view.refresh(&model(10.0, &[("-j A", 0), ("-j B", 0)]));
+        assert_eq!(view.rows[view.selected].key.name.as_ref(), "-j A");
+        let busy = model(20.0, &[("-j A", 1), ("-j B", 5)]);
+        view.refresh(&busy);
+        assert_eq!(view.rows[view.selected].key.name.as_ref(), "-j B");
+        press(&mut view, &busy, KeyCode::Down);
+        press(&mut view, &busy, KeyCode::Home);
+        view.refresh(&model(30.0, &[("-j A", 9), ("-j B", 5)]));
+        assert_eq!(view.rows[view.selected].key.name.as_ref(), "-j A");
     }
 
     #[test]
