@@ -165,7 +165,8 @@ fn table(view: &View, width: u16) -> Table<'static> {
             .chain([title.len()])
             .max()
             .unwrap_or(0)
-            .min(24) as u16
+            // Room for kube-proxy's chain names (KUBE-SEP- and 16 characters).
+            .min(32) as u16
     };
     let byte_title = if view.bits { "BITS/S" } else { "BYTES/S" };
     let mut shown = vec![
@@ -315,5 +316,171 @@ fn footer(view: &View) -> Line<'static> {
             " q quit · ↑↓ j k select · s sort · g group · / filter · space pause · b bits/bytes",
         )
         .dim(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::ruleset::Counters;
+    use crate::top::model::{Health, Outcome, Update};
+    use crate::top::rows::Group;
+    use crate::top::series::{Key, Kind, Series, Snapshot};
+
+    fn model() -> Model {
+        let mut model = Model::default();
+        for (at, packets) in [(10.0, 0), (11.0, 250)] {
+            let rule = |name: &str, packets| Series {
+                key: Key {
+                    kind: Kind::Rule,
+                    source: "iptables",
+                    table: Arc::from("filter"),
+                    chain: Arc::from("KUBE-SEP-ABCDEFGHIJKLMNOP"),
+                    name: Arc::from(name),
+                },
+                counters: Counters {
+                    packets,
+                    bytes: packets * 100,
+                },
+                stands_for_rules: false,
+            };
+            model.apply(Update {
+                origin: "iptables".to_owned(),
+                outcome: Outcome::Read {
+                    snapshot: Snapshot {
+                        at,
+                        series: vec![rule("-p icmp -j ACCEPT", packets), rule("-j DROP", 0)],
+                    },
+                    health: Health {
+                        duration: Some(0.012),
+                        cpu: Some(0.003),
+                        notes: vec!["series dropped by the exporter (--max-series): 7".into()],
+                    },
+                },
+            });
+        }
+        for (origin, outcome) in [
+            (
+                "nftables",
+                Outcome::Failed("netlink: permission denied".into()),
+            ),
+            (
+                "iptables-legacy",
+                Outcome::LeftOut(Some("cannot read it".into())),
+            ),
+            ("ipset", Outcome::LeftOut(None)),
+        ] {
+            model.apply(Update {
+                origin: origin.to_owned(),
+                outcome,
+            });
+        }
+        model
+    }
+
+    /// The screen drawn at `width`×`height`, line by line.
+    fn drawn(width: u16, height: u16) -> Vec<String> {
+        let model = model();
+        let mut view = View::new(Group::Rule);
+        view.refresh(&model);
+        view.refresh(&model);
+        let context = Context {
+            reading: "this host",
+            delay: 1.0,
+            cpu_share: Some(0.02),
+        };
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("a terminal");
+        terminal
+            .draw(|frame| draw(frame, &mut view, &model, &context))
+            .expect("drawn");
+        let buffer = terminal.backend().buffer();
+        (0..height)
+            .map(|y| {
+                (0..width)
+                    .map(|x| buffer.cell((x, y)).map_or(" ", |c| c.symbol()))
+                    .collect::<String>()
+                    .trim_end()
+                    .to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_header_says_each_sources_state_and_what_was_left_out() {
+        let screen = drawn(160, 40);
+        assert!(
+            screen[0].starts_with("netfilter_exporter top · this host every 1s · by rule"),
+            "{screen:#?}"
+        );
+        assert!(screen[0].contains("top uses 2.0% CPU"), "{screen:#?}");
+        assert_eq!(
+            screen[1],
+            "iptables ok 12ms (3.0ms CPU) · nftables FAILED · iptables-legacy left out"
+        );
+        assert_eq!(
+            screen[2],
+            "iptables: series dropped by the exporter (--max-series): 7"
+        );
+        assert_eq!(screen[3], "nftables failed: netlink: permission denied");
+        assert_eq!(screen[4], "iptables-legacy left out: cannot read it");
+        let titles: Vec<&str> = screen[5].split_whitespace().collect();
+        assert_eq!(
+            titles,
+            [
+                "PKTS/S▼",
+                "BYTES/S",
+                "PACKETS",
+                "BYTES",
+                "SOURCE",
+                "TABLE",
+                "CHAIN",
+                "RULE"
+            ]
+        );
+        let first: Vec<&str> = screen[6].split_whitespace().collect();
+        assert_eq!(
+            first[..5],
+            ["250", "25.0k", "250", "25.0k", "iptables"],
+            "{screen:#?}"
+        );
+        assert!(
+            screen[6].ends_with("KUBE-SEP-ABCDEFGHIJKLMNOP -p icmp -j ACCEPT"),
+            "{screen:#?}"
+        );
+        assert!(
+            screen
+                .iter()
+                .any(|l| l.starts_with(" packets/s of iptables filter")),
+            "{screen:#?}"
+        );
+        assert!(screen[39].starts_with(" q quit"), "{screen:#?}");
+    }
+
+    #[test]
+    fn a_narrow_terminal_keeps_the_rates_and_the_rule() {
+        let screen = drawn(60, 12);
+        let table = screen
+            .iter()
+            .position(|l| l.starts_with("PKTS/S"))
+            .expect("titles");
+        let titles: Vec<&str> = screen[table].split_whitespace().collect();
+        assert_eq!(
+            titles,
+            ["PKTS/S▼", "BYTES/S", "CHAIN", "RULE"],
+            "{screen:#?}"
+        );
+        assert!(screen[table + 1].contains("-p icmp"), "{screen:#?}");
+        assert!(
+            !screen.iter().any(|l| l.contains("packets/s of")),
+            "no room for a sparkline"
+        );
+        // Too small for anything useful, and still drawn.
+        drawn(12, 3);
+        drawn(1, 1);
     }
 }
