@@ -169,9 +169,10 @@ impl Found {
             return;
         };
         let label = |name| Arc::<str>::from(sample.label(name));
+        // One word, so that the columns of `--once` stay apart.
         let nftables_table = || {
             Arc::<str>::from(format!(
-                "{} {}",
+                "{}/{}",
                 sample.label("family"),
                 sample.label("table")
             ))
@@ -487,10 +488,10 @@ netfilter_exporter_source_unknown{source="iptables-legacy"} 1
         assert_eq!(
             rows(nftables),
             [
-                "Rule nftables|inet fw|in|# handle 4 1/10",
-                "Rule nftables|inet fw|in|comment \"web\" # handle 5 2/20",
-                "Object nftables|inet fw|counter|c1 3/30",
-                "Object nftables|inet fw|quota|q1 0/4000",
+                "Rule nftables|inet/fw|in|# handle 4 1/10",
+                "Rule nftables|inet/fw|in|comment \"web\" # handle 5 2/20",
+                "Object nftables|inet/fw|counter|c1 3/30",
+                "Object nftables|inet/fw|quota|q1 0/4000",
             ]
         );
         let (tags, _) = read(&updates[4]);

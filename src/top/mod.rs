@@ -128,7 +128,7 @@ pub async fn run(settings: Settings, collect: CollectConfig, log_format: LogForm
     })
 }
 
-/// What ends top before it shows anything.
+/// Why top could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum TopError {
     /// `--log.file` cannot be opened.

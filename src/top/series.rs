@@ -29,7 +29,7 @@ pub struct Key {
     pub kind: Kind,
     /// The source's name, as the `source` label has it; [`ACCOUNTING`] for a tag.
     pub source: &'static str,
-    /// An iptables table's name; `family table` for nftables; the family of a tag.
+    /// An iptables table's name; `family/table` for nftables; the family of a tag.
     pub table: Arc<str>,
     /// The chain; `counter` or `quota` for an object; empty for a tag.
     pub chain: Arc<str>,

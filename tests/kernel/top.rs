@@ -121,6 +121,51 @@ fn once_prints_the_rule_the_pings_hit_first() {
     assert_eq!(rows.len(), 2, "one row per comment: {rows:?}");
 }
 
+#[test]
+fn once_reads_native_nftables_rules_by_handle_and_comment_and_named_counters() {
+    if !(require_kernel() && require_command("nft")) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (netns, _ping) = pinged("top-nft", dir.path());
+    let output = netns.output(
+        "nft",
+        &["-f", "-"],
+        "table inet fw {\n  counter replies { }\n  chain in {\n    type filter hook input priority 10; policy accept;\n    icmp type echo-request counter comment \"requests\"\n    icmp type echo-reply counter name replies\n    tcp dport 9 counter\n  }\n}\n",
+    );
+    assert!(
+        output.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // With iptables, which reads iptables-nft's tables, nftables reads the native one only.
+    let sources = "iptables,nftables";
+    let output = top(&netns, &["--once", "-t", sources, "-d", "0.5"]);
+    let (_, rows) = table(&output);
+    let native: Vec<&Line> = rows.iter().filter(|r| r.columns[4] == "nftables").collect();
+    assert_eq!(
+        native.len(),
+        2,
+        "the rules with a counter expression: {rows:?}"
+    );
+    assert_eq!(native[0].columns[5..], ["inet/fw", "in"], "{rows:?}");
+    assert!(
+        native[0].name.starts_with("comment \"requests\" # handle "),
+        "{rows:?}"
+    );
+    assert!(native[0].packet_rate() > 20.0, "{rows:?}");
+    let output = top(
+        &netns,
+        &["--once", "-t", sources, "-d", "0.5", "--group", "object"],
+    );
+    let (header, rows) = table(&output);
+    assert_eq!(header.name, "OBJECT");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].columns[5..], ["inet/fw", "counter"], "{rows:?}");
+    assert_eq!(rows[0].name, "replies", "{rows:?}");
+    assert!(rows[0].packet_rate() > 20.0, "{rows:?}");
+}
+
 /// An exporter inside `netns` with `args`, its log in `dir`.
 fn exporter(netns: &Netns, dir: &Path, name: &str, args: &[&str]) -> Process {
     let mut command = netns.exporter(&["-t", "iptables", "--collect-interval", "0.5"]);
