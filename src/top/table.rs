@@ -91,7 +91,6 @@ pub fn plain(rows: &[Row], group: Group) -> String {
     let mut out = String::new();
     let mut write = |cells: &[String; 7], name: &str| {
         for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
-            // Numbers to the right, words to the left.
             let padded = if i < 4 {
                 format!("{cell:>width$}")
             } else {

@@ -169,6 +169,14 @@ fn table(view: &View, width: u16) -> Table<'static> {
             .min(32) as u16
     };
     let byte_title = if view.bits { "BITS/S" } else { "BYTES/S" };
+    // Title, width, and whether the rows are sorted by it.
+    let column = |column: Shown| match column {
+        Shown::Packets => ("PACKETS", 8, view.sort == Column::Packets),
+        Shown::Bytes => ("BYTES", 8, view.sort == Column::Bytes),
+        Shown::Source => ("SOURCE", text_width(&|r| r.key.source, "SOURCE"), false),
+        Shown::Table => ("TABLE", text_width(&|r| &r.key.table, "TABLE"), false),
+        Shown::Chain => ("CHAIN", text_width(&|r| &r.key.chain, "CHAIN"), false),
+    };
     let mut shown = vec![
         Shown::Packets,
         Shown::Bytes,
@@ -176,21 +184,9 @@ fn table(view: &View, width: u16) -> Table<'static> {
         Shown::Table,
         Shown::Chain,
     ];
-    let widths_of = |shown: &[Shown]| -> u16 {
-        shown
-            .iter()
-            .map(|column| match column {
-                Shown::Packets | Shown::Bytes => 8,
-                Shown::Source => text_width(&|r| r.key.source, "SOURCE"),
-                Shown::Table => text_width(&|r| &r.key.table, "TABLE"),
-                Shown::Chain => text_width(&|r| &r.key.chain, "CHAIN"),
-            } + 1)
-            .sum::<u16>()
-            // The two rates and the name's least room.
-            + 2 * 9
-            + 16
-    };
-    while widths_of(&shown) > width && !shown.is_empty() {
+    // Each column and its space, the two rates, and the least room for the name.
+    let needed = |shown: &[Shown]| shown.iter().map(|&c| column(c).1 + 1).sum::<u16>() + 2 * 9 + 16;
+    while needed(&shown) > width && !shown.is_empty() {
         shown.remove(0);
     }
     let mut titles = vec![
@@ -198,14 +194,8 @@ fn table(view: &View, width: u16) -> Table<'static> {
         sort_title(byte_title, view.sort == Column::ByteRate),
     ];
     let mut widths = vec![Constraint::Length(8), Constraint::Length(8)];
-    for column in &shown {
-        let (title, width, sorted) = match column {
-            Shown::Packets => ("PACKETS", 8, view.sort == Column::Packets),
-            Shown::Bytes => ("BYTES", 8, view.sort == Column::Bytes),
-            Shown::Source => ("SOURCE", text_width(&|r| r.key.source, "SOURCE"), false),
-            Shown::Table => ("TABLE", text_width(&|r| &r.key.table, "TABLE"), false),
-            Shown::Chain => ("CHAIN", text_width(&|r| &r.key.chain, "CHAIN"), false),
-        };
+    for &shown in &shown {
+        let (title, width, sorted) = column(shown);
         titles.push(sort_title(title, sorted));
         widths.push(Constraint::Length(width));
     }
