@@ -6,13 +6,14 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# The tools the kernel, HTTP and deploy/ tests drive, and what the build needs (a C compiler
-# and make build jemalloc, the program's allocator, from source).
+# The tools the kernel, HTTP, deploy/ and top tests drive (tmux holds top's full screen),
+# and what the build needs (a C compiler and make build jemalloc, the program's allocator,
+# from source).
 bash scripts/install-missing.sh \
     iptables=iptables nft=nftables ip=iproute2 ping=iputils-ping nc=netcat-openbsd \
     curl=curl openssl=openssl prometheus=prometheus promtool=prometheus munin-run=munin-node \
     bpftool=bpftool systemd-analyze=systemd systemd-socket-activate=systemd capsh=libcap2-bin \
-    setpriv=util-linux ipset=ipset cc=gcc make=make python3=python3
+    setpriv=util-linux ipset=ipset tmux=tmux cc=gcc make=make python3=python3
 
 # kubernetes-validate (PyPI), which checks deploy/kubernetes/ against the Kubernetes API's
 # schemas offline. Debian's python3 refuses `pip install` outside a virtual environment

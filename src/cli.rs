@@ -65,6 +65,11 @@ pub enum Command {
     /// azure-iptables-monitor does (docs/audit.md). Also takes that tool's own flag
     /// spellings (-input=DIR, -checkMap=true, -v 3, …).
     Audit(AuditArgs),
+    /// Show which rules the traffic hits right now: a full-screen view of the packet and
+    /// byte rates of the rules (or comments, chains, accounting tags, nftables objects) of
+    /// this host, or of a running exporter's /metrics with --url, refreshed every --delay
+    /// seconds. --once prints them as a table instead.
+    Top(TopArgs),
 }
 
 impl Command {
@@ -76,6 +81,7 @@ impl Command {
             Command::Textfile(args) => &args.log,
             Command::Munin(args) => &args.log,
             Command::Audit(args) => &args.log,
+            Command::Top(args) => &args.log,
         }
     }
 }
@@ -147,6 +153,66 @@ pub struct TextfileArgs {
     /// Traffic accounting.
     #[command(flatten)]
     pub accounting: AccountingArgs,
+    /// Logging.
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// The flags of top.
+#[derive(Debug, Clone, Args)]
+pub struct TopArgs {
+    /// Seconds between readings.
+    #[arg(short = 'd', long, value_name = "SECONDS", default_value_t = 1.0)]
+    pub delay: f64,
+
+    /// Print a plain table on standard output instead of the full-screen view: read twice,
+    /// --delay seconds apart (unlike `textfile --once`, which reads once), then print a
+    /// header line and one line per row, highest packet rate first. Exits with status 1
+    /// when a source failed.
+    #[arg(long)]
+    pub once: bool,
+
+    /// Most rows --once prints [default: 20].
+    #[arg(long, value_name = "N")]
+    pub rows: Option<usize>,
+
+    /// What a row is at start: rule (a series as /metrics keys it), comment, chain (its
+    /// rules and policy), tag (accounting tags), object (nftables named counters and
+    /// quotas). The g key changes it.
+    #[arg(long, value_enum, value_name = "GROUP", default_value = "rule")]
+    pub group: crate::top::Group,
+
+    /// Read the series of a running exporter at this URL (its /metrics, http:// or
+    /// https://) instead of this host's firewall: needs no privileges.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// TLS and basic authentication of --url, in Prometheus' http_config format (as
+    /// promtool's --http.config.file): tls_config (ca_file, cert_file, key_file,
+    /// server_name) and basic_auth (username, password or password_file); relative paths
+    /// are relative to the file's directory.
+    #[arg(long = "http.config.file", value_name = "PATH")]
+    pub http_config_file: Option<PathBuf>,
+
+    /// Which sources, and how they are read.
+    #[command(flatten)]
+    pub sources: SourceArgs,
+
+    /// Share of one core the readings of a source may use on average (0.05 = 5%): a
+    /// reading that costs more CPU time stretches the pause before the next one. Off
+    /// unless given.
+    #[arg(long, value_name = "SHARE", help_heading = "Collection")]
+    pub collect_cpu_budget: Option<f64>,
+
+    /// Which chains hold accounting tags.
+    #[command(flatten)]
+    pub accounting: AccountingArgs,
+
+    /// Append the log to this file. Without it, nothing is logged while the full screen is
+    /// up; --once logs to standard error.
+    #[arg(long = "log.file", value_name = "PATH", help_heading = "Logging")]
+    pub log_file: Option<PathBuf>,
+
     /// Logging.
     #[command(flatten)]
     pub log: LogArgs,
@@ -284,6 +350,25 @@ pub struct WebArgs {
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Collection")]
 pub struct CollectArgs {
+    /// Which sources, and how they are read.
+    #[command(flatten)]
+    pub sources: SourceArgs,
+
+    /// Seconds between the end of one collection of a source and the start of the next.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    pub collect_interval: f64,
+
+    /// Share of one core a source's collections may use on average (0.05 = 5%): a
+    /// collection that costs more CPU time stretches the pause before the next one
+    /// (netfilter_exporter_collection_interval_seconds). 0 turns the budget off.
+    #[arg(long, value_name = "SHARE", default_value_t = crate::budget::DEFAULT_SHARE)]
+    pub collect_cpu_budget: f64,
+}
+
+/// Which sources are read and how, whatever the pace: the collections' and top's.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Collection")]
+pub struct SourceArgs {
     /// Source to read: iptables, ip6tables, iptables-legacy, ip6tables-legacy, nftables or
     /// ipset. Repeat the flag or separate names with commas. Default: every source whose
     /// tables the kernel has (a missing save command is then a failure that names it),
@@ -298,16 +383,6 @@ pub struct CollectArgs {
         value_delimiter = ','
     )]
     pub scrape_targets: Vec<String>,
-
-    /// Seconds between the end of one collection of a source and the start of the next.
-    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
-    pub collect_interval: f64,
-
-    /// Share of one core a source's collections may use on average (0.05 = 5%): a
-    /// collection that costs more CPU time stretches the pause before the next one
-    /// (netfilter_exporter_collection_interval_seconds). 0 turns the budget off.
-    #[arg(long, value_name = "SHARE", default_value_t = crate::budget::DEFAULT_SHARE)]
-    pub collect_cpu_budget: f64,
 
     /// Bounds on each dump command.
     #[command(flatten)]
@@ -597,6 +672,12 @@ impl Default for WebArgs {
 }
 
 impl Default for CollectArgs {
+    fn default() -> Self {
+        defaults()
+    }
+}
+
+impl Default for SourceArgs {
     fn default() -> Self {
         defaults()
     }
@@ -1215,7 +1296,7 @@ mod position_tests {
         assert_eq!(args.web.web_telemetry_path, "/m");
         assert_eq!(args.audit.audit_input, Some(PathBuf::from("/a")));
         assert!(args.audit.audit_ipv6);
-        assert_eq!(args.collect.scrape_targets, ["iptables"]);
+        assert_eq!(args.collect.sources.scrape_targets, ["iptables"]);
         assert_eq!(args.collect.collect_interval, 2.0);
         assert!(args.metrics.no_rule_metrics);
         assert_eq!(args.accounting.accounting_ipv4_chains, ["A"]);
@@ -1227,17 +1308,17 @@ mod position_tests {
     fn iptables_exporter_users_type_serve_flags_before_any_mode() {
         let args = serve(&["-p", "9455", "-t", "iptables"]);
         assert_eq!(args.listen.listen_port, Some(9455));
-        assert_eq!(args.collect.scrape_targets, ["iptables"]);
+        assert_eq!(args.collect.sources.scrape_targets, ["iptables"]);
         let args = serve(&["-l", "127.0.0.1", "--web.telemetry-path=/m", "serve"]);
         assert_eq!(args.listen.listen_address, Some([127, 0, 0, 1].into()));
         assert_eq!(args.web.web_telemetry_path, "/m");
         let args = dump(&["--collect-interval", "5", "-vt", "iptables", "dump"]);
         assert_eq!(args.collect.collect_interval, 5.0);
-        assert_eq!(args.collect.scrape_targets, ["iptables"]);
+        assert_eq!(args.collect.sources.scrape_targets, ["iptables"]);
         assert_eq!(args.log.verbose, 1);
         let args = dump(&["--textfile=/x.prom", "--collect-timeout", "3", "dump"]);
         assert_eq!(args.textfile, Some(PathBuf::from("/x.prom")));
-        assert_eq!(args.collect.limits.collect_timeout, 3.0);
+        assert_eq!(args.collect.sources.limits.collect_timeout, 3.0);
         // The audit's own server, as after its name.
         let args = audit(&[
             "--web.listen-address",
@@ -1259,7 +1340,7 @@ mod position_tests {
             Ok(Command::Textfile(textfile)) => {
                 assert_eq!(textfile.path, PathBuf::from("/x.prom"));
                 assert!(!textfile.once);
-                assert_eq!(textfile.collect.scrape_targets, ["nftables"]);
+                assert_eq!(textfile.collect.sources.scrape_targets, ["nftables"]);
                 assert_eq!(textfile.collect.collect_interval, 2.0);
             }
             other => panic!("not textfile: {other:?}"),
@@ -1280,7 +1361,10 @@ mod position_tests {
         let args = dump(&["--collect-interval", "1", "dump", "--collect-interval", "2"]);
         assert_eq!(args.collect.collect_interval, 2.0);
         let args = dump(&["-t", "iptables", "-v", "dump", "-t", "ip6tables", "-v"]);
-        assert_eq!(args.collect.scrape_targets, ["iptables", "ip6tables"]);
+        assert_eq!(
+            args.collect.sources.scrape_targets,
+            ["iptables", "ip6tables"]
+        );
         assert_eq!(args.log.verbose, 2);
         let args = audit(&[
             "--web.listen-address",
@@ -1390,7 +1474,7 @@ mod position_tests {
             names.iter().map(|name| (*name).to_owned()).collect()
         };
         let log = group::<LogArgs>;
-        let expected: [(&str, Vec<BTreeSet<String>>); 5] = [
+        let expected: [(&str, Vec<BTreeSet<String>>); 6] = [
             (
                 "serve",
                 [
@@ -1423,6 +1507,24 @@ mod position_tests {
                     group::<CollectLimitArgs>(),
                     group::<KubernetesArgs>(),
                     log(),
+                ],
+            ),
+            (
+                "top",
+                vec![
+                    group::<SourceArgs>(),
+                    group::<AccountingArgs>(),
+                    log(),
+                    flags(&[
+                        "--delay",
+                        "--once",
+                        "--rows",
+                        "--group",
+                        "--url",
+                        "--http.config.file",
+                        "--collect-cpu-budget",
+                        "--log.file",
+                    ]),
                 ],
             ),
         ];
@@ -1465,6 +1567,7 @@ mod position_tests {
         assert!(help("dump").contains("--collect-interval"));
         assert!(!help("munin").contains("--collect-interval"));
         assert!(help("audit").contains("--web.config.file"));
+        assert!(!help("top").contains("--collect-interval"));
         assert!(!help("audit").contains("--web.systemd-socket"));
         // Without a mode: serve's flags, and --textfile.
         let top = listed(&Cli::command().render_long_help().to_string());

@@ -9,7 +9,7 @@ use crate::audit::kube::KubeSettings;
 use crate::audit::settings::{AuditConfig, AuditFamily, AuditOutput};
 use crate::cli::{
     AccountingArgs, AuditCheckArgs, CollectArgs, Command, KubernetesArgs, MetricsArgs, ServeArgs,
-    WebArgs,
+    SourceArgs, TopArgs, WebArgs,
 };
 use crate::collect::{CollectConfig, Selection};
 use crate::exposition::Storage;
@@ -43,6 +43,8 @@ pub enum Mode {
     },
     /// Check the rules against allowlists.
     Audit(AuditConfig),
+    /// Show the rates of the rules in a terminal.
+    Top(crate::top::Settings),
 }
 
 /// HTTP settings.
@@ -120,26 +122,56 @@ impl Config {
                 &audit.kubernetes,
                 &AUDIT_FLAGS,
             )?),
+            Command::Top(top) => Mode::Top(top_settings(top)?),
         };
         // The modes that take no collection flags collect with the defaults: munin reads
         // its settings from munin-node's environment, and the audit takes only the bounds
-        // on its dump commands.
-        let (collect, metrics, accounting) = match command {
-            Command::Serve(args) => (&args.collect, &args.metrics, &args.accounting),
-            Command::Dump(args) => (&args.collect, &args.metrics, &args.accounting),
-            Command::Textfile(args) => (&args.collect, &args.metrics, &args.accounting),
+        // on its dump commands. Top reads every series, so it takes no series selection.
+        let (sources, pace, metrics, accounting) = match command {
+            Command::Serve(args) => (
+                &args.collect.sources,
+                Pace::of(&args.collect),
+                &args.metrics,
+                &args.accounting,
+            ),
+            Command::Dump(args) => (
+                &args.collect.sources,
+                Pace::of(&args.collect),
+                &args.metrics,
+                &args.accounting,
+            ),
+            Command::Textfile(args) => (
+                &args.collect.sources,
+                Pace::of(&args.collect),
+                &args.metrics,
+                &args.accounting,
+            ),
             Command::Munin(_) => (
-                &CollectArgs::default(),
+                &SourceArgs::default(),
+                Pace::of(&CollectArgs::default()),
                 &MetricsArgs::default(),
                 &AccountingArgs::default(),
             ),
             Command::Audit(args) => (
-                &CollectArgs {
+                &SourceArgs {
                     limits: args.limits.clone(),
-                    ..CollectArgs::default()
+                    ..SourceArgs::default()
                 },
+                Pace::of(&CollectArgs::default()),
                 &MetricsArgs::default(),
                 &AccountingArgs::default(),
+            ),
+            Command::Top(args) => (
+                &args.sources,
+                // The budget is for a service that runs unattended; someone watching top
+                // asked for its pace.
+                Pace {
+                    interval_flag: "--delay",
+                    interval: args.delay,
+                    cpu_budget: args.collect_cpu_budget.unwrap_or(0.0),
+                },
+                &MetricsArgs::default(),
+                &args.accounting,
             ),
         };
         // The one-shot modes keep no text while they hold the exposition: the peak of a
@@ -150,25 +182,46 @@ impl Config {
             Mode::Dump
             | Mode::Textfile { once: true, .. }
             | Mode::Munin { .. }
-            | Mode::Audit(_) => Storage::Compressed { keep_plain: 0 },
+            | Mode::Audit(_)
+            | Mode::Top(_) => Storage::Compressed { keep_plain: 0 },
         };
         Ok(Config {
             mode,
-            collect: collect_config(collect, metrics, accounting, storage)?,
+            collect: collect_config(sources, pace, metrics, accounting, storage)?,
         })
+    }
+}
+
+/// How often the sources are read: the interval with the flag that sets it, and the CPU
+/// budget.
+struct Pace {
+    interval_flag: &'static str,
+    interval: f64,
+    cpu_budget: f64,
+}
+
+impl Pace {
+    /// The pace of the collecting modes.
+    fn of(collect: &CollectArgs) -> Pace {
+        Pace {
+            interval_flag: "--collect-interval",
+            interval: collect.collect_interval,
+            cpu_budget: collect.collect_cpu_budget,
+        }
     }
 }
 
 /// Validates the flags of collection.
 fn collect_config(
-    collect: &CollectArgs,
+    collect: &SourceArgs,
+    pace: Pace,
     metrics: &MetricsArgs,
     accounting: &AccountingArgs,
     storage: Storage,
 ) -> Result<CollectConfig, ConfigError> {
-    let interval = seconds("--collect-interval", collect.collect_interval)?;
+    let interval = seconds(pace.interval_flag, pace.interval)?;
     let timeout = seconds("--collect-timeout", collect.limits.collect_timeout)?;
-    let cpu_budget = collect.collect_cpu_budget;
+    let cpu_budget = pace.cpu_budget;
     if !(0.0..=1024.0).contains(&cpu_budget) {
         return Err(invalid(
             "--collect-cpu-budget",
@@ -228,6 +281,55 @@ fn collect_config(
             member_counters: collect.ipset_member_counters,
             member_limit: collect.ipset_member_limit,
         },
+    })
+}
+
+/// Validates the flags of top that are its own.
+fn top_settings(top: &TopArgs) -> Result<crate::top::Settings, ConfigError> {
+    let once = match (top.once, top.rows) {
+        (true, rows) => Some(rows.unwrap_or(crate::top::DEFAULT_ROWS)),
+        (false, Some(_)) => {
+            return Err(invalid(
+                "--rows",
+                "bounds the table of --once; the full screen shows what fits",
+            ));
+        }
+        (false, None) => None,
+    };
+    if once == Some(0) {
+        return Err(invalid("--rows", "0 rows would print nothing"));
+    }
+    let exporter = match &top.url {
+        Some(url) => {
+            let local = [
+                ("--scrape-targets", !top.sources.scrape_targets.is_empty()),
+                ("--collect-cpu-budget", top.collect_cpu_budget.is_some()),
+                ("--no-iptables-netlink", top.sources.no_iptables_netlink),
+            ];
+            if let Some((flag, _)) = local.iter().find(|(_, given)| *given) {
+                return Err(invalid(
+                    flag,
+                    "sets how this host's sources are read; with --url the exporter reads them",
+                ));
+            }
+            Some(crate::top::Exporter {
+                url: crate::top::fetch::Url::parse(url).map_err(|e| invalid("--url", e))?,
+                http_config_file: top.http_config_file.clone(),
+            })
+        }
+        None if top.http_config_file.is_some() => {
+            return Err(invalid(
+                "--http.config.file",
+                "sets how --url is fetched, which is not given",
+            ));
+        }
+        None => None,
+    };
+    Ok(crate::top::Settings {
+        once,
+        group: top.group,
+        exporter,
+        log_file: top.log_file.clone(),
     })
 }
 
@@ -1065,6 +1167,96 @@ mod tests {
         assert!(err.to_string().contains("--kubernetes.node-name"), "{err}");
         let none = kubernetes(&["audit", "--kubernetes.node-name="]);
         assert!(kubernetes_settings(&none, pod).expect("valid").is_none());
+    }
+
+    fn top(args: &[&str]) -> Result<(crate::top::Settings, CollectConfig), String> {
+        let mut all = vec!["top"];
+        all.extend_from_slice(args);
+        config(&all).map(|c| match c.mode {
+            Mode::Top(settings) => (settings, c.collect),
+            other => panic!("not top: {other:?}"),
+        })
+    }
+
+    #[test]
+    fn top_reads_every_delay_without_a_budget_unless_given_one() {
+        let (settings, collect) = top(&[]).expect("valid");
+        assert_eq!(collect.interval, Duration::from_secs(1));
+        assert_eq!(collect.cpu_budget, 0.0);
+        assert_eq!(
+            (settings.once, settings.group),
+            (None, crate::top::Group::Rule)
+        );
+        assert!(settings.exporter.is_none());
+        let (settings, collect) = top(&[
+            "-d",
+            "0.5",
+            "--collect-cpu-budget",
+            "0.1",
+            "--once",
+            "--group",
+            "chain",
+        ])
+        .expect("valid");
+        assert_eq!(collect.interval, Duration::from_millis(500));
+        assert_eq!(collect.cpu_budget, 0.1);
+        assert_eq!(settings.once, Some(crate::top::DEFAULT_ROWS));
+        assert_eq!(settings.group, crate::top::Group::Chain);
+        let (settings, _) = top(&["--once", "--rows", "3"]).expect("valid");
+        assert_eq!(settings.once, Some(3));
+        // Before the mode, as after it.
+        let (_, collect) = config(&["-t", "nftables", "top"])
+            .map(|c| ((), c.collect))
+            .expect("valid");
+        assert_eq!(
+            collect.selection,
+            Selection::Explicit(vec![SourceId::Nftables])
+        );
+    }
+
+    #[test]
+    fn top_reads_an_exporter_with_its_http_config() {
+        let (settings, _) = top(&[
+            "--url",
+            "https://127.0.0.1:9455/metrics",
+            "--http.config.file",
+            "/etc/http.yml",
+        ])
+        .expect("valid");
+        let exporter = settings.exporter.expect("an exporter");
+        assert_eq!(exporter.url.to_string(), "https://127.0.0.1:9455/metrics");
+        assert_eq!(
+            exporter.http_config_file,
+            Some(PathBuf::from("/etc/http.yml"))
+        );
+    }
+
+    #[test]
+    fn top_refuses_what_does_not_go_together_naming_the_flag() {
+        for (args, flag) in [
+            (&["--rows", "5"][..], "--rows"),
+            (&["--once", "--rows", "0"][..], "--rows"),
+            (&["--delay", "0"][..], "--delay"),
+            (&["--http.config.file", "/h.yml"][..], "--http.config.file"),
+            (&["--url", "localhost:9455"][..], "--url"),
+            (
+                &["--url", "http://h/", "-t", "iptables"][..],
+                "--scrape-targets",
+            ),
+            (
+                &["--url", "http://h/", "--collect-cpu-budget", "1"][..],
+                "--collect-cpu-budget",
+            ),
+            (&["--collect-cpu-budget=-1"][..], "--collect-cpu-budget"),
+        ] {
+            let err = top(args).expect_err("refused");
+            assert!(err.contains(flag), "{args:?}: {err}");
+        }
+        let err = config(&["--collect-interval", "5", "top"]).expect_err("refused");
+        assert!(
+            err.contains("'--collect-interval' was given before top"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -27,3 +27,4 @@ pub mod procfs;
 pub mod ruleset;
 pub mod serve;
 pub mod source;
+pub mod top;

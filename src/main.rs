@@ -14,6 +14,7 @@ use netfilter_exporter::output::{self, textfile};
 use netfilter_exporter::serve::run::{self as serving, Http};
 use netfilter_exporter::serve::web_config::WebConfigFile;
 use netfilter_exporter::serve::{split, systemd};
+use netfilter_exporter::top;
 
 /// jemalloc rather than glibc's malloc: glibc keeps the memory a collection freed in
 /// per-thread arenas, so the server's resident size grew to more than the sum of what it
@@ -105,7 +106,8 @@ async fn run(
     systemd_sockets: Option<Vec<std::net::TcpListener>>,
     log_format: LogFormat,
 ) -> ExitCode {
-    let collector = Collector::new(config.collect.clone());
+    // Top reads its sources itself, every reading whole.
+    let collector = || Collector::new(config.collect.clone());
     let failed = |e: &(dyn std::error::Error + 'static)| {
         fatal(log_format, Chain(e));
         ExitCode::FAILURE
@@ -122,6 +124,7 @@ async fn run(
                     Err(e) => return failed(&e),
                 },
             };
+            let collector = collector();
             if let Some(audit) = serve.audit.clone() {
                 audit::run::spawn_in_collector(audit, config.collect, Arc::clone(&collector));
             }
@@ -145,14 +148,15 @@ async fn run(
                 Err(e) => failed(&e),
             }
         }
-        Mode::Dump => output::once::dump(&collector, log_format).await,
+        Mode::Dump => output::once::dump(&collector(), log_format).await,
         Mode::Textfile { path, once: true } => {
-            output::once::textfile(&path, &collector, log_format).await
+            output::once::textfile(&path, &collector(), log_format).await
         }
         Mode::Textfile { path, once: false } => {
-            textfile::write_until_stopped(&path, &config.collect, &collector).await;
+            textfile::write_until_stopped(&path, &config.collect, &collector()).await;
             ExitCode::SUCCESS
         }
         Mode::Munin { action } => munin::answer(&munin::Name::Bare, action).await,
+        Mode::Top(settings) => top::run(settings, config.collect, log_format).await,
     }
 }

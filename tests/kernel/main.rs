@@ -25,4 +25,5 @@ mod netns;
 mod nftables_netns;
 mod privsep;
 mod prometheus;
+mod top;
 mod web_config;

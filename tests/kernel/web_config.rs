@@ -17,7 +17,7 @@ use crate::common::{
 use crate::harness::{output_within, require_command, require_root, run_capture};
 
 /// The password whose hash is in deploy/web-config.yml.
-const EXAMPLE_PASSWORD: &str = "prometheus:change me";
+pub(crate) const EXAMPLE_PASSWORD: &str = "prometheus:change me";
 
 fn openssl(dir: &Path, args: &[&str]) {
     run_capture(Command::new("openssl").current_dir(dir).args(args))
@@ -25,7 +25,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A CA `name`.crt/.key.
-fn make_ca(dir: &Path, name: &str) {
+pub(crate) fn make_ca(dir: &Path, name: &str) {
     openssl(
         dir,
         &[
@@ -50,7 +50,7 @@ fn make_ca(dir: &Path, name: &str) {
 
 /// A certificate `name`.crt/.key signed by the CA `ca`, for `usage` (serverAuth or
 /// clientAuth).
-fn make_cert(dir: &Path, ca: &str, name: &str, usage: &str) {
+pub(crate) fn make_cert(dir: &Path, ca: &str, name: &str, usage: &str) {
     openssl(
         dir,
         &[
@@ -159,13 +159,13 @@ impl Server {
 }
 
 /// deploy/web-config.yml as shipped.
-fn deploy_example() -> String {
+pub(crate) fn deploy_example() -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/web-config.yml");
     std::fs::read_to_string(path).expect("read the deploy example")
 }
 
 /// `example` with its commented TLS block put in force, as its comment tells a user to.
-fn with_tls(example: &str) -> String {
+pub(crate) fn with_tls(example: &str) -> String {
     let mut out = String::new();
     let mut in_block = false;
     for line in example.lines() {
