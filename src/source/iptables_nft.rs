@@ -399,7 +399,10 @@ impl Reader {
         source::blocking(self.id, move || {
             let mut texts = lock(&texts);
             texts.save_runs += 1;
-            texts.backend = backend_of(&output.stdout).unwrap_or(texts.backend);
+            // `iptables -V` is asked first; the dump's header tells only when it could not.
+            if texts.backend == Backend::Unknown {
+                texts.backend = backend_of(&output.stdout).unwrap_or(Backend::Unknown);
+            }
             let parsed = iptables_save::parse(family, &output.stdout);
             let same_state = |s: &Snapshot| after.is_some() && after == s.ruleset.generation;
             if let Some(snapshot) = snapshot.filter(same_state)
