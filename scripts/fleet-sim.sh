@@ -10,6 +10,10 @@
 #     samples appended per second, CPU, and scrapes refused for exceeding sample_limit.
 # The last line, `summary key=value …`, is for scripts and tests (tests/kernel/fleet.rs).
 # Figures are recorded in docs/fleet.md. Needs root; touches no firewall but the nodes'.
+# Everything it made goes on exit, on failure and on SIGINT or SIGTERM. Killed with SIGKILL,
+# its processes die with it (a parent-death signal) but its namespaces (nfe-fleet*-PID-*)
+# and its work directory stay: `ip netns del` them (the kernel tests delete such namespaces
+# once their process is gone).
 #
 # The exporter gets every argument of the DaemonSet's container (deploy/kubernetes/
 # daemonset.yaml) except the web, listen, audit, Kubernetes and logging ones, so that the
@@ -28,7 +32,7 @@
 #   NFE_FLEET_WINDOW           seconds measured (60)
 #   NFE_FLEET_DEPLOY           the deploy/ directory read (default: this checkout's), e.g.
 #                              another branch's, to measure its manifests
-#   NFE_FLEET_SAMPLE_LIMIT     overrides the sample_limit found in deploy/
+#   NFE_FLEET_SAMPLE_LIMIT     overrides the sample_limit found in deploy/ (0: none)
 #   NFE_FLEET_TIMEOUT          seconds each wait for readiness may take (120)
 set -euo pipefail
 
@@ -126,12 +130,12 @@ start() {
 }
 
 # The items of the first `args:` list after the container `- name: netfilter-exporter`, one
-# per line, unquoted.
+# per line, unquoted; fails on a flow-style list (`args: [...]`) or without that container.
 daemonset_args() {
     awk '
         /^[[:space:]]*- name:[[:space:]]*netfilter-exporter[[:space:]]*$/ { container = 1; next }
         !container || done { next }
-        !inside && /^[[:space:]]*args:[[:space:]]*[^[:space:]#]/ { print "FLOW"; exit 1 }
+        !inside && /^[[:space:]]*args:[[:space:]]*[^[:space:]#]/ { exit 1 }
         !inside && /^[[:space:]]*args:[[:space:]]*(#.*)?$/ { inside = 1; indent = -1; next }
         !inside || /^[[:space:]]*(#.*)?$/ { next }
         {
@@ -148,7 +152,8 @@ daemonset_args() {
                 sub(/[[:space:]]+$/, "", item)
             }
             print item
-        }' "$MANIFEST"
+        }
+        END { if (!container) exit 1 }' "$MANIFEST"
 }
 
 # The collection and metrics flags among the DaemonSet's arguments (standard input), one per
@@ -282,7 +287,8 @@ GENERATOR=$ROOT/target/release/examples/generate_ruleset
 [[ -x $BINARY ]] || die "the exporter $BINARY is not an executable file (NFE_BINARY)"
 BINARY=$(realpath "$BINARY")
 
-manifest_args=$(daemonset_args) || die "cannot read the container's args in $MANIFEST: only a block list (\`- --flag\` lines) is read"
+manifest_args=$(daemonset_args) ||
+    die "cannot read the args of the container netfilter-exporter in $MANIFEST: only a block list (\`- --flag\` lines) is read"
 mapfile -t FLAGS < <(collection_flags <<<"$manifest_args")
 read -r SAMPLE_LIMIT limit_origin <<<"$(deploy_sample_limit)"
 if [[ -n ${NFE_FLEET_SAMPLE_LIMIT:-} ]]; then
