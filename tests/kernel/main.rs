@@ -15,6 +15,7 @@ mod generator;
 mod accounting_netns;
 mod audit_netns;
 mod deploy;
+mod fleet;
 mod generate;
 mod ipset_netns;
 mod iptables_nft_netns;
