@@ -103,8 +103,8 @@ pub struct CollectConfig {
     pub ipset: ipset::Settings,
 }
 
-/// The selected sources, set up as `config` says.
-fn registry(config: &CollectConfig) -> BTreeMap<SourceId, Arc<dyn Source>> {
+/// The sources `config` selects, set up as it says.
+pub fn selected_sources(config: &CollectConfig) -> BTreeMap<SourceId, Arc<dyn Source>> {
     let settings = source::Settings {
         iptables_netlink: config.iptables_netlink,
         leave_to_iptables: config.selection.read_by_iptables(),
@@ -206,7 +206,7 @@ impl Collector {
     /// exporter's own families.
     pub fn new(config: CollectConfig) -> Arc<Self> {
         let (publications, _) = watch::channel(Arc::new(Publication::default()));
-        let registry = registry(&config);
+        let registry = selected_sources(&config);
         let collector = Arc::new(Collector {
             config,
             sources: Mutex::new(Sources::default()),

@@ -31,17 +31,9 @@ pub struct Local {
 impl Local {
     /// The sources `config` selects, set up as it says.
     pub fn new(config: &CollectConfig) -> Local {
-        let settings = source::Settings {
-            iptables_netlink: config.iptables_netlink,
-            leave_to_iptables: config.selection.read_by_iptables(),
-            set_elements_limit: config.set_elements_limit,
-            ipset: config.ipset.clone(),
-        };
-        let selected = config.selection.sources();
         Local {
-            sources: source::registry(&settings)
-                .into_iter()
-                .filter(|s| selected.contains(&s.id()))
+            sources: crate::collect::selected_sources(config)
+                .into_values()
                 .collect(),
             auto: config.selection == Selection::Auto,
             limits: Limits {
