@@ -463,9 +463,12 @@ fn the_full_screen_in_tmux_shows_the_busiest_rule_first_filters_and_gives_the_te
         if quit == "q" {
             tmux.keys(&["/"]);
             tmux.typed("tcp");
+            // The whole filter typed, not a prefix of it that already narrows the rows.
             let screen = tmux.wait_for("the filter's rows", |screen| {
                 let rows = screen_rows(screen);
-                rows.len() == 1 && rows[0].ends_with("-p tcp -m tcp --dport 9 -j ACCEPT")
+                screen.contains("filter /tcp/")
+                    && rows.len() == 1
+                    && rows[0].ends_with("-p tcp -m tcp --dport 9 -j ACCEPT")
             });
             assert!(screen.contains("filter /tcp/: 1 of 4 rows"), "{screen}");
             tmux.keys(&["Enter", "/", "BSpace", "BSpace", "BSpace", "Enter", "g"]);
