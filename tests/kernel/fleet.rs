@@ -16,8 +16,8 @@ use crate::harness::{require_command, require_kernel, run_capture};
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fleet-sim.sh");
 const NODES: usize = 4;
 const RULES: usize = 1000;
-/// Scrape interval, warm-up and measured window, in seconds: five scrapes of each node in
-/// the window, and the whole run well under a minute.
+/// Scrape interval, warm-up and measured window, in seconds: each node is scraped five
+/// times in the window.
 const INTERVAL: u32 = 2;
 const WARMUP: u32 = 4;
 const WINDOW: u32 = 10;
