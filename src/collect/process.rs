@@ -137,8 +137,9 @@ impl Collector {
         });
         let was_dropping = self.logged.is_set((Some(id), "series"));
         let stopped = was_dropping && dropping.is_none();
+        // A limit the operator set working as set: worth a line, not a warning.
         if let Some(message) = self.logged.once((Some(id), "series"), dropping) {
-            tracing::warn!(source = %id, "{message}");
+            tracing::info!(source = %id, "{message}");
         }
         if stopped {
             tracing::info!(source = %id, "no series dropped any more (--max-series)");
