@@ -17,6 +17,7 @@ use regex::Regex;
 
 use crate::exposition::{Exposition, ExpositionBuilder, FamilyWriter, Labels, MetricType, Storage};
 use crate::ruleset::Counters;
+use crate::source::iptables_nft::TextStats;
 use crate::source::{Reading, SourceError, SourceId};
 
 /// Which series to write: the user's cardinality controls.
@@ -280,7 +281,9 @@ pub fn render_exporter(reports: &[&SourceReport]) -> Exposition {
     per_source(&mut out, names::exporter::RULES, &|r| {
         r.outcome.as_ref().ok().map(|c| c.rules as f64)
     });
-    let text_stats = |r: &SourceReport| r.outcome.as_ref().ok()?.text_stats;
+    fn text_stats(r: &SourceReport) -> Option<&TextStats> {
+        r.outcome.as_ref().ok()?.text_stats.as_ref()
+    }
     per_source(&mut out, names::exporter::UNCACHED_RULES, &|r| {
         text_stats(r).map(|s| s.uncached_rules() as f64)
     });
@@ -290,6 +293,7 @@ pub fn render_exporter(reports: &[&SourceReport]) -> Exposition {
         if let Some(stats) = text_stats(report) {
             let source = report.source.name();
             for (how, rules) in [
+                ("decoded", stats.decoded),
                 ("cached", stats.cached),
                 ("listed", stats.listed),
                 ("iptables_save", stats.saved),
@@ -299,6 +303,18 @@ pub fn render_exporter(reports: &[&SourceReport]) -> Exposition {
         }
     }
     drop(texts);
+    let (name, help) = names::exporter::UNDECODED_RULES;
+    let mut undecoded = out.family(name, help, MetricType::Gauge);
+    for report in reports {
+        if let Some(stats) = text_stats(report) {
+            let source = report.source.name();
+            for (extension, rules) in &stats.undecoded {
+                let labels = [("source", source), ("extension", extension.as_str())];
+                undecoded.sample(&labels, *rules as u64);
+            }
+        }
+    }
+    drop(undecoded);
     per_source(&mut out, names::exporter::SERIES, &|r| {
         r.series.map(|s| s.kept as f64)
     });

@@ -124,7 +124,12 @@ pub mod exporter {
     /// Rules by how their text was found.
     pub const RULE_TEXTS: (&str, &str) = (
         "netfilter_exporter_rule_texts",
-        "Rules of the last read of an iptables source on nf_tables by how their text was found: cached, listed (iptables -S of their chain) or iptables_save.",
+        "Rules of the last read of an iptables source on nf_tables by how their text was found: decoded (from the rule's expressions), cached, listed (iptables -S of their chain) or iptables_save.",
+    );
+    /// Rules whose text is not decoded, by what stopped the decoder.
+    pub const UNDECODED_RULES: (&str, &str) = (
+        "netfilter_exporter_undecoded_rules",
+        "Rules of the last read of an iptables source on nf_tables whose text is not decoded from their expressions, by the extension (name rev N), expression or native match that stopped the decoder or printed differently from the host's iptables; their texts are listed.",
     );
     /// Runs of iptables-save by the netlink path.
     pub const SAVE_RUNS: (&str, &str) = (

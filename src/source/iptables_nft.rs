@@ -27,6 +27,7 @@ use crate::source::nftables::{self, ReadConfig, RuleKey, Snapshot, Tables};
 use crate::source::{
     self, CommandOutput, Limits, Presence, Reading, Source, SourceError, SourceId, iptables_save,
 };
+pub use decode::Extension;
 
 /// The iptables or ip6tables source read over netlink, keeping the rule texts it learnt
 /// between reads.
@@ -121,6 +122,11 @@ enum Backend {
 #[derive(Debug)]
 struct RuleTexts {
     by_key: HashMap<RuleKey, Arc<Text>>,
+    /// Whether the decoder's texts of an extension were found equal to the host's own
+    /// listing (`true`) or not; an extension not there is not checked yet.
+    trusted: HashMap<Extension, bool>,
+    /// What kept the text of a rule from being decoded, for the rules it did.
+    undecoded: HashMap<RuleKey, Extension>,
     backend: Backend,
     /// Runs of `iptables-save` since the start.
     save_runs: u64,
@@ -130,6 +136,8 @@ impl Default for RuleTexts {
     fn default() -> Self {
         RuleTexts {
             by_key: HashMap::new(),
+            trusted: HashMap::new(),
+            undecoded: HashMap::new(),
             backend: Backend::Unknown,
             save_runs: 0,
         }
@@ -137,16 +145,22 @@ impl Default for RuleTexts {
 }
 
 /// How a read got its rule texts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TextStats {
     /// Rules whose text was cached.
     pub cached: usize,
+    /// Rules whose text was decoded from their expressions.
+    pub decoded: usize,
     /// Rules whose text came from listing their chain (`iptables -S CHAIN`).
     pub listed: usize,
     /// Rules whose text came from `iptables-save`, of their table or of every table.
     pub saved: usize,
     /// Runs of `iptables-save` by this source since the exporter started.
     pub save_runs: u64,
+    /// Rules of the read whose text the decoder does not make, by what stopped it (an
+    /// extension, a revision or an expression, or an extension whose texts differ from the
+    /// host's listing); their texts were listed.
+    pub undecoded: Vec<(String, usize)>,
 }
 
 impl TextStats {
@@ -192,8 +206,8 @@ impl Reader {
         }
         let mut stats = TextStats::default();
         for _ in 0..ATTEMPTS {
-            let snapshot = match self.netlink().await {
-                Ok(Ok(snapshot)) => snapshot,
+            let (snapshot, decoded) = match self.netlink().await {
+                Ok(Ok(read)) => read,
                 Ok(Err(nftables::ReadError::Unavailable(_))) => {
                     // No nf_tables at all: this iptables can only be legacy.
                     lock(&self.texts).backend = Backend::Legacy;
@@ -210,7 +224,11 @@ impl Reader {
                     return self.whole_save(None).await;
                 }
             };
-            if self.complete(&snapshot, &mut stats).await? {
+            let snapshot = Arc::new(snapshot);
+            if self.learn_decoded(&snapshot, decoded, &mut stats).await?
+                && self.complete(&snapshot, &mut stats).await?
+            {
+                let snapshot = Arc::try_unwrap(snapshot).unwrap_or_else(|s| (*s).clone());
                 return self.built(snapshot, stats).await;
             }
         }
@@ -260,16 +278,117 @@ impl Reader {
         }
     }
 
-    /// The netlink read of the source's tables, on a thread that may block.
+    /// The netlink read of the source's tables, on a thread that may block, with the texts
+    /// of the rules the cache does not know decoded from their expressions.
     async fn netlink(
         &self,
-    ) -> Result<Result<Snapshot, nftables::ReadError>, tokio::task::JoinError> {
+    ) -> Result<
+        Result<(Snapshot, Vec<(usize, Decoding)>), nftables::ReadError>,
+        tokio::task::JoinError,
+    > {
         let config = ReadConfig {
             timeout: self.remaining(),
-            tables: Tables::IptablesNft(self.id.family().unwrap_or(Family::Ipv4)),
+            tables: Tables::IptablesNft(self.family()),
             set_elements_limit: 0,
         };
-        tokio::task::spawn_blocking(move || nftables::read(&config)).await
+        let (texts, family) = (Arc::clone(&self.texts), self.family());
+        tokio::task::spawn_blocking(move || {
+            let texts = lock(&texts);
+            let (mut decoded, mut attempt) = (Vec::new(), 0);
+            let snapshot = nftables::read_with(&config, &mut |seen| {
+                if seen.attempt != attempt {
+                    decoded.clear();
+                    attempt = seen.attempt;
+                }
+                if !texts.by_key.contains_key(seen.key) {
+                    decoded.push((seen.index, decode::rule(family, seen.chain, seen.attrs)));
+                }
+            })?;
+            if snapshot.attempts != attempt {
+                decoded.clear();
+            }
+            Ok((snapshot, decoded))
+        })
+        .await
+    }
+
+    fn family(&self) -> Family {
+        self.id.family().unwrap_or(Family::Ipv4)
+    }
+
+    /// Adds to the cache the decoded texts of `snapshot` whose extensions are trusted,
+    /// after checking the extensions met for the first time against the host's listing of
+    /// one chain that holds each. `false` when the ruleset moved on first: read again.
+    async fn learn_decoded(
+        &self,
+        snapshot: &Arc<Snapshot>,
+        decoded: Vec<(usize, Decoding)>,
+        stats: &mut TextStats,
+    ) -> Result<bool, SourceError> {
+        if decoded.is_empty() {
+            return Ok(true);
+        }
+        let family = self.family();
+        let read = Arc::clone(snapshot);
+        let texts =
+            source::blocking(self.id, move || Ok(parse_decoded(family, &read, decoded))).await?;
+        let checks = unchecked_chains(snapshot, &texts, &lock(&self.texts));
+        for (table, chain) in checks {
+            let listed = match self.list(&table, &chain).await {
+                Ok(listed) => listed,
+                Err(SourceError::NotFound { .. }) => {
+                    // Without iptables there is no other printing to differ from.
+                    tracing::debug!(source = %self.id, "no iptables to check decoded texts against; trusting the decoder");
+                    let mut cache = lock(&self.texts);
+                    for decoded in texts.iter().filter_map(|(_, t)| t.as_ref().ok()) {
+                        for extension in &decoded.1 {
+                            cache.trusted.entry(extension.clone()).or_insert(true);
+                        }
+                    }
+                    break;
+                }
+                Err(_) if self.generation().await != snapshot.ruleset.generation => {
+                    return Ok(false);
+                }
+                // Unchecked, the rules are listed or saved as if not decoded.
+                Err(e) => {
+                    tracing::debug!(source = %self.id, table, chain, error = %crate::error_chain::Chain(&e), "listing a chain to check decoded texts failed");
+                    break;
+                }
+            };
+            if self.generation().await != snapshot.ruleset.generation {
+                return Ok(false);
+            }
+            stats.listed += check(
+                self.id,
+                &mut lock(&self.texts),
+                snapshot,
+                &texts,
+                &listed,
+                &table,
+                &chain,
+            );
+        }
+        let mut cache = lock(&self.texts);
+        for (index, text) in texts {
+            let key = snapshot.keys[index];
+            let failed = match text {
+                Ok((text, extensions)) => match extensions
+                    .iter()
+                    .find(|e| cache.trusted.get(*e) != Some(&true))
+                {
+                    None => {
+                        cache.by_key.entry(key).or_insert(text);
+                        stats.decoded += 1;
+                        continue;
+                    }
+                    Some(distrusted) => distrusted.clone(),
+                },
+                Err(extension) => extension,
+            };
+            cache.undecoded.insert(key, failed);
+        }
+        Ok(true)
     }
 
     /// The ruleset's generation now; `None` when it cannot be read.
@@ -352,7 +471,7 @@ impl Reader {
     /// whose listing did not pair with the kernel's rules).
     async fn built(self, snapshot: Snapshot, mut stats: TextStats) -> Result<Reading, SourceError> {
         let texts = Arc::clone(&self.texts);
-        let learnt = stats.uncached_rules() > 0;
+        let learnt = stats.uncached_rules() + stats.decoded > 0;
         let building = source::blocking(self.id, move || {
             let mut texts = lock(&texts);
             let built = build(&snapshot, &texts);
@@ -360,19 +479,32 @@ impl Reader {
             if built.is_some() && learnt {
                 let present: HashSet<&RuleKey> = snapshot.keys.iter().collect();
                 texts.by_key.retain(|key, _| present.contains(key));
+                texts.undecoded.retain(|key, _| present.contains(key));
             }
             let invalid_utf8 = snapshot
                 .keys
                 .iter()
                 .filter(|key| texts.by_key.get(*key).is_some_and(|t| t.invalid_utf8))
                 .count();
-            Ok((built, snapshot, texts.save_runs, invalid_utf8))
+            let mut undecoded: HashMap<String, usize> = HashMap::new();
+            if !texts.undecoded.is_empty() {
+                for key in &snapshot.keys {
+                    if let Some(extension) = texts.undecoded.get(key) {
+                        *undecoded.entry(extension.to_string()).or_default() += 1;
+                    }
+                }
+            }
+            Ok((built, snapshot, texts.save_runs, invalid_utf8, undecoded))
         });
-        let (built, snapshot, save_runs, invalid_utf8_lines) = building.await?;
+        let (built, snapshot, save_runs, invalid_utf8_lines, undecoded) = building.await?;
         match built {
             Some(ruleset) => {
                 stats.save_runs = save_runs;
-                stats.cached = ruleset.rule_count().saturating_sub(stats.uncached_rules());
+                stats.undecoded = undecoded.into_iter().collect();
+                stats.undecoded.sort();
+                stats.cached = ruleset
+                    .rule_count()
+                    .saturating_sub(stats.uncached_rules() + stats.decoded);
                 Ok(Reading {
                     text_stats: Some(stats),
                     invalid_utf8_lines,
@@ -427,6 +559,249 @@ impl Reader {
         })
         .await
     }
+}
+
+/// A rule of the iptables-nft tables of a family, with its text decoded from its
+/// expressions or what kept the decoder from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodedRule {
+    /// Its table.
+    pub table: String,
+    /// Its chain.
+    pub chain: String,
+    /// Its line as `iptables-save` prints it (without counters), or what stopped the
+    /// decoder.
+    pub text: Result<String, Extension>,
+}
+
+/// Every rule of the iptables-nft tables of `family`, decoded, in the order
+/// `iptables-save` prints them within each chain: how the decoder is checked against
+/// `iptables-save`. Blocking.
+pub fn decode_rules(
+    family: Family,
+    timeout: Duration,
+) -> Result<Vec<DecodedRule>, nftables::ReadError> {
+    let config = ReadConfig {
+        timeout,
+        tables: Tables::IptablesNft(family),
+        set_elements_limit: 0,
+    };
+    let (mut decoded, mut attempt) = (Vec::new(), 0);
+    let snapshot = nftables::read_with(&config, &mut |seen| {
+        if seen.attempt != attempt {
+            decoded.clear();
+            attempt = seen.attempt;
+        }
+        decoded.push(decode::rule(family, seen.chain, seen.attrs).map(|d| d.line));
+    })?;
+    if snapshot.attempts != attempt {
+        decoded.clear();
+    }
+    let mut decoded = decoded.into_iter();
+    let mut rules = Vec::with_capacity(snapshot.keys.len());
+    for (table, chain) in snapshot.ruleset.chains() {
+        for text in decoded.by_ref().take(chain.rules.len()) {
+            rules.push(DecodedRule {
+                table: table.name.clone(),
+                chain: chain.name.clone(),
+                text,
+            });
+        }
+    }
+    Ok(rules)
+}
+
+/// What the decoder made of a rule: its line, or what stopped it.
+type Decoding = Result<decode::Decoded, Extension>;
+
+/// A decoded rule's text as the parser reads it, with the extensions that printed it.
+type DecodedText = Result<(Arc<Text>, Vec<Extension>), Extension>;
+
+/// The span of [`Snapshot::keys`] each chain of `snapshot` holds, in order.
+fn chain_spans(snapshot: &Snapshot) -> Vec<(std::ops::Range<usize>, &Table, &Chain)> {
+    let mut start = 0;
+    snapshot
+        .ruleset
+        .chains()
+        .map(|(table, chain)| {
+            let span = start..start + chain.rules.len();
+            start = span.end;
+            (span, table, chain)
+        })
+        .collect()
+}
+
+/// The chain span holding rule `index`.
+fn span_of<'a>(
+    spans: &'a [(std::ops::Range<usize>, &'a Table, &'a Chain)],
+    index: usize,
+) -> Option<&'a (std::ops::Range<usize>, &'a Table, &'a Chain)> {
+    let at = spans.partition_point(|(span, ..)| span.end <= index);
+    spans.get(at).filter(|(span, ..)| span.contains(&index))
+}
+
+/// Parses the decoded lines of `decoded` (by rule index, in order) as the texts of a dump
+/// are parsed: one table block per chain.
+fn parse_decoded(
+    family: Family,
+    snapshot: &Snapshot,
+    decoded: Vec<(usize, Decoding)>,
+) -> Vec<(usize, DecodedText)> {
+    let spans = chain_spans(snapshot);
+    let mut dump = String::new();
+    let mut blocks: Vec<Vec<usize>> = Vec::new();
+    let mut current = None;
+    let mut out = Vec::with_capacity(decoded.len());
+    for (slot, (index, decoding)) in decoded.iter().enumerate() {
+        let Ok(rule) = decoding else { continue };
+        let Some((span, table, chain)) = span_of(&spans, *index) else {
+            continue;
+        };
+        if current != Some(span.start) {
+            if current.is_some() {
+                dump.push_str("COMMIT\n");
+            }
+            current = Some(span.start);
+            dump.push_str(&format!("*{}\n:{} - [0:0]\n", table.name, chain.name));
+            blocks.push(Vec::new());
+        }
+        dump.push_str(&rule.line);
+        dump.push('\n');
+        if let Some(block) = blocks.last_mut() {
+            block.push(slot);
+        }
+    }
+    if current.is_some() {
+        dump.push_str("COMMIT\n");
+    }
+    let parsed = iptables_save::parse(family, &dump);
+    let mut texts: Vec<Option<Arc<Text>>> = vec![None; decoded.len()];
+    for (block, table) in blocks.iter().zip(&parsed.tables) {
+        let rules = table.chains.iter().flat_map(|c| &c.rules);
+        if table.chains.iter().map(|c| c.rules.len()).sum::<usize>() != block.len() {
+            continue;
+        }
+        for (&slot, rule) in block.iter().zip(rules) {
+            let invalid_utf8 = matches!(&decoded[slot].1, Ok(d) if d.invalid_utf8);
+            texts[slot] = Some(Arc::new(Text::of(rule, invalid_utf8)));
+        }
+    }
+    for ((index, decoding), text) in decoded.into_iter().zip(texts) {
+        let parsed = match (decoding, text) {
+            (Ok(rule), Some(text)) => Ok((text, rule.extensions)),
+            (Ok(_), None) => Err(Extension::Expression("unparsable text".to_owned())),
+            (Err(extension), _) => Err(extension),
+        };
+        out.push((index, parsed));
+    }
+    out
+}
+
+/// One chain (table, name) holding each extension of `texts` the cache has not checked
+/// yet, as few chains as cover them all.
+fn unchecked_chains(
+    snapshot: &Snapshot,
+    texts: &[(usize, DecodedText)],
+    cache: &RuleTexts,
+) -> Vec<(String, String)> {
+    let spans = chain_spans(snapshot);
+    let mut covered: HashSet<&Extension> = HashSet::new();
+    let mut chains = Vec::new();
+    for (index, text) in texts {
+        let Ok((_, extensions)) = text else { continue };
+        let new = extensions
+            .iter()
+            .any(|e| !cache.trusted.contains_key(e) && !covered.contains(e));
+        if !new {
+            continue;
+        }
+        let Some((span, table, chain)) = span_of(&spans, *index) else {
+            continue;
+        };
+        let first = texts.partition_point(|(i, _)| *i < span.start);
+        let in_chain = texts[first..].iter().take_while(|(i, _)| span.contains(i));
+        for (_, text) in in_chain {
+            if let Ok((_, extensions)) = text {
+                covered.extend(extensions);
+            }
+        }
+        chains.push((table.name.clone(), chain.name.clone()));
+    }
+    chains
+}
+
+/// Compares the decoded texts of `chain` of `table` with the host's listing of it, taken at
+/// the snapshot's generation, and records which extensions print as the host's iptables
+/// prints them. The listed texts of the chain are learnt, so that a rule the decoder got
+/// wrong never has its decoded text.
+fn check(
+    id: SourceId,
+    cache: &mut RuleTexts,
+    snapshot: &Snapshot,
+    texts: &[(usize, DecodedText)],
+    listed: &Printed,
+    table: &str,
+    chain: &str,
+) -> usize {
+    let spans = chain_spans(snapshot);
+    let Some((span, ..)) = spans
+        .iter()
+        .find(|(_, t, c)| t.name == table && c.name == chain)
+    else {
+        return 0;
+    };
+    let Some((_, printed)) = listed.ruleset.chains().find(|(_, c)| c.name == chain) else {
+        return 0;
+    };
+    if printed.rules.len() != span.len() {
+        return 0;
+    }
+    let first = texts.partition_point(|(i, _)| *i < span.start);
+    let compared: Vec<(&Text, &[Extension], &str)> = texts[first..]
+        .iter()
+        .take_while(|(i, _)| span.contains(i))
+        .filter_map(|(i, text)| {
+            let (text, extensions) = text.as_ref().ok()?;
+            Some((
+                &**text,
+                extensions.as_slice(),
+                printed.rules[i - span.start].text.as_str(),
+            ))
+        })
+        .collect();
+    // Extensions of rules printed alike are trusted first, so that a difference is put
+    // on the extensions only it could come from.
+    for (text, extensions, listed) in &compared {
+        if text.text == *listed {
+            for extension in *extensions {
+                cache.trusted.entry(extension.clone()).or_insert(true);
+            }
+        }
+    }
+    for (text, extensions, listed) in &compared {
+        if text.text == *listed {
+            continue;
+        }
+        let unchecked: Vec<&Extension> = extensions
+            .iter()
+            .filter(|e| !cache.trusted.contains_key(*e))
+            .collect();
+        let blamed = if unchecked.is_empty() {
+            // Extensions trusted each alone, wrong together: none of them is trusted again.
+            extensions
+                .iter()
+                .filter(|e| **e != Extension::Native("ip"))
+                .collect()
+        } else {
+            unchecked
+        };
+        for extension in blamed {
+            if cache.trusted.insert(extension.clone(), false) != Some(false) {
+                tracing::warn!(source = %id, %extension, decoded = %text.text, listed, "the text decoded from a rule's expressions differs from the host's iptables listing; rules with this extension are listed instead");
+            }
+        }
+    }
+    learn_from(cache, listed, snapshot)
 }
 
 /// Per table, what to learn the texts `snapshot` misses from: the chains holding a rule
@@ -606,5 +981,6 @@ fn build(snapshot: &Snapshot, texts: &RuleTexts) -> Option<Ruleset> {
     })
 }
 
+mod decode;
 #[cfg(test)]
 mod tests;

@@ -259,11 +259,19 @@ fn exit_codes_of_once() {
         "{stderr}"
     );
 
-    // A ruleset that cannot be listed fails the check, though IPv4 is clean.
-    let broken = FakePath::new().script(
-        "ip6tables-save",
-        "echo 'cannot talk to the kernel' >&2; exit 4",
+    // A ruleset that cannot be listed fails the check, though IPv4 is clean: a rule
+    // whose text is not decoded from netlink (u32) needs ip6tables, which fails.
+    ns.run("ip6tables", &["-N", "UNDECODED"]);
+    ns.run(
+        "ip6tables",
+        &["-A", "UNDECODED", "-m", "u32", "--u32", "0&0xFFFF=0x100"],
     );
+    let broken = FakePath::new()
+        .script(
+            "ip6tables-save",
+            "echo 'cannot talk to the kernel' >&2; exit 4",
+        )
+        .script("ip6tables", "echo 'cannot talk to the kernel' >&2; exit 4");
     let mut command = ns.exporter(&[
         "audit", "--once", "--ipv6", "--input", &all, "--input6", &all,
     ]);
@@ -276,6 +284,8 @@ fn exit_codes_of_once() {
             && stdout.contains("cannot talk to the kernel"),
         "{stdout}"
     );
+    ns.run("ip6tables", &["-F", "UNDECODED"]);
+    ns.run("ip6tables", &["-X", "UNDECODED"]);
 
     // Saved files, offline: the same findings as the live rules.
     let saved4 = ns.run("iptables-save", &[]);

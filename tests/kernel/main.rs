@@ -18,6 +18,7 @@ mod deploy;
 mod fleet;
 mod generate;
 mod ipset_netns;
+mod iptables_decode;
 mod iptables_nft_netns;
 mod kubernetes_client;
 mod kubernetes_manifests;

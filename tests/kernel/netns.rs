@@ -315,6 +315,30 @@ fn a_missing_dump_command_fails_only_its_source() {
     // A PATH of one empty directory: no command at all.
     let empty = tempfile::tempdir().expect("temporary directory");
 
+    // Every rule's text decoded from netlink: no command is needed.
+    let mut decoded = ns.exporter(&["dump", "-t", "iptables"]);
+    decoded.env("PATH", empty.path());
+    let output = output_within(decoded, Duration::from_secs(60));
+    assert!(output.status.success(), "{output:?}");
+    let metrics = Exposition::parse(&String::from_utf8_lossy(&output.stdout));
+    assert_eq!(
+        metrics.value(
+            "iptables_comment_packets_total",
+            &[
+                ("table", "filter"),
+                ("chain", "PINGS"),
+                ("comment", "ping in")
+            ]
+        ),
+        0.0
+    );
+
+    // A rule whose text is not decoded (u32) needs iptables, which is missing.
+    ns.run(
+        "iptables",
+        &["-A", "PINGS", "-m", "u32", "--u32", "0&0xFFFF=0x100"],
+    );
+
     let mut explicit = ns.exporter(&["dump", "-t", "iptables"]);
     explicit.env("PATH", empty.path());
     let output = output_within(explicit, Duration::from_secs(60));
@@ -342,7 +366,7 @@ fn a_missing_dump_command_fails_only_its_source() {
     let output = output_within(auto, Duration::from_secs(60));
     assert!(!output.status.success(), "{output:?}");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("iptables-save: not found"), "{stderr}");
+    assert!(stderr.contains("iptables: not found"), "{stderr}");
     let metrics = Exposition::parse(&String::from_utf8_lossy(&output.stdout));
     let sources: Vec<&str> = metrics
         .find("netfilter_exporter_collection_success", &[])

@@ -168,6 +168,135 @@ pub mod expr {
     pub const DATA: u16 = 2;
 }
 
+/// `enum nft_data_attributes`: a value or a verdict, in `cmp`, `range`, `bitwise` and
+/// `immediate` expressions.
+pub mod data {
+    /// `NFTA_DATA_VALUE` (bytes).
+    pub const VALUE: u16 = 1;
+    /// `NFTA_DATA_VERDICT` (nested, [`super::verdict_attr`]).
+    pub const VERDICT: u16 = 2;
+}
+
+/// `enum nft_verdict_attributes`, and the verdict codes of rules (`NF_*`, `enum
+/// nft_verdicts`).
+pub mod verdict_attr {
+    /// `NFTA_VERDICT_CODE` (i32, big endian).
+    pub const CODE: u16 = 1;
+    /// `NFTA_VERDICT_CHAIN` (string).
+    pub const CHAIN: u16 = 2;
+    /// `NF_DROP`.
+    pub const DROP: i32 = 0;
+    /// `NF_ACCEPT`.
+    pub const ACCEPT: i32 = 1;
+    /// `NFT_JUMP`.
+    pub const JUMP: i32 = -3;
+    /// `NFT_GOTO`.
+    pub const GOTO: i32 = -4;
+    /// `NFT_RETURN`.
+    pub const RETURN: i32 = -5;
+}
+
+/// `enum nft_meta_attributes` and the keys iptables-nft loads (`enum nft_meta_keys`).
+pub mod meta {
+    /// `NFTA_META_DREG` (u32, big endian): set on a load, absent on a write.
+    pub const DREG: u16 = 1;
+    /// `NFTA_META_KEY` (u32, big endian).
+    pub const KEY: u16 = 2;
+    /// `NFT_META_MARK`.
+    pub const MARK: u32 = 3;
+    /// `NFT_META_IIFNAME`.
+    pub const IIFNAME: u32 = 6;
+    /// `NFT_META_OIFNAME`.
+    pub const OIFNAME: u32 = 7;
+    /// `NFT_META_L4PROTO`.
+    pub const L4PROTO: u32 = 16;
+}
+
+/// `enum nft_payload_attributes` and `enum nft_payload_bases`.
+pub mod payload {
+    /// `NFTA_PAYLOAD_DREG` (u32, big endian): set on a load, absent on a write.
+    pub const DREG: u16 = 1;
+    /// `NFTA_PAYLOAD_BASE` (u32, big endian).
+    pub const BASE: u16 = 2;
+    /// `NFTA_PAYLOAD_OFFSET` (u32, big endian).
+    pub const OFFSET: u16 = 3;
+    /// `NFTA_PAYLOAD_LEN` (u32, big endian).
+    pub const LEN: u16 = 4;
+    /// `NFT_PAYLOAD_NETWORK_HEADER`.
+    pub const NETWORK_HEADER: u32 = 1;
+    /// `NFT_PAYLOAD_TRANSPORT_HEADER`.
+    pub const TRANSPORT_HEADER: u32 = 2;
+}
+
+/// `enum nft_cmp_attributes` and `enum nft_cmp_ops`.
+pub mod cmp {
+    /// `NFTA_CMP_OP` (u32, big endian).
+    pub const OP: u16 = 2;
+    /// `NFTA_CMP_DATA` (nested, [`super::data`]).
+    pub const DATA: u16 = 3;
+    /// `NFT_CMP_EQ`.
+    pub const EQ: u32 = 0;
+    /// `NFT_CMP_NEQ`.
+    pub const NEQ: u32 = 1;
+    /// `NFT_CMP_LTE`.
+    pub const LTE: u32 = 3;
+    /// `NFT_CMP_GTE`.
+    pub const GTE: u32 = 5;
+}
+
+/// `enum nft_range_attributes` (its ops are `NFT_RANGE_EQ` 0 and `NFT_RANGE_NEQ` 1).
+pub mod range {
+    /// `NFTA_RANGE_OP` (u32, big endian).
+    pub const OP: u16 = 2;
+    /// `NFTA_RANGE_FROM_DATA` (nested, [`super::data`]).
+    pub const FROM_DATA: u16 = 3;
+    /// `NFTA_RANGE_TO_DATA` (nested, [`super::data`]).
+    pub const TO_DATA: u16 = 4;
+}
+
+/// `enum nft_bitwise_attributes`.
+pub mod bitwise {
+    /// `NFTA_BITWISE_MASK` (nested, [`super::data`]).
+    pub const MASK: u16 = 4;
+    /// `NFTA_BITWISE_XOR` (nested, [`super::data`]).
+    pub const XOR: u16 = 5;
+    /// `NFTA_BITWISE_OP` (u32, big endian; 0 is `NFT_BITWISE_BOOL`, mask and xor).
+    pub const OP: u16 = 6;
+}
+
+/// `enum nft_immediate_attributes`.
+pub mod immediate {
+    /// `NFTA_IMMEDIATE_DREG` (u32, big endian; 0 is the verdict register).
+    pub const DREG: u16 = 1;
+    /// `NFTA_IMMEDIATE_DATA` (nested, [`super::data`]).
+    pub const DATA: u16 = 2;
+}
+
+/// `enum nft_match_attributes` and `enum nft_target_attributes`: an x_tables extension run
+/// by nf_tables, with the extension's own structure as its info.
+pub mod xt {
+    /// `NFTA_MATCH_NAME`, `NFTA_TARGET_NAME` (string).
+    pub const NAME: u16 = 1;
+    /// `NFTA_MATCH_REV`, `NFTA_TARGET_REV` (u32, big endian).
+    pub const REV: u16 = 2;
+    /// `NFTA_MATCH_INFO`, `NFTA_TARGET_INFO` (the extension's structure, host byte order).
+    pub const INFO: u16 = 3;
+}
+
+/// `enum nft_limit_attributes`.
+pub mod limit {
+    /// `NFTA_LIMIT_RATE` (u64, big endian).
+    pub const RATE: u16 = 1;
+    /// `NFTA_LIMIT_UNIT` (u64, big endian: seconds).
+    pub const UNIT: u16 = 2;
+    /// `NFTA_LIMIT_BURST` (u32, big endian).
+    pub const BURST: u16 = 3;
+    /// `NFTA_LIMIT_TYPE` (u32, big endian: 0 packets, 1 bytes).
+    pub const TYPE: u16 = 4;
+    /// `NFTA_LIMIT_FLAGS` (u32, big endian: 1 inverted).
+    pub const FLAGS: u16 = 5;
+}
+
 /// `enum nft_counter_attributes`, of `counter` expressions, named counters and chain
 /// counters.
 pub mod counter {

@@ -169,9 +169,33 @@ impl crate::source::Source for Native {
 /// Reads the whole nf_tables ruleset, again when it changed during the read, up to
 /// [`ATTEMPTS`] times. Blocking: run it on a thread that may block.
 pub fn read(config: &ReadConfig) -> Result<Snapshot, ReadError> {
+    read_with(config, &mut |_| {})
+}
+
+/// A rule of an iptables source's read ([`Tables::IptablesNft`]), as its message came.
+pub struct SeenRule<'a> {
+    /// The read it was met in, from 1: what an earlier read met is not in the snapshot.
+    pub attempt: u32,
+    /// Its place in [`Snapshot::keys`].
+    pub index: usize,
+    /// Its key.
+    pub key: &'a RuleKey,
+    /// The name of its chain.
+    pub chain: &'a str,
+    /// The attributes of its message, expressions included.
+    pub attrs: Attrs<'a>,
+}
+
+/// [`read`], handing `on_rule` every rule of an iptables source's read as it comes, so
+/// that what a caller needs of its expressions is taken without keeping them all.
+pub fn read_with(
+    config: &ReadConfig,
+    on_rule: &mut dyn FnMut(SeenRule<'_>),
+) -> Result<Snapshot, ReadError> {
     let deadline = Instant::now() + config.timeout;
     for attempt in 1..=ATTEMPTS {
-        match Reader::new(config, deadline).and_then(Reader::read) {
+        let read = Reader::new(config, deadline).and_then(|reader| reader.read(attempt, on_rule));
+        match read {
             Ok(Some((ruleset, keys))) => {
                 return Ok(Snapshot {
                     ruleset,
@@ -390,7 +414,11 @@ impl<'a> Reader<'a> {
     }
 
     /// The snapshot and its rule keys, or `None` when the ruleset changed.
-    fn read(mut self) -> Result<Option<(Ruleset, Vec<RuleKey>)>, NetlinkError> {
+    fn read(
+        mut self,
+        attempt: u32,
+        on_rule: &mut dyn FnMut(SeenRule<'_>),
+    ) -> Result<Option<(Ruleset, Vec<RuleKey>)>, NetlinkError> {
         self.dump(msg::GETTABLE, |build, message, family| match message.kind {
             msg::NEWTABLE => build.table(family, message.attrs),
             _ => Ok(()),
@@ -410,7 +438,7 @@ impl<'a> Reader<'a> {
             msg::NEWOBJ => build.object(family, message.attrs),
             _ => Ok(()),
         })?;
-        self.read_rules()?;
+        self.read_rules(attempt, on_rule)?;
         self.count_set_elements()?;
         if self.build.changed || read_generation(&mut self.socket)? != self.generation {
             return Ok(None);
@@ -426,7 +454,11 @@ impl<'a> Reader<'a> {
 
     /// The rules of every chain, one dump per chain, with their keys when the read is
     /// an iptables source's.
-    fn read_rules(&mut self) -> Result<(), NetlinkError> {
+    fn read_rules(
+        &mut self,
+        attempt: u32,
+        on_rule: &mut dyn FnMut(SeenRule<'_>),
+    ) -> Result<(), NetlinkError> {
         let keyed = matches!(self.config.tables, Tables::IptablesNft(_));
         let mut attrs = Vec::new();
         let mut handles = HashSet::new();
@@ -450,7 +482,15 @@ impl<'a> Reader<'a> {
                     |message| {
                         if message.kind == msg::NEWRULE {
                             if keyed {
-                                keys.push(decode::rule_key(message.attrs.clone())?);
+                                let key = decode::rule_key(message.attrs.clone())?;
+                                on_rule(SeenRule {
+                                    attempt,
+                                    index: keys.len(),
+                                    key: &key,
+                                    chain: &chain.name,
+                                    attrs: message.attrs.clone(),
+                                });
+                                keys.push(key);
                             }
                             push_rule(rules, &mut handles, message.attrs)?;
                         }

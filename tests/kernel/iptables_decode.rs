@@ -1,0 +1,341 @@
+//! The rule texts decoded from nf_tables expressions against `iptables-save` on the same
+//! kernel state, rule by rule: rules generated over each extension's options (flags,
+//! inversions, value edges), every fixture and generated rulesets, loaded with
+//! `iptables-restore` into a test namespace. A rule the decoder declines is listed by the
+//! exporter; a rule it decodes must read exactly as `iptables-save` prints it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use netfilter_exporter::ruleset::Family;
+use netfilter_exporter::source::iptables_nft::{DecodedRule, decode_rules};
+
+use crate::generator;
+use crate::harness::{Netns, require_command, require_kernel};
+
+/// This module's label in the names of its namespaces (see [`Netns::new`]).
+const NETNS_LABEL: &str = "ipdec";
+
+fn can_run() -> bool {
+    require_kernel()
+        && ["iptables-restore", "ip6tables-restore"]
+            .into_iter()
+            .all(require_command)
+}
+
+/// The rule lines of an `iptables-save` dump by table and chain, in order.
+fn saved_rules(dump: &str) -> BTreeMap<(String, String), Vec<String>> {
+    let mut rules: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut table = String::new();
+    for line in dump.lines() {
+        if let Some(name) = line.strip_prefix('*') {
+            table = name.to_owned();
+        } else if let Some(rest) = line.strip_prefix("-A ") {
+            let chain = rest.split(' ').next().unwrap_or_default().to_owned();
+            rules
+                .entry((table.clone(), chain))
+                .or_default()
+                .push(line.to_owned());
+        }
+    }
+    rules
+}
+
+/// Loads `rules` with `restore` into a fresh namespace and compares every decoded text with
+/// `iptables-save`'s line; returns the extensions the decoder declined, with a rule each.
+fn assert_decoded_as_saved(name: &str, family: Family, rules: &str) -> BTreeMap<String, String> {
+    let (restore, save) = match family {
+        Family::Ipv6 => ("ip6tables-restore", "ip6tables-save"),
+        _ => ("iptables-restore", "iptables-save"),
+    };
+    let ns = Netns::new(NETNS_LABEL);
+    ns.restore(restore, rules);
+    let saved = saved_rules(&ns.run(save, &[]));
+    let decoded: Vec<DecodedRule> = ns
+        .on_thread(move || decode_rules(family, Duration::from_secs(60)))
+        .expect("netlink read");
+    let mut by_chain: BTreeMap<(String, String), Vec<DecodedRule>> = BTreeMap::new();
+    for rule in decoded {
+        by_chain
+            .entry((rule.table.clone(), rule.chain.clone()))
+            .or_default()
+            .push(rule);
+    }
+    let mut declined = BTreeMap::new();
+    let mut compared = 0;
+    for (chain, lines) in &saved {
+        let decoded = by_chain.get(chain).map(Vec::as_slice).unwrap_or_default();
+        assert_eq!(decoded.len(), lines.len(), "{name}: rules of {chain:?}");
+        for (line, rule) in lines.iter().zip(decoded) {
+            match &rule.text {
+                Ok(text) => {
+                    assert_eq!(text, line, "{name}: decoded text of a rule of {chain:?}");
+                    compared += 1;
+                }
+                Err(extension) => {
+                    declined
+                        .entry(extension.to_string())
+                        .or_insert_with(|| line.clone());
+                }
+            }
+        }
+    }
+    assert!(
+        compared > 0,
+        "{name}: nothing decoded; declined {declined:?}"
+    );
+    declined
+}
+
+/// A filter table with `rules` in chain `INPUT` (or the chain each line names).
+fn filter(rules: &[String]) -> String {
+    let mut out = String::from(
+        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:X - [0:0]\n",
+    );
+    for rule in rules {
+        out.push_str(rule);
+        out.push('\n');
+    }
+    out.push_str("COMMIT\n");
+    out
+}
+
+/// A nat table with `rules`.
+fn nat(rules: &[String]) -> String {
+    let mut out = String::from(
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:X - [0:0]\n",
+    );
+    for rule in rules {
+        out.push_str(rule);
+        out.push('\n');
+    }
+    out.push_str("COMMIT\n");
+    out
+}
+
+/// Each of `options` with and without `!` where `invertible`, in a rule of its own.
+fn rules_over(prefix: &str, options: &[&str], suffix: &str) -> Vec<String> {
+    options
+        .iter()
+        .map(|o| {
+            format!("-A X {prefix}{o}{suffix}")
+                .replace("  ", " ")
+                .trim_end()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn addresses_interfaces_protocols_and_verdicts_decode_as_saved() {
+    if !can_run() {
+        return;
+    }
+    let mut rules = rules_over(
+        "",
+        &[
+            "-s 10.0.0.1",
+            "-s 10.0.0.0/8",
+            "! -s 10.0.0.0/12",
+            "-d 192.168.1.0/24",
+            "! -d 1.2.3.4/32",
+            "-s 10.0.0.0/255.0.255.0",
+            "-s 0.0.0.0/0",
+            "-i eth0",
+            "! -i eth+",
+            "-o lo",
+            "-i +",
+            "-p tcp",
+            "! -p udp",
+            "-p icmp",
+            "-p sctp",
+            "-p 47",
+            "-p esp",
+            "-p ah",
+            "-p udplite",
+            "-s 10.1.0.0/16 -d 10.2.0.0/16 -i veth1 -p tcp",
+        ],
+        " -j ACCEPT",
+    );
+    rules.extend(rules_over(
+        "",
+        &["-j DROP", "-j RETURN", "-j X", "-g X", ""],
+        "",
+    ));
+    rules.push("-A FORWARD -i eth0 -o eth1 -j ACCEPT".to_owned());
+    let declined = assert_decoded_as_saved("basics", Family::Ipv4, &filter(&rules));
+    assert!(declined.is_empty(), "declined: {declined:?}");
+
+    let rules6 = rules_over(
+        "",
+        &[
+            "-s 2001:db8::/32",
+            "! -d fe80::1/128",
+            "-s ::/0",
+            "-d 2001:db8::/ffff:ffff::ffff",
+            "-p ipv6-icmp",
+            "-p tcp",
+        ],
+        " -j ACCEPT",
+    );
+    let declined = assert_decoded_as_saved("basics6", Family::Ipv6, &filter(&rules6));
+    assert!(declined.is_empty(), "declined: {declined:?}");
+}
+
+#[test]
+fn tcp_and_udp_decode_as_saved() {
+    if !can_run() {
+        return;
+    }
+    let rules = rules_over(
+        "",
+        &[
+            "-p tcp -m tcp --dport 80",
+            "-p tcp -m tcp ! --dport 22",
+            "-p tcp -m tcp --sport 1000:2000",
+            "-p tcp -m tcp ! --sport 1000:2000",
+            "-p tcp -m tcp --dport 0:1023",
+            "-p tcp -m tcp --dport 1024:65535",
+            "-p tcp -m tcp --sport 1 --dport 2",
+            "-p tcp -m tcp --syn",
+            "-p tcp -m tcp ! --syn",
+            "-p tcp -m tcp --tcp-flags ALL NONE",
+            "-p tcp -m tcp --tcp-flags SYN,ACK ACK",
+            "-p tcp -m tcp",
+            "-p tcp -m tcp --tcp-option 2",
+            "-p tcp -m tcp ! --tcp-option 2",
+            "-p udp -m udp --dport 53",
+            "-p udp -m udp ! --sport 5:6",
+            "-p udp -m udp",
+            "-p tcp -m tcp --dport 80 --tcp-flags FIN,SYN SYN",
+        ],
+        " -j ACCEPT",
+    );
+    let declined = assert_decoded_as_saved("tcp and udp", Family::Ipv4, &filter(&rules));
+    assert!(declined.is_empty(), "declined: {declined:?}");
+}
+
+#[test]
+fn matches_of_the_kube_proxy_ruleset_decode_as_saved() {
+    if !can_run() {
+        return;
+    }
+    let rules = rules_over(
+        "",
+        &[
+            "-m comment --comment plain",
+            "-m comment --comment \"a b\"",
+            "-m comment --comment \"q\\\"uote\"",
+            "-m comment --comment \"back\\\\slash\"",
+            "-m comment --comment \"it's\"",
+            "-m comment --comment \"ns/svc:http\"",
+            "-m statistic --mode random --probability 0.50000000000",
+            "-m statistic --mode random --probability 0.33333333349",
+            "-m statistic --mode random ! --probability 0.10000000009",
+            "-m statistic --mode nth --every 3 --packet 1",
+            "-m statistic --mode random --probability 0.00024414062",
+            "-m recent --set --name foo --mask 255.255.255.255 --rsource",
+            "-m recent --rcheck --seconds 10800 --reap --name KUBE --mask 255.255.255.0 --rdest",
+            "-m recent ! --update --seconds 60 --hitcount 4 --rttl --name x --mask 255.255.255.255 --rsource",
+            "-m addrtype --dst-type LOCAL",
+            "-m addrtype ! --src-type LOCAL,BROADCAST --limit-iface-in",
+            "-m conntrack --ctstate RELATED,ESTABLISHED",
+            "-m conntrack ! --ctstate INVALID",
+            "-m state --state NEW",
+            "-m conntrack --ctstatus ASSURED,CONFIRMED",
+            "-m conntrack --ctstate DNAT --ctorigdst 10.0.0.0/8",
+            "-m conntrack --ctproto 6 --ctorigdstport 80:90 --ctdir REPLY",
+            "-m conntrack --ctexpire 10:20",
+            "-m mark --mark 0x4000/0x4000",
+            "-m mark ! --mark 0x1",
+            "-m comment --comment x -m mark --mark 0x2/0x3",
+        ],
+        " -j ACCEPT",
+    );
+    let declined = assert_decoded_as_saved("matches", Family::Ipv4, &filter(&rules));
+    assert!(declined.is_empty(), "declined: {declined:?}");
+}
+
+#[test]
+fn targets_of_the_kube_proxy_ruleset_decode_as_saved() {
+    if !can_run() {
+        return;
+    }
+    let mut filter_rules = rules_over(
+        "",
+        &[
+            "-j REJECT --reject-with icmp-port-unreachable",
+            "-p tcp -j REJECT --reject-with tcp-reset",
+            "-j REJECT --reject-with icmp-host-prohibited",
+            "-j REJECT --reject-with icmp-admin-prohibited",
+            "-j MARK --set-xmark 0x4000/0x4000",
+            "-j MARK --or-mark 0x8000",
+            "-j MARK --set-mark 0x1",
+        ],
+        "",
+    );
+    filter_rules.push(
+        "-A INPUT -m comment --comment \"kube\" -j REJECT --reject-with icmp-net-unreachable"
+            .to_owned(),
+    );
+    let declined = assert_decoded_as_saved("filter targets", Family::Ipv4, &filter(&filter_rules));
+    assert!(declined.is_empty(), "declined: {declined:?}");
+    let nat_rules = rules_over(
+        "",
+        &[
+            "-p tcp -m tcp -j DNAT --to-destination 10.2.3.4:8080",
+            "-j DNAT --to-destination 10.2.3.4",
+            "-p tcp -j DNAT --to-destination 10.2.3.4-10.2.3.9:80-90",
+            "-p udp -j DNAT --to-destination 10.0.0.1:53 --random --persistent",
+            "-j SNAT --to-source 1.2.3.4",
+            "-p tcp -j SNAT --to-source 1.2.3.4:1000-2000 --random-fully",
+            "-j MASQUERADE",
+            "-j MASQUERADE --random-fully",
+            "-p tcp -j MASQUERADE --to-ports 1000-2000 --random",
+            "-p tcp -j REDIRECT --to-ports 8080",
+        ],
+        "",
+    );
+    let declined = assert_decoded_as_saved("nat targets", Family::Ipv4, &nat(&nat_rules));
+    assert!(declined.is_empty(), "declined: {declined:?}");
+}
+
+#[test]
+fn every_fixture_and_generated_ruleset_decodes_as_saved() {
+    if !can_run() {
+        return;
+    }
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut tested = 0;
+    for entry in std::fs::read_dir(&fixtures).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+            .to_owned();
+        if !name.ends_with(".input") || name.contains("legacy") {
+            continue;
+        }
+        let rules = std::fs::read_to_string(&path).expect("fixture");
+        let family = if name.starts_with("ipv6") {
+            Family::Ipv6
+        } else {
+            Family::Ipv4
+        };
+        let declined = assert_decoded_as_saved(&name, family, &rules);
+        eprintln!("{name}: declined {declined:?}");
+        tested += 1;
+    }
+    assert!(tested >= 5, "only {tested} fixtures");
+    let declined = assert_decoded_as_saved(
+        "generated",
+        Family::Ipv4,
+        &generator::kube_proxy_dump(10_000),
+    );
+    assert!(
+        declined.is_empty(),
+        "generated kube-proxy ruleset: declined {declined:?}"
+    );
+}
