@@ -17,7 +17,7 @@ use crate::harness::{Netns, require_command, require_kernel};
 /// This module's label in the names of its namespaces (see [`Netns::new`]).
 const NETNS_LABEL: &str = "ipdec";
 
-fn can_run() -> bool {
+pub(crate) fn can_run() -> bool {
     require_kernel()
         && ["iptables-restore", "ip6tables-restore"]
             .into_iter()
@@ -44,7 +44,11 @@ fn saved_rules(dump: &str) -> BTreeMap<(String, String), Vec<String>> {
 
 /// Loads `rules` with `restore` into a fresh namespace and compares every decoded text with
 /// `iptables-save`'s line; returns the extensions the decoder declined, with a rule each.
-fn assert_decoded_as_saved(name: &str, family: Family, rules: &str) -> BTreeMap<String, String> {
+pub(crate) fn assert_decoded_as_saved(
+    name: &str,
+    family: Family,
+    rules: &str,
+) -> BTreeMap<String, String> {
     let (restore, save) = match family {
         Family::Ipv6 => ("ip6tables-restore", "ip6tables-save"),
         _ => ("iptables-restore", "iptables-save"),
@@ -88,34 +92,39 @@ fn assert_decoded_as_saved(name: &str, family: Family, rules: &str) -> BTreeMap<
     declined
 }
 
-/// A filter table with `rules` in chain `INPUT` (or the chain each line names).
+/// Table `name` (filter, nat, mangle or raw) with its built-in chains, chain `X`, and
+/// `rules`.
+pub(crate) fn table(name: &str, rules: &[String]) -> String {
+    let builtins: &[&str] = match name {
+        "filter" => &["INPUT", "FORWARD", "OUTPUT"],
+        "nat" => &["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
+        "mangle" => &["PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"],
+        "raw" => &["PREROUTING", "OUTPUT"],
+        other => panic!("no table {other}"),
+    };
+    let mut out = format!("*{name}\n");
+    for chain in builtins {
+        out.push_str(&format!(":{chain} ACCEPT [0:0]\n"));
+    }
+    out.push_str(":X - [0:0]\n");
+    for rule in rules {
+        out.push_str(rule);
+        out.push('\n');
+    }
+    out.push_str("COMMIT\n");
+    out
+}
+
 fn filter(rules: &[String]) -> String {
-    let mut out = String::from(
-        "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:X - [0:0]\n",
-    );
-    for rule in rules {
-        out.push_str(rule);
-        out.push('\n');
-    }
-    out.push_str("COMMIT\n");
-    out
+    table("filter", rules)
 }
 
-/// A nat table with `rules`.
 fn nat(rules: &[String]) -> String {
-    let mut out = String::from(
-        "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:X - [0:0]\n",
-    );
-    for rule in rules {
-        out.push_str(rule);
-        out.push('\n');
-    }
-    out.push_str("COMMIT\n");
-    out
+    table("nat", rules)
 }
 
-/// Each of `options` with and without `!` where `invertible`, in a rule of its own.
-fn rules_over(prefix: &str, options: &[&str], suffix: &str) -> Vec<String> {
+/// A rule of chain `X` for each of `options`, between `prefix` and `suffix`.
+pub(crate) fn rules_over(prefix: &str, options: &[&str], suffix: &str) -> Vec<String> {
     options
         .iter()
         .map(|o| {
