@@ -2,8 +2,8 @@
 //! expressions, so that a rule the cache does not know costs neither a listing nor a save.
 //!
 //! iptables-nft writes the addresses, interfaces, protocol and verdict of a rule, and some
-//! matches (`tcp`, `udp`, `mark`), as native expressions (`meta`, `payload`, `bitwise`,
-//! `cmp`, `range`, `immediate`), and every other match and target as an x_tables
+//! matches and targets (`tcp`, `udp`, `mark`, `limit`, `NFLOG`), as native expressions
+//! (`meta`, `payload`, `bitwise`, `cmp`, `range`, `immediate`, `limit`, `log`), and every other match and target as an x_tables
 //! extension with its own structure ([`matches`], [`targets`]). The text is put back
 //! together in the order `iptables-save` prints it: `-s`, `-d`, `-i`, `-o`, `-p`, the
 //! matches in the rule's order, the target. What this module does not know (another
@@ -28,8 +28,8 @@ use crate::source::netlink::{Attr, Attrs};
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Extension {
     /// A part iptables-nft writes as native expressions: `ip` for the addresses,
-    /// interfaces, protocol and verdict every rule has, or the match it stands for
-    /// (`tcp`, `udp`, `mark`).
+    /// interfaces, protocol and verdict every rule has, or the match or target it stands
+    /// for (`tcp`, `udp`, `mark`, `limit`, `NFLOG`).
     Native(&'static str),
     /// An x_tables match at a revision.
     Match(String, u32),
@@ -139,6 +139,8 @@ struct Walk {
     iif: Option<(String, bool)>,
     oif: Option<(String, bool)>,
     proto: Option<(u8, bool)>,
+    /// `-f` (inverted when `false`).
+    fragment: Option<bool>,
     parts: Vec<Part>,
     target: Option<String>,
     extensions: Vec<Extension>,
@@ -155,6 +157,7 @@ impl Walk {
             iif: None,
             oif: None,
             proto: None,
+            fragment: None,
             parts: Vec::new(),
             target: None,
             extensions: vec![Extension::Native("ip")],
@@ -189,6 +192,8 @@ impl Walk {
             "cmp" => self.cmp(&fields),
             "range" => self.range(&fields),
             "immediate" => self.immediate(&fields),
+            "limit" => self.limit(&fields),
+            "log" => self.nflog(&fields),
             "match" | "target" => return self.extension(name == "match", &fields),
             _ => None,
         };
@@ -291,6 +296,14 @@ impl Walk {
                 };
                 if offset == proto && len == 1 && mask.is_none() {
                     self.proto = Some((value[0], invert));
+                    return Some(());
+                }
+                // `-f`: a fragment offset other than 0 (`! -f`: equal to 0).
+                if self.family == Family::Ipv4
+                    && (offset, len, mask) == (6, 2, Some(&[0x1f, 0xff][..]))
+                    && value == [0, 0]
+                {
+                    self.fragment = Some(invert);
                     return Some(());
                 }
                 let slot = match offset {
@@ -454,6 +467,73 @@ impl Walk {
         Some(())
     }
 
+    /// `-m limit`, which iptables writes as nf_tables' own `limit`: its rate per unit of
+    /// time turned back into iptables' average period, printed in the largest unit that
+    /// keeps it whole enough, as the `limit` match prints it.
+    fn limit(&mut self, fields: &Fields<'_>) -> Option<()> {
+        use crate::source::netlink::consts::limit;
+        const SCALE: u64 = 10_000;
+        const UNITS: [(&str, u64); 4] = [
+            ("day", SCALE * 24 * 60 * 60),
+            ("hour", SCALE * 60 * 60),
+            ("min", SCALE * 60),
+            ("sec", SCALE),
+        ];
+        let packets = fields.u32(limit::TYPE).unwrap_or(0) == 0;
+        if !packets || fields.u32(limit::FLAGS).unwrap_or(0) != 0 {
+            return None;
+        }
+        let (rate, unit) = (fields.u64(limit::RATE)?, fields.u64(limit::UNIT)?);
+        let burst = fields.u32(limit::BURST)?;
+        let period = u64::from(u32::try_from(SCALE.checked_mul(unit)?.checked_div(rate)?).ok()?);
+        if period == 0 {
+            return None;
+        }
+        let at = UNITS[1..]
+            .iter()
+            .position(|&(_, mult)| period > mult || mult / period < mult % period)
+            .map_or(UNITS.len() - 1, |i| i);
+        let (name, mult) = UNITS[at];
+        let mut text = format!(" -m limit --limit {}/{name}", mult / period);
+        if burst != 5 {
+            let _ = write!(text, " --limit-burst {burst}");
+        }
+        self.uses(Extension::Native("limit"));
+        self.parts.push(Part::Text(text));
+        Some(())
+    }
+
+    /// `-j NFLOG`, which iptables writes as nf_tables' own `log` to a group.
+    fn nflog(&mut self, fields: &Fields<'_>) -> Option<()> {
+        use crate::source::netlink::consts::log;
+        if self.target.is_some() {
+            return None;
+        }
+        let group = fields.be_u16(log::GROUP)?;
+        let mut text = Text::default();
+        text.push_str(" -j NFLOG");
+        if let Some(prefix) = fields.raw(log::PREFIX) {
+            let prefix = text.lossy(prefix);
+            if !prefix.is_empty() {
+                text.push_str(" --nflog-prefix");
+                text.quoted(&prefix);
+            }
+        }
+        if group != 0 {
+            let _ = write!(text, " --nflog-group {group}");
+        }
+        if let Some(size) = fields.u32(log::SNAPLEN) {
+            let _ = write!(text, " --nflog-size {size}");
+        }
+        if let Some(threshold) = fields.be_u16(log::QTHRESHOLD).filter(|&t| t != 0) {
+            let _ = write!(text, " --nflog-threshold {threshold}");
+        }
+        self.invalid_utf8 |= text.invalid_utf8;
+        self.uses(Extension::Native("NFLOG"));
+        self.target = Some(text.line);
+        Some(())
+    }
+
     /// An x_tables match or target, printed by its decoder.
     fn extension(&mut self, is_match: bool, fields: &Fields<'_>) -> Result<(), Extension> {
         let name = fields
@@ -516,6 +596,9 @@ impl Walk {
                     let _ = write!(line, "{proto}");
                 }
             }
+        }
+        if let Some(fragment) = self.fragment {
+            line.push_str(if fragment { " -f" } else { " ! -f" });
         }
         for part in &self.parts {
             match part {
@@ -772,6 +855,15 @@ impl<'a> Fields<'a> {
 
     fn u32(&self, kind: u16) -> Option<u32> {
         self.attrs.iter().find(|a| a.kind == kind)?.be_u32().ok()
+    }
+
+    fn u64(&self, kind: u16) -> Option<u64> {
+        self.attrs.iter().find(|a| a.kind == kind)?.be_u64().ok()
+    }
+
+    fn be_u16(&self, kind: u16) -> Option<u16> {
+        let bytes = self.raw(kind)?.try_into().ok()?;
+        Some(u16::from_be_bytes(bytes))
     }
 
     fn string(&self, kind: u16) -> Option<String> {

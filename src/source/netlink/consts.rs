@@ -297,6 +297,18 @@ pub mod limit {
     pub const FLAGS: u16 = 5;
 }
 
+/// `enum nft_log_attributes`.
+pub mod log {
+    /// `NFTA_LOG_GROUP` (u16, big endian): logging to a netlink group, as NFLOG does.
+    pub const GROUP: u16 = 1;
+    /// `NFTA_LOG_PREFIX` (string).
+    pub const PREFIX: u16 = 2;
+    /// `NFTA_LOG_SNAPLEN` (u32, big endian): sent only when a size was given.
+    pub const SNAPLEN: u16 = 3;
+    /// `NFTA_LOG_QTHRESHOLD` (u16, big endian).
+    pub const QTHRESHOLD: u16 = 4;
+}
+
 /// `enum nft_counter_attributes`, of `counter` expressions, named counters and chain
 /// counters.
 pub mod counter {
