@@ -878,3 +878,6 @@ impl<'a> Fields<'a> {
         Fields::of(self.nested(kind)?)?.raw(data::VALUE)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,186 @@
+use proptest::prelude::*;
+
+use super::*;
+use crate::source::netlink::push;
+use crate::source::netlink::consts::list;
+
+/// An expression element: its name and its data attributes.
+fn expression(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut element = Vec::new();
+    crate::source::netlink::push_str(&mut element, expr::NAME, name);
+    push(&mut element, expr::DATA | 0x8000, data);
+    element
+}
+
+fn be32(kind: u16, value: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    push(&mut out, kind, &value.to_be_bytes());
+    out
+}
+
+fn value(kind: u16, bytes: &[u8]) -> Vec<u8> {
+    let mut inner = Vec::new();
+    push(&mut inner, data::VALUE, bytes);
+    let mut out = Vec::new();
+    push(&mut out, kind | 0x8000, &inner);
+    out
+}
+
+/// A rule message's attributes holding `expressions`.
+fn rule_attrs(expressions: &[Vec<u8>]) -> Vec<u8> {
+    let mut list_buf = Vec::new();
+    for e in expressions {
+        push(&mut list_buf, list::ELEM | 0x8000, e);
+    }
+    let mut out = Vec::new();
+    push(&mut out, rule::EXPRESSIONS | 0x8000, &list_buf);
+    out
+}
+
+fn meta_load(key: u32) -> Vec<u8> {
+    expression("meta", &[be32(meta::DREG, 1), be32(meta::KEY, key)].concat())
+}
+
+fn payload_load(base: u32, offset: u32, len: u32) -> Vec<u8> {
+    let data = [
+        be32(payload::DREG, 1),
+        be32(payload::BASE, base),
+        be32(payload::OFFSET, offset),
+        be32(payload::LEN, len),
+    ];
+    expression("payload", &data.concat())
+}
+
+fn cmp_expr(op: u32, bytes: &[u8]) -> Vec<u8> {
+    expression("cmp", &[be32(cmp::OP, op), value(cmp::DATA, bytes)].concat())
+}
+
+fn jump(chain: &str) -> Vec<u8> {
+    let mut verdict = be32(verdict_attr::CODE, verdict_attr::JUMP as u32);
+    crate::source::netlink::push_str(&mut verdict, verdict_attr::CHAIN, chain);
+    let mut data_attr = Vec::new();
+    push(&mut data_attr, data::VERDICT | 0x8000, &verdict);
+    let mut data = be32(immediate::DREG, 0);
+    push(&mut data, immediate::DATA | 0x8000, &data_attr);
+    expression("immediate", &data)
+}
+
+#[test]
+fn native_expressions_print_in_iptables_save_order() {
+    // As iptables-nft writes `-A KUBE-SVC -d 10.96.0.1/32 ! -i eth+ -p tcp -m tcp
+    // --dport 443 -j KUBE-SEP`: interface first, then protocol, address, port.
+    let attrs = rule_attrs(&[
+        meta_load(meta::IIFNAME),
+        cmp_expr(cmp::NEQ, b"eth"),
+        meta_load(meta::L4PROTO),
+        cmp_expr(cmp::EQ, &[6]),
+        payload_load(payload::NETWORK_HEADER, 16, 4),
+        cmp_expr(cmp::EQ, &[10, 96, 0, 1]),
+        payload_load(payload::TRANSPORT_HEADER, 2, 2),
+        cmp_expr(cmp::EQ, &443u16.to_be_bytes()),
+        expression("counter", &[]),
+        jump("KUBE-SEP"),
+    ]);
+    let decoded = rule(Family::Ipv4, "KUBE-SVC", Attrs::new(&attrs)).expect("decoded");
+    assert_eq!(
+        decoded.line,
+        "-A KUBE-SVC -d 10.96.0.1/32 ! -i eth+ -p tcp -m tcp --dport 443 -j KUBE-SEP"
+    );
+    assert_eq!(
+        decoded.extensions,
+        [Extension::Native("ip"), Extension::Native("tcp")]
+    );
+}
+
+#[test]
+fn what_iptables_does_not_write_names_itself() {
+    let attrs = rule_attrs(&[expression("fib", &[]), jump("X")]);
+    assert_eq!(
+        rule(Family::Ipv4, "X", Attrs::new(&attrs)),
+        Err(Extension::Expression("fib".to_owned()))
+    );
+    // A port compared without a protocol to say which header it is in.
+    let attrs = rule_attrs(&[
+        payload_load(payload::TRANSPORT_HEADER, 2, 2),
+        cmp_expr(cmp::EQ, &[0, 80]),
+    ]);
+    assert_eq!(
+        rule(Family::Ipv4, "X", Attrs::new(&attrs)),
+        Err(Extension::Expression("cmp".to_owned()))
+    );
+}
+
+#[test]
+fn masks_print_as_prefix_lengths_when_contiguous() {
+    assert_eq!(prefix_len(&[0xff, 0xff, 0xf0, 0]), Some(20));
+    assert_eq!(prefix_len(&[0; 16]), Some(0));
+    assert_eq!(prefix_len(&[0xff, 0, 0xff, 0]), None);
+    assert_eq!(prefix_len(&[0x0f, 0, 0, 0]), None);
+}
+
+#[test]
+fn strings_are_quoted_as_iptables_saves_them() {
+    let quoted = |s: &str| {
+        let mut text = Text::default();
+        text.quoted(s);
+        text.line
+    };
+    assert_eq!(quoted("plain_NAME-1"), " plain_NAME-1");
+    assert_eq!(quoted(""), " \"\"");
+    assert_eq!(quoted("a b"), " \"a b\"");
+    assert_eq!(quoted("q\"b\\s'"), " \"q\\\"b\\\\s\\'\"");
+    assert_eq!(quoted("ns/svc:http"), " \"ns/svc:http\"");
+}
+
+#[test]
+fn tcp_flags_print_by_name() {
+    assert_eq!(tcp_flags_text(0x17), "FIN,SYN,RST,ACK");
+    assert_eq!(tcp_flags_text(0), "NONE");
+    assert_eq!(tcp_flags_text(0x3f), "FIN,SYN,RST,PSH,ACK,URG");
+}
+
+/// Every extension decoded here, for the property below.
+const EXTENSIONS: &[(&str, u32)] = &[
+    ("comment", 0),
+    ("tcp", 0),
+    ("udp", 0),
+    ("icmp", 0),
+    ("icmp6", 0),
+    ("statistic", 0),
+    ("recent", 0),
+    ("recent", 1),
+    ("addrtype", 1),
+    ("conntrack", 3),
+    ("REJECT", 0),
+    ("MARK", 2),
+    ("DNAT", 0),
+    ("DNAT", 1),
+    ("DNAT", 2),
+    ("SNAT", 0),
+    ("MASQUERADE", 0),
+    ("REDIRECT", 0),
+];
+
+proptest! {
+    /// Whatever the bytes, a rule decodes or names what stopped it: never a panic.
+    #[test]
+    fn any_rule_message_decodes_or_declines(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = rule(Family::Ipv4, "X", Attrs::new(&bytes));
+        let _ = rule(Family::Ipv6, "X", Attrs::new(&bytes));
+    }
+
+    /// An extension's structure of any size and content prints or declines: every field
+    /// read is bounds-checked.
+    #[test]
+    fn any_extension_info_prints_or_declines(
+        which in 0..EXTENSIONS.len(),
+        info in proptest::collection::vec(any::<u8>(), 0..300),
+        ipv6 in any::<bool>(),
+    ) {
+        let (name, rev) = EXTENSIONS[which];
+        let family = if ipv6 { Family::Ipv6 } else { Family::Ipv4 };
+        let mut text = Text::default();
+        let _ = matches::print(name, rev, family, &info, &mut text);
+        let _ = targets::print(name, rev, family, &info, &mut text);
+    }
+}
