@@ -14,6 +14,7 @@
 //! collection whose read missed publishes `iptables-save`'s own result, as the iptables-save
 //! path does; the next one reads netlink only. See docs/iptables-nft.md.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -359,7 +360,7 @@ impl Reader {
             if self.generation().await != snapshot.ruleset.generation {
                 return Ok(false);
             }
-            stats.listed += check(
+            let (decoded, listed) = check(
                 self.id,
                 &mut lock(&self.texts),
                 snapshot,
@@ -368,6 +369,8 @@ impl Reader {
                 &table,
                 &chain,
             );
+            stats.decoded += decoded;
+            stats.listed += listed;
         }
         let mut cache = lock(&self.texts);
         for (index, text) in texts {
@@ -378,8 +381,10 @@ impl Reader {
                     .find(|e| cache.trusted.get(*e) != Some(&true))
                 {
                     None => {
-                        cache.by_key.entry(key).or_insert(text);
-                        stats.decoded += 1;
+                        if let Entry::Vacant(slot) = cache.by_key.entry(key) {
+                            slot.insert(text);
+                            stats.decoded += 1;
+                        }
                         continue;
                     }
                     Some(distrusted) => distrusted.clone(),
@@ -732,8 +737,9 @@ fn unchecked_chains(
 
 /// Compares the decoded texts of `chain` of `table` with the host's listing of it, taken at
 /// the snapshot's generation, and records which extensions print as the host's iptables
-/// prints them. The listed texts of the chain are learnt, so that a rule the decoder got
-/// wrong never has its decoded text.
+/// prints them. The chain's texts are learnt: decoded where the two agree, listed where
+/// they do not, so that a rule the decoder got wrong never has its decoded text. Returns
+/// how many of each it learnt.
 fn check(
     id: SourceId,
     cache: &mut RuleTexts,
@@ -742,43 +748,45 @@ fn check(
     listed: &Printed,
     table: &str,
     chain: &str,
-) -> usize {
+) -> (usize, usize) {
     let spans = chain_spans(snapshot);
     let Some((span, ..)) = spans
         .iter()
         .find(|(_, t, c)| t.name == table && c.name == chain)
     else {
-        return 0;
+        return (0, 0);
     };
     let Some((_, printed)) = listed.ruleset.chains().find(|(_, c)| c.name == chain) else {
-        return 0;
+        return (0, 0);
     };
     if printed.rules.len() != span.len() {
-        return 0;
+        return (0, 0);
     }
     let first = texts.partition_point(|(i, _)| *i < span.start);
-    let compared: Vec<(&Text, &[Extension], &str)> = texts[first..]
+    let compared: Vec<(usize, &Arc<Text>, &[Extension], &str)> = texts[first..]
         .iter()
         .take_while(|(i, _)| span.contains(i))
         .filter_map(|(i, text)| {
             let (text, extensions) = text.as_ref().ok()?;
-            Some((
-                &**text,
-                extensions.as_slice(),
-                printed.rules[i - span.start].text.as_str(),
-            ))
+            let listed = printed.rules[i - span.start].text.as_str();
+            Some((*i, text, extensions.as_slice(), listed))
         })
         .collect();
     // Extensions of rules printed alike are trusted first, so that a difference is put
     // on the extensions only it could come from.
-    for (text, extensions, listed) in &compared {
+    let mut decoded = 0;
+    for (index, text, extensions, listed) in &compared {
         if text.text == *listed {
             for extension in *extensions {
                 cache.trusted.entry(extension.clone()).or_insert(true);
             }
+            if let Entry::Vacant(slot) = cache.by_key.entry(snapshot.keys[*index]) {
+                slot.insert(Arc::clone(text));
+                decoded += 1;
+            }
         }
     }
-    for (text, extensions, listed) in &compared {
+    for (_, text, extensions, listed) in &compared {
         if text.text == *listed {
             continue;
         }
@@ -801,7 +809,7 @@ fn check(
             }
         }
     }
-    learn_from(cache, listed, snapshot)
+    (decoded, learn_from(cache, listed, snapshot))
 }
 
 /// Per table, what to learn the texts `snapshot` misses from: the chains holding a rule
@@ -856,7 +864,7 @@ fn learn_from(texts: &mut RuleTexts, printed: &Printed, snapshot: &Snapshot) -> 
             continue;
         }
         for (rule, key) in printed.rules.iter().zip(chain_keys) {
-            if let std::collections::hash_map::Entry::Vacant(slot) = texts.by_key.entry(*key) {
+            if let Entry::Vacant(slot) = texts.by_key.entry(*key) {
                 slot.insert(Arc::new(Text::of(rule, invalid_utf8)));
                 added += 1;
             }

@@ -161,12 +161,17 @@ fn churned(version: usize) -> String {
     for e in 0..endpoints {
         let id = 100 + e;
         out.push_str(&format!("[{id}:{}] -A SEP-{e} -p tcp -m tcp --dport {} -m comment --comment \"sep r{id}\" -j ACCEPT\n", id * 100, 1000 + e));
-        // Every fourth version adds rules: new rule texts, learnt from iptables-save.
+        // Every fourth version adds rules: new rule texts, decoded from netlink.
         if version.is_multiple_of(4) && e.is_multiple_of(5) {
             let id = 1000 + e;
             out.push_str(&format!("[{id}:{}] -A SEP-{e} -p udp -m udp --dport {id} -m comment --comment \"new r{id}\" -j ACCEPT\n", id * 100));
         }
     }
+    // A rule the decoder does not know (u32), in a chain of each version's own: its text
+    // comes from listing its chain, which may vanish before the listing.
+    out.push_str(&format!(
+        ":U{version} - [0:0]\n[7:700] -A U{version} -m u32 --u32 \"0x0&0xffff=0x100\" -m comment --comment \"u32 r7\"\n"
+    ));
     out.push_str("COMMIT\n");
     out
 }
@@ -247,6 +252,21 @@ fn restores_in_a_loop_never_pair_a_label_with_another_rules_counters() {
                 "rule {rule:?} with another rule's counters"
             );
         }
+        // Decoded, listed or cached: never iptables-save, not even at the start.
+        let source = [("source", "iptables")];
+        assert_eq!(
+            exposition.value("netfilter_exporter_iptables_save_runs_total", &source),
+            0.0,
+            "{text}"
+        );
+        assert_eq!(
+            exposition.value(
+                "netfilter_exporter_undecoded_rules",
+                &[("source", "iptables"), ("extension", "u32 rev 0")]
+            ),
+            1.0,
+            "{text}"
+        );
         checked += 1;
         if text.contains("netfilter_exporter_uncached_rules{source=\"iptables\"} 0\n") {
             over_netlink += 1;
@@ -343,4 +363,82 @@ fn a_table_restored_in_a_loop_is_never_published_twice() {
     assert!(checked > 50, "only {checked} expositions");
     assert!(over_netlink > 0, "no collection read netlink alone");
     assert!(doubled.is_empty(), "series published twice: {doubled:?}");
+}
+
+/// Another iptables version printing one extension differently, stood for by a wrapper
+/// first in `PATH` that runs the real `iptables` and prints `statistic`'s probability with
+/// five decimals: the exporter finds the difference when it checks the decoder against the
+/// host's listing, says so once, and takes those rules' texts from the listings, the
+/// host's own, while the other rules keep their decoded texts.
+#[test]
+fn an_extension_printed_differently_by_the_host_is_listed_instead() {
+    if !can_run() {
+        return;
+    }
+    let real = crate::harness::which("iptables").expect("iptables");
+    let wrapper = crate::common::FakePath::new().script(
+        "iptables",
+        &format!(
+            "{} \"$@\" | sed -E 's/(--probability [0-9]+\\.[0-9]{{5}})[0-9]+/\\1/'",
+            real.display()
+        ),
+    );
+    let ns = Netns::new(NETNS_LABEL);
+    ns.restore(
+        "iptables-restore",
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n\
+         :SVC-A - [0:0]\n:SVC-B - [0:0]\n:SEP - [0:0]\n\
+         -A PREROUTING -j SVC-A\n\
+         -A SVC-A -m comment --comment \"a/1\" -m statistic --mode random --probability 0.33333333349 -j SEP\n\
+         -A SVC-A -m comment --comment \"a/2\" -j SEP\n\
+         -A SVC-B -m comment --comment \"b/1\" -m statistic --mode random --probability 0.50000000000 -j SEP\n\
+         -A SVC-B -m comment --comment \"b/2\" -j SEP\n\
+         -A SEP -p tcp -m tcp -j DNAT --to-destination 10.0.0.1:80\n\
+         COMMIT\n",
+    );
+    let mut command = ns.exporter(&["dump", "-t", "iptables"]);
+    command.env("PATH", wrapper.before_path());
+    command.env("RUST_LOG", "warn");
+    let output = crate::harness::output_within(command, Duration::from_secs(60));
+    assert!(output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.matches("differs from the host").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("statistic rev 0"), "{stderr}");
+    let exposition = Exposition::parse(&String::from_utf8_lossy(&output.stdout));
+    let rules: Vec<&str> = exposition
+        .find("iptables_rule_packets_total", &[("table", "nat")])
+        .iter()
+        .map(|s| s.labels["rule"].as_str())
+        .collect();
+    assert!(
+        rules.contains(&"-m statistic --mode random --probability 0.33333 -j SEP")
+            && rules.contains(&"-m statistic --mode random --probability 0.50000 -j SEP"),
+        "{rules:?}"
+    );
+    let source = |how: &str| {
+        exposition.value(
+            "netfilter_exporter_rule_texts",
+            &[("source", "iptables"), ("how", how)],
+        )
+    };
+    assert_eq!(
+        exposition.value(
+            "netfilter_exporter_undecoded_rules",
+            &[("source", "iptables"), ("extension", "statistic rev 0")]
+        ),
+        2.0
+    );
+    assert_eq!(source("decoded"), 4.0, "{}", exposition.text);
+    assert_eq!(source("listed"), 2.0, "{}", exposition.text);
+    assert_eq!(
+        exposition.value(
+            "netfilter_exporter_iptables_save_runs_total",
+            &[("source", "iptables")]
+        ),
+        0.0
+    );
 }

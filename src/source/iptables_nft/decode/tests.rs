@@ -1,8 +1,8 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::source::netlink::push;
 use crate::source::netlink::consts::list;
+use crate::source::netlink::push;
 
 /// An expression element: its name and its data attributes.
 fn expression(name: &str, data: &[u8]) -> Vec<u8> {
@@ -38,7 +38,10 @@ fn rule_attrs(expressions: &[Vec<u8>]) -> Vec<u8> {
 }
 
 fn meta_load(key: u32) -> Vec<u8> {
-    expression("meta", &[be32(meta::DREG, 1), be32(meta::KEY, key)].concat())
+    expression(
+        "meta",
+        &[be32(meta::DREG, 1), be32(meta::KEY, key)].concat(),
+    )
 }
 
 fn payload_load(base: u32, offset: u32, len: u32) -> Vec<u8> {
@@ -52,7 +55,10 @@ fn payload_load(base: u32, offset: u32, len: u32) -> Vec<u8> {
 }
 
 fn cmp_expr(op: u32, bytes: &[u8]) -> Vec<u8> {
-    expression("cmp", &[be32(cmp::OP, op), value(cmp::DATA, bytes)].concat())
+    expression(
+        "cmp",
+        &[be32(cmp::OP, op), value(cmp::DATA, bytes)].concat(),
+    )
 }
 
 fn jump(chain: &str) -> Vec<u8> {
