@@ -192,3 +192,124 @@ fn a_table_is_saved_when_most_of_it_or_many_chains_are_missing() {
         "more chains than are listed one by one"
     );
 }
+
+/// The decoded texts of the rules of `snapshot` at `indices`, each printed by `extensions`.
+fn decoded(
+    snapshot: &Snapshot,
+    lines: &[(usize, &str, &[Extension])],
+) -> Vec<(usize, DecodedText)> {
+    let decodings = lines
+        .iter()
+        .map(|&(index, line, extensions)| {
+            let decoded = decode::Decoded {
+                line: line.to_owned(),
+                extensions: extensions.to_vec(),
+                invalid_utf8: false,
+            };
+            (index, Ok(decoded))
+        })
+        .collect();
+    parse_decoded(Family::Ipv4, snapshot, decodings)
+}
+
+const IP: Extension = Extension::Native("ip");
+
+fn statistic() -> Extension {
+    Extension::Match("statistic".to_owned(), 0)
+}
+
+#[test]
+fn decoded_lines_are_parsed_as_a_dump_and_paired_by_index() {
+    let parsed = iptables_save::parse(Family::Ipv4, DUMP);
+    let read = snapshot(&parsed, 0);
+    let texts = decoded(
+        &read,
+        &[
+            (
+                0,
+                "-A INPUT -s 10.0.0.1/32 -m comment --comment \"one\ntwo\" -j ACCEPT",
+                &[IP],
+            ),
+            (2, "-A MINE -p tcp -j DROP", &[IP]),
+        ],
+    );
+    let text = |i: usize| texts[i].1.as_ref().map(|(t, _)| t.text.clone());
+    assert_eq!(texts.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, 2]);
+    assert_eq!(
+        text(0),
+        Ok("-s 10.0.0.1/32 -m comment --comment \"one\ntwo\" -j ACCEPT".to_owned())
+    );
+    assert_eq!(text(1), Ok("-p tcp -j DROP".to_owned()));
+}
+
+#[test]
+fn one_chain_is_listed_per_extension_not_checked_yet() {
+    let parsed = iptables_save::parse(Family::Ipv4, DUMP);
+    let read = snapshot(&parsed, 0);
+    let texts = decoded(
+        &read,
+        &[
+            (0, "-A INPUT -s 10.0.0.1/32 -j ACCEPT", &[IP]),
+            (1, "-A INPUT -j MINE", &[IP]),
+            (2, "-A MINE -p tcp -j DROP", &[IP, statistic()]),
+        ],
+    );
+    let mut cache = RuleTexts::default();
+    let chains = |cache: &RuleTexts| unchecked_chains(&read, &texts, cache);
+    assert_eq!(
+        chains(&cache),
+        [
+            ("filter".to_owned(), "INPUT".to_owned()),
+            ("filter".to_owned(), "MINE".to_owned())
+        ]
+    );
+    cache.trusted.insert(IP, true);
+    assert_eq!(chains(&cache), [("filter".to_owned(), "MINE".to_owned())]);
+    cache.trusted.insert(statistic(), false);
+    assert!(chains(&cache).is_empty());
+}
+
+#[test]
+fn a_difference_is_put_on_the_extension_not_checked_yet() {
+    let dump = "*filter\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                -A INPUT -m statistic --mode random --probability 0.5 -j DROP\n\
+                -A INPUT -j ACCEPT\nCOMMIT\n";
+    let parsed = iptables_save::parse(Family::Ipv4, dump);
+    let read = snapshot(&parsed, 0);
+    let texts = decoded(
+        &read,
+        &[
+            (
+                0,
+                "-A INPUT -m statistic --mode random --probability 0.50000000000 -j DROP",
+                &[IP, statistic()],
+            ),
+            (1, "-A INPUT -j ACCEPT", &[IP]),
+        ],
+    );
+    let listed = Printed {
+        ruleset: parsed.clone(),
+        invalid_utf8: false,
+    };
+    let mut cache = RuleTexts::default();
+    let (decoded, listed) = check(
+        SourceId::Iptables,
+        &mut cache,
+        &read,
+        &texts,
+        &listed,
+        "filter",
+        "INPUT",
+    );
+    // The rule printed alike clears `ip`, though the other rule, first, differs.
+    assert_eq!(cache.trusted.get(&IP), Some(&true));
+    assert_eq!(cache.trusted.get(&statistic()), Some(&false));
+    assert_eq!((decoded, listed), (1, 1));
+    // The rule that differs has the listing's text, never the decoder's.
+    let built = build(&read, &cache).expect("every text is known");
+    let rules = &built.table("filter").expect("filter").chains[0].rules;
+    assert_eq!(
+        rules[0].text,
+        "-m statistic --mode random --probability 0.5 -j DROP"
+    );
+}
