@@ -63,7 +63,7 @@ status() {
 }
 
 # One line for the collection a status shows: end time, wall, CPU, iptables-save runs so
-# far, rule texts listed and from iptables-save.
+# far, rule texts listed, from iptables-save, and decoded.
 record() {
     awk '
         $1 == "netfilter_exporter_collection_timestamp_seconds{source=\"iptables\"}" { t = $2 }
@@ -72,7 +72,8 @@ record() {
         $1 == "netfilter_exporter_iptables_save_runs_total{source=\"iptables\"}" { r = $2 }
         $1 == "netfilter_exporter_rule_texts{source=\"iptables\",how=\"listed\"}" { l = $2 }
         $1 == "netfilter_exporter_rule_texts{source=\"iptables\",how=\"iptables_save\"}" { s = $2 }
-        END { if (t != "") print t, d, c, r, l, s }'
+        $1 == "netfilter_exporter_rule_texts{source=\"iptables\",how=\"decoded\"}" { e = $2 }
+        END { if (t != "") print t, d, c, r, l, s, e }'
 }
 
 # Waits for a collection that ended after time $1, and prints its record.
@@ -90,7 +91,8 @@ next_collection() {
     fail "no collection for 600 s"
 }
 
-# Field $1 (1: end, 2: wall, 3: CPU, 4: iptables-save runs, 5: listed, 6: saved) of a record.
+# Field $1 (1: end, 2: wall, 3: CPU, 4: iptables-save runs, 5: listed, 6: saved, 7: decoded)
+# of a record.
 field() { awk -v f="$1" '{ print $f }'; }
 
 # Compares every iptables_* series the exporter serves with those of `dump
@@ -149,10 +151,12 @@ ip netns exec "$ns" "$exporter" serve -t iptables --collect-interval 1 --collect
 server=$!
 # Settled: a collection that found every rule text cached.
 last=0
+first=
 while :; do
     line=$(next_collection "$last")
     last=$(field 1 <<< "$line")
-    [[ $(field 5 <<< "$line") == 0 && $(field 6 <<< "$line") == 0 ]] && break
+    first=${first:-$line}
+    [[ $(field 5 <<< "$line") == 0 && $(field 6 <<< "$line") == 0 && $(field 7 <<< "$line") == 0 ]] && break
 done
 
 echo "unchanged ruleset, 15 s..." >&2
@@ -168,6 +172,10 @@ unchanged_cpu=$(field 3 < "$work/unchanged" | median)
 section "unchanged ruleset: $(wc -l < "$work/unchanged") collections, 1 s apart"
 row "collection wall (median)" "$(sig "$unchanged_wall") s" "" "$(ratio "$save_wall" "$unchanged_wall")"
 row "collection CPU (median)" "$(sig "$unchanged_cpu") s"
+section "first collection after the start"
+row "wall" "$(sig "$(field 2 <<< "$first")") s" "$(ratio "$(field 2 <<< "$first")" "$unchanged_wall")" "$(ratio "$save_wall" "$(field 2 <<< "$first")")"
+row "CPU" "$(sig "$(field 3 <<< "$first")") s" "$(ratio "$(field 3 <<< "$first")" "$unchanged_cpu")"
+row "iptables-save runs / rule texts decoded" "$(field 4 <<< "$first") / $(field 7 <<< "$first")"
 
 echo "churn: 10 services every $period s for $seconds s..." >&2
 runs_before=$(tail -n 1 "$work/unchanged" | field 4)
@@ -202,6 +210,7 @@ row "collection CPU (mean)" "$(sig "$churn_cpu") s" "$(ratio "$churn_cpu" "$unch
 row "iptables-save runs" "$churn_runs"
 row "rule texts listed (sum)" "$(field 5 < "$work/during" | awk '{ s += $1 } END { print s }')"
 row "rule texts from iptables-save (sum)" "$(field 6 < "$work/during" | awk '{ s += $1 } END { print s }')"
+row "rule texts decoded (sum)" "$(field 7 < "$work/during" | awk '{ s += $1 } END { print s }')"
 
 echo "two collections after the churn, then the series..." >&2
 for _ in 1 2; do
@@ -225,15 +234,15 @@ restore_wall=$(since "$t")
 while :; do
     line=$(next_collection "$last")
     last=$(field 1 <<< "$line")
-    read -r end wall cpu runs listed saved <<< "$line"
-    ((listed + saved > 0)) && break
+    read -r end wall cpu runs listed saved decoded <<< "$line"
+    ((listed + saved + decoded > 0)) && break
     [[ $(calc "$end - $wall > $restored") == 1 ]] && break
 done
 section "$big services in one restore ($(sig "$restore_wall") s)"
 row "next collection wall" "$(sig "$wall") s" "$(ratio "$wall" "$unchanged_wall")" "$(ratio "$save_wall" "$wall")"
 row "next collection CPU" "$(sig "$cpu") s" "$(ratio "$cpu" "$unchanged_cpu")"
 row "its iptables-save runs" "$((runs - runs_before))"
-row "its rule texts listed / from iptables-save" "$listed / $saved"
+row "its rule texts decoded / listed / from iptables-save" "$decoded / $listed / $saved"
 row "series exact" "$(exact)"
 cp "$work/differences" "$work/differences-big"
 

@@ -410,11 +410,13 @@ impl Reader {
     /// when the ruleset moved on first (what was learnt until then is kept): read again.
     async fn complete(
         &self,
-        snapshot: &Snapshot,
+        snapshot: &Arc<Snapshot>,
         stats: &mut TextStats,
     ) -> Result<bool, SourceError> {
         let generation = snapshot.ruleset.generation;
-        let plan = missing(snapshot, &lock(&self.texts));
+        // A lookup per rule: on a thread that may block, not on the runtime's.
+        let (read, texts) = (Arc::clone(snapshot), Arc::clone(&self.texts));
+        let plan = source::blocking(self.id, move || Ok(missing(&read, &lock(&texts)))).await?;
         for (table, wanted) in plan {
             let mut save = matches!(wanted, Missing::Table);
             if let Missing::Chains(chains) = wanted {
