@@ -180,6 +180,8 @@ fn addresses_interfaces_protocols_and_verdicts_decode_as_saved() {
         "",
         &[
             "-s 2001:db8::/32",
+            "-s ::1.2.3.4",
+            "-d ::ffff:10.0.0.1/128",
             "! -d fe80::1/128",
             "-s ::/0",
             "-d 2001:db8::/ffff:ffff::ffff",
@@ -333,6 +335,9 @@ fn targets_of_the_kube_proxy_ruleset_decode_as_saved() {
         "",
     );
     let declined = assert_decoded_as_saved("nat targets", Family::Ipv4, &nat(&nat_rules));
+    assert!(declined.is_empty(), "declined: {declined:?}");
+    let raw_rules = rules_over("", &["-j TRACE", "-p tcp -j TRACE"], "");
+    let declined = assert_decoded_as_saved("raw targets", Family::Ipv4, &table("raw", &raw_rules));
     assert!(declined.is_empty(), "declined: {declined:?}");
 }
 

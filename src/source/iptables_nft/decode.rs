@@ -134,6 +134,8 @@ struct Transport {
 struct Walk {
     family: Family,
     loaded: Option<Loaded>,
+    /// A value an `immediate` put in a data register, for the expression that reads it.
+    register: Option<Vec<u8>>,
     src: Option<Address>,
     dst: Option<Address>,
     iif: Option<(String, bool)>,
@@ -152,6 +154,7 @@ impl Walk {
         Walk {
             family,
             loaded: None,
+            register: None,
             src: None,
             dst: None,
             iif: None,
@@ -201,8 +204,21 @@ impl Walk {
     }
 
     fn meta(&mut self, fields: &Fields<'_>) -> Option<()> {
-        // A meta expression without a destination register sets a value: not iptables'.
-        fields.u32(meta::DREG)?;
+        let Some(_) = fields.u32(meta::DREG) else {
+            // A meta expression that sets a value: iptables' only one is `-j TRACE`, the
+            // trace flag set from a register an `immediate` filled with 1.
+            let trace = fields.u32(meta::KEY)? == meta::NFTRACE
+                && self
+                    .register
+                    .take()
+                    .is_some_and(|v| v.first() == Some(&1) && v[1..].iter().all(|&b| b == 0));
+            if !trace || self.target.is_some() {
+                return None;
+            }
+            self.uses(Extension::Native("TRACE"));
+            self.target = Some(" -j TRACE".to_owned());
+            return Some(());
+        };
         self.loaded = Some(Loaded {
             what: Load::Meta(fields.u32(meta::KEY)?),
             mask: None,
@@ -449,10 +465,14 @@ impl Walk {
     }
 
     fn immediate(&mut self, fields: &Fields<'_>) -> Option<()> {
-        if fields.u32(immediate::DREG)? != 0 || self.target.is_some() {
+        let data = fields.nested(immediate::DATA)?;
+        if fields.u32(immediate::DREG)? != 0 {
+            self.register = Some(Fields::of(data)?.raw(data::VALUE)?.to_vec());
+            return Some(());
+        }
+        if self.target.is_some() {
             return None;
         }
-        let data = fields.nested(immediate::DATA)?;
         let verdict = Fields::of(Fields::of(data)?.nested(data::VERDICT)?)?;
         let code = verdict.u32(verdict_attr::CODE)? as i32;
         let chain = || verdict.string(verdict_attr::CHAIN);
@@ -690,10 +710,7 @@ fn address(line: &mut String, letter: char, address: &Address) {
             }
         }
         (addr, mask) => {
-            let v6 = |bytes: &[u8]| {
-                let bytes: [u8; 16] = bytes.try_into().unwrap_or_default();
-                Ipv6Addr::from(bytes)
-            };
+            let v6 = |bytes: &[u8]| ipv6_text(bytes.try_into().unwrap_or_default());
             let _ = write!(line, "{}/", v6(addr));
             match prefix {
                 Some(prefix) => {
@@ -705,6 +722,19 @@ fn address(line: &mut String, letter: char, address: &Address) {
             }
         }
     }
+}
+
+/// An IPv6 address as glibc's `inet_ntop` prints it, which iptables uses: as Rust prints
+/// it, but for an IPv4-compatible address (`::1.2.3.4`), which glibc prints with its
+/// IPv4 part in dotted decimal and Rust in hexadecimal.
+pub(super) fn ipv6_text(bytes: [u8; 16]) -> String {
+    let addr = Ipv6Addr::from(bytes);
+    let segments = addr.segments();
+    if segments[..6].iter().all(|&s| s == 0) && segments[6] != 0 {
+        let [.., a, b, c, d] = bytes;
+        return format!("::{}", Ipv4Addr::new(a, b, c, d));
+    }
+    addr.to_string()
 }
 
 /// The prefix length of a contiguous mask, `None` for one with holes.

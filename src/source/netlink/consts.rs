@@ -208,6 +208,8 @@ pub mod meta {
     pub const IIFNAME: u32 = 6;
     /// `NFT_META_OIFNAME`.
     pub const OIFNAME: u32 = 7;
+    /// `NFT_META_NFTRACE`.
+    pub const NFTRACE: u32 = 12;
     /// `NFT_META_L4PROTO`.
     pub const L4PROTO: u32 = 16;
 }

@@ -5,10 +5,10 @@
 //! what `iptables-save` makes of it.
 
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv4Addr;
 
-use super::Text;
 use super::matches::Info;
+use super::{Text, ipv6_text};
 use crate::ruleset::Family;
 
 /// Prints target `name` at revision `rev`, from its name on; `None` for a target or
@@ -486,19 +486,6 @@ fn address(family: Family, bytes: &[u8]) -> Option<String> {
     }
 }
 
-/// An IPv6 address as glibc's `inet_ntop` prints it, which iptables uses: as Rust prints
-/// it, but for an IPv4-compatible address (`::1.2.3.4`), which glibc prints with its
-/// IPv4 part in dotted decimal and Rust in hexadecimal.
-pub(super) fn ipv6_text(bytes: [u8; 16]) -> String {
-    let addr = Ipv6Addr::from(bytes);
-    let segments = addr.segments();
-    if segments[..6].iter().all(|&s| s == 0) && segments[6] != 0 {
-        let [.., a, b, c, d] = bytes;
-        return format!("::{}", Ipv4Addr::new(a, b, c, d));
-    }
-    addr.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -600,7 +587,7 @@ mod tests {
             ("1::", "1::"),
             ("1:0:0:1::1", "1:0:0:1::1"),
         ] {
-            let addr: Ipv6Addr = text.parse().expect("address");
+            let addr: std::net::Ipv6Addr = text.parse().expect("address");
             assert_eq!(ipv6_text(addr.octets()), expected);
         }
     }
