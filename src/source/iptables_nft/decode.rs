@@ -347,12 +347,12 @@ impl Walk {
             payload::TRANSPORT_HEADER => {
                 let ports = self.transport()?;
                 match (offset, len, mask) {
-                    // Both ports, compared in one load.
-                    (0, 4, None) if !invert => {
+                    // Both ports, compared in one load: both inverted, or neither.
+                    (0, 4, None) => {
                         let sport = u16::from_be_bytes([value[0], value[1]]);
                         let dport = u16::from_be_bytes([value[2], value[3]]);
-                        ports.sport = Some((sport, sport, false));
-                        ports.dport = Some((dport, dport, false));
+                        ports.sport = Some((sport, sport, invert));
+                        ports.dport = Some((dport, dport, invert));
                     }
                     (0 | 2, 2, None) => {
                         let port = u16::from_be_bytes(value.try_into().ok()?);
