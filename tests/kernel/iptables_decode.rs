@@ -49,11 +49,27 @@ pub(crate) fn assert_decoded_as_saved(
     family: Family,
     rules: &str,
 ) -> BTreeMap<String, String> {
+    assert_decoded_as_saved_with(name, family, rules, &[])
+}
+
+/// [`assert_decoded_as_saved`], after running each of `setup` (a program and its
+/// arguments) in the namespace: what the rules need to load, such as an ipset.
+pub(crate) fn assert_decoded_as_saved_with(
+    name: &str,
+    family: Family,
+    rules: &str,
+    setup: &[&[&str]],
+) -> BTreeMap<String, String> {
     let (restore, save) = match family {
         Family::Ipv6 => ("ip6tables-restore", "ip6tables-save"),
         _ => ("iptables-restore", "iptables-save"),
     };
     let ns = Netns::new(NETNS_LABEL);
+    for command in setup {
+        if let [program, args @ ..] = command {
+            ns.run(program, args);
+        }
+    }
     ns.restore(restore, rules);
     let saved = saved_rules(&ns.run(save, &[]));
     let decoded: Vec<DecodedRule> = ns

@@ -19,6 +19,7 @@ mod fleet;
 mod generate;
 mod ipset_netns;
 mod iptables_decode;
+mod iptables_decode_matches;
 mod iptables_nft_netns;
 mod kubernetes_client;
 mod kubernetes_manifests;
