@@ -131,6 +131,27 @@ fn iprange_decodes_as_saved() {
     decodes_as_saved("iprange6", Family::Ipv6, "filter", &rules);
 }
 
+/// iptables writes IPv6 addresses with `inet_ntop`: `::1.2.3.4` after six zero groups.
+#[test]
+fn ipv6_addresses_in_matches_decode_as_saved() {
+    if !can_run() {
+        return;
+    }
+    let rules = rules_over(
+        "",
+        &[
+            "-m conntrack --ctorigsrc ::1.2.3.4 --ctorigdst ::1:0/112",
+            "-m conntrack ! --ctreplsrc ::ffff:1.2.3.4 --ctrepldst 2001:db8::/32",
+            "-m recent --set --name b --mask ::255.255.0.0",
+            "-m recent --set --name c --mask ffff::",
+            "-m policy --dir in --pol ipsec --mode tunnel --tunnel-src ::1.2.3.4",
+            "-m iprange --src-range ::0.0.0.2-::1:0",
+        ],
+        " -j ACCEPT",
+    );
+    decodes_as_saved("ipv6 addresses", Family::Ipv6, "filter", &rules);
+}
+
 #[test]
 fn length_tcpmss_dscp_tos_and_ttl_decode_as_saved() {
     if !can_run() {
@@ -399,6 +420,7 @@ fn time_and_string_decode_as_saved() {
         " -j ACCEPT",
     );
     decodes_as_saved("time", Family::Ipv4, "filter", &rules);
+    decodes_as_saved("time6", Family::Ipv6, "filter", &rules);
 }
 
 #[test]
