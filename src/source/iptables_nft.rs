@@ -26,7 +26,8 @@ use futures_util::future::BoxFuture;
 
 use crate::source::nftables::{self, ReadConfig, RuleKey, Snapshot, Tables};
 use crate::source::{
-    self, CommandOutput, Limits, Presence, Reading, Source, SourceError, SourceId, iptables_save,
+    self, CommandOutput, Limits, Presence, Reading, Source, SourceError, SourceId, ipset,
+    iptables_save,
 };
 pub use decode::Extension;
 
@@ -296,13 +297,15 @@ impl Reader {
         tokio::task::spawn_blocking(move || {
             let texts = lock(&texts);
             let (mut decoded, mut attempt) = (Vec::new(), 0);
+            let mut sets = ipset::SetNames::new(config.timeout);
             let snapshot = nftables::read_with(&config, &mut |seen| {
                 if seen.attempt != attempt {
                     decoded.clear();
                     attempt = seen.attempt;
                 }
                 if !texts.by_key.contains_key(seen.key) {
-                    decoded.push((seen.index, decode::rule(family, seen.chain, seen.attrs)));
+                    let rule = decode::rule(family, seen.chain, seen.attrs, &mut |i| sets.name(i));
+                    decoded.push((seen.index, rule));
                 }
             })?;
             if snapshot.attempts != attempt {
@@ -594,12 +597,14 @@ pub fn decode_rules(
         set_elements_limit: 0,
     };
     let (mut decoded, mut attempt) = (Vec::new(), 0);
+    let mut sets = ipset::SetNames::new(timeout);
     let snapshot = nftables::read_with(&config, &mut |seen| {
         if seen.attempt != attempt {
             decoded.clear();
             attempt = seen.attempt;
         }
-        decoded.push(decode::rule(family, seen.chain, seen.attrs).map(|d| d.line));
+        let rule = decode::rule(family, seen.chain, seen.attrs, &mut |i| sets.name(i));
+        decoded.push(rule.map(|d| d.line));
     })?;
     if snapshot.attempts != attempt {
         decoded.clear();

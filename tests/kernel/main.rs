@@ -19,6 +19,7 @@ mod fleet;
 mod generate;
 mod ipset_netns;
 mod iptables_decode;
+mod iptables_decode_matches;
 mod iptables_decode_props;
 mod iptables_decode_targets;
 mod iptables_nft_netns;

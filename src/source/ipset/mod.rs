@@ -16,6 +16,7 @@
 mod decode;
 mod element;
 
+use std::collections::HashMap;
 use std::io;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -23,8 +24,9 @@ use std::time::{Duration, Instant};
 use crate::ruleset::ipset::Set;
 use crate::source::Presence;
 use crate::source::netlink::consts::ipset::{
-    IPSET_ATTR_FLAGS, IPSET_ATTR_PROTOCOL, IPSET_ATTR_SETNAME, IPSET_CMD_LIST, IPSET_CMD_PROTOCOL,
-    IPSET_FLAG_LIST_HEADER, IPSET_PROTOCOL, IPSET_PROTOCOL_MIN,
+    IPSET_ATTR_FLAGS, IPSET_ATTR_INDEX, IPSET_ATTR_PROTOCOL, IPSET_ATTR_SETNAME,
+    IPSET_CMD_GET_BYINDEX, IPSET_CMD_LIST, IPSET_CMD_PROTOCOL, IPSET_FLAG_LIST_HEADER,
+    IPSET_PROTOCOL, IPSET_PROTOCOL_MIN,
 };
 use crate::source::netlink::consts::netlink::{NLM_F_ACK, NLM_F_DUMP};
 use crate::source::netlink::consts::nfnetlink::NFNL_SUBSYS_IPSET;
@@ -243,6 +245,77 @@ pub fn read(settings: &Settings, timeout: Duration) -> Result<Vec<Set>, ReadErro
         }
     }
     Ok(read)
+}
+
+/// Set names by kernel index, asked of the kernel as they are needed: an iptables rule's
+/// `-m set` holds a set's index, and its text the name, as `iptables-save` asks for it.
+pub struct SetNames {
+    timeout: Duration,
+    /// The socket and protocol version, once opened; `None` inside when that failed.
+    socket: Option<Option<(Socket, u8)>>,
+    known: HashMap<u16, Option<String>>,
+}
+
+impl SetNames {
+    /// Nothing asked yet; each request within `timeout`.
+    pub fn new(timeout: Duration) -> Self {
+        SetNames {
+            timeout,
+            socket: None,
+            known: HashMap::new(),
+        }
+    }
+
+    /// The name of the set of `index`; `None` when there is none, or the kernel cannot say
+    /// (no ip_set, a protocol older than 7). Blocking.
+    pub fn name(&mut self, index: u16) -> Option<String> {
+        if let Some(known) = self.known.get(&index) {
+            return known.clone();
+        }
+        let name = self.ask(index);
+        self.known.insert(index, name.clone());
+        name
+    }
+
+    fn ask(&mut self, index: u16) -> Option<String> {
+        let timeout = self.timeout;
+        let opened = self.socket.get_or_insert_with(|| {
+            // Without the module there are no sets, and asking would load it.
+            if !module_loaded(Path::new(MODULE_DIR)).unwrap_or(false) {
+                return None;
+            }
+            let mut socket = Socket::open_subsystem(NFNL_SUBSYS_IPSET, timeout).ok()?;
+            let version = protocol(&mut socket).ok()?;
+            Some((socket, version))
+        });
+        let (socket, version) = opened.as_mut()?;
+        if *version < 7 {
+            return None;
+        }
+        let mut attrs = Vec::new();
+        netlink::push(&mut attrs, IPSET_ATTR_PROTOCOL, &[*version]);
+        netlink::push(&mut attrs, IPSET_ATTR_INDEX, &index.to_be_bytes());
+        let mut name = None;
+        let asked = socket.request(
+            IPSET_CMD_GET_BYINDEX,
+            REQUEST_FAMILY,
+            NLM_F_ACK,
+            &attrs,
+            |message| {
+                if message.kind == IPSET_CMD_GET_BYINDEX {
+                    for attr in message.attrs {
+                        let attr = attr?;
+                        if attr.kind == IPSET_ATTR_SETNAME {
+                            name = Some(attr.string());
+                        }
+                    }
+                }
+                Ok(())
+            },
+        );
+        asked.ok()?;
+        name
+    }
 }
 
 /// The protocol version to speak, negotiated with the kernel.

@@ -62,10 +62,19 @@ pub(super) struct Decoded {
     pub invalid_utf8: bool,
 }
 
+/// The name of the ipset of an index, which the `set` match and `SET` target hold instead of
+/// the name their text shows.
+pub(super) type SetNames<'a> = dyn FnMut(u16) -> Option<String> + 'a;
+
 /// Decodes the text of the rule of `chain` whose message attributes are `attrs`; the error
 /// names the first part it cannot print.
-pub(super) fn rule(family: Family, chain: &str, attrs: Attrs<'_>) -> Result<Decoded, Extension> {
-    let mut walk = Walk::new(family);
+pub(super) fn rule(
+    family: Family,
+    chain: &str,
+    attrs: Attrs<'_>,
+    sets: &mut SetNames<'_>,
+) -> Result<Decoded, Extension> {
+    let mut walk = Walk::new(family, sets);
     for attr in attrs {
         let Ok(attr) = attr else {
             return Err(malformed("rule"));
@@ -131,8 +140,9 @@ struct Transport {
 }
 
 /// A rule being read, expression by expression.
-struct Walk {
+struct Walk<'s, 'f> {
     family: Family,
+    sets: &'s mut SetNames<'f>,
     loaded: Option<Loaded>,
     /// A value an `immediate` put in a data register, for the expression that reads it.
     register: Option<Vec<u8>>,
@@ -149,10 +159,11 @@ struct Walk {
     invalid_utf8: bool,
 }
 
-impl Walk {
-    fn new(family: Family) -> Self {
+impl<'s, 'f> Walk<'s, 'f> {
+    fn new(family: Family, sets: &'s mut SetNames<'f>) -> Self {
         Walk {
             family,
+            sets,
             loaded: None,
             register: None,
             src: None,
@@ -566,7 +577,10 @@ impl Walk {
         } else {
             Extension::Target(name.clone(), rev)
         };
-        let mut text = Text::default();
+        let mut text = Text {
+            sets: Some(&mut *self.sets),
+            ..Text::default()
+        };
         let printed = if is_match {
             text.push_str(" -m ");
             matches::print(&name, rev, self.family, info, &mut text)
@@ -577,12 +591,15 @@ impl Walk {
         if printed.is_none() || (!is_match && self.target.is_some()) {
             return Err(extension);
         }
-        self.invalid_utf8 |= text.invalid_utf8;
+        let Text {
+            line, invalid_utf8, ..
+        } = text;
+        self.invalid_utf8 |= invalid_utf8;
         self.uses(extension);
         if is_match {
-            self.parts.push(Part::Text(text.line));
+            self.parts.push(Part::Text(line));
         } else {
-            self.target = Some(text.line);
+            self.target = Some(line);
         }
         Ok(())
     }
@@ -809,14 +826,21 @@ fn one(value: &[u8]) -> Option<&u8> {
     }
 }
 
-/// A printed extension, and whether a string in it was not valid UTF-8.
-#[derive(Debug, Default)]
-pub(crate) struct Text {
+/// A printed extension, and whether a string in it was not valid UTF-8; with the names of
+/// ipsets to print by index.
+#[derive(Default)]
+pub(crate) struct Text<'s, 'f> {
     line: String,
     invalid_utf8: bool,
+    sets: Option<&'s mut SetNames<'f>>,
 }
 
-impl Text {
+impl Text<'_, '_> {
+    /// The name of the ipset of `index`.
+    fn set_name(&mut self, index: u16) -> Option<String> {
+        (self.sets.as_mut()?)(index)
+    }
+
     fn push_str(&mut self, s: &str) {
         self.line.push_str(s);
     }
@@ -853,7 +877,7 @@ impl Text {
     }
 }
 
-impl fmt::Write for Text {
+impl fmt::Write for Text<'_, '_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         self.line.push_str(s);
         Ok(())

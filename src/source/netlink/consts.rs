@@ -401,8 +401,8 @@ pub mod generation {
 pub mod ipset {
     /// `IPSET_PROTOCOL`: the newest protocol version the reader speaks.
     pub const IPSET_PROTOCOL: u8 = 7;
-    /// `IPSET_PROTOCOL_MIN`: the oldest one (protocol 7 only adds commands the reader
-    /// does not send, and the set index in listings).
+    /// `IPSET_PROTOCOL_MIN`: the oldest one (protocol 7 adds the set index in listings and
+    /// [`IPSET_CMD_GET_BYINDEX`], asked only when the kernel speaks 7).
     pub const IPSET_PROTOCOL_MIN: u8 = 6;
 
     /// `IPSET_CMD_PROTOCOL`: the kernel's protocol versions.
@@ -410,6 +410,8 @@ pub mod ipset {
     /// `IPSET_CMD_LIST`: every set, or the one named, with its members unless
     /// [`IPSET_FLAG_LIST_HEADER`] asks for headers only.
     pub const IPSET_CMD_LIST: u16 = 7;
+    /// `IPSET_CMD_GET_BYINDEX` (protocol 7): the name of the set of an index.
+    pub const IPSET_CMD_GET_BYINDEX: u16 = 15;
 
     /// `IPSET_ATTR_PROTOCOL` (u8, in every message): the protocol version.
     pub const IPSET_ATTR_PROTOCOL: u16 = 1;
@@ -429,6 +431,9 @@ pub mod ipset {
     pub const IPSET_ATTR_ADT: u16 = 8;
     /// `IPSET_ATTR_PROTOCOL_MIN` (u8): the oldest protocol version the kernel speaks.
     pub const IPSET_ATTR_PROTOCOL_MIN: u16 = 10;
+    /// `IPSET_ATTR_INDEX` (u16, big endian): a set's index, which x_tables' `set` match and
+    /// target hold instead of its name.
+    pub const IPSET_ATTR_INDEX: u16 = 11;
 
     /// `IPSET_ATTR_IP` (nested, [`IPSET_ATTR_IPADDR_IPV4`] or [`IPSET_ATTR_IPADDR_IPV6`]),
     /// in a member: its first address.

@@ -27,6 +27,7 @@ pub(super) fn print(
     let info = Info(info);
     match (name, rev) {
         ("REJECT", 0) => reject(&info, family, out)?,
+        ("SET", 3) => set(&info, out)?,
         ("MARK", 2) => {
             let _ = write!(
                 out,
@@ -484,6 +485,63 @@ fn address(family: Family, bytes: &[u8]) -> Option<String> {
         }
         _ => Some(ipv6_text(bytes.get(..16)?.try_into().ok()?)),
     }
+}
+
+/// `SET` revision 3: the sets to add to, delete from and map from, each by name.
+fn set(info: &Info<'_>, out: &mut Text) -> Option<()> {
+    const EXIST: u32 = 1 << 0;
+    const MAPS: [(u32, &str); 3] = [
+        (1 << 8, " --map-mark"),
+        (1 << 9, " --map-prio"),
+        (1 << 10, " --map-queue"),
+    ];
+    info.len_at_least(20)?;
+    let (flags, timeout) = (info.u32(12)?, info.u32(16)?);
+    out.push_str("SET");
+    let option = |out: &mut Text, at: usize, option: &str| -> Option<()> {
+        if info.u16(at)? == INVALID_SET {
+            return Some(());
+        }
+        let name = set_name(info, at, out)?;
+        let _ = write!(out, " {option} {name}");
+        set_dimensions(info, at, out)
+    };
+    option(out, 0, "--add-set")?;
+    if flags & EXIST != 0 {
+        out.push_str(" --exist");
+    }
+    if timeout != u32::MAX {
+        let _ = write!(out, " --timeout {timeout}");
+    }
+    option(out, 4, "--del-set")?;
+    option(out, 8, "--map-set")?;
+    for (flag, text) in MAPS {
+        if flags & flag != 0 {
+            out.push_str(text);
+        }
+    }
+    Some(())
+}
+
+/// `IPSET_INVALID_ID`: no set.
+const INVALID_SET: u16 = u16::MAX;
+
+/// The name of the set of the `xt_set_info` at `at`, asked of ipset.
+pub(super) fn set_name(info: &Info<'_>, at: usize, out: &mut Text) -> Option<String> {
+    out.set_name(info.u16(at)?)
+}
+
+/// The directions of the `xt_set_info` at `at`: ` src,dst`, one per dimension.
+pub(super) fn set_dimensions(info: &Info<'_>, at: usize, out: &mut Text) -> Option<()> {
+    let (dimensions, flags) = (info.u8(at + 2)?, info.u8(at + 3)?);
+    if dimensions > 6 {
+        return None;
+    }
+    for i in 1..=dimensions {
+        out.push_str(if i == 1 { " " } else { "," });
+        out.push_str(if flags & (1 << i) != 0 { "src" } else { "dst" });
+    }
+    Some(())
 }
 
 #[cfg(test)]

@@ -87,7 +87,8 @@ fn native_expressions_print_in_iptables_save_order() {
         expression("counter", &[]),
         jump("KUBE-SEP"),
     ]);
-    let decoded = rule(Family::Ipv4, "KUBE-SVC", Attrs::new(&attrs)).expect("decoded");
+    let decoded =
+        rule(Family::Ipv4, "KUBE-SVC", Attrs::new(&attrs), &mut |_| None).expect("decoded");
     assert_eq!(
         decoded.line,
         "-A KUBE-SVC -d 10.96.0.1/32 ! -i eth+ -p tcp -m tcp --dport 443 -j KUBE-SEP"
@@ -102,7 +103,7 @@ fn native_expressions_print_in_iptables_save_order() {
 fn what_iptables_does_not_write_names_itself() {
     let attrs = rule_attrs(&[expression("fib", &[]), jump("X")]);
     assert_eq!(
-        rule(Family::Ipv4, "X", Attrs::new(&attrs)),
+        rule(Family::Ipv4, "X", Attrs::new(&attrs), &mut |_| None),
         Err(Extension::Expression("fib".to_owned()))
     );
     // A port compared without a protocol to say which header it is in.
@@ -111,7 +112,7 @@ fn what_iptables_does_not_write_names_itself() {
         cmp_expr(cmp::EQ, &[0, 80]),
     ]);
     assert_eq!(
-        rule(Family::Ipv4, "X", Attrs::new(&attrs)),
+        rule(Family::Ipv4, "X", Attrs::new(&attrs), &mut |_| None),
         Err(Extension::Expression("cmp".to_owned()))
     );
 }
@@ -171,8 +172,8 @@ proptest! {
     /// Whatever the bytes, a rule decodes or names what stopped it: never a panic.
     #[test]
     fn any_rule_message_decodes_or_declines(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-        let _ = rule(Family::Ipv4, "X", Attrs::new(&bytes));
-        let _ = rule(Family::Ipv6, "X", Attrs::new(&bytes));
+        let _ = rule(Family::Ipv4, "X", Attrs::new(&bytes), &mut |_| None);
+        let _ = rule(Family::Ipv6, "X", Attrs::new(&bytes), &mut |_| None);
     }
 
     /// An extension's structure of any size and content prints or declines: every field
