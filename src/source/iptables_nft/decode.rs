@@ -12,6 +12,7 @@
 //! the reader, which compares decoded texts with the host's own listing before trusting
 //! an extension.
 
+mod info;
 mod matches;
 mod targets;
 

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use super::info::{Info, set_dimensions, set_name};
 use super::{Text, ipv6_text, tcp_flags_text};
 use crate::ruleset::Family;
 
@@ -260,13 +261,13 @@ fn set(info: &Info<'_>, out: &mut Text) -> Option<()> {
     const SKIP_SUBCOUNTERS: u32 = 1 << 4;
     const RETURN_NOMATCH: u32 = 1 << 7;
     info.len_at_least(44)?;
-    let (name, match_flags) = (super::targets::set_name(info, 0, out)?, info.u8(3)?);
+    let (name, match_flags) = (set_name(info, 0, out)?, info.u8(3)?);
     out.push_str("set");
     if match_flags & INVERT != 0 {
         out.push_str(" !");
     }
     let _ = write!(out, " --match-set {name}");
-    super::targets::set_dimensions(info, 0, out)?;
+    set_dimensions(info, 0, out)?;
     let flags = info.u32(40)?;
     if flags & RETURN_NOMATCH != 0 {
         out.push_str(" --return-nomatch");
@@ -1324,48 +1325,6 @@ fn ipv4(bytes: &[u8]) -> Option<String> {
 fn ipv6(bytes: &[u8]) -> Option<String> {
     let bytes: [u8; 16] = bytes.get(..16)?.try_into().ok()?;
     Some(ipv6_text(bytes))
-}
-
-/// An extension's structure, read field by field at its offsets; out of range is `None`.
-pub(super) struct Info<'a>(pub(super) &'a [u8]);
-
-impl Info<'_> {
-    pub(super) fn len_at_least(&self, len: usize) -> Option<()> {
-        (self.0.len() >= len).then_some(())
-    }
-
-    pub(super) fn bytes(&self, at: usize, len: usize) -> Option<&[u8]> {
-        self.0.get(at..at + len)
-    }
-
-    pub(super) fn u8(&self, at: usize) -> Option<u8> {
-        self.0.get(at).copied()
-    }
-
-    pub(super) fn u16(&self, at: usize) -> Option<u16> {
-        Some(u16::from_ne_bytes(self.bytes(at, 2)?.try_into().ok()?))
-    }
-
-    pub(super) fn u32(&self, at: usize) -> Option<u32> {
-        Some(u32::from_ne_bytes(self.bytes(at, 4)?.try_into().ok()?))
-    }
-
-    pub(super) fn u64(&self, at: usize) -> Option<u64> {
-        Some(u64::from_ne_bytes(self.bytes(at, 8)?.try_into().ok()?))
-    }
-
-    /// A NUL-terminated string in a field of `len` bytes, without its NUL; `None` for a
-    /// field without one, which C would read past.
-    pub(super) fn string(&self, at: usize, len: usize) -> Option<&[u8]> {
-        let field = self.bytes(at, len)?;
-        let end = field.iter().position(|&b| b == 0)?;
-        Some(&field[..end])
-    }
-
-    /// A field in network byte order.
-    pub(super) fn be_u16(&self, at: usize) -> Option<u16> {
-        Some(u16::from_be_bytes(self.bytes(at, 2)?.try_into().ok()?))
-    }
 }
 
 #[cfg(test)]

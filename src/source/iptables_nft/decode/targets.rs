@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
-use super::matches::Info;
+use super::info::{INVALID_SET, Info, set_dimensions, set_name};
 use super::{Text, ipv6_text};
 use crate::ruleset::Family;
 
@@ -519,27 +519,6 @@ fn set(info: &Info<'_>, out: &mut Text) -> Option<()> {
         if flags & flag != 0 {
             out.push_str(text);
         }
-    }
-    Some(())
-}
-
-/// `IPSET_INVALID_ID`: no set.
-const INVALID_SET: u16 = u16::MAX;
-
-/// The name of the set of the `xt_set_info` at `at`, asked of ipset.
-pub(super) fn set_name(info: &Info<'_>, at: usize, out: &mut Text) -> Option<String> {
-    out.set_name(info.u16(at)?)
-}
-
-/// The directions of the `xt_set_info` at `at`: ` src,dst`, one per dimension.
-pub(super) fn set_dimensions(info: &Info<'_>, at: usize, out: &mut Text) -> Option<()> {
-    let (dimensions, flags) = (info.u8(at + 2)?, info.u8(at + 3)?);
-    if dimensions > 6 {
-        return None;
-    }
-    for i in 1..=dimensions {
-        out.push_str(if i == 1 { " " } else { "," });
-        out.push_str(if flags & (1 << i) != 0 { "src" } else { "dst" });
     }
     Some(())
 }
