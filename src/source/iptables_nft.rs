@@ -298,13 +298,24 @@ impl Reader {
             let texts = lock(&texts);
             let (mut decoded, mut attempt) = (Vec::new(), 0);
             let mut sets = ipset::SetNames::new(config.timeout);
+            let mut extensions: HashSet<Arc<[Extension]>> = HashSet::new();
             let snapshot = nftables::read_with(&config, &mut |seen| {
                 if seen.attempt != attempt {
                     decoded.clear();
                     attempt = seen.attempt;
                 }
                 if !texts.by_key.contains_key(seen.key) {
-                    let rule = decode::rule(family, seen.chain, seen.attrs, &mut |i| sets.name(i));
+                    let mut rule =
+                        decode::rule(family, seen.chain, seen.attrs, &mut |i| sets.name(i));
+                    // Most rules share their few sets of extensions: kept once each.
+                    if let Ok(decoded) = &mut rule {
+                        match extensions.get(&decoded.extensions) {
+                            Some(known) => decoded.extensions = Arc::clone(known),
+                            None => {
+                                extensions.insert(Arc::clone(&decoded.extensions));
+                            }
+                        }
+                    }
                     decoded.push((seen.index, rule));
                 }
             })?;
@@ -345,7 +356,7 @@ impl Reader {
                     tracing::debug!(source = %self.id, "no iptables to check decoded texts against; trusting the decoder");
                     let mut cache = lock(&self.texts);
                     for decoded in texts.iter().filter_map(|(_, t)| t.as_ref().ok()) {
-                        for extension in &decoded.1 {
+                        for extension in decoded.1.iter() {
                             cache.trusted.entry(extension.clone()).or_insert(true);
                         }
                     }
@@ -627,7 +638,7 @@ pub fn decode_rules(
 type Decoding = Result<decode::Decoded, Extension>;
 
 /// A decoded rule's text as the parser reads it, with the extensions that printed it.
-type DecodedText = Result<(Arc<Text>, Vec<Extension>), Extension>;
+type DecodedText = Result<(Arc<Text>, Arc<[Extension]>), Extension>;
 
 /// The span of [`Snapshot::keys`] each chain of `snapshot` holds, in order.
 fn chain_spans(snapshot: &Snapshot) -> Vec<(std::ops::Range<usize>, &Table, &Chain)> {
@@ -653,60 +664,64 @@ fn span_of<'a>(
 }
 
 /// Parses the decoded lines of `decoded` (by rule index, in order) as the texts of a dump
-/// are parsed: one table block per chain.
+/// are parsed: one table block per chain, a few thousand lines at a time, so that the
+/// dump and its parse of a whole ruleset are never held at once.
 fn parse_decoded(
     family: Family,
     snapshot: &Snapshot,
     decoded: Vec<(usize, Decoding)>,
 ) -> Vec<(usize, DecodedText)> {
+    const LINES: usize = 4096;
     let spans = chain_spans(snapshot);
-    let mut dump = String::new();
-    let mut blocks: Vec<Vec<usize>> = Vec::new();
-    let mut current = None;
-    let mut out = Vec::with_capacity(decoded.len());
-    for (slot, (index, decoding)) in decoded.iter().enumerate() {
-        let Ok(rule) = decoding else { continue };
-        let Some((span, table, chain)) = span_of(&spans, *index) else {
-            continue;
-        };
-        if current != Some(span.start) {
-            if current.is_some() {
-                dump.push_str("COMMIT\n");
-            }
-            current = Some(span.start);
-            dump.push_str(&format!("*{}\n:{} - [0:0]\n", table.name, chain.name));
-            blocks.push(Vec::new());
-        }
-        dump.push_str(&rule.line);
-        dump.push('\n');
-        if let Some(block) = blocks.last_mut() {
-            block.push(slot);
-        }
-    }
-    if current.is_some() {
-        dump.push_str("COMMIT\n");
-    }
-    let parsed = iptables_save::parse(family, &dump);
     let mut texts: Vec<Option<Arc<Text>>> = vec![None; decoded.len()];
-    for (block, table) in blocks.iter().zip(&parsed.tables) {
-        let rules = table.chains.iter().flat_map(|c| &c.rules);
-        if table.chains.iter().map(|c| c.rules.len()).sum::<usize>() != block.len() {
-            continue;
+    for (first, chunk) in (0..).step_by(LINES).zip(decoded.chunks(LINES)) {
+        let (mut dump, mut blocks, mut current) = (String::new(), Vec::new(), None);
+        for (slot, (index, decoding)) in (first..).zip(chunk) {
+            let Ok(rule) = decoding else { continue };
+            let Some((span, table, chain)) = span_of(&spans, *index) else {
+                continue;
+            };
+            if current != Some(span.start) {
+                if current.is_some() {
+                    dump.push_str("COMMIT\n");
+                }
+                current = Some(span.start);
+                dump.push_str(&format!("*{}\n:{} - [0:0]\n", table.name, chain.name));
+                blocks.push(Vec::new());
+            }
+            dump.push_str(&rule.line);
+            dump.push('\n');
+            if let Some(block) = blocks.last_mut() {
+                block.push(slot);
+            }
         }
-        for (&slot, rule) in block.iter().zip(rules) {
-            let invalid_utf8 = matches!(&decoded[slot].1, Ok(d) if d.invalid_utf8);
-            texts[slot] = Some(Arc::new(Text::of(rule, invalid_utf8)));
+        if current.is_some() {
+            dump.push_str("COMMIT\n");
+        }
+        let parsed = iptables_save::parse(family, &dump);
+        for (block, table) in blocks.iter().zip(&parsed.tables) {
+            if table.chains.iter().map(|c| c.rules.len()).sum::<usize>() != block.len() {
+                continue;
+            }
+            let rules = table.chains.iter().flat_map(|c| &c.rules);
+            for (&slot, rule) in block.iter().zip(rules) {
+                let invalid_utf8 = matches!(&decoded[slot].1, Ok(d) if d.invalid_utf8);
+                texts[slot] = Some(Arc::new(Text::of(rule, invalid_utf8)));
+            }
         }
     }
-    for ((index, decoding), text) in decoded.into_iter().zip(texts) {
-        let parsed = match (decoding, text) {
-            (Ok(rule), Some(text)) => Ok((text, rule.extensions)),
-            (Ok(_), None) => Err(Extension::Expression("unparsable text".to_owned())),
-            (Err(extension), _) => Err(extension),
-        };
-        out.push((index, parsed));
-    }
-    out
+    decoded
+        .into_iter()
+        .zip(texts)
+        .map(|((index, decoding), text)| {
+            let parsed = match (decoding, text) {
+                (Ok(rule), Some(text)) => Ok((text, rule.extensions)),
+                (Ok(_), None) => Err(Extension::Expression("unparsable text".to_owned())),
+                (Err(extension), _) => Err(extension),
+            };
+            (index, parsed)
+        })
+        .collect()
 }
 
 /// One chain (table, name) holding each extension of `texts` the cache has not checked
@@ -734,7 +749,7 @@ fn unchecked_chains(
         let in_chain = texts[first..].iter().take_while(|(i, _)| span.contains(i));
         for (_, text) in in_chain {
             if let Ok((_, extensions)) = text {
-                covered.extend(extensions);
+                covered.extend(extensions.iter());
             }
         }
         chains.push((table.name.clone(), chain.name.clone()));
@@ -776,7 +791,7 @@ fn check(
         .filter_map(|(i, text)| {
             let (text, extensions) = text.as_ref().ok()?;
             let listed = printed.rules[i - span.start].text.as_str();
-            Some((*i, text, extensions.as_slice(), listed))
+            Some((*i, text, &**extensions, listed))
         })
         .collect();
     // Extensions of rules printed alike are trusted first, so that a difference is put

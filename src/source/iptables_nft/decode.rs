@@ -18,6 +18,7 @@ mod targets;
 
 use std::fmt::{self, Write as _};
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use crate::ruleset::Family;
 use crate::source::netlink::consts::{
@@ -57,8 +58,9 @@ impl fmt::Display for Extension {
 pub(super) struct Decoded {
     /// The line, without counters and newline.
     pub line: String,
-    /// The extensions that printed it, each once.
-    pub extensions: Vec<Extension>,
+    /// The extensions that printed it, each once; shared by the rules printed by the same
+    /// ones.
+    pub extensions: Arc<[Extension]>,
     /// A string of the rule was not valid UTF-8 (U+FFFD in its place).
     pub invalid_utf8: bool,
 }
@@ -649,7 +651,7 @@ impl<'s, 'f> Walk<'s, 'f> {
         }
         Decoded {
             line,
-            extensions: self.extensions,
+            extensions: self.extensions.into(),
             invalid_utf8: self.invalid_utf8,
         }
     }

@@ -203,7 +203,7 @@ fn decoded(
         .map(|&(index, line, extensions)| {
             let decoded = decode::Decoded {
                 line: line.to_owned(),
-                extensions: extensions.to_vec(),
+                extensions: extensions.into(),
                 invalid_utf8: false,
             };
             (index, Ok(decoded))

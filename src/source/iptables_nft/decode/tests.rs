@@ -94,7 +94,7 @@ fn native_expressions_print_in_iptables_save_order() {
         "-A KUBE-SVC -d 10.96.0.1/32 ! -i eth+ -p tcp -m tcp --dport 443 -j KUBE-SEP"
     );
     assert_eq!(
-        decoded.extensions,
+        *decoded.extensions,
         [Extension::Native("ip"), Extension::Native("tcp")]
     );
 }
