@@ -4,15 +4,15 @@
 //! large node, while a per-chain netlink read of the same rules costs a fraction.
 //!
 //! Netlink gives counters, policies and each rule's expressions, not the rule's text that
-//! the `rule` label and the comments come from. Those are cached, keyed by what a rule is
-//! ([`RuleKey`]: its expressions without counter values, and its user data), and filled by
-//! running `iptables-save --counters` when a read meets a rule without a cached text: its
-//! rules are paired with the netlink read's by position in each chain, when the ruleset's
-//! generation is the same before the netlink read and after `iptables-save`, so a label is
-//! never paired with another rule's counters. kube-proxy re-creates identical rules under
-//! new handles when it restores; a key of the rule's content still finds their text. The
-//! collection whose read missed publishes `iptables-save`'s own result, as the iptables-save
-//! path does; the next one reads netlink only. See docs/iptables-nft.md.
+//! the `rule` label and the comments come from. Texts are cached, keyed by what a rule is
+//! ([`RuleKey`]: its expressions without counter values, and its user data), so that
+//! kube-proxy's restores, which re-create identical rules under new handles, still find
+//! theirs. A rule without a cached text has it decoded from its expressions (`decode.rs`),
+//! once the host's own listing of a chain has shown that the decoder prints each of its
+//! extensions as the host's iptables does; what the decoder declines is learnt from
+//! `iptables -S` of its chain, or `iptables-save` of its table, paired by position with the
+//! netlink read at one ruleset generation, so a label is never paired with another rule's
+//! counters. See docs/iptables-nft.md.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
