@@ -1,3 +1,4 @@
+use super::checked::DecodedText;
 use super::*;
 use crate::source::iptables_save;
 
