@@ -20,9 +20,18 @@ fn not() -> impl Strategy<Value = &'static str> {
     prop_oneof![3 => Just(""), 1 => Just("! ")]
 }
 
-fn address(letter: char) -> impl Strategy<Value = String> {
-    (not(), any::<[u8; 4]>(), 1u8..=32)
-        .prop_map(move |(n, [a, b, c, d], plen)| format!("{n}-{letter} {a}.{b}.{c}.{d}/{plen}"))
+fn address(family: Family, letter: char) -> BoxedStrategy<String> {
+    match family {
+        Family::Ipv6 => (not(), any::<[u8; 16]>(), 1u8..=128)
+            .prop_map(move |(n, bytes, plen)| {
+                let address = std::net::Ipv6Addr::from(bytes);
+                format!("{n}-{letter} {address}/{plen}")
+            })
+            .boxed(),
+        _ => (not(), any::<[u8; 4]>(), 1u8..=32)
+            .prop_map(move |(n, [a, b, c, d], plen)| format!("{n}-{letter} {a}.{b}.{c}.{d}/{plen}"))
+            .boxed(),
+    }
 }
 
 fn iface(letter: char) -> impl Strategy<Value = String> {
@@ -56,7 +65,11 @@ fn tcp_flags() -> impl Strategy<Value = String> {
 }
 
 /// `-p` and the match of its protocol.
-fn protocol() -> BoxedStrategy<String> {
+fn protocol(family: Family) -> BoxedStrategy<String> {
+    let (icmp, option) = match family {
+        Family::Ipv6 => ("-p ipv6-icmp -m icmp6", "--icmpv6-type"),
+        _ => ("-p icmp -m icmp", "--icmp-type"),
+    };
     prop_oneof![
         Just(String::new()),
         Just("! -p tcp".to_owned()),
@@ -73,9 +86,9 @@ fn protocol() -> BoxedStrategy<String> {
             let options: Vec<String> = [s, d].into_iter().flatten().collect();
             format!("-p udp -m udp {}", options.join(" "))
         }),
-        (not(), 0u8..=40, maybe(0u8..=15)).prop_map(|(n, t, code)| match code {
-            Some(code) => format!("-p icmp -m icmp {n}--icmp-type {t}/{code}"),
-            None => format!("-p icmp -m icmp {n}--icmp-type {t}"),
+        (not(), 0u8..=200, maybe(0u8..=15)).prop_map(move |(n, t, code)| match code {
+            Some(code) => format!("{icmp} {n}{option} {t}/{code}"),
+            None => format!("{icmp} {n}{option} {t}"),
         }),
     ]
     .boxed()
@@ -90,7 +103,12 @@ fn comment() -> impl Strategy<Value = String> {
 }
 
 /// Matches that may follow, in any order.
-fn matches() -> impl Strategy<Value = Vec<String>> {
+fn matches(family: Family) -> impl Strategy<Value = Vec<String>> {
+    // The kernel refuses BROADCAST for IPv6, which has none.
+    let address_types = match family {
+        Family::Ipv6 => vec!["UNICAST", "LOCAL", "MULTICAST"],
+        _ => vec!["UNICAST", "LOCAL", "BROADCAST", "MULTICAST"],
+    };
     let one = prop_oneof![
         comment(),
         (not(), any::<u32>(), maybe(any::<u32>())).prop_map(|(n, v, m)| match m {
@@ -129,19 +147,25 @@ fn matches() -> impl Strategy<Value = Vec<String>> {
             .prop_map(|(rate, unit, burst)| format!(
                 "-m limit --limit {rate}/{unit} --limit-burst {burst}"
             )),
-        (
-            not(),
-            proptest::sample::subsequence(
-                vec!["UNICAST", "LOCAL", "BROADCAST", "MULTICAST"],
-                1..=4
-            )
-        )
+        (not(), proptest::sample::subsequence(address_types, 1..=3))
             .prop_map(|(n, t)| format!("-m addrtype {n}--dst-type {}", t.join(","))),
     ];
     proptest::collection::vec(one, 0..3)
 }
 
-fn target() -> impl Strategy<Value = String> {
+fn target(family: Family) -> impl Strategy<Value = String> {
+    let rejects = match family {
+        Family::Ipv6 => vec![
+            "icmp6-port-unreachable",
+            "icmp6-adm-prohibited",
+            "icmp6-no-route",
+        ],
+        _ => vec![
+            "icmp-port-unreachable",
+            "icmp-host-prohibited",
+            "icmp-admin-prohibited",
+        ],
+    };
     prop_oneof![
         Just(String::new()),
         Just("-j ACCEPT".to_owned()),
@@ -149,12 +173,7 @@ fn target() -> impl Strategy<Value = String> {
         Just("-j RETURN".to_owned()),
         Just("-j Y".to_owned()),
         Just("-g Y".to_owned()),
-        proptest::sample::select(vec![
-            "icmp-port-unreachable",
-            "icmp-host-prohibited",
-            "icmp-admin-prohibited"
-        ])
-        .prop_map(|w| format!("-j REJECT --reject-with {w}")),
+        proptest::sample::select(rejects).prop_map(|w| format!("-j REJECT --reject-with {w}")),
         (any::<u32>(), any::<u32>())
             .prop_map(|(v, m)| format!("-j MARK --set-xmark {v:#x}/{m:#x}")),
         "[a-z :]{1,20}".prop_map(|p| format!("-j LOG --log-prefix \"{p}\"")),
@@ -166,14 +185,14 @@ fn target() -> impl Strategy<Value = String> {
     ]
 }
 
-fn rule() -> impl Strategy<Value = String> {
+fn rule(family: Family) -> impl Strategy<Value = String> {
     let basics = (
-        maybe(address('s')),
-        maybe(address('d')),
+        maybe(address(family, 's')),
+        maybe(address(family, 'd')),
         maybe(iface('i')),
         maybe(iface('o')),
     );
-    (basics, protocol(), matches(), target()).prop_map(
+    (basics, protocol(family), matches(family), target(family)).prop_map(
         |((src, dst, iif, oif), proto, matches, target)| {
             let mut parts = vec!["-A X".to_owned()];
             parts.extend([src, dst, iif, oif].into_iter().flatten());
@@ -191,18 +210,17 @@ fn random_rules_of_the_supported_grammar_decode_as_saved() {
     if !can_run() {
         return;
     }
-    let mut runner = TestRunner::new(Config {
-        cases: 24,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let rules = proptest::collection::vec(rule(), 1..40);
-    runner
-        .run(&rules, |rules| {
+    for family in [Family::Ipv4, Family::Ipv6] {
+        let mut runner = TestRunner::new(Config {
+            cases: 16,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let rules = proptest::collection::vec(rule(family), 1..40);
+        let outcome = runner.run(&rules, |rules| {
             let dump = table("filter", &rules).replace(":X - [0:0]\n", ":X - [0:0]\n:Y - [0:0]\n");
-            let outcome = std::panic::catch_unwind(|| {
-                assert_decoded_as_saved("random rules", Family::Ipv4, &dump)
-            });
+            let outcome =
+                std::panic::catch_unwind(|| assert_decoded_as_saved("random rules", family, &dump));
             match outcome {
                 Ok(declined) if declined.is_empty() => Ok(()),
                 Ok(declined) => Err(TestCaseError::fail(format!("declined {declined:?}"))),
@@ -210,6 +228,7 @@ fn random_rules_of_the_supported_grammar_decode_as_saved() {
                     panic.downcast_ref::<String>().cloned().unwrap_or_default(),
                 )),
             }
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
+        });
+        outcome.unwrap_or_else(|e| panic!("{family:?}: {e}"));
+    }
 }
