@@ -25,6 +25,7 @@ use crate::source::netlink::consts::{
     bitwise, cmp, data, expr, immediate, list, meta, payload, range, rule, verdict_attr, xt,
 };
 use crate::source::netlink::{Attr, Attrs};
+use info::{ANY_PORT, Ports};
 
 /// What printed a part of a rule's text, the unit in which decoders are trusted or not.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -120,9 +121,6 @@ struct Address {
     mask: Vec<u8>,
     invert: bool,
 }
-
-/// A port range and whether it is inverted.
-type Ports = (u16, u16, bool);
 
 /// A part of the text between the protocol and the target.
 #[derive(Debug)]
@@ -660,52 +658,12 @@ impl<'s, 'f> Walk<'s, 'f> {
 impl Transport {
     fn print(&self, out: &mut String) {
         out.push_str(if self.tcp { " -m tcp" } else { " -m udp" });
-        print_ports(out, "--sport", self.sport);
-        print_ports(out, "--dport", self.dport);
-        if let Some((mask, compared, invert)) = self.flags {
-            out.push_str(if invert {
-                " ! --tcp-flags "
-            } else {
-                " --tcp-flags "
-            });
-            out.push_str(&tcp_flags_text(mask));
-            out.push(' ');
-            out.push_str(&tcp_flags_text(compared));
-        }
+        let (sport, dport) = (
+            self.sport.unwrap_or(ANY_PORT),
+            self.dport.unwrap_or(ANY_PORT),
+        );
+        info::transport(out, sport, dport, None, self.flags);
     }
-}
-
-/// ` --sport 80`, ` ! --dport 1000:2000`: nothing for the whole range, as `tcp` and `udp`
-/// print it.
-fn print_ports(out: &mut String, option: &str, ports: Option<Ports>) {
-    let Some((low, high, invert)) = ports else {
-        return;
-    };
-    if low == 0 && high == u16::MAX && !invert {
-        return;
-    }
-    out.push_str(if invert { " ! " } else { " " });
-    out.push_str(option);
-    if low == high {
-        let _ = write!(out, " {low}");
-    } else {
-        let _ = write!(out, " {low}:{high}");
-    }
-}
-
-/// TCP flags by name, as the `tcp` match prints them: `FIN,SYN,RST,ACK`, `NONE`.
-fn tcp_flags_text(flags: u8) -> String {
-    const NAMES: [&str; 8] = ["FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"];
-    if flags == 0 {
-        return "NONE".to_owned();
-    }
-    let names: Vec<&str> = NAMES
-        .iter()
-        .enumerate()
-        .filter(|&(bit, _)| flags & (1 << bit) != 0)
-        .map(|(_, name)| *name)
-        .collect();
-    names.join(",")
 }
 
 /// ` -s 10.0.0.0/8`, ` ! -d fe80::/10`; nothing for an address that matches every packet.

@@ -3,8 +3,10 @@
 
 use std::fmt::Write as _;
 
-use super::info::{Info, set_dimensions, set_name};
-use super::{Text, ipv6_text, tcp_flags_text};
+use super::Text;
+use super::info::{
+    Info, address, bang, bit_names, options, set_dimensions, set_name, span, transport,
+};
 use crate::ruleset::Family;
 
 /// Prints match `name` at revision `rev`, from its name on; `None` for a match or
@@ -27,29 +29,27 @@ pub(super) fn print(
             info.len_at_least(12)?;
             out.push_str("tcp");
             let inv = info.u8(11)?;
-            ports(out, "--sport", info.u16(0)?, info.u16(2)?, inv & 0x01 != 0);
-            ports(out, "--dport", info.u16(4)?, info.u16(6)?, inv & 0x02 != 0);
             let (option, mask, compared) = (info.u8(8)?, info.u8(9)?, info.u8(10)?);
-            if option != 0 || inv & 0x08 != 0 {
-                out.push_str(if inv & 0x08 != 0 { " !" } else { "" });
-                let _ = write!(out, " --tcp-option {option}");
-            }
-            if mask != 0 || inv & 0x04 != 0 {
-                out.push_str(if inv & 0x04 != 0 { " !" } else { "" });
-                let _ = write!(
-                    out,
-                    " --tcp-flags {} {}",
-                    tcp_flags_text(mask),
-                    tcp_flags_text(compared)
-                );
-            }
+            transport(
+                out,
+                (info.u16(0)?, info.u16(2)?, inv & 0x01 != 0),
+                (info.u16(4)?, info.u16(6)?, inv & 0x02 != 0),
+                (option != 0 || inv & 0x08 != 0).then_some((option, inv & 0x08 != 0)),
+                (mask != 0 || inv & 0x04 != 0).then_some((mask, compared, inv & 0x04 != 0)),
+            );
         }
         ("udp", 0) => {
             info.len_at_least(9)?;
             out.push_str("udp");
             let inv = info.u8(8)?;
-            ports(out, "--sport", info.u16(0)?, info.u16(2)?, inv & 0x01 != 0);
-            ports(out, "--dport", info.u16(4)?, info.u16(6)?, inv & 0x02 != 0);
+            let sport = (info.u16(0)?, info.u16(2)?, inv & 0x01 != 0);
+            transport(
+                out,
+                sport,
+                (info.u16(4)?, info.u16(6)?, inv & 0x02 != 0),
+                None,
+                None,
+            );
         }
         ("icmp", 0) | ("icmp6", 0) => {
             let (kind, low, high, inv) = (info.u8(0)?, info.u8(1)?, info.u8(2)?, info.u8(3)?);
@@ -143,7 +143,7 @@ pub(super) fn print(
                 (4, " --accept-local"),
                 (8, " --invert"),
             ];
-            flags(out, info.u8(0)?.into(), &names);
+            options(out, info.u8(0)?.into(), &names);
         }
         ("socket", 3) => {
             out.push_str("socket");
@@ -152,7 +152,7 @@ pub(super) fn print(
                 (2, " --nowildcard"),
                 (4, " --restore-skmark"),
             ];
-            flags(out, info.u8(0)?.into(), &names);
+            options(out, info.u8(0)?.into(), &names);
         }
         ("cgroup", 2) => cgroup(&info, out)?,
         ("esp", 0) => {
@@ -244,7 +244,7 @@ fn routing_header(info: &Info<'_>, out: &mut Text) -> Option<()> {
         out.push_str(" --rt-0-addrs");
     }
     for i in 0..count {
-        let address = ipv6(info.bytes(ADDRESSES + 16 * i, 16)?)?;
+        let address = address(Family::Ipv6, info.bytes(ADDRESSES + 16 * i, 16)?)?;
         let _ = write!(out, "{}{address}", if i == 0 { " " } else { "," });
     }
     if flags & 0x20 != 0 {
@@ -300,45 +300,12 @@ fn set(info: &Info<'_>, out: &mut Text) -> Option<()> {
     Some(())
 }
 
-/// ` !` before an inverted option.
-fn bang(invert: bool) -> &'static str {
-    if invert { " !" } else { "" }
-}
-
-/// The option of each bit of `value` that is set, in the order of `names`.
-fn flags(out: &mut Text, value: u32, names: &[(u32, &str)]) {
-    for &(bit, name) in names {
-        if value & bit != 0 {
-            out.push_str(name);
-        }
-    }
-}
-
-/// ` 80`, ` 80:90`: one value, or a range of two.
-fn span(out: &mut Text, low: u64, high: u64) {
-    if low == high {
-        let _ = write!(out, " {low}");
-    } else {
-        let _ = write!(out, " {low}:{high}");
-    }
-}
-
 /// ` 0x10`, ` 0x10/0xf0`: a value, and the mask it is compared under unless full.
 fn value_mask(out: &mut Text, value: u32, mask: u32) {
     let _ = write!(out, " {value:#x}");
     if mask != u32::MAX {
         let _ = write!(out, "/{mask:#x}");
     }
-}
-
-/// ` --sport 80`, ` ! --dport 1000:2000`; nothing for every port.
-fn ports(out: &mut Text, option: &str, low: u16, high: u16, invert: bool) {
-    if low == 0 && high == u16::MAX {
-        return;
-    }
-    out.push_str(if invert { " ! " } else { " " });
-    out.push_str(option);
-    span(out, low.into(), high.into());
 }
 
 /// `statistic`: `--probability` as a fraction of 2^31 with eleven decimals.
@@ -411,10 +378,10 @@ fn recent(info: &Info<'_>, rev: u32, family: Family, out: &mut Text) -> Option<(
         let mask = info.bytes(212, 16)?;
         match family {
             Family::Ipv4 => {
-                let _ = write!(out, " --mask {}", ipv4(mask)?);
+                let _ = write!(out, " --mask {}", address(family, mask)?);
             }
             Family::Ipv6 => {
-                let _ = write!(out, " --mask {}", ipv6(mask)?);
+                let _ = write!(out, " --mask {}", address(family, mask)?);
             }
             _ => return None,
         }
@@ -452,16 +419,7 @@ fn addrtype(info: &Info<'_>, out: &mut Text) -> Option<()> {
             out.push_str(" !");
         }
         out.push_str(option);
-        let names = TYPES
-            .iter()
-            .enumerate()
-            .filter(|&(bit, _)| types & (1 << bit) != 0);
-        for (i, (_, name)) in names.enumerate() {
-            if i > 0 {
-                out.push_str(",");
-            }
-            out.push_str(name);
-        }
+        bit_names(out, types.into(), &TYPES)?;
     }
     if flags & 4 != 0 {
         out.push_str(" --limit-iface-in");
@@ -1000,7 +958,7 @@ fn time(info: &Info<'_>, out: &mut Text) -> Option<()> {
             seconds % 60
         );
     }
-    flags(
+    options(
         out,
         given.into(),
         &[(1, " --kerneltz"), (2, " --contiguous")],
@@ -1308,25 +1266,6 @@ fn address_and_mask(out: &mut Text, family: Family, addr: &[u8], mask: &[u8]) ->
     Some(())
 }
 
-/// An address of `family` from the first bytes of `bytes`.
-fn address(family: Family, bytes: &[u8]) -> Option<String> {
-    match family {
-        Family::Ipv4 => ipv4(bytes),
-        Family::Ipv6 => ipv6(bytes),
-        _ => None,
-    }
-}
-
-fn ipv4(bytes: &[u8]) -> Option<String> {
-    let bytes: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
-    Some(std::net::Ipv4Addr::from(bytes).to_string())
-}
-
-fn ipv6(bytes: &[u8]) -> Option<String> {
-    let bytes: [u8; 16] = bytes.get(..16)?.try_into().ok()?;
-    Some(ipv6_text(bytes))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1410,34 +1349,6 @@ mod tests {
                 "{name} rev {}",
                 rev + 7
             );
-        }
-    }
-
-    #[test]
-    fn ipv6_addresses_read_as_inet_ntop_writes_them() {
-        let cases = [
-            ("::", "::"),
-            ("::1", "::1"),
-            ("::2", "::2"),
-            ("1::", "1::"),
-            ("::1.2.3.4", "::1.2.3.4"),
-            ("::1:0", "::0.1.0.0"),
-            ("::ffff:1.2.3.4", "::ffff:1.2.3.4"),
-            ("::ffff:0:1", "::ffff:0.0.0.1"),
-            ("::fffe:1.2.3.4", "::fffe:102:304"),
-            ("1::1.2.3.4", "1::102:304"),
-            ("2001:db8::1", "2001:db8::1"),
-            ("2001:db8:0:1::1", "2001:db8:0:1::1"),
-            ("1:0:0:1:0:0:0:1", "1:0:0:1::1"),
-            ("1:0:0:2:0:0:3:4", "1::2:0:0:3:4"),
-            ("1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"),
-            ("0:1:2:3:4:5:6:7", "0:1:2:3:4:5:6:7"),
-            ("1:2:3:4:5:6:7:0", "1:2:3:4:5:6:7:0"),
-            ("fe80::", "fe80::"),
-        ];
-        for (address, text) in cases {
-            let address: std::net::Ipv6Addr = address.parse().expect("address");
-            assert_eq!(ipv6_text(address.octets()), text, "{address:?}");
         }
     }
 

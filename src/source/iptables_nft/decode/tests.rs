@@ -141,9 +141,43 @@ fn strings_are_quoted_as_iptables_saves_them() {
 
 #[test]
 fn tcp_flags_print_by_name() {
-    assert_eq!(tcp_flags_text(0x17), "FIN,SYN,RST,ACK");
-    assert_eq!(tcp_flags_text(0), "NONE");
-    assert_eq!(tcp_flags_text(0x3f), "FIN,SYN,RST,PSH,ACK,URG");
+    let text = |flags| {
+        let mut out = String::new();
+        info::tcp_flags(&mut out, flags);
+        out
+    };
+    assert_eq!(text(0x17), "FIN,SYN,RST,ACK");
+    assert_eq!(text(0), "NONE");
+    assert_eq!(text(0x3f), "FIN,SYN,RST,PSH,ACK,URG");
+}
+
+#[test]
+fn ipv6_addresses_read_as_inet_ntop_writes_them() {
+    let cases = [
+        ("::", "::"),
+        ("::1", "::1"),
+        ("::2", "::2"),
+        ("1::", "1::"),
+        ("::1.2.3.4", "::1.2.3.4"),
+        ("::1:0", "::0.1.0.0"),
+        ("::ffff:1.2.3.4", "::ffff:1.2.3.4"),
+        ("::ffff:0:1", "::ffff:0.0.0.1"),
+        ("::fffe:1.2.3.4", "::fffe:102:304"),
+        ("1::1.2.3.4", "1::102:304"),
+        ("2001:db8::1", "2001:db8::1"),
+        ("2001:db8:0:1::1", "2001:db8:0:1::1"),
+        ("1:0:0:1:0:0:0:1", "1:0:0:1::1"),
+        ("1:0:0:2:0:0:3:4", "1::2:0:0:3:4"),
+        ("1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"),
+        ("0:1:2:3:4:5:6:7", "0:1:2:3:4:5:6:7"),
+        ("1:2:3:4:5:6:7:0", "1:2:3:4:5:6:7:0"),
+        ("fe80::", "fe80::"),
+        ("::ffff:0:102:304", "::ffff:0:102:304"),
+    ];
+    for (address, text) in cases {
+        let address: std::net::Ipv6Addr = address.parse().expect("address");
+        assert_eq!(ipv6_text(address.octets()), text, "{address:?}");
+    }
 }
 
 /// Every extension decoded here, for the property below.
