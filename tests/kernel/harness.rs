@@ -602,3 +602,25 @@ impl Exposition {
         twice
     }
 }
+
+/// The restore inputs of the fixtures an nf_tables iptables loads (scripts/make-fixtures.sh;
+/// the legacy ones left out), as (file name, whether IPv6, rules); at least five.
+pub(crate) fn nf_tables_fixtures() -> Vec<(String, bool, String)> {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(&fixtures).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+            .to_owned();
+        if !name.ends_with(".input") || name.contains("legacy") {
+            continue;
+        }
+        let rules = std::fs::read_to_string(&path).expect("fixture");
+        found.push((name.clone(), name.starts_with("ipv6"), rules));
+    }
+    assert!(found.len() >= 5, "only {} fixtures", found.len());
+    found
+}

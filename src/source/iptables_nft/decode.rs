@@ -368,12 +368,7 @@ impl<'s, 'f> Walk<'s, 'f> {
                     }
                     (0 | 2, 2, None) => {
                         let port = u16::from_be_bytes(value.try_into().ok()?);
-                        let slot = if offset == 0 {
-                            &mut ports.sport
-                        } else {
-                            &mut ports.dport
-                        };
-                        *slot = Some((port, port, invert));
+                        *ports.slot(offset)? = Some((port, port, invert));
                     }
                     (13, 1, mask) if ports.tcp => {
                         let mask = match mask {
@@ -394,24 +389,8 @@ impl<'s, 'f> Walk<'s, 'f> {
     /// `cmp gte` and `cmp lte` on a port: the two ends of a range, or one end of a range
     /// open to the other.
     fn port_bound(&mut self, loaded: &Loaded, op: u32, value: &[u8]) -> Option<()> {
-        let Load::Payload {
-            base: payload::TRANSPORT_HEADER,
-            offset: offset @ (0 | 2),
-            len: 2,
-        } = loaded.what
-        else {
-            return None;
-        };
-        if loaded.mask.is_some() {
-            return None;
-        }
         let port = u16::from_be_bytes(value.try_into().ok()?);
-        let ports = self.transport()?;
-        let slot = if offset == 0 {
-            &mut ports.sport
-        } else {
-            &mut ports.dport
-        };
+        let slot = self.port_slot(loaded)?;
         *slot = match (op, *slot) {
             (cmp::GTE, _) => Some((port, u16::MAX, false)),
             (_, Some((low, u16::MAX, false))) => Some((low, port, false)),
@@ -429,22 +408,25 @@ impl<'s, 'f> Walk<'s, 'f> {
         let from = u16::from_be_bytes(fields.value(range::FROM_DATA)?.try_into().ok()?);
         let to = u16::from_be_bytes(fields.value(range::TO_DATA)?.try_into().ok()?);
         let loaded = self.loaded.clone()?;
+        *self.port_slot(&loaded)? = Some((from, to, invert));
+        Some(())
+    }
+
+    /// The source or destination port of the rule's transport match that `loaded`, a load
+    /// of one whole port, compares.
+    fn port_slot(&mut self, loaded: &Loaded) -> Option<&mut Option<Ports>> {
         let Load::Payload {
             base: payload::TRANSPORT_HEADER,
-            offset: offset @ (0 | 2),
+            offset,
             len: 2,
         } = loaded.what
         else {
             return None;
         };
-        let ports = self.transport()?;
-        let slot = if offset == 0 {
-            &mut ports.sport
-        } else {
-            &mut ports.dport
-        };
-        *slot = Some((from, to, invert));
-        Some(())
+        if loaded.mask.is_some() {
+            return None;
+        }
+        self.transport()?.slot(offset)
     }
 
     /// The native `tcp` or `udp` match of the rule's protocol, made on first use: iptables
@@ -656,6 +638,15 @@ impl<'s, 'f> Walk<'s, 'f> {
 }
 
 impl Transport {
+    /// The port at `offset` in the transport header: the source's or the destination's.
+    fn slot(&mut self, offset: u32) -> Option<&mut Option<Ports>> {
+        match offset {
+            0 => Some(&mut self.sport),
+            2 => Some(&mut self.dport),
+            _ => None,
+        }
+    }
+
     fn print(&self, out: &mut String) {
         out.push_str(if self.tcp { " -m tcp" } else { " -m udp" });
         let (sport, dport) = (

@@ -1271,8 +1271,10 @@ mod tests {
     use super::*;
 
     /// Every match and revision decoded here.
-    const DECODED: [(&str, u32); 37] = [
+    const DECODED: [(&str, u32); 39] = [
         ("comment", 0),
+        ("set", 4),
+        ("rt", 0),
         ("tcp", 0),
         ("udp", 0),
         ("icmp", 0),

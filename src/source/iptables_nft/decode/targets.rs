@@ -504,6 +504,10 @@ mod tests {
         ("AUDIT", 0, Family::Ipv4),
         ("TPROXY", 1, Family::Ipv4),
         ("TEE", 1, Family::Ipv4),
+        ("SET", 3, Family::Ipv4),
+        ("SNAT", 0, Family::Ipv4),
+        ("MASQUERADE", 0, Family::Ipv4),
+        ("REDIRECT", 0, Family::Ipv4),
     ];
 
     #[test]

@@ -180,48 +180,11 @@ fn ipv6_addresses_read_as_inet_ntop_writes_them() {
     }
 }
 
-/// Every extension decoded here, for the property below.
-const EXTENSIONS: &[(&str, u32)] = &[
-    ("comment", 0),
-    ("tcp", 0),
-    ("udp", 0),
-    ("icmp", 0),
-    ("icmp6", 0),
-    ("statistic", 0),
-    ("recent", 0),
-    ("recent", 1),
-    ("addrtype", 1),
-    ("conntrack", 3),
-    ("REJECT", 0),
-    ("MARK", 2),
-    ("DNAT", 0),
-    ("DNAT", 1),
-    ("DNAT", 2),
-    ("SNAT", 0),
-    ("MASQUERADE", 0),
-    ("REDIRECT", 0),
-];
-
 proptest! {
     /// Whatever the bytes, a rule decodes or names what stopped it: never a panic.
     #[test]
     fn any_rule_message_decodes_or_declines(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = rule(Family::Ipv4, "X", Attrs::new(&bytes), &mut |_| None);
         let _ = rule(Family::Ipv6, "X", Attrs::new(&bytes), &mut |_| None);
-    }
-
-    /// An extension's structure of any size and content prints or declines: every field
-    /// read is bounds-checked.
-    #[test]
-    fn any_extension_info_prints_or_declines(
-        which in 0..EXTENSIONS.len(),
-        info in proptest::collection::vec(any::<u8>(), 0..300),
-        ipv6 in any::<bool>(),
-    ) {
-        let (name, rev) = EXTENSIONS[which];
-        let family = if ipv6 { Family::Ipv6 } else { Family::Ipv4 };
-        let mut text = Text::default();
-        let _ = matches::print(name, rev, family, &info, &mut text);
-        let _ = targets::print(name, rev, family, &info, &mut text);
     }
 }
