@@ -29,7 +29,7 @@ use crate::source::{
     self, CommandOutput, Limits, Presence, Reading, Source, SourceError, SourceId, ipset,
     iptables_save,
 };
-use checked::{Decoding, check, parse_decoded, unchecked_chains};
+use checked::{Decoding, check, learn_trusted, parse_decoded, trust_all, unchecked_chains};
 pub use decode::Extension;
 
 /// The iptables or ip6tables source read over netlink, keeping the rule texts it learnt
@@ -344,23 +344,27 @@ impl Reader {
         if decoded.is_empty() {
             return Ok(true);
         }
-        let family = self.family();
-        let read = Arc::clone(snapshot);
-        let texts =
-            source::blocking(self.id, move || Ok(parse_decoded(family, &read, decoded))).await?;
-        let checks = unchecked_chains(snapshot, &texts, &lock(&self.texts));
+        // Parsing, checking and learning go over every decoded rule: on threads that may
+        // block, not on the runtime's.
+        let (family, read, cache) = (self.family(), Arc::clone(snapshot), Arc::clone(&self.texts));
+        let (texts, checks) = source::blocking(self.id, move || {
+            let texts = parse_decoded(family, &read, decoded);
+            let checks = unchecked_chains(&read, &texts, &lock(&cache));
+            Ok((Arc::new(texts), checks))
+        })
+        .await?;
         for (table, chain) in checks {
             let listed = match self.list(&table, &chain).await {
                 Ok(listed) => listed,
                 Err(SourceError::NotFound { .. }) => {
                     // Without iptables there is no other printing to differ from.
                     tracing::debug!(source = %self.id, "no iptables to check decoded texts against; trusting the decoder");
-                    let mut cache = lock(&self.texts);
-                    for decoded in texts.iter().filter_map(|(_, t)| t.as_ref().ok()) {
-                        for extension in decoded.1.iter() {
-                            cache.trusted.entry(extension.clone()).or_insert(true);
-                        }
-                    }
+                    let (texts, cache) = (Arc::clone(&texts), Arc::clone(&self.texts));
+                    source::blocking(self.id, move || {
+                        trust_all(&mut lock(&cache), &texts);
+                        Ok(())
+                    })
+                    .await?;
                     break;
                 }
                 Err(_) if self.generation().await != snapshot.ruleset.generation => {
@@ -375,39 +379,27 @@ impl Reader {
             if self.generation().await != snapshot.ruleset.generation {
                 return Ok(false);
             }
-            let (decoded, listed) = check(
+            let (id, read, texts, cache) = (
                 self.id,
-                &mut lock(&self.texts),
-                snapshot,
-                &texts,
-                &listed,
-                &table,
-                &chain,
+                Arc::clone(snapshot),
+                Arc::clone(&texts),
+                Arc::clone(&self.texts),
             );
+            let (decoded, listed) = source::blocking(self.id, move || {
+                let mut cache = lock(&cache);
+                Ok(check(
+                    id, &mut cache, &read, &texts, &listed, &table, &chain,
+                ))
+            })
+            .await?;
             stats.decoded += decoded;
             stats.listed += listed;
         }
-        let mut cache = lock(&self.texts);
-        for (index, text) in texts {
-            let key = snapshot.keys[index];
-            let failed = match text {
-                Ok((text, extensions)) => match extensions
-                    .iter()
-                    .find(|e| cache.trusted.get(*e) != Some(&true))
-                {
-                    None => {
-                        if let Entry::Vacant(slot) = cache.by_key.entry(key) {
-                            slot.insert(text);
-                            stats.decoded += 1;
-                        }
-                        continue;
-                    }
-                    Some(distrusted) => distrusted.clone(),
-                },
-                Err(extension) => extension,
-            };
-            cache.undecoded.insert(key, failed);
-        }
+        let (read, cache) = (Arc::clone(snapshot), Arc::clone(&self.texts));
+        stats.decoded += source::blocking(self.id, move || {
+            Ok(learn_trusted(&mut lock(&cache), &read, &texts))
+        })
+        .await?;
         Ok(true)
     }
 

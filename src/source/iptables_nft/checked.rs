@@ -211,3 +211,51 @@ pub(super) fn check(
     }
     (decoded, learn_from(cache, listed, snapshot))
 }
+
+/// Trusts every extension of `texts` not checked yet: what a host without `iptables` gets,
+/// there being no other printing to differ from.
+pub(super) fn trust_all(cache: &mut RuleTexts, texts: &[(usize, DecodedText)]) {
+    let mut seen: HashSet<&Arc<[Extension]>> = HashSet::new();
+    for (_, extensions) in texts.iter().filter_map(|(_, t)| t.as_ref().ok()) {
+        if seen.insert(extensions) {
+            for extension in extensions.iter() {
+                if !cache.trusted.contains_key(extension) {
+                    cache.trusted.insert(extension.clone(), true);
+                }
+            }
+        }
+    }
+}
+
+/// Adds to the cache the decoded texts of `texts` whose extensions are all trusted, and
+/// records for the others what kept them from it; returns how many texts it added.
+pub(super) fn learn_trusted(
+    cache: &mut RuleTexts,
+    snapshot: &Snapshot,
+    texts: &[(usize, DecodedText)],
+) -> usize {
+    let mut added = 0;
+    for (index, text) in texts {
+        let key = snapshot.keys[*index];
+        let failed = match text {
+            Ok((text, extensions)) => {
+                match extensions
+                    .iter()
+                    .find(|e| cache.trusted.get(*e) != Some(&true))
+                {
+                    None => {
+                        if let Entry::Vacant(slot) = cache.by_key.entry(key) {
+                            slot.insert(Arc::clone(text));
+                            added += 1;
+                        }
+                        continue;
+                    }
+                    Some(distrusted) => distrusted.clone(),
+                }
+            }
+            Err(extension) => extension.clone(),
+        };
+        cache.undecoded.insert(key, failed);
+    }
+    added
+}
